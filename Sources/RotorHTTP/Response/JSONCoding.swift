@@ -1,0 +1,21 @@
+public import Foundation
+
+/// The JSON conventions of the API (DESIGN.md §4): snake_case keys, RFC 3339 UTC timestamps.
+public enum JSONCoding {
+    /// The encoder every response uses. Keys are sorted so bodies are deterministic.
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// The decoder every request body goes through.
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

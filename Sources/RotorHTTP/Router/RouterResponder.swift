@@ -1,0 +1,46 @@
+import NIOHTTP1
+
+/// The frozen router: resolves a request to its route and runs the middleware chain.
+public struct RouterResponder: Sendable {
+    private let root: RouteNode
+    private let responder: Responder
+
+    init(root: RouteNode, middleware: [any Middleware]) {
+        self.root = root
+        self.responder = middleware.wrapping { [root] request in
+            try await Self.dispatch(request, root: root)
+        }
+    }
+
+    /// Answers `request`. Errors that are ``HTTPResponseError``s propagate to the caller (the
+    /// server, or ``ErrorMiddleware`` when installed) to become problem responses.
+    public func respond(to request: Request) async throws -> Response {
+        try await self.responder(request)
+    }
+
+    /// The route template `request` resolves to (`/v1/jobs/{id}`), for logs and metrics.
+    public func template(for request: Request) -> String? {
+        guard let match = self.root.resolve(request.pathSegments) else { return nil }
+        let method = request.method == .HEAD && match.node.endpoints["HEAD"] == nil ? "GET" : request.method.rawValue
+        return match.node.endpoints[method]?.template
+    }
+
+    private static func dispatch(_ request: Request, root: RouteNode) async throws -> Response {
+        guard let match = root.resolve(request.pathSegments) else {
+            throw HTTPError.notFound()
+        }
+        let endpoint: RouteNode.Endpoint
+        if let exact = match.node.endpoints[request.method.rawValue] {
+            endpoint = exact
+        } else if request.method == .HEAD, let get = match.node.endpoints["GET"] {
+            endpoint = get
+        } else {
+            throw HTTPError.methodNotAllowed(request.method, allowed: match.node.allowedMethods)
+        }
+        var request = request
+        for capture in match.captures {
+            request.parameters[capture.name] = capture.value
+        }
+        return try await endpoint.responder(request)
+    }
+}

@@ -1,0 +1,138 @@
+public import Logging
+public import NIOCore
+import NIOExtras
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+
+/// Rotor's HTTP/1.1 server: SwiftNIO parses, ``Router`` routes, and this actor owns the
+/// listening socket's life.
+///
+/// A `Service`: on graceful shutdown it stops accepting, lets in-flight requests finish (their
+/// responses carry `Connection: close`), closes idle keep-alive connections, and returns.
+public actor HTTPServer: Service {
+    private enum State {
+        case initial
+        case running(channel: any Channel, quiescing: ServerQuiescingHelper)
+        case shuttingDown(EventLoopFuture<Void>)
+        case finished
+    }
+
+    private var state: State = .initial
+    private let configuration: HTTPServerConfiguration
+    private let responder: Responder
+    private let eventLoopGroup: any EventLoopGroup
+    private let onListening: @Sendable (SocketAddress) async -> Void
+    /// The server's logger.
+    public nonisolated let logger: Logger
+
+    /// Creates a server. `onListening` runs once the socket is bound, with the bound address
+    /// (tests bind port 0 and learn the port there).
+    public init(
+        configuration: HTTPServerConfiguration,
+        responder: RouterResponder,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.responder = { request in try await responder.respond(to: request) }
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Binds, then serves until graceful shutdown or cancellation.
+    public func run() async throws {
+        guard case .initial = self.state else {
+            preconditionFailure("HTTPServer.run() called twice")
+        }
+        let quiescing = ServerQuiescingHelper(group: self.eventLoopGroup)
+        let serverChannel = try await self.bind(quiescing: quiescing)
+        // A shutdown may have been requested while binding.
+        guard case .initial = self.state else {
+            try? await serverChannel.channel.close()
+            return
+        }
+        self.state = .running(channel: serverChannel.channel, quiescing: quiescing)
+        if let address = serverChannel.channel.localAddress {
+            await self.onListening(address)
+        }
+
+        let connection = HTTPConnection(responder: self.responder, configuration: self.configuration, logger: self.logger)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await child in inbound {
+                            group.addTask { await connection.serve(child) }
+                        }
+                    }
+                } catch {
+                    self.logger.error("accepting connections failed", metadata: ["error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            Task { await self.shutdownGracefully() }
+        }
+        self.state = .finished
+    }
+
+    /// Stops accepting connections and waits until every open connection has finished its
+    /// current request and closed.
+    public func shutdownGracefully() async {
+        switch self.state {
+        case .initial:
+            self.state = .finished
+        case .running(let channel, let quiescing):
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            self.state = .shuttingDown(promise.futureResult)
+            quiescing.initiateShutdown(promise: promise)
+            try? await promise.futureResult.get()
+        case .shuttingDown(let done):
+            try? await done.get()
+        case .finished:
+            return
+        }
+    }
+
+    private func bind(quiescing: ServerQuiescingHelper) async throws -> NIOAsyncChannel<HTTPConnection.Channel, Never> {
+        let configuration = self.configuration
+        return try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: Int32(configuration.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderListSize = configuration.maxHeaderSize
+                    limits.maxHeaderFieldSize = configuration.maxHeaderSize
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: limits
+                    )
+                    try pipeline.addHandler(ProtocolErrorHandler())
+                    try pipeline.addHandler(
+                        ConnectionTimeoutHandler(
+                            idleTimeout: TimeAmount(configuration.idleTimeout),
+                            requestReadTimeout: TimeAmount(configuration.requestReadTimeout)
+                        )
+                    )
+                    return try HTTPConnection.Channel(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+    }
+}

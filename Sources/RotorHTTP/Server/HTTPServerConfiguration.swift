@@ -1,0 +1,71 @@
+/// How the HTTP server listens and what it tolerates from clients.
+public struct HTTPServerConfiguration: Sendable {
+    /// The address to bind, e.g. `127.0.0.1` or `::1`.
+    public var host: String
+    /// The port; `0` picks a free one (tests).
+    public var port: Int
+    /// The largest request body accepted; larger ones get `413 payload_too_large`.
+    public var maxBodySize: Int
+    /// The largest request target (path and query); longer ones get `414 uri_too_long`.
+    public var maxURILength: Int
+    /// The largest total size of a request's headers; larger ones get `431`.
+    public var maxHeaderSize: Int
+    /// How long a connection may sit without starting a request (before the first one, and
+    /// between keep-alive requests). This is a deadline, not a reset-on-every-byte timer, so a
+    /// client trickling header bytes cannot hold a connection open.
+    public var idleTimeout: Duration
+    /// How long a client may take to send a request's body once its head has arrived.
+    public var requestReadTimeout: Duration
+    /// The listen backlog.
+    public var backlog: Int
+
+    /// The defaults: `127.0.0.1:8080`, 64 KiB bodies, 60 s idle, 30 s to send a body.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        maxBodySize: Int = 64 * 1024,
+        maxURILength: Int = 8 * 1024,
+        maxHeaderSize: Int = 32 * 1024,
+        idleTimeout: Duration = .seconds(60),
+        requestReadTimeout: Duration = .seconds(30),
+        backlog: Int = 256
+    ) {
+        self.host = host
+        self.port = port
+        self.maxBodySize = maxBodySize
+        self.maxURILength = maxURILength
+        self.maxHeaderSize = maxHeaderSize
+        self.idleTimeout = idleTimeout
+        self.requestReadTimeout = requestReadTimeout
+        self.backlog = backlog
+    }
+}
+
+/// A `host:port` listen address, as `ROTOR_LISTEN` and `--listen` give it.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The host or IP literal (IPv6 without brackets).
+    public var host: String
+    /// The port.
+    public var port: Int
+
+    /// Parses `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080` or `:8080` (all interfaces).
+    public init?(_ text: String) {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+            host = text[..<colon].isEmpty ? "0.0.0.0" : text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else { return nil }
+        self.host = String(host)
+        self.port = number
+    }
+
+    /// `host:port`, with brackets around IPv6 literals.
+    public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+}
