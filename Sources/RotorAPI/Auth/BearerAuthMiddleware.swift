@@ -1,0 +1,53 @@
+public import RotorHTTP
+import NIOHTTP1
+
+/// Requires `Authorization: Bearer <token>` (RFC 6750) and attaches the caller's ``Principal``.
+///
+/// Every failure is `401 unauthorized` with a `WWW-Authenticate: Bearer` challenge; the detail
+/// says which of missing, malformed or invalid it was, never anything about the token itself.
+public struct BearerAuthMiddleware: Middleware {
+    private let authenticator: any TokenAuthenticator
+
+    /// Creates the middleware.
+    public init(authenticator: any TokenAuthenticator) {
+        self.authenticator = authenticator
+    }
+
+    public func respond(to request: Request, next: Responder) async throws -> Response {
+        let token = try Self.bearerToken(in: request.headers["Authorization"])
+        guard let principal = try await self.authenticator.authenticate(token: token) else {
+            throw HTTPError.unauthorized("The bearer token is not valid.", invalidToken: true)
+        }
+        var request = request
+        request.principal = principal
+        return try await next(request)
+    }
+
+    /// The token of the single `Authorization: Bearer <token68>` header.
+    static func bearerToken(in values: [String]) throws(HTTPError) -> String {
+        guard let value = values.first else {
+            throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
+        }
+        let malformed = HTTPError.unauthorized("The Authorization header must have the form 'Bearer <token>'.", invalidToken: true)
+        guard values.count == 1 else { throw malformed }
+        let parts = value.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", isToken68(parts[1]) else {
+            throw malformed
+        }
+        return String(parts[1])
+    }
+
+    /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    static func isToken68(_ text: Substring) -> Bool {
+        let body = text.utf8.reversed().drop { $0 == UInt8(ascii: "=") }
+        return !body.isEmpty && body.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                true
+            default:
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+public import Logging
+public import RotorHTTP
+
+/// Everything the v1 API needs from the process that hosts it.
+public struct APIConfiguration: Sendable {
+    /// Resolves bearer tokens on `/v1` routes.
+    public var authenticator: any TokenAuthenticator
+    /// What `/readyz` asks.
+    public var readinessChecks: [ReadinessCheck]
+    /// The level of the per-request access log line.
+    public var accessLogLevel: Logger.Level
+
+    /// Creates a configuration.
+    public init(authenticator: any TokenAuthenticator, readinessChecks: [ReadinessCheck] = [], accessLogLevel: Logger.Level = .info) {
+        self.authenticator = authenticator
+        self.readinessChecks = readinessChecks
+        self.accessLogLevel = accessLogLevel
+    }
+}
+
+/// Builds Rotor's HTTP application: the one function `rotor serve` and the tests share.
+public enum RotorApplication {
+    /// The router with every route and middleware, frozen.
+    public static func buildResponder(configuration: APIConfiguration) -> RouterResponder {
+        let router = Router()
+        router.use(RequestIDMiddleware())
+        router.use(AccessLogMiddleware(level: configuration.accessLogLevel))
+        router.use(ErrorMiddleware())
+
+        HealthRoutes.register(on: router, checks: configuration.readinessChecks)
+        SpecRoutes.register(on: router)
+
+        let v1 = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
+        IdentityRoutes.register(on: v1)
+        return router.buildResponder()
+    }
+}

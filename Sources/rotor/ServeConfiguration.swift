@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import RotorCrypto
+import RotorHTTP
+
+/// The flags of `rotor serve`, which override the environment.
+struct ServeFlags {
+    var listen: String?
+    var dataDir: String?
+    var dev = false
+}
+
+/// Everything `rotor serve` runs with, resolved and checked before anything starts.
+struct ServeConfiguration {
+    var http: HTTPServerConfiguration
+    var dataDirectory: String
+    var adminToken: String
+    var keyring: Keyring
+    var logLevel: Logger.Level
+    /// Lines for the operator (what --dev created, where the token is). Never logged.
+    var notices: [String] = []
+
+    /// Resolves the configuration, creating the data directory (mode 0700) and, with `--dev`,
+    /// the development keyring and admin token. Every missing or invalid setting is reported at
+    /// once, with what to set.
+    static func resolve(flags: ServeFlags, environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
+        var problems: [String] = []
+        func value(_ name: String) -> String? {
+            environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+
+        let listenText = flags.listen ?? value("ROTOR_LISTEN") ?? "127.0.0.1:8080"
+        let listen = ListenAddress(listenText)
+        if listen == nil {
+            problems.append("ROTOR_LISTEN / --listen '\(listenText)' is not host:port (e.g. 127.0.0.1:8080 or [::1]:8080)")
+        }
+
+        let logLevelText = value("ROTOR_LOG_LEVEL") ?? "info"
+        let logLevel = Logger.Level(rawValue: logLevelText.lowercased())
+        if logLevel == nil {
+            problems.append("ROTOR_LOG_LEVEL '\(logLevelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
+        do {
+            try DataDirectory.prepare(dataDirectory)
+        } catch {
+            problems.append("ROTOR_DATA_DIR '\(dataDirectory)': \(error)")
+            throw ConfigurationError(problems: problems)
+        }
+
+        var notices: [String] = []
+        let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
+        let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
+
+        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring else {
+            throw ConfigurationError(problems: problems)
+        }
+        return ServeConfiguration(
+            http: HTTPServerConfiguration(host: listen.host, port: listen.port),
+            dataDirectory: dataDirectory,
+            adminToken: adminToken,
+            keyring: keyring,
+            logLevel: logLevel,
+            notices: notices
+        )
+    }
+
+    private static func adminToken(
+        _ configured: String?,
+        flags: ServeFlags,
+        dataDirectory: String,
+        problems: inout [String],
+        notices: inout [String]
+    ) -> String? {
+        if let configured {
+            guard AdminToken.isAcceptable(configured) else {
+                problems.append("ROTOR_ADMIN_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (generate one with: openssl rand -hex 32)")
+                return nil
+            }
+            return configured
+        }
+        guard flags.dev else {
+            problems.append("ROTOR_ADMIN_TOKEN is not set: set it to the bootstrap admin's bearer token, at least 16 characters (generate one with: openssl rand -hex 32)")
+            return nil
+        }
+        do {
+            let path = DataDirectory.path(dataDirectory, "admin-token")
+            let (token, created) = try AdminToken.loadOrCreate(at: path)
+            notices.append("rotor serve --dev: \(created ? "created" : "using") admin token in \(path)")
+            notices.append("rotor serve --dev: admin token: \(token)")
+            return token
+        } catch {
+            problems.append("--dev could not prepare the admin token: \(error)")
+            return nil
+        }
+    }
+
+    private static func keyring(
+        environment value: (String) -> String?,
+        flags: ServeFlags,
+        dataDirectory: String,
+        problems: inout [String],
+        notices: inout [String]
+    ) -> Keyring? {
+        switch (value("ROTOR_KEYRING_FILE"), value("ROTOR_MASTER_KEY")) {
+        case (.some, .some):
+            problems.append("ROTOR_KEYRING_FILE and ROTOR_MASTER_KEY are both set: set only one")
+            return nil
+        case (.some(let path), nil):
+            do {
+                return try Keyring.load(fromFile: path)
+            } catch {
+                problems.append("ROTOR_KEYRING_FILE: \(error)")
+                return nil
+            }
+        case (nil, .some(let base64)):
+            do {
+                return try Keyring(masterKeyBase64: base64)
+            } catch {
+                problems.append("ROTOR_MASTER_KEY: \(error)")
+                return nil
+            }
+        case (nil, nil):
+            guard flags.dev else {
+                problems.append(
+                    "no keyring: set ROTOR_MASTER_KEY to base64 of 32 random bytes (openssl rand -base64 32) or ROTOR_KEYRING_FILE to a keyring JSON file with mode 0600"
+                )
+                return nil
+            }
+            let path = DataDirectory.path(dataDirectory, "keyring.json")
+            do {
+                if FileManager.default.fileExists(atPath: path) {
+                    return try Keyring.load(fromFile: path)
+                }
+                let keyring = Keyring.generate()
+                try keyring.write(toFile: path)
+                notices.append("rotor serve --dev: created keyring \(path) (key-encryption key \(keyring.activeKeyID)); back it up with the data directory")
+                return keyring
+            } catch {
+                problems.append("--dev could not prepare the keyring \(path): \(error)")
+                return nil
+            }
+        }
+    }
+}
+
+/// Why `rotor serve` refused to start: every problem found, each saying what to set.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var problems: [String]
+
+    var description: String {
+        "refusing to start:\n" + self.problems.map { "  - \($0)" }.joined(separator: "\n")
+            + "\nFor local use, `rotor serve --dev` generates an admin token and a keyring under the data directory."
+    }
+}

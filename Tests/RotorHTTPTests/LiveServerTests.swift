@@ -1,0 +1,312 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RotorHTTP
+import Testing
+
+/// Tests over a real socket on port 0.
+@Suite(.timeLimit(.minutes(1))) struct LiveServerTests {
+    private static func router() -> RouterResponder {
+        let router = Router()
+        router.use(RequestIDMiddleware())
+        router.use(ErrorMiddleware())
+        router.get("/hello") { _ in .text("hello", contentType: "text/plain") }
+        router.post("/echo") { request in
+            Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: request.body)
+        }
+        router.get("/slow/{ms}") { request in
+            try await Task.sleep(for: .milliseconds(Int(request.parameters["ms"] ?? "0") ?? 0))
+            return .text("slow \(request.parameters["ms"] ?? "")", contentType: "text/plain")
+        }
+        router.get("/item/{id}") { request in .text("item \(request.parameters["id"] ?? "")", contentType: "text/plain") }
+        return router.buildResponder()
+    }
+
+    private func withServer<T: Sendable>(
+        _ configuration: HTTPServerConfiguration = HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+        _ body: @Sendable (Int) async throws -> T
+    ) async throws -> T {
+        try await HTTPServer.withRunningServer(configuration: configuration, responder: Self.router(), logger: Logger(label: "test")) { address in
+            try await body(try #require(address.port))
+        }
+    }
+
+    @Test("AsyncHTTPClient gets answers over a real socket")
+    func asyncHTTPClient() async throws {
+        try await self.withServer { port in
+            let hello = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            #expect(hello.status == .ok)
+            #expect(String(buffer: try await hello.body.collect(upTo: 1024)) == "hello")
+            #expect(hello.headers["X-Request-Id"].count == 1)
+
+            var post = HTTPClientRequest(url: "http://127.0.0.1:\(port)/echo")
+            post.method = .POST
+            post.body = .bytes(ByteBuffer(string: String(repeating: "x", count: 60_000)))
+            let echoed = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+            #expect(echoed.status == .ok)
+            #expect(try await echoed.body.collect(upTo: 100_000).readableBytes == 60_000)
+
+            let missing = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/missing"), timeout: .seconds(5))
+            #expect(missing.status == .notFound)
+            #expect(missing.headers["Content-Type"] == ["application/problem+json"])
+        }
+    }
+
+    @Test("a body over the limit is refused with 413 problem+json, and the server keeps serving")
+    func payloadTooLarge() async throws {
+        try await self.withServer(HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxBodySize: 1024)) { port in
+            var post = HTTPClientRequest(url: "http://127.0.0.1:\(port)/echo")
+            post.method = .POST
+            post.body = .bytes(ByteBuffer(string: String(repeating: "x", count: 4096)))
+            let response = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+            #expect(response.status == .payloadTooLarge)
+            let body = String(buffer: try await response.body.collect(upTo: 4096))
+            #expect(body.contains(#""code":"payload_too_large""#))
+
+            // Chunked, so the size is only known while reading.
+            let chunked = try await RawConnection.with(port: port) { connection in
+                try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for _ in 0..<3 {
+                    try await connection.send("200\r\n" + String(repeating: "y", count: 512) + "\r\n")
+                }
+                try await connection.send("0\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(chunked?.status == 413)
+            #expect(chunked?.header("Connection") == "close")
+
+            let exactlyAtLimit = try await RawConnection.with(port: port) { connection in
+                try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n" + String(repeating: "z", count: 1024))
+                return try await connection.readResponse()
+            }
+            #expect(exactlyAtLimit?.status == 200)
+            #expect(exactlyAtLimit?.body.count == 1024)
+        }
+    }
+
+    @Test("Expect: 100-continue gets 100 before the body, or 413 at once when too large")
+    func expectContinue() async throws {
+        try await self.withServer(HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxBodySize: 1024)) { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                #expect(try await connection.readResponse()?.status == 100)
+                try await connection.send("abcde")
+                let response = try await connection.readResponse()
+                #expect(response?.status == 200)
+                #expect(response?.body == "abcde")
+            }
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n")
+                #expect(try await connection.readResponse()?.status == 413)
+                #expect(try await connection.isClosedByServer())
+            }
+        }
+    }
+
+    @Test("keep-alive serves several requests on one connection")
+    func keepAlive() async throws {
+        try await self.withServer { port in
+            try await RawConnection.with(port: port) { connection in
+                for id in 1...3 {
+                    try await connection.send("GET /item/\(id) HTTP/1.1\r\nHost: x\r\n\r\n")
+                    let response = try #require(try await connection.readResponse())
+                    #expect(response.status == 200)
+                    #expect(response.body == "item \(id)")
+                    #expect(response.header("Connection") == nil)
+                }
+            }
+        }
+    }
+
+    @Test("pipelined requests are answered in order, even when the first is slowest")
+    func pipelining() async throws {
+        try await self.withServer { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(
+                    "GET /slow/150 HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /item/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz" + "GET /item/b HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
+                var bodies: [String] = []
+                for _ in 0..<4 {
+                    bodies.append(try #require(try await connection.readResponse()).body)
+                }
+                #expect(bodies == ["slow 150", "item a", "xyz", "item b"])
+            }
+        }
+    }
+
+    @Test("Connection: close and HTTP/1.0 without keep-alive close after the response")
+    func connectionClose() async throws {
+        try await self.withServer { port in
+            for request in ["GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /hello HTTP/1.0\r\n\r\n"] {
+                try await RawConnection.with(port: port) { connection in
+                    try await connection.send(request)
+                    let response = try #require(try await connection.readResponse())
+                    #expect(response.status == 200)
+                    #expect(response.header("Connection") == "close")
+                    #expect(try await connection.isClosedByServer())
+                }
+            }
+            // HTTP/1.0 that asks for keep-alive keeps it.
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                #expect(try await connection.readResponse()?.status == 200)
+                try await connection.send("GET /item/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                #expect(try await connection.readResponse()?.body == "item 2")
+            }
+        }
+    }
+
+    @Test("a malformed request gets a 400 problem and a clean close; the server keeps serving", arguments: [
+        "GARBAGE\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
+        "GET /hello HTTP/9.9\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n",
+    ])
+    func malformed(request: String) async throws {
+        try await self.withServer { port in
+            try await RawConnection.with(port: port) { connection in
+                // A good request first: its answer must not be disturbed by the bad one after it.
+                try await connection.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await connection.readResponse()?.status == 200)
+                try await connection.send(request)
+                let response = try #require(try await connection.readResponse())
+                #expect(response.status == 400)
+                #expect(response.header("Content-Type") == "application/problem+json")
+                #expect(response.body.contains(#""code":"bad_request""#))
+                #expect(response.header("Connection") == "close")
+                #expect(try await connection.isClosedByServer())
+            }
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            #expect(after.status == .ok)
+        }
+    }
+
+    @Test("an over-long request target is 414, over-large headers 431")
+    func headerLimits() async throws {
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxURILength: 100, maxHeaderSize: 2048)
+        try await self.withServer(configuration) { port in
+            let long = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /item/\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(long?.status == 414)
+            #expect(long?.body.contains(#""code":"uri_too_long""#) == true)
+
+            let huge = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 4096))\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(huge?.status == 431)
+            #expect(huge?.body.contains(#""code":"headers_too_large""#) == true)
+        }
+    }
+
+    @Test("an idle connection, or one trickling its headers, is closed at the idle deadline")
+    func idleTimeout() async throws {
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(300))
+        try await self.withServer(configuration) { port in
+            let start = ContinuousClock.now
+            let closed = try await RawConnection.with(port: port) { connection in
+                try await connection.isClosedByServer()
+            }
+            #expect(closed)
+            #expect(ContinuousClock.now - start < .seconds(5))
+
+            // Bytes that never complete a head do not push the deadline back.
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hello HTTP/1.1\r\n")
+                for _ in 0..<4 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    try? await connection.send("X-Slow: 1\r\n")
+                }
+                #expect(try await connection.isClosedByServer())
+            }
+
+            // After a response, the idle deadline starts again.
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await connection.readResponse()?.status == 200)
+                #expect(try await connection.isClosedByServer())
+            }
+        }
+    }
+
+    @Test("a client that stalls in the middle of its body is cut off")
+    func requestReadTimeout() async throws {
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, requestReadTimeout: .milliseconds(300))
+        try await self.withServer(configuration) { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+                #expect(try await connection.isClosedByServer())
+            }
+        }
+    }
+
+    @Test("a slow handler is not cut off by the read deadline")
+    func slowHandlerIsNotATimeout() async throws {
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(200), requestReadTimeout: .milliseconds(200))
+        try await self.withServer(configuration) { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /slow/500 HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await connection.readResponse()?.body == "slow 500")
+            }
+        }
+    }
+
+    @Test("graceful shutdown stops accepting, finishes the in-flight request, and closes idle connections")
+    func gracefulShutdown() async throws {
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+        let router = Router()
+        router.get("/hello") { _ in .text("hello", contentType: "text/plain") }
+        router.get("/gate") { _ in
+            startedContinuation.yield()
+            for await _ in release { break }
+            return .text("finished", contentType: "text/plain")
+        }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+            responder: router.buildResponder(),
+            logger: Logger(label: "test")
+        ) { address in
+            boundContinuation.yield(address.port ?? 0)
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var ports = bound.makeAsyncIterator()
+            let port = try #require(await ports.next())
+
+            try await RawConnection.with(port: port) { idle in
+                try await idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await idle.readResponse()?.status == 200)
+
+                try await RawConnection.with(port: port) { busy in
+                    try await busy.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
+                    var startedIterator = started.makeAsyncIterator()
+                    _ = await startedIterator.next()
+
+                    let shutdown = Task { await server.shutdownGracefully() }
+                    #expect(try await idle.isClosedByServer())
+                    await #expect(throws: (any Error).self) {
+                        try await RawConnection.with(port: port) { _ in }
+                    }
+
+                    releaseContinuation.yield()
+                    let response = try #require(try await busy.readResponse())
+                    #expect(response.status == 200)
+                    #expect(response.body == "finished")
+                    #expect(response.header("Connection") == "close")
+                    #expect(try await busy.isClosedByServer())
+                    await shutdown.value
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

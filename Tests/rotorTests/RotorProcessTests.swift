@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Runs the built `rotor` binary as an operator would.
+@Suite(.timeLimit(.minutes(1))) struct RotorProcessTests {
+    /// The `rotor` binary beside the test bundle (`swift build` puts both in one directory).
+    static var binary: URL {
+        get throws {
+            let candidates = [
+                Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("rotor"),
+                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rotor"),
+                Bundle.main.bundleURL.appendingPathComponent("rotor"),
+            ]
+            return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rotor binary not found near \(Bundle.main.bundleURL.path)")
+        }
+    }
+
+    /// A running `rotor` process with its output captured to files.
+    final class RunningRotor: Sendable {
+        let process: Process
+        let stdout: URL
+        let stderr: URL
+
+        init(arguments: [String], environment: [String: String]) throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-proc-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            self.stdout = directory.appendingPathComponent("stdout")
+            self.stderr = directory.appendingPathComponent("stderr")
+            FileManager.default.createFile(atPath: self.stdout.path, contents: nil)
+            FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
+            self.process = Process()
+            self.process.executableURL = try RotorProcessTests.binary
+            self.process.arguments = arguments
+            // Only what the test gives: nothing from the developer's shell leaks in.
+            self.process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+            self.process.standardOutput = try FileHandle(forWritingTo: self.stdout)
+            self.process.standardError = try FileHandle(forWritingTo: self.stderr)
+            try self.process.run()
+        }
+
+        var output: String { (try? String(contentsOf: self.stdout, encoding: .utf8)) ?? "" }
+        var errors: String { (try? String(contentsOf: self.stderr, encoding: .utf8)) ?? "" }
+
+        /// Waits for the exit status, polling so no thread blocks.
+        func exitStatus(within limit: Duration = .seconds(20)) async throws -> Int32 {
+            let deadline = ContinuousClock.now + limit
+            while self.process.isRunning {
+                guard ContinuousClock.now < deadline else {
+                    self.process.terminate()
+                    Issue.record("rotor did not exit in time")
+                    return -1
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return self.process.terminationStatus
+        }
+
+        /// The port from the `listening` log line.
+        func port(within limit: Duration = .seconds(20)) async throws -> Int {
+            let deadline = ContinuousClock.now + limit
+            while ContinuousClock.now < deadline {
+                if let match = self.errors.firstMatch(of: /address=127\.0\.0\.1:(\d+)/), let port = Int(match.output.1) {
+                    return port
+                }
+                guard self.process.isRunning else { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            Issue.record("no listening line; stderr: \(self.errors)")
+            throw CancellationError()
+        }
+
+        deinit {
+            if self.process.isRunning { self.process.terminate() }
+        }
+    }
+
+    @Test("without configuration, serve exits 78 and says what to set")
+    func refusesToStart() async throws {
+        let rotor = try RunningRotor(arguments: ["serve", "--data-dir", NSTemporaryDirectory() + "rotor-refuse-\(UUID().uuidString)"], environment: [:])
+        #expect(try await rotor.exitStatus() == 78)
+        #expect(rotor.errors.contains("ROTOR_ADMIN_TOKEN"))
+        #expect(rotor.errors.contains("ROTOR_MASTER_KEY"))
+        #expect(rotor.errors.contains("--dev"))
+    }
+
+    @Test("serve --dev prints a working admin token, answers over HTTP, and exits 0 on SIGTERM")
+    func devServeAndGracefulStop() async throws {
+        let dataDirectory = NSTemporaryDirectory() + "rotor-dev-\(UUID().uuidString)"
+        let rotor = try RunningRotor(arguments: ["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory], environment: [:])
+        let port = try await rotor.port()
+        let token = try #require(rotor.output.firstMatch(of: /admin token: (rtr_\S+)/)?.output.1)
+        #expect(try String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == String(token))
+
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+        #expect(health.status == .ok)
+        var whoami = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami")
+        whoami.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let identity = try await HTTPClient.shared.execute(whoami, timeout: .seconds(5))
+        #expect(identity.status == .ok)
+        let anonymous = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami"), timeout: .seconds(5))
+        #expect(anonymous.status == .unauthorized)
+
+        rotor.process.interrupt()  // SIGINT; SIGTERM below on a second process
+        #expect(try await rotor.exitStatus() == 0)
+        // The token was printed for the operator, never logged.
+        #expect(!rotor.errors.contains(String(token)))
+    }
+
+    @Test("SIGTERM stops a configured server cleanly")
+    func sigterm() async throws {
+        let rotor = try RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", NSTemporaryDirectory() + "rotor-term-\(UUID().uuidString)"],
+            environment: ["ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey]
+        )
+        let port = try await rotor.port()
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+        #expect(health.status == .ok)
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
+        #expect(rotor.errors.contains("stopped"))
+        #expect(!rotor.errors.contains(ServeConfigurationTests.token))
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import RotorCrypto
+import RotorHTTP
+@testable import rotor
+import Testing
+
+@Suite struct ServeConfigurationTests {
+    static let token = "rtr_0123456789abcdef0123456789"
+    static let masterKey = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+
+    private func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    private func resolve(_ environment: [String: String], flags: ServeFlags = ServeFlags()) throws(ConfigurationError) -> ServeConfiguration {
+        var flags = flags
+        if flags.dataDir == nil, environment["ROTOR_DATA_DIR"] == nil {
+            flags.dataDir = (try? self.temporaryDirectory()).map { $0 + "/data" }
+        }
+        return try ServeConfiguration.resolve(flags: flags, environment: environment)
+    }
+
+    private func problems(_ environment: [String: String], flags: ServeFlags = ServeFlags()) -> [String] {
+        do {
+            _ = try self.resolve(environment, flags: flags)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test("without token and keyring it refuses, naming exactly what to set")
+    func refusesWithoutSecrets() {
+        let problems = self.problems([:])
+        #expect(problems.count == 2)
+        #expect(problems.contains { $0.contains("ROTOR_ADMIN_TOKEN is not set") })
+        #expect(problems.contains { $0.contains("ROTOR_MASTER_KEY") && $0.contains("ROTOR_KEYRING_FILE") })
+        let description = ConfigurationError(problems: problems).description
+        #expect(description.contains("rotor serve --dev"))
+    }
+
+    @Test("a token and a master key are enough; defaults apply")
+    func minimal() throws {
+        let configuration = try self.resolve(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey])
+        #expect(configuration.adminToken == Self.token)
+        #expect(configuration.keyring.activeKeyID == "master")
+        #expect(configuration.http.host == "127.0.0.1")
+        #expect(configuration.http.port == 8080)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.notices.isEmpty)
+    }
+
+    @Test("flags override the environment")
+    func flagsOverride() throws {
+        let directory = try self.temporaryDirectory()
+        let configuration = try self.resolve(
+            ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_LISTEN": "0.0.0.0:1", "ROTOR_DATA_DIR": directory + "/env"],
+            flags: ServeFlags(listen: "[::1]:9443", dataDir: directory + "/flag")
+        )
+        #expect(configuration.http.host == "::1")
+        #expect(configuration.http.port == 9443)
+        #expect(configuration.dataDirectory == directory + "/flag")
+        #expect(FileManager.default.fileExists(atPath: directory + "/flag"))
+    }
+
+    @Test("bad values are each reported", arguments: [
+        (["ROTOR_LISTEN": "nonsense"], "ROTOR_LISTEN"),
+        (["ROTOR_LISTEN": "127.0.0.1:99999"], "ROTOR_LISTEN"),
+        (["ROTOR_LOG_LEVEL": "loud"], "ROTOR_LOG_LEVEL"),
+        (["ROTOR_ADMIN_TOKEN": "short"], "at least 16 characters"),
+        (["ROTOR_ADMIN_TOKEN": "has spaces in it but is long"], "at least 16 characters"),
+        (["ROTOR_MASTER_KEY": "bm90IDMyIGJ5dGVz"], "ROTOR_MASTER_KEY"),
+        (["ROTOR_KEYRING_FILE": "/nonexistent/keyring.json"], "ROTOR_KEYRING_FILE"),
+        (["ROTOR_KEYRING_FILE": "/x", "ROTOR_MASTER_KEY": "y"], "set only one"),
+    ])
+    func badValues(overrides: [String: String], expected: String) {
+        var environment = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        environment.merge(overrides) { $1 }
+        let problems = self.problems(environment)
+        #expect(problems.contains { $0.contains(expected) }, "\(problems)")
+    }
+
+    @Test("--dev creates an owner-only data directory, keyring and admin token once, then reuses them")
+    func devBootstrap() throws {
+        let directory = try self.temporaryDirectory() + "/data"
+        let first = try self.resolve([:], flags: ServeFlags(dataDir: directory, dev: true))
+        #expect(first.adminToken.hasPrefix("rtr_"))
+        #expect(first.notices.contains { $0.contains(first.adminToken) })
+        for (path, mode) in [(directory, 0o700), (directory + "/admin-token", 0o600), (directory + "/keyring.json", 0o600)] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect((attributes[.posixPermissions] as? Int) == mode, "\(path)")
+        }
+        let second = try self.resolve([:], flags: ServeFlags(dataDir: directory, dev: true))
+        #expect(second.adminToken == first.adminToken)
+        #expect(second.keyring.activeKeyID == first.keyring.activeKeyID)
+        #expect(!second.notices.contains { $0.contains("created") })
+    }
+
+    @Test("--dev does not override a configured token or keyring")
+    func devRespectsConfiguration() throws {
+        let directory = try self.temporaryDirectory() + "/data"
+        let configuration = try self.resolve(
+            ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey],
+            flags: ServeFlags(dataDir: directory, dev: true)
+        )
+        #expect(configuration.adminToken == Self.token)
+        #expect(configuration.keyring.activeKeyID == "master")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/admin-token"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/keyring.json"))
+    }
+}
