@@ -29,6 +29,7 @@ import Testing
         for scheme in ["Bearer", "bearer", "BEARER"] {
             let response = try await self.whoami(["\(scheme) \(Self.token)"])
             #expect(response.status == .ok)
+            #expect(response.headers["Cache-Control"] == ["no-store"])
             let body = try self.problem(response)
             let principal = try #require(body["principal"] as? [String: Any])
             #expect(principal["id"] as? String == "admin")

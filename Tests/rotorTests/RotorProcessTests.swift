@@ -24,16 +24,24 @@ import Testing
         let stdout: URL
         let stderr: URL
 
-        init(arguments: [String], environment: [String: String]) throws {
+        init(arguments: [String], environment: [String: String], asUser uid: Int? = nil) throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-proc-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             self.stdout = directory.appendingPathComponent("stdout")
             self.stderr = directory.appendingPathComponent("stderr")
-            FileManager.default.createFile(atPath: self.stdout.path, contents: nil)
-            FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
+            guard FileManager.default.createFile(atPath: self.stdout.path, contents: nil),
+                FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
+            else { throw CocoaError(.fileWriteUnknown) }
             self.process = Process()
-            self.process.executableURL = try RotorProcessTests.binary
-            self.process.arguments = arguments
+            if let uid {
+                // setpriv (util-linux) drops to an unprivileged uid/gid before exec.
+                self.process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                self.process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", try RotorProcessTests.binary.path] + arguments
+                try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path)
+            } else {
+                self.process.executableURL = try RotorProcessTests.binary
+                self.process.arguments = arguments
+            }
             // Only what the test gives: nothing from the developer's shell leaks in.
             self.process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
             self.process.standardOutput = try FileHandle(forWritingTo: self.stdout)
@@ -122,5 +130,27 @@ import Testing
         #expect(try await rotor.exitStatus() == 0)
         #expect(rotor.errors.contains("stopped"))
         #expect(!rotor.errors.contains(ServeConfigurationTests.token))
+    }
+
+    @Test(
+        "a non-root server accepts connections (no privileged socket options)",
+        .enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to another user")
+    )
+    func unprivileged() async throws {
+        let dataDirectory = NSTemporaryDirectory() + "rotor-nobody-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        let rotor = try RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory + "/data"],
+            environment: ["ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey],
+            asUser: 65534
+        )
+        let port = try await rotor.port()
+        for _ in 0..<3 {
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+            #expect(health.status == .ok)
+        }
+        #expect(rotor.process.isRunning)
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
     }
 }

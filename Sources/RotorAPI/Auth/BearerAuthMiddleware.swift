@@ -20,7 +20,10 @@ public struct BearerAuthMiddleware: Middleware {
         }
         var request = request
         request.principal = principal
-        return try await next(request)
+        var response = try await next(request)
+        // Authenticated answers may carry credentials; no cache may keep them.
+        response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        return response
     }
 
     /// The token of the single `Authorization: Bearer <token68>` header.
@@ -37,8 +40,9 @@ public struct BearerAuthMiddleware: Middleware {
         return String(parts[1])
     }
 
-    /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-    static func isToken68(_ text: Substring) -> Bool {
+    /// Whether `text` can be sent as a bearer token: RFC 6750 §2.1's
+    /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    public static func isToken68(_ text: Substring) -> Bool {
         let body = text.utf8.reversed().drop { $0 == UInt8(ascii: "=") }
         return !body.isEmpty && body.allSatisfy { byte in
             switch byte {

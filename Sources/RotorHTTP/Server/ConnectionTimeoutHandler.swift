@@ -3,10 +3,14 @@ import NIOHTTP1
 
 /// Closes connections whose client is too slow.
 ///
-/// Two deadlines, each armed once and not pushed back by traffic: `idleTimeout` from the moment
+/// Two deadlines, each set once and not pushed back by traffic: `idleTimeout` from the moment
 /// the connection opens or a response ends until the next request's head has been parsed, and
 /// `requestReadTimeout` from a head until its body has ended. While a handler computes a response
 /// no deadline runs; that is the handler's business.
+///
+/// Deadlines move on every request, but the timer does not: it stays scheduled, and when it fires
+/// early it re-arms for the current deadline. A busy keep-alive connection therefore schedules a
+/// timer about once per timeout period rather than twice per request.
 final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -15,7 +19,9 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private let idleTimeout: TimeAmount
     private let requestReadTimeout: TimeAmount
-    private var deadline: Scheduled<Void>?
+    /// When the connection is to be closed; nil while a response is being computed.
+    private var deadline: NIODeadline?
+    private var timer: (task: Scheduled<Void>, firesAt: NIODeadline)?
 
     init(idleTimeout: TimeAmount, requestReadTimeout: TimeAmount) {
         self.idleTimeout = idleTimeout
@@ -24,30 +30,30 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive {
-            self.arm(self.idleTimeout, context: context)
+            self.setDeadline(after: self.idleTimeout, context: context)
         }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.arm(self.idleTimeout, context: context)
+        self.setDeadline(after: self.idleTimeout, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.disarm()
+        self.cancelTimer()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.disarm()
+        self.cancelTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head:
-            self.arm(self.requestReadTimeout, context: context)
+            self.setDeadline(after: self.requestReadTimeout, context: context)
         case .end:
-            self.disarm()
+            self.deadline = nil
         case .body:
             break
         }
@@ -56,21 +62,41 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = Self.unwrapOutboundIn(data) {
-            self.arm(self.idleTimeout, context: context)
+            self.setDeadline(after: self.idleTimeout, context: context)
         }
         context.write(data, promise: promise)
     }
 
-    private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
-        self.deadline?.cancel()
-        let channel = context.channel
-        self.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+    private func setDeadline(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        let deadline = NIODeadline.now() + timeout
+        self.deadline = deadline
+        // A timer that fires no later than the deadline will re-arm itself; only an earlier
+        // deadline needs a new one.
+        if let timer = self.timer, timer.firesAt <= deadline { return }
+        self.schedule(at: deadline, channel: context.channel)
+    }
+
+    private func schedule(at when: NIODeadline, channel: any Channel) {
+        self.timer?.task.cancel()
+        let task = channel.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
+            guard let self else { return }
+            self.timerFired(channel: channel)
+        }
+        self.timer = (task, when)
+    }
+
+    private func timerFired(channel: any Channel) {
+        self.timer = nil
+        guard let deadline = self.deadline else { return }
+        if deadline <= .now() {
             channel.close(promise: nil)
+        } else {
+            self.schedule(at: deadline, channel: channel)
         }
     }
 
-    private func disarm() {
-        self.deadline?.cancel()
-        self.deadline = nil
+    private func cancelTimer() {
+        self.timer?.task.cancel()
+        self.timer = nil
     }
 }
