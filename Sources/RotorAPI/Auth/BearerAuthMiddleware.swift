@@ -27,17 +27,24 @@ public struct BearerAuthMiddleware: Middleware {
     }
 
     /// The token of the single `Authorization: Bearer <token68>` header.
+    ///
+    /// Parsed on the UTF-8 view without splitting or case-folding copies: it runs on every
+    /// authenticated request.
     static func bearerToken(in values: [String]) throws(HTTPError) -> String {
         guard let value = values.first else {
             throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
         }
         let malformed = HTTPError.unauthorized("The Authorization header must have the form 'Bearer <token>'.", invalidToken: true)
         guard values.count == 1 else { throw malformed }
-        let parts = value.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", isToken68(parts[1]) else {
-            throw malformed
-        }
-        return String(parts[1])
+        let utf8 = value.utf8
+        let scheme = utf8.prefix(6)
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { throw malformed }
+        let afterScheme = utf8.dropFirst(6)
+        guard afterScheme.first == UInt8(ascii: " ") else { throw malformed }
+        let credentials = afterScheme.drop { $0 == UInt8(ascii: " ") }
+        let token = Substring(credentials)
+        guard isToken68(token) else { throw malformed }
+        return String(token)
     }
 
     /// Whether `text` can be sent as a bearer token: RFC 6750 §2.1's

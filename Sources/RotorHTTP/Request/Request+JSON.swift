@@ -31,7 +31,7 @@ extension Request {
                 if let index = key.intValue {
                     result += "[\(index)]"
                 } else {
-                    result += result.isEmpty ? snakeCase(key.stringValue) : "." + snakeCase(key.stringValue)
+                    result += result.isEmpty ? key.stringValue : "." + key.stringValue
                 }
             }
             return result.isEmpty ? "(body)" : result
@@ -61,18 +61,5 @@ extension Request {
         case is [Any].Type: "an array"
         default: "an object"
         }
-    }
-
-    /// The decoder converts snake_case keys to camelCase; errors name the field as the client sent it.
-    private static func snakeCase(_ key: String) -> String {
-        var result = ""
-        for character in key {
-            if character.isUppercase {
-                result += "_" + character.lowercased()
-            } else {
-                result.append(character)
-            }
-        }
-        return result
     }
 }
