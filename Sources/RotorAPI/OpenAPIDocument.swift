@@ -78,12 +78,7 @@ paths:
           content:
             application/json:
               schema:
-                type: object
-                required: [principal]
-                additionalProperties: false
-                properties:
-                  principal:
-                    $ref: "#/components/schemas/Principal"
+                $ref: "#/components/schemas/Principal"
         "401":
           $ref: "#/components/responses/Unauthorized"
 components:

@@ -30,8 +30,7 @@ import Testing
             let response = try await self.whoami(["\(scheme) \(Self.token)"])
             #expect(response.status == .ok)
             #expect(response.headers["Cache-Control"] == ["no-store"])
-            let body = try self.problem(response)
-            let principal = try #require(body["principal"] as? [String: Any])
+            let principal = try self.problem(response)
             #expect(principal["id"] as? String == "admin")
             #expect(principal["scopes"] as? [String] == ["admin"])
         }
