@@ -21,6 +21,7 @@ import Testing
             return .text("slow \(request.parameters["ms"] ?? "")", contentType: "text/plain")
         }
         router.get("/item/{id}") { request in .text("item \(request.parameters["id"] ?? "")", contentType: "text/plain") }
+        router.get("/vanish") { _ in throw AbortConnection() }
         return router.buildResponder()
     }
 
@@ -307,6 +308,19 @@ import Testing
                 }
             }
             try await group.waitForAll()
+        }
+    }
+
+    @Test("a handler can drop the connection without an answer (through every middleware)")
+    func abortConnection() async throws {
+        try await self.withServer { port in
+            let closed = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /vanish HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try await connection.isClosedByServer()
+            }
+            #expect(closed)
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            #expect(after.status == .ok)
         }
     }
 }

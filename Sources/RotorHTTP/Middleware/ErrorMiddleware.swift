@@ -11,6 +11,8 @@ public struct ErrorMiddleware: Middleware {
             return try await next(request)
         } catch let error as any HTTPResponseError {
             return error.response()
+        } catch let abort as AbortConnection {
+            throw abort
         } catch is CancellationError {
             return HTTPError.unavailable("The server is shutting down.").response()
         } catch {

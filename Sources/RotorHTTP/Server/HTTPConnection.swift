@@ -77,13 +77,16 @@ struct HTTPConnection {
             }
         }
 
-        let response = await self.respond(head, body: body, remoteAddress: remoteAddress)
+        guard let response = await self.respond(head, body: body, remoteAddress: remoteAddress) else {
+            return false  // the handler asked to drop the connection unanswered
+        }
         let keepAlive = head.isKeepAlive && !response.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
         try await self.write(response, for: head, keepAlive: keepAlive, to: outbound)
         return keepAlive
     }
 
-    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) async -> Response {
+    /// The response, or nil when the handler threw ``AbortConnection``.
+    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) async -> Response? {
         do {
             let request = try Request(
                 method: head.method,
@@ -96,6 +99,8 @@ struct HTTPConnection {
             return try await self.responder(request)
         } catch let error as any HTTPResponseError {
             return error.response()
+        } catch is AbortConnection {
+            return nil
         } catch {
             self.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
             return HTTPError.internal(requestID: nil).response()
