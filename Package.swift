@@ -35,6 +35,11 @@ let package = Package(
             dependencies: ["COpenSSL"],
             swiftSettings: swiftSettings
         ),
+        // The domain: pure Swift, no NIO, HTTP or SQL.
+        .target(
+            name: "RotorCore",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RotorHTTP",
             dependencies: [
@@ -53,6 +58,29 @@ let package = Package(
             dependencies: [
                 "RotorHTTP",
                 "RotorCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Provider adapters; first Vultr, on AsyncHTTPClient.
+        .target(
+            name: "RotorProviders",
+            dependencies: [
+                "RotorCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // An in-process fake of the Vultr API keys endpoints (DESIGN.md §1, vultr-api.md).
+        .target(
+            name: "FakeVultr",
+            dependencies: [
+                "RotorHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,6 +107,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RotorCoreTests",
+            dependencies: ["RotorCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RotorHTTPTests",
             dependencies: [
                 "RotorHTTP",
@@ -94,6 +127,30 @@ let package = Package(
                 "RotorAPI",
                 "RotorHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorProvidersTests",
+            dependencies: [
+                "RotorProviders",
+                "RotorCore",
+                "FakeVultr",
+                "RotorHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FakeVultrTests",
+            dependencies: [
+                "FakeVultr",
+                "RotorHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
