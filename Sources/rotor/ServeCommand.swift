@@ -4,6 +4,7 @@ import Logging
 import RotorAPI
 import RotorHTTP
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -20,6 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
               ROTOR_LOG_LEVEL     trace, debug, info (default), notice, warning, error, critical
+              ROTOR_EVENT_LOOPS   NIO event-loop threads (default: one per core)
             With --dev, a missing admin token and keyring are generated under the data directory.
             """
     )
@@ -44,6 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("rotor serve: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
+        }
+        if let loops = configuration.eventLoops {
+            // Must be set before anything touches the singleton group.
+            NIOSingletons.groupLoopCountSuggestion = loops
         }
         // Unbuffered, unlike print() into a pipe: the operator needs these lines now.
         FileHandle.standardOutput.write(Data(configuration.notices.map { $0 + "\n" }.joined().utf8))

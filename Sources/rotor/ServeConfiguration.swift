@@ -17,6 +17,8 @@ struct ServeConfiguration {
     var adminToken: String
     var keyring: Keyring
     var logLevel: Logger.Level
+    /// NIO event-loop threads; nil for NIO's default of one per core.
+    var eventLoops: Int?
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -41,6 +43,14 @@ struct ServeConfiguration {
             problems.append("ROTOR_LOG_LEVEL '\(logLevelText)' is not one of trace, debug, info, notice, warning, error, critical")
         }
 
+        var eventLoops: Int?
+        if let text = value("ROTOR_EVENT_LOOPS") {
+            eventLoops = Int(text).flatMap { (1...256).contains($0) ? $0 : nil }
+            if eventLoops == nil {
+                problems.append("ROTOR_EVENT_LOOPS '\(text)' is not a whole number from 1 to 256")
+            }
+        }
+
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
             try DataDirectory.prepare(dataDirectory)
@@ -62,6 +72,7 @@ struct ServeConfiguration {
             adminToken: adminToken,
             keyring: keyring,
             logLevel: logLevel,
+            eventLoops: eventLoops,
             notices: notices
         )
     }

@@ -153,4 +153,21 @@ import Testing
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
     }
+
+    @Test("ROTOR_EVENT_LOOPS sets the number of NIO event-loop threads", arguments: [1, 3])
+    func eventLoops(count: Int) async throws {
+        let rotor = try RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", NSTemporaryDirectory() + "rotor-loops-\(UUID().uuidString)"],
+            environment: [
+                "ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey,
+                "ROTOR_EVENT_LOOPS": String(count),
+            ]
+        )
+        _ = try await rotor.port()
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(rotor.process.processIdentifier)/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(rotor.process.processIdentifier)/task/\($0)/comm", encoding: .utf8) }
+        #expect(names.filter { $0.hasPrefix("NIO-SGLTN-") }.count == count, "\(names)")
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
+    }
 }

@@ -50,7 +50,10 @@ import Testing
         #expect(configuration.http.host == "127.0.0.1")
         #expect(configuration.http.port == 8080)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.eventLoops == nil)
         #expect(configuration.notices.isEmpty)
+        let tuned = try self.resolve(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_EVENT_LOOPS": "1"])
+        #expect(tuned.eventLoops == 1)
     }
 
     @Test("flags override the environment")
@@ -70,6 +73,8 @@ import Testing
         (["ROTOR_LISTEN": "nonsense"], "ROTOR_LISTEN"),
         (["ROTOR_LISTEN": "127.0.0.1:99999"], "ROTOR_LISTEN"),
         (["ROTOR_LOG_LEVEL": "loud"], "ROTOR_LOG_LEVEL"),
+        (["ROTOR_EVENT_LOOPS": "0"], "ROTOR_EVENT_LOOPS"),
+        (["ROTOR_EVENT_LOOPS": "many"], "ROTOR_EVENT_LOOPS"),
         (["ROTOR_ADMIN_TOKEN": "short"], "at least 16 characters"),
         (["ROTOR_ADMIN_TOKEN": "has spaces in it but is long"], "at least 16 characters"),
         (["ROTOR_MASTER_KEY": "bm90IDMyIGJ5dGVz"], "ROTOR_MASTER_KEY"),
