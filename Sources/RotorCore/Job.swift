@@ -46,6 +46,9 @@ public struct Job: Sendable, Hashable {
     public var targets: [JobTarget]
     /// Why it stopped moving forward.
     public private(set) var error: JobError?
+    /// The stored revision, for optimistic concurrency: the store writes a job only while its
+    /// stored revision still equals this one, and increments it. Store-managed.
+    public var revision: Int
 
     /// A queued job.
     public init(
@@ -79,6 +82,7 @@ public struct Job: Sendable, Hashable {
         self.oldKey = oldKey
         self.targets = targets.map { JobTarget(targetID: $0) }
         self.error = nil
+        self.revision = 0
     }
 
     /// Restores a job exactly as a store saved it.
@@ -102,7 +106,8 @@ public struct Job: Sendable, Hashable {
         newKey: KeyInfo?,
         oldKey: KeyInfo,
         targets: [JobTarget],
-        error: JobError?
+        error: JobError?,
+        revision: Int
     ) {
         self.id = id
         self.credentialID = credentialID
@@ -124,6 +129,7 @@ public struct Job: Sendable, Hashable {
         self.oldKey = oldKey
         self.targets = targets
         self.error = error
+        self.revision = revision
     }
 
     /// The provider-side name of the job's new key. Deterministic, so that after a crash between
