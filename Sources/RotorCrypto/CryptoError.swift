@@ -23,6 +23,7 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
             case invalidPublicKey
             case inputTooLarge
             case openSSL
+            case invalidWebhookSecret
         }
 
         fileprivate let base: Base
@@ -53,6 +54,8 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
         public static let inputTooLarge = Code(base: .inputTooLarge)
         /// An OpenSSL call failed for a reason not covered above.
         public static let openSSL = Code(base: .openSSL)
+        /// A webhook signing secret is not in the `whsec_<base64>` form.
+        public static let invalidWebhookSecret = Code(base: .invalidWebhookSecret)
 
         /// The code's name, e.g. `unknownKey`.
         public var description: String { base.rawValue }
@@ -72,6 +75,7 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
         case invalidPublicKey(reason: String)
         case inputTooLarge(byteCount: Int)
         case openSSL(operation: String, reason: String?)
+        case invalidWebhookSecret
     }
 
     private let base: Base
@@ -96,6 +100,7 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
         case .invalidPublicKey: .invalidPublicKey
         case .inputTooLarge: .inputTooLarge
         case .openSSL: .openSSL
+        case .invalidWebhookSecret: .invalidWebhookSecret
         }
     }
 
@@ -137,6 +142,8 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
             return "input of \(byteCount) bytes is too large"
         case .openSSL(let operation, let reason):
             return "OpenSSL \(operation) failed" + (reason.map { ": \($0)" } ?? "")
+        case .invalidWebhookSecret:
+            return "a webhook secret must be 'whsec_' followed by base64 of 24 to 64 bytes"
         }
     }
 
@@ -147,6 +154,8 @@ public struct CryptoError: Error, Hashable, CustomStringConvertible {
     public static func unknownKey(_ id: String) -> CryptoError {
         CryptoError(.unknownKey(id: id))
     }
+
+    static let invalidWebhookSecret = CryptoError(.invalidWebhookSecret)
 
     static func invalidKeyLength(expected: Int, actual: Int) -> CryptoError {
         CryptoError(.invalidKeyLength(expected: expected, actual: actual))
