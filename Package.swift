@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Debian's libssl-dev; RotorCrypto is the only target that imports it.
@@ -64,11 +65,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Actors that run jobs: claiming, the per-job step machine, retries.
+        .target(
+            name: "RotorEngine",
+            dependencies: [
+                "RotorCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Persistence behind RotorCore's Store: SQLite through GRDB (PostgreSQL to follow).
+        .target(
+            name: "RotorStore",
+            dependencies: [
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Provider adapters; first Vultr, on AsyncHTTPClient.
         .target(
             name: "RotorProviders",
             dependencies: [
                 "RotorCore",
+                "RotorCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -133,10 +155,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RotorEngineTests",
+            dependencies: [
+                "RotorEngine",
+                "RotorCore",
+                "RotorStore",
+                "RotorProviders",
+                "RotorCrypto",
+                "RotorHTTP",
+                "FakeVultr",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorStoreTests",
+            dependencies: ["RotorStore", "RotorCore", "RotorCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RotorProvidersTests",
             dependencies: [
                 "RotorProviders",
                 "RotorCore",
+                "RotorCrypto",
                 "FakeVultr",
                 "RotorHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

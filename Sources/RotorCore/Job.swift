@@ -180,6 +180,20 @@ extension Job {
         }
     }
 
+    /// A dry run's checks passed: it ends `succeeded` without having created or deleted anything.
+    public mutating func completeDryRun(at now: Date) throws(JobTransitionError) {
+        guard self.state == .running, self.dryRun, self.step == .create else { throw self.invalid("complete a dry run") }
+        self.attempt = 0
+        self.finish(.succeeded, at: now)
+    }
+
+    /// Waits without using up an attempt (the grace period): nothing is due before `until`.
+    public mutating func wait(until: Date, at now: Date) throws(JobTransitionError) {
+        guard self.state == .running else { throw self.invalid("wait") }
+        self.nextAttemptAt = until
+        self.updatedAt = now
+    }
+
     /// A transient failure: try the same step again, not before `retryAt`.
     public mutating func retry(notBefore retryAt: Date, at now: Date) throws(JobTransitionError) {
         guard self.state == .running else { throw self.invalid("retry \(self.step.rawValue)") }

@@ -1,0 +1,112 @@
+public import Foundation
+
+/// What a target is told about a credential's key (DESIGN.md §4, Targets).
+public struct TargetEvent: Sendable, Hashable {
+    /// The event types targets receive.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// A new key, with its plaintext: start using it (during `distribute`).
+        case keyPending = "key.pending"
+        /// The new key is withdrawn; keep the old one.
+        case keyRolledBack = "key.rolled_back"
+        /// The old key is deleted at the provider.
+        case keyRevoked = "key.revoked"
+    }
+
+    /// The delivery id (`webhook-id`): stable across retries, so receivers can deduplicate.
+    public var id: String
+    /// The type.
+    public var kind: Kind
+    /// When the event happened.
+    public var timestamp: Date
+    /// The credential.
+    public var credentialID: CredentialID
+    /// Its name.
+    public var credentialName: String
+    /// The job.
+    public var jobID: JobID
+    /// The credential version the event concerns.
+    public var version: Int
+    /// The key the event is about.
+    public var providerKeyID: String
+    /// The new key's plaintext: only in `key.pending`.
+    public var secret: Secret?
+
+    /// Creates an event.
+    public init(
+        id: String,
+        kind: Kind,
+        timestamp: Date,
+        credentialID: CredentialID,
+        credentialName: String,
+        jobID: JobID,
+        version: Int,
+        providerKeyID: String,
+        secret: Secret? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.timestamp = timestamp
+        self.credentialID = credentialID
+        self.credentialName = credentialName
+        self.jobID = jobID
+        self.version = version
+        self.providerKeyID = providerKeyID
+        self.secret = kind == .keyPending ? secret : nil
+    }
+}
+
+/// How one delivery or verification went.
+public enum DeliveryOutcome: Sendable, Hashable {
+    /// A 2xx answer in time.
+    case delivered(status: Int)
+    /// 408, 429, 5xx, a timeout or a network error: worth retrying (after `retryAfter` if given).
+    case transientFailure(String, retryAfter: Duration?)
+    /// Any other answer: retrying will not help.
+    case permanentFailure(String)
+
+    /// Whether it succeeded.
+    public var isDelivered: Bool {
+        if case .delivered = self { return true }
+        return false
+    }
+}
+
+/// Sends events to targets and checks their `verify_url`s.
+public protocol TargetDelivery: Sendable {
+    /// POSTs `event` to `target.url`, signed with `signingSecret` (Standard Webhooks).
+    func deliver(_ event: TargetEvent, to target: Target, signingSecret: Secret) async -> DeliveryOutcome
+    /// GETs `url`; 2xx means the consumer works with the new key.
+    func verify(url: String) async -> DeliveryOutcome
+}
+
+/// The URL rule for targets, verify URLs and subscriptions: `https`, or `http` to a loopback
+/// host (`localhost`, 127.0.0.0/8, `::1`).
+public enum OutboundURL {
+    /// nil when `text` is acceptable, else what is wrong with it (to follow the field name).
+    public static func problem(with text: String) -> String? {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            let host = components.host, !host.isEmpty
+        else {
+            return "must be an absolute https URL"
+        }
+        guard components.user == nil, components.password == nil else { return "must not carry credentials" }
+        switch scheme {
+        case "https":
+            return nil
+        case "http" where Self.isLoopback(host):
+            return nil
+        case "http":
+            return "must be an https URL (http is accepted only for localhost, 127.0.0.0/8 and ::1)"
+        default:
+            return "must be an https URL"
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil && !$0.isEmpty }) else { return false }
+        return octets[0] == "127"
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import RotorCore
+
+extension JobRunner {
+    /// Does the work of one attempt at `step`. Never throws: every failure is an outcome.
+    func attempt(_ step: JobStep, _ rotation: inout Rotation) async -> Outcome {
+        guard let provider = self.providers[rotation.credential.provider] else {
+            return .permanent(JobError(code: "provider_unavailable", message: "No \(rotation.credential.provider.rawValue) provider is configured.", step: step))
+        }
+        do {
+            switch step {
+            case .create: return rotation.job.dryRun ? try await self.dryRun(rotation, provider) : try await self.create(rotation, provider)
+            case .distribute: return try await self.distribute(&rotation)
+            case .verify: return try await self.verify(&rotation, provider)
+            case .grace: return .done(try self.grace(rotation, now: self.clock.now()))
+            case .revoke: return try await self.revoke(rotation, provider)
+            case .finalize: return try await self.finalize(&rotation)
+            case .rollback: return try await self.rollBack(&rotation, provider)
+            }
+        } catch let error as ProviderError {
+            if error.isTransient {
+                if case .transient(let retryAfter) = error.kind { return .transient(error.description, retryAfter: retryAfter) }
+            }
+            return .permanent(JobError(code: "provider_rejected", message: "The provider refused: \(error.description).", step: step))
+        } catch {
+            return .permanent(JobError(code: "internal", message: "Unexpected error in \(step.rawValue): \(type(of: error)).", step: step))
+        }
+    }
+
+    // MARK: create
+
+    private func create(_ rotation: Rotation, _ provider: any Provider) async throws -> Outcome {
+        let now = self.clock.now()
+        let current = rotation.secrets.current
+        // Rule 2: a key named for this job that is not recorded is an orphan of an attempt whose
+        // answer never reached the store. Delete it before creating again.
+        var events: [JobEvent] = []
+        for orphan in try await provider.listKeys(using: current) where orphan.name == rotation.job.providerKeyName {
+            try await provider.deleteKey(id: orphan.id, using: current)
+            events.append(event(now, "key.orphan_deleted", .create, "Deleted key \(orphan.id), left by an earlier attempt."))
+        }
+        let expiresAt = rotation.credential.keyExpiry.map { $0.adding(to: now) }
+        let created = try await provider.createKey(name: rotation.job.providerKeyName, expiresAt: expiresAt, using: current)
+        var job = rotation.job
+        job.newKey = KeyInfo(
+            providerKeyID: created.key.id,
+            fingerprint: self.fingerprint(created.secret),
+            createdAt: now,
+            expiresAt: created.key.expiresAt ?? expiresAt
+        )
+        try job.completeStep(at: now)
+        events.append(event(now, "step.succeeded", .create, "Created key \(created.key.id)."))
+        // The plaintext is committed, encrypted, in the same transaction as the key id.
+        return .done(RotationCommit(job: job, pendingKey: .set(created.secret), events: events))
+    }
+
+    private func dryRun(_ rotation: Rotation, _ provider: any Provider) async throws -> Outcome {
+        let current = rotation.secrets.current
+        try await provider.verify(key: current)
+        let keys = try await provider.listKeys(using: current)
+        guard keys.contains(where: { $0.id == rotation.credential.current.providerKeyID }) else {
+            return .permanent(JobError(code: "key_not_found", message: "The current key \(rotation.credential.current.providerKeyID) is not in the provider's key list.", step: .create))
+        }
+        for target in rotation.credential.targets {
+            guard let url = target.verifyURL else { continue }
+            switch await self.delivery.verify(url: url) {
+            case .delivered: continue
+            case .transientFailure(let message, let retryAfter): return .transient("verify URL of \(target.id): \(message)", retryAfter: retryAfter)
+            case .permanentFailure(let message): return .permanent(JobError(code: "verify_failed", message: "Verify URL of target \(target.id) \(message).", step: .create))
+            }
+        }
+        let now = self.clock.now()
+        var job = rotation.job
+        try job.completeDryRun(at: now)
+        var credential = rotation.credential
+        credential.state = .active
+        credential.updatedAt = now
+        return .done(RotationCommit(job: job, credential: credential, events: [event(now, "job.succeeded", .create, "Dry run passed: the key authenticates, is listed, and every verify URL answers.")]))
+    }
+
+    // MARK: distribute and verify
+
+    private func distribute(_ rotation: inout Rotation) async throws -> Outcome {
+        guard let newKey = rotation.job.newKey, let pending = rotation.pendingKey else {
+            return .permanent(JobError(code: "internal", message: "The new key is not recorded.", step: .distribute))
+        }
+        var transient: (String, Duration?)?
+        for index in rotation.job.targets.indices where rotation.job.targets[index].state == .pending {
+            let targetID = rotation.job.targets[index].targetID
+            guard let endpoint = Self.endpoint(targetID, in: rotation) else {
+                rotation.job.targets[index].state = .delivered
+                rotation.job.targets[index].lastError = "target no longer configured; skipped"
+                continue
+            }
+            let outcome = await self.delivery.deliver(
+                Self.targetEvent(.keyPending, rotation, targetID, version: rotation.credential.version + 1, providerKeyID: newKey.providerKeyID, secret: pending, at: self.clock.now()),
+                to: endpoint.target,
+                signingSecret: endpoint.signing
+            )
+            rotation.job.targets[index].attempts += 1
+            switch outcome {
+            case .delivered:
+                rotation.job.targets[index].state = .delivered
+                rotation.job.targets[index].lastError = nil
+            case .transientFailure(let message, let retryAfter):
+                rotation.job.targets[index].lastError = message
+                transient = ("target \(targetID) \(message)", retryAfter)
+            case .permanentFailure(let message):
+                rotation.job.targets[index].state = .failed
+                rotation.job.targets[index].lastError = message
+                return .permanent(JobError(code: "target_failed", message: "Target \(targetID) refused the new key: \(message).", step: .distribute))
+            }
+        }
+        if let (message, retryAfter) = transient { return .transient(message, retryAfter: retryAfter) }
+        let now = self.clock.now()
+        var job = rotation.job
+        try job.completeStep(at: now)
+        return .done(RotationCommit(job: job, events: [event(now, "step.succeeded", .distribute, "Delivered key.pending to \(job.targets.count) target(s).")]))
+    }
+
+    private func verify(_ rotation: inout Rotation, _ provider: any Provider) async throws -> Outcome {
+        guard let pending = rotation.pendingKey else {
+            return .permanent(JobError(code: "internal", message: "The new key is not recorded.", step: .verify))
+        }
+        try await provider.verify(key: pending)
+        for index in rotation.job.targets.indices where rotation.job.targets[index].state == .delivered {
+            let targetID = rotation.job.targets[index].targetID
+            guard let url = rotation.credential.targets.first(where: { $0.id == targetID })?.verifyURL else {
+                rotation.job.targets[index].state = .verified
+                continue
+            }
+            switch await self.delivery.verify(url: url) {
+            case .delivered:
+                rotation.job.targets[index].state = .verified
+            case .transientFailure(let message, let retryAfter):
+                rotation.job.targets[index].lastError = "verify: \(message)"
+                return .transient("verify URL of \(targetID) \(message)", retryAfter: retryAfter)
+            case .permanentFailure(let message):
+                // It stays `delivered`: it holds the new key, so the rollback must tell it.
+                rotation.job.targets[index].lastError = "verify: \(message)"
+                return .permanent(JobError(code: "verify_failed", message: "Target \(targetID) does not confirm the new key: its verify URL \(message).", step: .verify))
+            }
+        }
+        let now = self.clock.now()
+        var job = rotation.job
+        try job.completeStep(at: now)
+        return .done(RotationCommit(job: job, events: [event(now, "step.succeeded", .verify, "The new key authenticates and every target confirms it.")]))
+    }
+
+    // MARK: grace
+
+    /// Makes the new key current (once), then waits out the grace period; the end is stored so a
+    /// restart does not start it again.
+    func grace(_ rotation: Rotation, now: Date) throws -> RotationCommit {
+        var job = rotation.job
+        if let ends = job.graceEndsAt {
+            if ends <= now {
+                try job.completeStep(at: now)
+                return RotationCommit(job: job, events: [event(now, "step.succeeded", .grace, "Grace period over.")])
+            }
+            try job.wait(until: ends, at: now)
+            return RotationCommit(job: job)
+        }
+        guard let newKey = job.newKey, let pending = rotation.pendingKey else {
+            throw EngineInvariantError(description: "job \(job.id) reached grace without a recorded new key")
+        }
+        var credential = rotation.credential
+        credential.previous = credential.current
+        credential.current = newKey
+        credential.version += 1
+        credential.updatedAt = now
+        let ends = job.gracePeriod.adding(to: now)
+        job.graceEndsAt = ends
+        var events = [event(now, "key.current", .grace, "Key \(newKey.providerKeyID) is current (version \(credential.version)); the old key still works until revoke.")]
+        if ends <= now {
+            try job.completeStep(at: now)
+            events.append(event(now, "step.succeeded", .grace, "No grace period."))
+        } else {
+            try job.wait(until: ends, at: now)
+        }
+        return RotationCommit(
+            job: job,
+            credential: credential,
+            currentKey: .set(pending),
+            previousKey: .set(rotation.secrets.current),
+            events: events
+        )
+    }
+
+    // MARK: revoke and finalize
+
+    private func revoke(_ rotation: Rotation, _ provider: any Provider) async throws -> Outcome {
+        let oldID = rotation.job.oldKey.providerKeyID
+        do {
+            // Authenticating with the NEW key: it is current now, and proves itself once more.
+            try await provider.deleteKey(id: oldID, using: rotation.secrets.current)
+        } catch {
+            guard !error.isTransient else { throw error }
+            return .permanent(JobError(
+                code: "revoke_failed",
+                message: "Could not delete the old key \(oldID) (\(error.description)). The new key is current and works; delete the old key at the provider by hand, then set the credential active.",
+                step: .revoke
+            ))
+        }
+        let now = self.clock.now()
+        var job = rotation.job
+        try job.completeStep(at: now)
+        return .done(RotationCommit(job: job, events: [event(now, "step.succeeded", .revoke, "Deleted the old key \(oldID).")]))
+    }
+
+    private func finalize(_ rotation: inout Rotation) async throws -> Outcome {
+        let now = self.clock.now()
+        // Best effort: the old key is gone whatever the targets answer.
+        for index in rotation.job.targets.indices where rotation.job.targets[index].state == .verified {
+            let targetID = rotation.job.targets[index].targetID
+            guard let endpoint = Self.endpoint(targetID, in: rotation) else { continue }
+            let outcome = await self.delivery.deliver(
+                Self.targetEvent(.keyRevoked, rotation, targetID, version: rotation.credential.version, providerKeyID: rotation.job.oldKey.providerKeyID, at: now),
+                to: endpoint.target,
+                signingSecret: endpoint.signing
+            )
+            if !outcome.isDelivered { rotation.job.targets[index].lastError = "key.revoked not delivered" }
+        }
+        var credential = rotation.credential
+        credential.previous = nil
+        credential.state = .active
+        credential.lastRotatedAt = now
+        credential.updatedAt = now
+        var job = rotation.job
+        try job.completeStep(at: now)
+        return .done(RotationCommit(
+            job: job,
+            credential: credential,
+            previousKey: .clear,
+            pendingKey: .clear,
+            events: [event(now, "job.succeeded", .finalize, "Rotation complete: version \(credential.version) is current, the old key is revoked.")]
+        ))
+    }
+
+    // MARK: rollback
+
+    private func rollBack(_ rotation: inout Rotation, _ provider: any Provider) async throws -> Outcome {
+        let now = self.clock.now()
+        var credential = rotation.credential
+        var currentKey = SecretChange.unchanged
+        var previousKey = SecretChange.unchanged
+        var events: [JobEvent] = []
+        // The key that authenticates now: the old one, wherever grace left it.
+        var oldSecret = rotation.secrets.current
+        if let newKey = rotation.job.newKey, credential.current.providerKeyID == newKey.providerKeyID, let previous = rotation.secrets.previous {
+            oldSecret = previous
+            credential.current = rotation.job.oldKey
+            credential.previous = nil
+            credential.version += 1
+            currentKey = .set(previous)
+            previousKey = .clear
+            events.append(event(now, "key.current", .rollback, "The old key \(rotation.job.oldKey.providerKeyID) is current again (version \(credential.version))."))
+        }
+        if !rotation.job.dryRun {
+            if let newKey = rotation.job.newKey {
+                try await provider.deleteKey(id: newKey.providerKeyID, using: oldSecret)
+                events.append(event(now, "key.deleted", .rollback, "Deleted the new key \(newKey.providerKeyID)."))
+            }
+            for orphan in try await provider.listKeys(using: oldSecret) where orphan.name == rotation.job.providerKeyName {
+                try await provider.deleteKey(id: orphan.id, using: oldSecret)
+                events.append(event(now, "key.orphan_deleted", .rollback, "Deleted key \(orphan.id), left by an earlier attempt."))
+            }
+        }
+        for index in rotation.job.targets.indices where [.delivered, .verified].contains(rotation.job.targets[index].state) {
+            let targetID = rotation.job.targets[index].targetID
+            guard let endpoint = Self.endpoint(targetID, in: rotation), let newKey = rotation.job.newKey else { continue }
+            let outcome = await self.delivery.deliver(
+                Self.targetEvent(.keyRolledBack, rotation, targetID, version: credential.version, providerKeyID: newKey.providerKeyID, at: now),
+                to: endpoint.target,
+                signingSecret: endpoint.signing
+            )
+            if outcome.isDelivered {
+                rotation.job.targets[index].state = .rolledBack
+            } else {
+                rotation.job.targets[index].lastError = "key.rolled_back not delivered"
+            }
+        }
+        credential.state = .active
+        credential.updatedAt = now
+        var job = rotation.job
+        try job.completeStep(at: now)
+        events.append(event(now, job.state == .cancelled ? "job.cancelled" : "job.rolled_back", .rollback, "Rolled back: the credential is unchanged and its old key works."))
+        return .done(RotationCommit(job: job, credential: credential, currentKey: currentKey, previousKey: previousKey, pendingKey: .clear, events: events))
+    }
+}
+
+extension JobRunner {
+    /// A target of the credential with its signing secret; nil if it was removed meanwhile.
+    static func endpoint(_ targetID: TargetID, in rotation: Rotation) -> (target: Target, signing: Secret)? {
+        guard let target = rotation.credential.targets.first(where: { $0.id == targetID }),
+            let signing = rotation.secrets.signingSecrets[targetID]
+        else { return nil }
+        return (target, signing)
+    }
+
+    /// The event for one target. Its id is stable per job, target and kind, so a redelivery after
+    /// a retry or restart carries the same `webhook-id` and receivers can deduplicate.
+    static func targetEvent(
+        _ kind: TargetEvent.Kind,
+        _ rotation: Rotation,
+        _ targetID: TargetID,
+        version: Int,
+        providerKeyID: String,
+        secret: Secret? = nil,
+        at now: Date
+    ) -> TargetEvent {
+        TargetEvent(
+            id: "\(rotation.job.id.rawValue).\(targetID.rawValue).\(kind.rawValue)",
+            kind: kind,
+            timestamp: now,
+            credentialID: rotation.credential.id,
+            credentialName: rotation.credential.name,
+            jobID: rotation.job.id,
+            version: version,
+            providerKeyID: providerKeyID,
+            secret: secret
+        )
+    }
+}
+
+/// A state the step machine should make impossible; the job stops and the error is logged.
+struct EngineInvariantError: Error, CustomStringConvertible {
+    var description: String
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import RotorCore
+
+/// Walks one job through its steps (DESIGN.md §2), one committed step at a time.
+///
+/// Each attempt first commits its intent (rule 1), then calls the provider or targets, then
+/// commits the outcome together with the step transition. Whatever happens in between, the
+/// store holds a state the next attempt (here, after a restart, or on another instance) can
+/// resume from.
+struct JobRunner: Sendable {
+    let store: any Store
+    let providers: [ProviderKind: any Provider]
+    let delivery: any TargetDelivery
+    let clock: any RotorClock
+    let retry: RetryPolicy
+    let owner: String
+    let leaseDuration: TimeInterval
+    let fingerprint: @Sendable (Secret) -> String
+    let logger: Logger
+
+    /// What one attempt at a step came to.
+    enum Outcome {
+        /// The step's work is done; commit `commit` (its job has the transition applied).
+        case done(RotationCommit)
+        /// Try again later; `job` carries any progress (targets) to keep.
+        case transient(String, retryAfter: Duration?)
+        /// The step cannot succeed.
+        case permanent(JobError)
+    }
+
+    /// Works on the job until it ends, has to wait, is no longer ours, or `shouldContinue` says stop.
+    func run(_ id: JobID, shouldContinue: @Sendable () async -> Bool) async {
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(id)"
+        do {
+            while await shouldContinue() {
+                let now = self.clock.now()
+                guard try await self.store.renewLease(id, owner: self.owner, until: now.addingTimeInterval(self.leaseDuration)) else {
+                    return
+                }
+                var rotation = try await self.store.rotation(id)
+                if rotation.job.state.isTerminal { return }
+                if let due = rotation.job.nextAttemptAt, due > now {
+                    try await self.store.releaseLease(id, owner: self.owner)
+                    return
+                }
+                try await self.advance(&rotation, logger: logger)
+            }
+            try await self.store.releaseLease(id, owner: self.owner)
+        } catch let error as StoreError where error.code == .leaseLost || error.code == .conflict {
+            // A cancel, or another instance, changed the job: it is picked up again from the store.
+            logger.info("job changed under the runner; will resume from the store", metadata: ["reason": "\(error.message)"])
+            try? await self.store.releaseLease(id, owner: self.owner)
+        } catch {
+            logger.error("job runner stopped", metadata: ["error": "\(error)"])
+            try? await self.store.releaseLease(id, owner: self.owner)
+        }
+    }
+
+    /// Takes the job one committed transition further.
+    private func advance(_ rotation: inout Rotation, logger: Logger) async throws {
+        let now = self.clock.now()
+        if rotation.job.state == .queued {
+            try rotation.job.start(at: now)
+            try await self.commit(RotationCommit(job: rotation.job, events: [event(now, "job.started", nil, "Rotation started.")]), &rotation)
+            return
+        }
+        if rotation.job.step == .grace {
+            // No provider call: nothing to record an intent for.
+            try await self.commit(try self.grace(rotation, now: now), &rotation)
+            return
+        }
+        try rotation.job.beginAttempt(at: now)
+        let step = rotation.job.step
+        try await self.commit(
+            RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
+            &rotation
+        )
+        let outcome = await self.attempt(step, &rotation)
+        let finished = self.clock.now()
+        switch outcome {
+        case .done(let commit):
+            try await self.commit(commit, &rotation)
+        case .transient(let message, let retryAfter):
+            var generator = SystemRandomNumberGenerator()
+            if let delay = self.retry.delay(afterAttempt: rotation.job.attempt, retryAfter: retryAfter, using: &generator) {
+                let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+                try rotation.job.retry(notBefore: finished.addingTimeInterval(seconds), at: finished)
+                let text = "Attempt \(rotation.job.attempt) failed: \(message); retrying in \(String(format: "%.1f", seconds)) s."
+                try await self.commit(RotationCommit(job: rotation.job, events: [event(finished, "step.retry", step, text)]), &rotation)
+            } else {
+                let error = JobError(code: "retries_exhausted", message: "Gave up after \(rotation.job.attempt) attempts: \(message)", step: step)
+                try await self.commit(self.fail(rotation, error, now: finished), &rotation)
+            }
+        case .permanent(let error):
+            try await self.commit(self.fail(rotation, error, now: finished), &rotation)
+        }
+    }
+
+    /// Commits and mirrors the store's revision bump locally.
+    private func commit(_ commit: RotationCommit, _ rotation: inout Rotation) async throws {
+        try await self.store.commit(commit, owner: self.owner)
+        rotation.job = commit.job
+        rotation.job.revision += 1
+        if let credential = commit.credential { rotation.credential = credential }
+    }
+
+    /// A failed step: roll back before `revoke`, end `failed` (credential in `attention`) after.
+    private func fail(_ rotation: Rotation, _ error: JobError, now: Date) throws -> RotationCommit {
+        var job = rotation.job
+        let failed = try job.failStep(error, at: now)
+        guard failed else {
+            return RotationCommit(job: job, events: [event(now, "job.rolling_back", error.step, "\(error.message) Rolling back.")])
+        }
+        var credential = rotation.credential
+        credential.state = .attention
+        credential.updatedAt = now
+        return RotationCommit(
+            job: job,
+            credential: credential,
+            events: [event(now, "job.failed", error.step, job.error?.message ?? error.message)]
+        )
+    }
+}
+
+func event(_ at: Date, _ type: String, _ step: JobStep?, _ message: String) -> JobEvent {
+    JobEvent(at: at, type: type, step: step, message: message)
+}

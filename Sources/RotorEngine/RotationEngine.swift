@@ -1,0 +1,128 @@
+import Foundation
+public import Logging
+public import RotorCore
+public import ServiceLifecycle
+
+/// Runs rotation jobs: claims due jobs from the store under a concurrency limit and walks each
+/// through its steps with a ``JobRunner``.
+///
+/// Everything durable is in the store, so the engine can stop at any instant: on graceful
+/// shutdown it stops claiming, lets running steps reach their commit, and returns; a `kill -9`
+/// leaves leases that lapse, and the jobs resume from their committed step.
+public actor RotationEngine: Service {
+    private let store: any Store
+    private let runner: JobRunner
+    private let configuration: EngineConfiguration
+    private let clock: any RotorClock
+    private let logger: Logger
+    private var running: Set<JobID> = []
+    private var stopping = false
+    private var wakeRequested = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    /// Creates the engine. `fingerprint` names keys in job records without revealing them.
+    public init(
+        store: any Store,
+        providers: [ProviderKind: any Provider],
+        delivery: any TargetDelivery,
+        clock: any RotorClock = SystemClock(),
+        configuration: EngineConfiguration = EngineConfiguration(),
+        fingerprint: @escaping @Sendable (Secret) -> String,
+        logger: Logger
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.runner = JobRunner(
+            store: store,
+            providers: providers,
+            delivery: delivery,
+            clock: clock,
+            retry: configuration.retry,
+            owner: configuration.owner,
+            leaseDuration: configuration.leaseDuration,
+            fingerprint: fingerprint,
+            logger: logger
+        )
+    }
+
+    /// Claims and runs jobs until graceful shutdown or cancellation.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !self.stopping && !Task.isCancelled {
+                    await self.claim(into: &group)
+                    await self.waitForWork()
+                }
+            }
+        } onGracefulShutdown: {
+            Task { await self.stop() }
+        }
+    }
+
+    /// Stops claiming; running jobs stop after their current step's commit.
+    public func stop() {
+        self.stopping = true
+        self.wake()
+    }
+
+    /// Looks for work now (the API calls this after creating or cancelling a job).
+    public func wake() {
+        if let waiter = self.waiter {
+            self.waiter = nil
+            waiter.resume()
+        } else {
+            self.wakeRequested = true
+        }
+    }
+
+    /// Whether the engine is running and not stopping, for `/readyz`.
+    public var isAccepting: Bool { !self.stopping }
+
+    private func claim(into group: inout DiscardingTaskGroup) async {
+        let capacity = self.configuration.maxConcurrentJobs - self.running.count
+        guard capacity > 0 else { return }
+        let now = self.clock.now()
+        let ids: [JobID]
+        do {
+            ids = try await self.store.claimJobs(
+                owner: self.configuration.owner,
+                now: now,
+                leaseUntil: now.addingTimeInterval(self.configuration.leaseDuration),
+                limit: capacity
+            )
+        } catch {
+            self.logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
+            return
+        }
+        for id in ids where self.running.insert(id).inserted {
+            group.addTask {
+                await self.runner.run(id) { await self.shouldContinue }
+                await self.finished(id)
+            }
+        }
+    }
+
+    private var shouldContinue: Bool { !self.stopping }
+
+    private func finished(_ id: JobID) {
+        self.running.remove(id)
+        self.wake()
+    }
+
+    private func waitForWork() async {
+        if self.wakeRequested || self.stopping {
+            self.wakeRequested = false
+            return
+        }
+        let interval = self.configuration.pollInterval
+        let timer = Task {
+            try? await Task.sleep(for: interval)
+            self.wake()
+        }
+        await withCheckedContinuation { self.waiter = $0 }
+        timer.cancel()
+        self.wakeRequested = false
+    }
+}

@@ -1,0 +1,575 @@
+public import Foundation
+import GRDB
+public import RotorCore
+public import RotorCrypto
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The embedded ``Store``: one SQLite database in WAL mode through GRDB.
+///
+/// Every method is one transaction on GRDB's own serial writer queue (or its reader pool), so no
+/// SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
+/// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
+/// database file and its `-wal`/`-shm` companions are mode 0600.
+public final class SQLiteStore: Store {
+    private let pool: DatabasePool
+    private let keyring: Keyring
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    ///
+    /// - Throws: ``SQLiteStoreError`` when the file cannot be created or secured, or GRDB's
+    ///   `DatabaseError` when SQLite cannot open or migrate it.
+    public init(path: String, keyring: Keyring) throws {
+        try Self.secureFile(at: path, create: true)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.label = "rotor.store"
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        // SQLite copies the database's mode to the files it creates next to it; make sure anyway,
+        // since they hold the same pages.
+        for suffix in ["-wal", "-shm"] {
+            try Self.secureFile(at: path + suffix, create: false)
+        }
+        self.pool = pool
+        self.keyring = keyring
+    }
+
+    /// Creates `path` with mode 0600 if it is absent (and `create`), or takes group and other
+    /// permissions away from an existing file.
+    private static func secureFile(at path: String, create: Bool) throws {
+        if create {
+            let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if descriptor >= 0 {
+                close(descriptor)
+                return
+            }
+            guard errno == EEXIST else { throw SQLiteStoreError("cannot create \(path): \(Self.lastError())") }
+        }
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            if !create && errno == ENOENT { return }
+            throw SQLiteStoreError("cannot inspect \(path): \(Self.lastError())")
+        }
+        if status.st_mode & 0o077 != 0 {
+            guard chmod(path, 0o600) == 0 else {
+                throw SQLiteStoreError("cannot restrict \(path) to mode 0600: \(Self.lastError())")
+            }
+        }
+    }
+
+    private static func lastError() -> String { String(cString: strerror(errno)) }
+
+    // MARK: Credentials
+
+    public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
+        try await self.pool.write { db in
+            do {
+                try db.execute(
+                    sql: """
+                        INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", ")))
+                        VALUES (\(Self.placeholders(Rows.credentialColumns.count)))
+                        """,
+                    arguments: StatementArguments(try Rows.values(credential))
+                )
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
+            }
+            let owner = credential.id.rawValue
+            try self.putSecret(db, owner: owner, field: Field.currentKey, secrets.current)
+            if let previous = secrets.previous {
+                try self.putSecret(db, owner: owner, field: Field.previousKey, previous)
+            }
+            for (target, secret) in secrets.signingSecrets {
+                try self.putSecret(db, owner: owner, field: Field.signingSecret(target), secret)
+            }
+        }
+    }
+
+    public func credential(_ id: CredentialID) async throws -> Credential? {
+        try await self.pool.read { db in try Self.fetchCredential(db, id) }
+    }
+
+    public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
+        let after = try page.cursor.map { try Cursor.decodeName($0) }
+        return try await self.pool.read { db in
+            var sql = "SELECT * FROM credentials"
+            var arguments: StatementArguments = []
+            if let after {
+                sql += " WHERE name > ?"
+                arguments += [after]
+            }
+            sql += " ORDER BY name LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Rows.credential)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(name: $0.name) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets {
+        try await self.pool.read { db in
+            guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
+            return try self.fetchCredentialSecrets(db, id)
+        }
+    }
+
+    public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws {
+        try await self.pool.write { db in
+            try Self.updateCredentialRow(db, credential)
+
+            guard let signingSecrets else { return }
+            let owner = credential.id.rawValue
+            let kept = Set(signingSecrets.keys.map(Field.signingSecret))
+            let stored = try String.fetchAll(
+                db,
+                sql: "SELECT field FROM secrets WHERE owner_id = ? AND field GLOB ? AND envelope IS NOT NULL",
+                arguments: [owner, Field.signingSecretPrefix + "*"]
+            )
+            for field in stored where !kept.contains(field) {
+                try self.deleteSecret(db, owner: owner, field: field)
+            }
+            for (target, secret) in signingSecrets {
+                try self.putSecret(db, owner: owner, field: Field.signingSecret(target), secret)
+            }
+        }
+    }
+
+    public func deleteCredential(_ id: CredentialID) async throws {
+        try await self.pool.write { db in
+            guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
+            if let active = try Self.activeJobID(db, credential: id) {
+                throw StoreError(
+                    .rotationInProgress, jobID: active,
+                    message: "credential \(id) has an active rotation job \(active)")
+            }
+            try db.execute(
+                sql: """
+                    DELETE FROM secrets
+                    WHERE owner_id = ? OR owner_id IN (SELECT id FROM jobs WHERE credential_id = ?)
+                    """,
+                arguments: [id.rawValue, id.rawValue]
+            )
+            // Finished jobs and their events go with it (ON DELETE CASCADE).
+            try db.execute(sql: "DELETE FROM credentials WHERE id = ?", arguments: [id.rawValue])
+        }
+    }
+
+    // MARK: Jobs
+
+    public func createJob(
+        _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
+    ) async throws -> JobCreation {
+        try await self.pool.write { db in
+            if let idempotencyKey,
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
+            {
+                let existing = try Rows.job(row)
+                guard try row.decode(String?.self, forColumn: "request_fingerprint") == requestFingerprint else {
+                    throw StoreError(
+                        .idempotencyConflict,
+                        message: "the idempotency key was already used with a different request (job \(existing.id))")
+                }
+                return .replayed(existing)
+            }
+            guard var credential = try Self.fetchCredential(db, job.credentialID) else {
+                throw Self.credentialNotFound(job.credentialID)
+            }
+
+            var stored = job
+            stored.revision = 1
+            let columns = Rows.jobValueColumns + ["revision", "lease_owner", "lease_expires_at", "idempotency_key", "request_fingerprint"]
+            let values = try Rows.values(stored) + [stored.revision, nil, nil, idempotencyKey, requestFingerprint]
+            do {
+                try db.execute(
+                    sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
+                    arguments: StatementArguments(values)
+                )
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                if let active = try Self.activeJobID(db, credential: job.credentialID) {
+                    throw StoreError(
+                        .rotationInProgress, jobID: active,
+                        message: "credential \(job.credentialID) already has an active rotation job \(active)")
+                }
+                throw error
+            }
+            try Self.appendEvents(db, job: stored.id, events)
+
+            credential.state = .rotating
+            credential.updatedAt = job.createdAt
+            try db.execute(
+                sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ?",
+                arguments: [credential.state.rawValue, Rows.time(credential.updatedAt), credential.id.rawValue]
+            )
+            return .created(stored)
+        }
+    }
+
+    public func job(_ id: JobID) async throws -> Job? {
+        try await self.pool.read { db in try Self.fetchJob(db, id) }
+    }
+
+    public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
+        let after = try page.cursor.map { try Cursor.decodeJob($0) }
+        return try await self.pool.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let credentialID = filter.credentialID {
+                conditions.append("credential_id = ?")
+                arguments += [credentialID.rawValue]
+            }
+            if let state = filter.state {
+                conditions.append("state = ?")
+                arguments += [state.rawValue]
+            }
+            if let after {
+                conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
+                arguments += [after.createdAt, after.createdAt, after.id]
+            }
+            var sql = "SELECT * FROM jobs"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Rows.job)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(job: $0) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func events(_ id: JobID) async throws -> [JobEvent] {
+        try await self.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
+                .map(Rows.event)
+        }
+    }
+
+    // MARK: Running jobs
+
+    public func claimJobs(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [JobID] {
+        guard limit > 0 else { return [] }
+        return try await self.pool.write { db in
+            let ids = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM jobs
+                    WHERE state IN ('queued', 'running')
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now OR lease_owner = :owner)
+                    ORDER BY created_at, id
+                    LIMIT :limit
+                    """,
+                arguments: ["now": Rows.time(now), "owner": owner, "limit": limit]
+            )
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
+                    arguments: [owner, Rows.time(leaseUntil), id]
+                )
+            }
+            return ids.map(JobID.init(unchecked:))
+        }
+    }
+
+    public func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
+                arguments: [Rows.time(until), id.rawValue, owner]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func releaseLease(_ id: JobID, owner: String) async throws {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+                arguments: [id.rawValue, owner]
+            )
+        }
+    }
+
+    public func rotation(_ id: JobID) async throws -> Rotation {
+        try await self.pool.read { db in
+            guard let job = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            guard let credential = try Self.fetchCredential(db, job.credentialID) else {
+                throw Self.credentialNotFound(job.credentialID)
+            }
+            let secrets = try self.fetchCredentialSecrets(db, credential.id)
+            let pending = try self.fetchSecret(db, owner: id.rawValue, field: Field.pendingKey)
+            return Rotation(job: job, credential: credential, secrets: secrets, pendingKey: pending)
+        }
+    }
+
+    public func commit(_ commit: RotationCommit, owner: String) async throws {
+        try await self.pool.write { db in
+            let job = commit.job
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT lease_owner, revision FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
+            else { throw Self.jobNotFound(job.id) }
+            guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
+                throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
+            }
+            let revision = try row.decode(Int.self, forColumn: "revision")
+            guard revision == job.revision else {
+                throw StoreError(
+                    .conflict,
+                    message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
+            }
+
+            try Self.updateJobRow(db, job, revision: revision + 1)
+            if let credential = commit.credential {
+                try Self.updateCredentialRow(db, credential)
+            }
+
+            let credentialOwner = job.credentialID.rawValue
+            try self.apply(commit.currentKey, db, owner: credentialOwner, field: Field.currentKey)
+            try self.apply(commit.previousKey, db, owner: credentialOwner, field: Field.previousKey)
+            try self.apply(commit.pendingKey, db, owner: job.id.rawValue, field: Field.pendingKey)
+            try Self.appendEvents(db, job: job.id, commit.events)
+        }
+    }
+
+    public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
+        try await self.pool.write { db in
+            guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            var job = stored
+            try job.requestCancel(at: now)
+            if job != stored {
+                job.revision = stored.revision + 1
+                try Self.updateJobRow(db, job, revision: job.revision)
+            }
+            try Self.appendEvents(
+                db, job: id,
+                [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")]
+            )
+            if !stored.state.isTerminal && job.state.isTerminal {
+                try db.execute(
+                    sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                    arguments: [
+                        CredentialState.active.rawValue, Rows.time(now), job.credentialID.rawValue,
+                        CredentialState.rotating.rawValue,
+                    ]
+                )
+            }
+            return job
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    private static func credentialNotFound(_ id: CredentialID) -> StoreError {
+        StoreError(.notFound, message: "no credential \(id)")
+    }
+
+    private static func jobNotFound(_ id: JobID) -> StoreError {
+        StoreError(.notFound, message: "no job \(id)")
+    }
+
+    /// Writes every column of `credential` over its row.
+    private static func updateCredentialRow(_ db: Database, _ credential: Credential) throws {
+        let assignments = Rows.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
+        let values = try Rows.values(credential)
+        do {
+            try db.execute(
+                sql: "UPDATE credentials SET \(assignments) WHERE id = ?",
+                arguments: StatementArguments(Array(values.dropFirst()) + [values[0]])
+            )
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
+        }
+        guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
+    }
+
+    /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
+    private static func updateJobRow(_ db: Database, _ job: Job, revision: Int) throws {
+        let assignments = Rows.jobValueColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
+        let leaseClause = job.state.isTerminal ? ", lease_owner = NULL, lease_expires_at = NULL" : ""
+        let values = Array(try Rows.values(job).dropFirst()) + [revision, job.id.rawValue]
+        try db.execute(
+            sql: "UPDATE jobs SET \(assignments), revision = ?\(leaseClause) WHERE id = ?",
+            arguments: StatementArguments(values)
+        )
+    }
+
+    private static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
+        try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
+    }
+
+    private static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
+        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
+    }
+
+    private static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
+        try String.fetchOne(
+            db,
+            sql: "SELECT id FROM jobs WHERE credential_id = ? AND state IN ('queued', 'running') LIMIT 1",
+            arguments: [credential.rawValue]
+        ).map(JobID.init(unchecked:))
+    }
+
+    private static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
+        guard !events.isEmpty else { return }
+        var seq =
+            try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0
+        for event in events {
+            seq += 1
+            try db.execute(
+                sql: "INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [job.rawValue, seq, Rows.time(event.at), event.type, event.step?.rawValue, event.message]
+            )
+        }
+    }
+}
+
+/// The names secrets are stored under, per owner (credential or job id).
+enum Field {
+    static let currentKey = "current_key"
+    static let previousKey = "previous_key"
+    static let pendingKey = "pending_key"
+    static let signingSecretPrefix = "signing_secret:"
+
+    static func signingSecret(_ target: TargetID) -> String { signingSecretPrefix + target.rawValue }
+}
+
+// MARK: - Secrets
+
+extension SQLiteStore {
+    /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
+    fileprivate func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
+        let stored = try Int.fetchOne(
+            db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        let version = (stored ?? 0) + 1
+        let envelope = try Envelope.seal(
+            Array(secret.reveal().utf8),
+            context: EnvelopeContext(recordID: owner, field: field, version: version),
+            keyring: self.keyring
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO secrets (owner_id, field, version, envelope) VALUES (?, ?, ?, ?)
+                ON CONFLICT (owner_id, field) DO UPDATE SET version = excluded.version, envelope = excluded.envelope
+                """,
+            arguments: [owner, field, version, Data(envelope)]
+        )
+    }
+
+    /// Removes the value but keeps the row's version as a tombstone, so that a value set again
+    /// later gets a version never used before and no older envelope can be put back in its place.
+    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
+        try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+    }
+
+    fileprivate func apply(_ change: SecretChange, _ db: Database, owner: String, field: String) throws {
+        switch change {
+        case .unchanged: return
+        case .set(let secret): try self.putSecret(db, owner: owner, field: field, secret)
+        case .clear: try self.deleteSecret(db, owner: owner, field: field)
+        }
+    }
+
+    fileprivate func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
+                arguments: [owner, field])
+        else { return nil }
+        return try self.openSecret(row, owner: owner, field: field)
+    }
+
+    private func openSecret(_ row: Row, owner: String, field: String) throws -> Secret {
+        let version = try row.decode(Int.self, forColumn: "version")
+        let envelope = try row.decode(Data.self, forColumn: "envelope")
+        let plaintext = try Envelope.open(
+            Array(envelope),
+            context: EnvelopeContext(recordID: owner, field: field, version: version),
+            keyring: self.keyring
+        )
+        return Secret(String(decoding: plaintext, as: UTF8.self))
+    }
+
+    /// The credential's secrets; a credential without a stored current key is corrupt.
+    fileprivate func fetchCredentialSecrets(_ db: Database, _ id: CredentialID) throws -> CredentialSecrets {
+        let owner = id.rawValue
+        var current: Secret?
+        var previous: Secret?
+        var signing: [TargetID: Secret] = [:]
+        let rows = try Row.fetchAll(db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
+        for row in rows {
+            let field = try row.decode(String.self, forColumn: "field")
+            let secret = try self.openSecret(row, owner: owner, field: field)
+            switch field {
+            case Field.currentKey: current = secret
+            case Field.previousKey: previous = secret
+            default:
+                if field.hasPrefix(Field.signingSecretPrefix) {
+                    signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
+                }
+            }
+        }
+        guard let current else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "credential \(id) has no stored current key")
+        }
+        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing)
+    }
+}
+
+// MARK: - Cursors
+
+/// Opaque page cursors: base64url of the last item's sort key.
+enum Cursor {
+    static func encode(name: String) -> String { encode("n:" + name) }
+
+    static func encode(job: Job) -> String {
+        encode("j:\(job.createdAt.timeIntervalSinceReferenceDate)|\(job.id.rawValue)")
+    }
+
+    static func decodeName(_ cursor: String) throws -> String {
+        guard let text = decode(cursor), text.hasPrefix("n:") else { throw invalid }
+        return String(text.dropFirst(2))
+    }
+
+    static func decodeJob(_ cursor: String) throws -> (createdAt: Double, id: String) {
+        guard let text = decode(cursor), text.hasPrefix("j:"), let bar = text.firstIndex(of: "|"),
+            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw invalid }
+        return (createdAt, String(text[text.index(after: bar)...]))
+    }
+
+    /// An unreadable cursor names nothing the caller may continue from.
+    private static let invalid = StoreError(.notFound, message: "the page cursor is not valid")
+
+    private static func encode(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func decode(_ cursor: String) -> String? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+}

@@ -1,0 +1,160 @@
+import FakeVultr
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RotorCore
+import RotorCrypto
+import RotorEngine
+import RotorHTTP
+import RotorProviders
+import RotorStore
+import Synchronization
+import Testing
+
+/// A webhook target on a real socket: records deliveries, answers as told per path.
+final class TargetReceiver: Sendable {
+    struct Delivery: Sendable {
+        var path: String
+        var headers: HTTPHeaders
+        var body: [UInt8]
+        var type: String? {
+            (try? JSONSerialization.jsonObject(with: Data(self.body)) as? [String: Any])?["type"] as? String
+        }
+    }
+
+    let deliveries = Mutex<[Delivery]>([])
+    let statuses = Mutex<[String: HTTPResponseStatus]>([:])
+
+    func answer(_ path: String, with status: HTTPResponseStatus) {
+        self.statuses.withLock { $0[path] = status }
+    }
+
+    var all: [Delivery] { self.deliveries.withLock { $0 } }
+
+    func responder() -> RouterResponder {
+        let router = Router()
+        for method in [HTTPMethod.GET, .POST] {
+            router.on(method, "/{path}") { request in
+                let path = "/" + (request.parameters["path"] ?? "")
+                self.deliveries.withLock { $0.append(Delivery(path: path, headers: request.headers, body: Array(request.body.readableBytesView))) }
+                return Response(status: self.statuses.withLock { $0[path] } ?? .ok)
+            }
+        }
+        return router.buildResponder()
+    }
+}
+
+/// FakeVultr + SQLite store + receiver + a running engine, torn down after `body`.
+struct EngineHarness: Sendable {
+    let fake: FakeVultr
+    let store: SQLiteStore
+    let receiver: TargetReceiver
+    let engine: RotationEngine
+    let receiverURL: String
+    let userID: String
+    let signing: WebhookSecret
+
+    /// One delivery client for the whole test process.
+    static let client = WebhookDelivery.makeClient()
+
+    static func with(
+        gracePeriodJobs: Bool = false,
+        _ body: @Sendable (EngineHarness) async throws -> Void
+    ) async throws {
+        let fake = FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
+        let receiver = TargetReceiver()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-engine-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
+        let client = Self.client
+
+        try await fake.run { vultrURL in
+            try await HTTPServer.withRunningServer(
+                configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+                responder: receiver.responder(),
+                logger: Logger(label: "receiver")
+            ) { address in
+                let engine = RotationEngine(
+                    store: store,
+                    providers: [.vultr: VultrProvider(baseURL: vultrURL, requestTimeout: .seconds(5))],
+                    delivery: WebhookDelivery(client: client, timeout: .seconds(5)),
+                    configuration: EngineConfiguration(
+                        owner: "test-engine",
+                        maxConcurrentJobs: 8,
+                        leaseDuration: 30,
+                        pollInterval: .milliseconds(20),
+                        retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
+                    ),
+                    fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
+                    logger: Logger(label: "engine")
+                )
+                let (userID, _) = fake.addUser()
+                let harness = EngineHarness(
+                    fake: fake, store: store, receiver: receiver, engine: engine, receiverURL: "http://127.0.0.1:\(address.port ?? 0)",
+                    userID: userID, signing: WebhookSecret.generate()
+                )
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await engine.run() }
+                    do {
+                        try await body(harness)
+                    } catch {
+                        await engine.stop()
+                        throw error
+                    }
+                    await engine.stop()
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    /// The user's original key (created by `addUser`).
+    var originalKey: StoredKey { self.fake.keys(ofUser: self.userID)[0] }
+
+    /// Registers a credential on the original key with one webhook target.
+    func makeCredential(verifyPath: String? = "/verify") async throws -> (Credential, TargetID) {
+        let now = Date()
+        let targetID = TargetID.generate()
+        let key = self.originalKey
+        let credential = Credential(
+            id: .generate(),
+            name: "vultr-\(UUID().uuidString.prefix(8))",
+            provider: .vultr,
+            current: KeyInfo(providerKeyID: key.id, fingerprint: SHA256.fingerprint(of: key.secret), createdAt: now),
+            targets: [Target(id: targetID, url: self.receiverURL + "/hook", verifyURL: verifyPath.map { self.receiverURL + $0 })],
+            createdAt: now,
+            updatedAt: now
+        )
+        try await self.store.createCredential(
+            credential,
+            secrets: CredentialSecrets(current: Secret(key.secret), signingSecrets: [targetID: Secret(self.signing.encoded)])
+        )
+        return (credential, targetID)
+    }
+
+    /// Queues a rotation and wakes the engine.
+    func rotate(_ credential: Credential, grace: ISODuration = .zero, dryRun: Bool = false) async throws -> JobID {
+        let job = Job(
+            credentialID: credential.id, trigger: Trigger(kind: .api), dryRun: dryRun, gracePeriod: grace, oldKey: credential.current,
+            targets: credential.targets.map(\.id), at: Date()
+        )
+        _ = try await self.store.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: [JobEvent(at: Date(), type: "job.created", message: "test")])
+        await self.engine.wake()
+        return job.id
+    }
+
+    /// Polls until `condition` holds for the job (10 s at most).
+    @discardableResult
+    func waitFor(_ id: JobID, _ condition: @Sendable (Job) -> Bool = { $0.state.isTerminal }) async throws -> Job {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let job = try await self.store.job(id), condition(job) { return job }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let job = try await self.store.job(id)
+        Issue.record("job did not get there in time: \(String(describing: job?.state)) at \(String(describing: job?.step)), events: \(try await self.store.events(id).map(\.message))")
+        throw CancellationError()
+    }
+}
