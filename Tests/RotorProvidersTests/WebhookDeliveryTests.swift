@@ -125,7 +125,7 @@ final class Receiver: Sendable {
     @Test("a receiver slower than the timeout, or not listening, is a transient failure")
     func noAnswer() async throws {
         let slow = Receiver { _ in
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(1))
             return Response(status: .ok)
         }
         let outcome = try await slow.run { baseURL in
@@ -134,7 +134,7 @@ final class Receiver: Sendable {
             )
         }
         guard case .transientFailure = outcome else { Issue.record("got \(outcome)"); return }
-        let refused = await WebhookDelivery(client: Self.client).deliver(
+        let refused = await WebhookDelivery(client: Self.client, timeout: .milliseconds(500)).deliver(
             self.event(.keyRevoked), to: Target(id: .generate(), url: "http://127.0.0.1:1/hook"), signingSecret: Secret(Self.signing.encoded)
         )
         guard case .transientFailure = refused else { Issue.record("got \(refused)"); return }
