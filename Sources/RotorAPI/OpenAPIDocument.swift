@@ -24,7 +24,7 @@ paths:
   /healthz:
     get:
       operationId: getHealth
-      summary: Liveness: the process answers.
+      summary: "Liveness: the process answers."
       security: []
       responses:
         "200":
@@ -41,7 +41,7 @@ paths:
   /readyz:
     get:
       operationId: getReadiness
-      summary: Readiness: the store answers and the engine runs.
+      summary: "Readiness: the store answers and the engine runs."
       security: []
       responses:
         "200":
@@ -81,13 +81,377 @@ paths:
                 $ref: "#/components/schemas/Principal"
         "401":
           $ref: "#/components/responses/Unauthorized"
+  /v1/credentials:
+    post:
+      operationId: createCredential
+      summary: Register a credential; its secret is checked at the provider before anything is stored.
+      description: |
+        Validates every field (one 422 lists all field errors), then checks that `secret`
+        authenticates at the provider and finds its key (by `provider_key_id`, or by the masked
+        suffix in the provider's key list). Target signing secrets that were not given are
+        generated and returned as `targets[i].signing_secret` in this response only.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/CredentialCreate"
+      responses:
+        "201":
+          description: The credential, with any generated target signing secrets.
+          headers:
+            Location:
+              description: "`/v1/credentials/{id}`."
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/CredentialCreated"
+        "400":
+          description: Malformed JSON (`invalid_json`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "409":
+          description: "`duplicate_name`, or `rotation_in_progress` (with `job_id`)."
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "415":
+          description: The body is not JSON (`unsupported_media_type`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "422":
+          description: Invalid fields (`invalid_request` with `errors`), or `provider_rejected`.
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "503":
+          description: The provider could not be reached (`unavailable`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+    get:
+      operationId: listCredentials
+      summary: Credentials by name, in pages. Metadata only.
+      parameters:
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 200
+            default: 50
+        - name: cursor
+          in: query
+          schema:
+            type: string
+      responses:
+        "200":
+          description: One page.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Credential"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "422":
+          description: Invalid fields (`invalid_request` with `errors`), or `provider_rejected`.
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+  /v1/credentials/{id}:
+    parameters:
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+          pattern: "^cred_[0-9a-z]+$"
+    get:
+      operationId: getCredential
+      summary: One credential. Metadata only.
+      responses:
+        "200":
+          description: The credential.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Credential"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          description: No such credential (`not_found`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+    patch:
+      operationId: updateCredential
+      summary: Change targets, schedule, labels or state.
+      description: |
+        `targets` replaces the whole list (new target ids; signing secrets not given are generated
+        and returned once). `schedule: null` removes the schedule. `state` may be `active` or
+        `disabled`; state and targets cannot change while the credential is `rotating` (409).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/CredentialPatch"
+      responses:
+        "200":
+          description: The credential after the change.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/CredentialCreated"
+        "400":
+          description: Malformed JSON (`invalid_json`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          description: No such credential (`not_found`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "409":
+          description: "`duplicate_name`, or `rotation_in_progress` (with `job_id`)."
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "415":
+          description: The body is not JSON (`unsupported_media_type`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "422":
+          description: Invalid fields (`invalid_request` with `errors`), or `provider_rejected`.
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+    delete:
+      operationId: deleteCredential
+      summary: Forget a credential and its secrets. Keys at the provider are left alone.
+      responses:
+        "204":
+          description: Deleted.
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          description: No such credential (`not_found`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "409":
+          description: A rotation job is active (`rotation_in_progress`, with `job_id`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+  /v1/jobs:
+    post:
+      operationId: createJob
+      summary: Start a rotation of a credential.
+      parameters:
+        - name: Idempotency-Key
+          in: header
+          required: false
+          description: The same key with the same body answers the same job; with another body, 409 idempotency_conflict.
+          schema:
+            type: string
+            minLength: 1
+            maxLength: 255
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/JobCreate"
+      responses:
+        "202":
+          description: The job, queued (or the earlier job for a replayed Idempotency-Key).
+          headers:
+            Location:
+              description: The job's URL.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Job"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "409":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+    get:
+      operationId: listJobs
+      summary: Jobs, newest first.
+      parameters:
+        - name: credential_id
+          in: query
+          schema:
+            type: string
+        - name: state
+          in: query
+          schema:
+            $ref: "#/components/schemas/JobState"
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of jobs.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Job"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/jobs/{id}:
+    get:
+      operationId: getJob
+      summary: A job; with wait, answers as soon as the job is terminal or the wait is over.
+      parameters:
+        - $ref: "#/components/parameters/JobID"
+        - name: wait
+          in: query
+          description: ISO 8601 duration, at most PT60S.
+          schema:
+            type: string
+      responses:
+        "200":
+          description: The job.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Job"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/jobs/{id}/events:
+    get:
+      operationId: listJobEvents
+      summary: The job's timeline.
+      parameters:
+        - $ref: "#/components/parameters/JobID"
+      responses:
+        "200":
+          description: Every event, in order.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/JobEvent"
+                  next_cursor:
+                    type: "null"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+  /v1/jobs/{id}/cancel:
+    post:
+      operationId: cancelJob
+      summary: Cancel a job before revoke has begun; it rolls back and ends cancelled.
+      parameters:
+        - $ref: "#/components/parameters/JobID"
+      responses:
+        "202":
+          description: The job, cancelled or rolling back.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Job"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "409":
+          $ref: "#/components/responses/Problem"
 components:
   securitySchemes:
     bearerAuth:
       type: http
       scheme: bearer
       description: A Rotor API token (`ROTOR_ADMIN_TOKEN` for the bootstrap administrator).
+  parameters:
+    Limit:
+      name: limit
+      in: query
+      schema:
+        type: integer
+        minimum: 1
+        maximum: 200
+        default: 50
+    Cursor:
+      name: cursor
+      in: query
+      schema:
+        type: string
+    JobID:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+        pattern: "^job_[0-9a-z]+$"
   responses:
+    Problem:
+      description: An RFC 9457 problem; `code` says which (see the Problem schema).
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Unauthorized:
       description: Missing, malformed or invalid bearer token.
       headers:
@@ -100,6 +464,178 @@ components:
           schema:
             $ref: "#/components/schemas/Problem"
   schemas:
+    Target:
+      type: object
+      description: A consumer of the credential's key, as Rotor shows it (never its signing secret).
+      required: [id, type, url, verify_url]
+      properties:
+        id:
+          type: string
+          pattern: "^tgt_[0-9a-z]+$"
+        type:
+          type: string
+          enum: [webhook]
+        url:
+          type: string
+          format: uri
+        verify_url:
+          type: [string, "null"]
+          format: uri
+    KeyInfo:
+      type: object
+      required: [provider_key_id, fingerprint, created_at, expires_at]
+      properties:
+        provider_key_id:
+          type: string
+        fingerprint:
+          type: string
+          pattern: "^sha256:[0-9a-f]{12}$"
+        created_at:
+          type: string
+          format: date-time
+        expires_at:
+          type: [string, "null"]
+          format: date-time
+    CredentialCreate:
+      type: object
+      required: [name, provider, secret, targets]
+      properties:
+        name:
+          type: string
+          pattern: "^[A-Za-z0-9._-]{1,64}$"
+        provider:
+          type: string
+          enum: [vultr]
+        secret:
+          type: string
+          writeOnly: true
+          minLength: 1
+          maxLength: 256
+          description: The current API key. Never returned.
+        provider_key_id:
+          type: string
+          description: The key's id at the provider; else resolved from the key list by the masked suffix.
+        key_expiry:
+          type: string
+          description: ISO 8601 duration given to new keys as their provider expiry.
+        targets:
+          type: array
+          maxItems: 50
+          items:
+            type: object
+            required: [type, url]
+            properties:
+              type:
+                type: string
+                enum: [webhook]
+              url:
+                type: string
+                format: uri
+                description: "`https`, or `http` to a loopback host."
+              signing_secret:
+                type: string
+                writeOnly: true
+                description: A `whsec_` secret; generated when absent.
+              verify_url:
+                type: string
+                format: uri
+        schedule:
+          type: object
+          properties:
+            every:
+              type: [string, "null"]
+              description: ISO 8601 duration, e.g. `P30D`.
+            before_expiry:
+              type: [string, "null"]
+              description: ISO 8601 duration before the current key's provider expiry.
+        labels:
+          type: object
+          maxProperties: 64
+          propertyNames:
+            pattern: "^[A-Za-z0-9._/-]{1,63}$"
+          additionalProperties:
+            type: string
+            maxLength: 256
+    CredentialPatch:
+      type: object
+      minProperties: 1
+      properties:
+        targets:
+          $ref: "#/components/schemas/CredentialCreate/properties/targets"
+        schedule:
+          oneOf:
+            - $ref: "#/components/schemas/CredentialCreate/properties/schedule"
+            - type: "null"
+        labels:
+          $ref: "#/components/schemas/CredentialCreate/properties/labels"
+        state:
+          type: string
+          enum: [active, disabled]
+    Credential:
+      type: object
+      description: A managed credential. Metadata only; no secret.
+      required: [id, name, provider, state, version, current, previous, targets, schedule, key_expiry, next_rotation_at, last_rotated_at, labels, created_at, updated_at]
+      properties:
+        id:
+          type: string
+          pattern: "^cred_[0-9a-z]+$"
+        name:
+          type: string
+        provider:
+          type: string
+          enum: [vultr]
+        state:
+          type: string
+          enum: [active, rotating, attention, disabled]
+        version:
+          type: integer
+          minimum: 1
+        current:
+          $ref: "#/components/schemas/KeyInfo"
+        previous:
+          oneOf:
+            - $ref: "#/components/schemas/KeyInfo"
+            - type: "null"
+        targets:
+          type: array
+          items:
+            $ref: "#/components/schemas/Target"
+        schedule:
+          oneOf:
+            - $ref: "#/components/schemas/CredentialCreate/properties/schedule"
+            - type: "null"
+        key_expiry:
+          type: [string, "null"]
+        next_rotation_at:
+          type: [string, "null"]
+          format: date-time
+        last_rotated_at:
+          type: [string, "null"]
+          format: date-time
+        labels:
+          $ref: "#/components/schemas/CredentialCreate/properties/labels"
+        created_at:
+          type: string
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+    CredentialCreated:
+      description: A credential, where each target whose signing secret Rotor just generated also carries it (shown this once).
+      allOf:
+        - $ref: "#/components/schemas/Credential"
+        - type: object
+          properties:
+            targets:
+              type: array
+              items:
+                allOf:
+                  - $ref: "#/components/schemas/Target"
+                  - type: object
+                    properties:
+                      signing_secret:
+                        type: string
+                        description: A generated `whsec_` secret, shown only in this response.
     Principal:
       type: object
       required: [id, name, scopes]
@@ -156,6 +692,130 @@ components:
                 type: string
               message:
                 type: string
+    JobState:
+      type: string
+      enum: [queued, running, succeeded, rolled_back, cancelled, failed]
+    JobStep:
+      type: string
+      enum: [create, distribute, verify, grace, revoke, finalize, rollback]
+    JobCreate:
+      type: object
+      required: [credential_id]
+      additionalProperties: false
+      properties:
+        credential_id:
+          type: string
+        reason:
+          type: string
+          maxLength: 500
+        grace_period:
+          type: string
+          description: ISO 8601 duration without years or months, at most P30D (default PT0S).
+        dry_run:
+          type: boolean
+    JobKey:
+      type: object
+      required: [provider_key_id, fingerprint]
+      properties:
+        provider_key_id:
+          type: string
+        fingerprint:
+          type: string
+    Job:
+      type: object
+      required: [id, credential_id, state, step, trigger, reason, dry_run, grace_period, attempt, created_at, started_at, updated_at, finished_at, new_key, old_key, targets, error]
+      properties:
+        id:
+          type: string
+        credential_id:
+          type: string
+        state:
+          $ref: "#/components/schemas/JobState"
+        step:
+          $ref: "#/components/schemas/JobStep"
+        trigger:
+          type: object
+          required: [kind]
+          properties:
+            kind:
+              type: string
+              enum: [api, webhook, schedule, leak]
+            source:
+              type: string
+        reason:
+          type: [string, "null"]
+        dry_run:
+          type: boolean
+        grace_period:
+          type: string
+        grace_ends_at:
+          type: [string, "null"]
+          format: date-time
+        attempt:
+          type: integer
+        next_attempt_at:
+          type: [string, "null"]
+          format: date-time
+        created_at:
+          type: string
+          format: date-time
+        started_at:
+          type: [string, "null"]
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+        finished_at:
+          type: [string, "null"]
+          format: date-time
+        new_key:
+          oneOf:
+            - $ref: "#/components/schemas/JobKey"
+            - type: "null"
+        old_key:
+          $ref: "#/components/schemas/JobKey"
+        targets:
+          type: array
+          items:
+            type: object
+            required: [target_id, state, attempts]
+            properties:
+              target_id:
+                type: string
+              state:
+                type: string
+                enum: [pending, delivered, verified, failed, rolled_back]
+              attempts:
+                type: integer
+              last_error:
+                type: string
+        error:
+          oneOf:
+            - type: object
+              required: [code, message, step]
+              properties:
+                code:
+                  type: string
+                message:
+                  type: string
+                step:
+                  $ref: "#/components/schemas/JobStep"
+            - type: "null"
+    JobEvent:
+      type: object
+      required: [seq, at, type, message]
+      properties:
+        seq:
+          type: integer
+        at:
+          type: string
+          format: date-time
+        type:
+          type: string
+        step:
+          $ref: "#/components/schemas/JobStep"
+        message:
+          type: string
 
 """#
 }

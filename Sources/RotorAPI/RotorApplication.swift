@@ -9,12 +9,21 @@ public struct APIConfiguration: Sendable {
     public var readinessChecks: [ReadinessCheck]
     /// The level of the per-request access log line.
     public var accessLogLevel: Logger.Level
+    /// Store, providers and engine for the credential and job routes; without them those routes
+    /// are not served.
+    public var services: RotationServices?
 
     /// Creates a configuration.
-    public init(authenticator: any TokenAuthenticator, readinessChecks: [ReadinessCheck] = [], accessLogLevel: Logger.Level = .info) {
+    public init(
+        authenticator: any TokenAuthenticator,
+        readinessChecks: [ReadinessCheck] = [],
+        accessLogLevel: Logger.Level = .info,
+        services: RotationServices? = nil
+    ) {
         self.authenticator = authenticator
         self.readinessChecks = readinessChecks
         self.accessLogLevel = accessLogLevel
+        self.services = services
     }
 }
 
@@ -32,6 +41,10 @@ public enum RotorApplication {
 
         let v1 = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
         IdentityRoutes.register(on: v1)
+        if let services = configuration.services {
+            CredentialRoutes.register(on: v1, services: services)
+            JobRoutes.register(on: v1, services: services)
+        }
         return router.buildResponder()
     }
 }

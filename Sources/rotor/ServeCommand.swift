@@ -1,7 +1,14 @@
 import ArgumentParser
+import AsyncHTTPClient
+import FakeVultr
 import Foundation
 import Logging
 import RotorAPI
+import RotorCore
+import RotorCrypto
+import RotorEngine
+import RotorProviders
+import RotorStore
 import RotorHTTP
 import NIOCore
 import NIOPosix
@@ -22,6 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
               ROTOR_LOG_LEVEL     trace, debug, info (default), notice, warning, error, critical
               ROTOR_EVENT_LOOPS   NIO event-loop threads (default: one per core)
+              ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
+              ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
+                                  engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
             With --dev, a missing admin token and keyring are generated under the data directory.
             """
     )
@@ -35,11 +45,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Generate a keyring and an admin token under the data directory if none is configured, and print the token.")
     var dev = false
 
+    @Flag(help: "--dev plus an in-process fake Vultr API, for trying Rotor with curl; prints a sandbox API key to register.")
+    var sandbox = false
+
     func run() async throws {
         // With TZ unset, glibc stats /etc/localtime on every log line's timestamp (one syscall per
         // request for the access log). Naming the same file explicitly lets it read it once.
         setenv("TZ", ":/etc/localtime", 0)
-        let flags = ServeFlags(listen: self.listen, dataDir: self.dataDir, dev: self.dev)
+        let flags = ServeFlags(listen: self.listen, dataDir: self.dataDir, dev: self.dev || self.sandbox)
         let configuration: ServeConfiguration
         do {
             configuration = try ServeConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment)
@@ -60,21 +73,57 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "rotor")
+        guard self.sandbox else {
+            try await self.serve(configuration, vultrBaseURL: configuration.vultrBaseURL, logger: logger)
+            return
+        }
+        let fake = FakeVultr()
+        let (_, sandboxKey) = fake.addUser(name: "Sandbox", email: "sandbox@example.com")
+        try await fake.run { baseURL in
+            let lines = [
+                "rotor serve --sandbox: a fake Vultr API runs at \(baseURL) (in this process; keys live in memory)",
+                "rotor serve --sandbox: a sandbox Vultr API key to register as a credential: \(sandboxKey)",
+            ]
+            FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+            try await self.serve(configuration, vultrBaseURL: baseURL, logger: logger)
+        }
+    }
 
-        let responder = RotorApplication.buildResponder(
-            configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: configuration.adminToken))
-        )
+    private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, logger: Logger) async throws {
+
+        let assembly: RotorAssembly
+        do {
+            assembly = try RotorAssembly(
+                RotorAssembly.Settings(
+                    dataDirectory: configuration.dataDirectory,
+                    keyring: configuration.keyring,
+                    adminToken: configuration.adminToken,
+                    vultrBaseURL: vultrBaseURL,
+                    retry: configuration.retry,
+                    maxConcurrentJobs: configuration.maxConcurrentJobs
+                ),
+                logger: logger
+            )
+        } catch {
+            FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
+            throw ExitCode(74)  // EX_IOERR
+        }
+        let engine = assembly.engine
+        let responder = assembly.responder
         let server = HTTPServer(configuration: configuration.http, responder: responder, logger: logger) { address in
             logger.info("listening", metadata: ["address": "\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)"])
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)],
+                // Started in this order, stopped in reverse: HTTP stops taking requests first,
+                // then the engine lets running steps reach their commit.
+                services: [.init(service: engine), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
         try await group.run()
+        try? await assembly.deliveryClient.shutdown()
         logger.info("stopped")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RotorCore
 import RotorCrypto
 import RotorHTTP
 
@@ -19,6 +20,12 @@ struct ServeConfiguration {
     var logLevel: Logger.Level
     /// NIO event-loop threads; nil for NIO's default of one per core.
     var eventLoops: Int?
+    /// Vultr's API base URL (`ROTOR_VULTR_BASE_URL`); never taken from a request.
+    var vultrBaseURL: String
+    /// Backoff and attempts per step (`ROTOR_RETRY_BASE`, `ROTOR_RETRY_MAX`, `ROTOR_STEP_ATTEMPTS`).
+    var retry: RetryPolicy
+    /// `ROTOR_MAX_CONCURRENT_JOBS`.
+    var maxConcurrentJobs: Int
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -51,6 +58,31 @@ struct ServeConfiguration {
             }
         }
 
+        let vultrBaseURL = value("ROTOR_VULTR_BASE_URL") ?? "https://api.vultr.com"
+        if URLComponents(string: vultrBaseURL).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host?.isEmpty == false }) != true {
+            problems.append("ROTOR_VULTR_BASE_URL '\(vultrBaseURL)' is not an http(s) URL")
+        }
+        func duration(_ name: String, default fallback: String) -> Duration? {
+            let text = value(name) ?? fallback
+            guard let parsed = try? ISODuration(parsing: text), let seconds = parsed.fixedSeconds, seconds > 0 else {
+                problems.append("\(name) '\(text)' is not a positive ISO 8601 duration such as PT1S or PT5M")
+                return nil
+            }
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        func count(_ name: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
+            guard let text = value(name) else { return fallback }
+            guard let number = Int(text), range.contains(number) else {
+                problems.append("\(name) '\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+                return fallback
+            }
+            return number
+        }
+        let retryBase = duration("ROTOR_RETRY_BASE", default: "PT1S")
+        let retryMax = duration("ROTOR_RETRY_MAX", default: "PT5M")
+        let attempts = count("ROTOR_STEP_ATTEMPTS", default: 8, range: 1...100)
+        let maxConcurrentJobs = count("ROTOR_MAX_CONCURRENT_JOBS", default: 64, range: 1...10_000)
+
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
             try DataDirectory.prepare(dataDirectory)
@@ -63,7 +95,7 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
-        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring else {
+        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax else {
             throw ConfigurationError(problems: problems)
         }
         return ServeConfiguration(
@@ -73,6 +105,9 @@ struct ServeConfiguration {
             keyring: keyring,
             logLevel: logLevel,
             eventLoops: eventLoops,
+            vultrBaseURL: vultrBaseURL,
+            retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
+            maxConcurrentJobs: maxConcurrentJobs,
             notices: notices
         )
     }

@@ -170,4 +170,47 @@ import Testing
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
     }
+
+    @Test("rotor demo runs a whole rotation and exits 0")
+    func demo() async throws {
+        let rotor = try RunningRotor(arguments: ["demo"], environment: [:])
+        #expect(try await rotor.exitStatus(within: .seconds(45)) == 0, "\(rotor.output)\n\(rotor.errors)")
+        #expect(rotor.output.contains("The rotation kept its promises."))
+        #expect(!rotor.output.contains("FAIL"))
+    }
+
+    @Test("serve --sandbox: the printed sandbox key registers as a credential and rotates through the API")
+    func sandbox() async throws {
+        let dataDirectory = NSTemporaryDirectory() + "rotor-sandbox-\(UUID().uuidString)"
+        let rotor = try RunningRotor(arguments: ["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory], environment: ["ROTOR_RETRY_BASE": "PT0.05S"])
+        let port = try await rotor.port()
+        let token = try #require(rotor.output.firstMatch(of: /admin token: (rtr_\S+)/)?.output.1)
+        let key = try #require(rotor.output.firstMatch(of: /sandbox Vultr API key to register as a credential: (\S+)/)?.output.1)
+
+        func call(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return (response.status, (try? JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [String: Any]) ?? [:])
+        }
+        let (created, credential) = try await call(.POST, "/v1/credentials", #"{"name":"sandbox","provider":"vultr","secret":"\#(key)","targets":[]}"#)
+        #expect(created == .created)
+        let credentialID = try #require(credential["id"] as? String)
+        let (_, job) = try await call(.POST, "/v1/jobs", #"{"credential_id":"\#(credentialID)"}"#)
+        let jobID = try #require(job["id"] as? String)
+        let (_, finished) = try await call(.GET, "/v1/jobs/\(jobID)?wait=PT20S")
+        #expect(finished["state"] as? String == "succeeded")
+        let (_, after) = try await call(.GET, "/v1/credentials/\(credentialID)")
+        #expect(after["version"] as? Int == 2)
+        // The registered key was the sandbox's; its plaintext never appears in a response or the log.
+        #expect(!rotor.errors.contains(String(key)))
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
+    }
 }

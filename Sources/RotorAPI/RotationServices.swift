@@ -1,0 +1,100 @@
+public import Foundation
+public import RotorCore
+public import RotorHTTP
+
+/// What the credential and job routes need from the rest of Rotor, injected by `rotor`.
+public struct RotationServices: Sendable {
+    /// Persistence.
+    public var store: any Store
+    /// Providers by kind (validation of new credentials).
+    public var providers: [ProviderKind: any Provider]
+    /// Tells the engine there is work (a new job, a cancel).
+    public var wakeEngine: @Sendable () async -> Void
+    /// Wall-clock time.
+    public var clock: any RotorClock
+    /// `sha256:` + 12 hex digits of a key.
+    public var fingerprint: @Sendable (Secret) -> String
+    /// A fresh `whsec_` signing secret for a target that did not bring one.
+    public var generateSigningSecret: @Sendable () -> Secret
+    /// Whether `text` is a valid `whsec_` signing secret.
+    public var isValidSigningSecret: @Sendable (String) -> Bool
+    /// SHA-256 hex of bytes (idempotency fingerprints).
+    public var sha256Hex: @Sendable ([UInt8]) -> String
+
+    /// Creates the services.
+    public init(
+        store: any Store,
+        providers: [ProviderKind: any Provider],
+        wakeEngine: @escaping @Sendable () async -> Void,
+        clock: any RotorClock = SystemClock(),
+        fingerprint: @escaping @Sendable (Secret) -> String,
+        generateSigningSecret: @escaping @Sendable () -> Secret,
+        isValidSigningSecret: @escaping @Sendable (String) -> Bool,
+        sha256Hex: @escaping @Sendable ([UInt8]) -> String
+    ) {
+        self.store = store
+        self.providers = providers
+        self.wakeEngine = wakeEngine
+        self.clock = clock
+        self.fingerprint = fingerprint
+        self.generateSigningSecret = generateSigningSecret
+        self.isValidSigningSecret = isValidSigningSecret
+        self.sha256Hex = sha256Hex
+    }
+}
+
+extension StoreError {
+    /// The problem response for a store refusal.
+    var problem: HTTPError {
+        switch self.code {
+        case .duplicateName:
+            return .conflict(code: "duplicate_name", self.message)
+        case .notFound:
+            return .notFound(self.message)
+        case .rotationInProgress:
+            return .conflict(code: "rotation_in_progress", "A rotation of this credential is already running.", extensions: self.jobID.map { ["job_id": $0.rawValue] } ?? [:])
+        case .idempotencyConflict:
+            return .conflict(code: "idempotency_conflict", "This Idempotency-Key was used with a different request.")
+        case .leaseLost, .conflict:
+            return .conflict(code: "conflict", "The resource changed meanwhile; retry the request.")
+        }
+    }
+}
+
+extension Request {
+    /// The path capture `name` parsed as an id, or 404.
+    func id<ID: PrefixedID>(_ name: String, as type: ID.Type) throws(HTTPError) -> ID {
+        guard let text = self.parameters[name], let id = ID(text) else { throw HTTPError.notFound() }
+        return id
+    }
+}
+
+/// `limit` and `cursor` from the query, validated (DESIGN.md §4: limit 1–200, default 50).
+func pageRequest(_ request: Request) throws(HTTPError) -> PageRequest {
+    var limit = 50
+    if let text = request.query["limit"] {
+        guard let value = Int(text), (1...200).contains(value) else {
+            throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "limit", message: "must be a whole number from 1 to 200")])
+        }
+        limit = value
+    }
+    return PageRequest(limit: limit, cursor: request.query["cursor"])
+}
+
+/// `{"data": [...], "next_cursor": "..." | null}`.
+struct ListResponse<Item: Encodable>: Encodable {
+    var data: [Item]
+    var nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case data
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.data, forKey: .data)
+        // Always present, null on the last page.
+        try container.encode(self.nextCursor, forKey: .nextCursor)
+    }
+}

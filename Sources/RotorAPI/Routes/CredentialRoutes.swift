@@ -1,0 +1,407 @@
+import Foundation
+import NIOHTTP1
+import RotorCore
+import RotorHTTP
+
+/// `/v1/credentials` (DESIGN.md §4, Credentials).
+///
+/// Create validates every field first (one 422 listing all field errors), then checks the secret
+/// at the provider and resolves its key id, and only then stores anything. Responses carry
+/// metadata only; the one exception is a target signing secret Rotor generated, shown in the
+/// create (or patch) response that made it and never again.
+enum CredentialRoutes {
+    static func register(on v1: RouterGroup, services: RotationServices) {
+        v1.post("/credentials") { request in
+            try await self.create(request, services: services)
+        }
+        v1.get("/credentials") { request in
+            let page = try pageRequest(request)
+            let result: Page<Credential>
+            do {
+                result = try await services.store.credentials(page)
+            } catch let error as StoreError where error.code == .notFound {
+                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a valid cursor")])
+            } catch let error as StoreError {
+                throw error.problem
+            }
+            return try Response.json(ListResponse(data: result.items.map { CredentialResource(credential: $0) }, nextCursor: result.nextCursor))
+        }
+        v1.get("/credentials/{id}") { request in
+            let credential = try await self.load(request, services: services)
+            return try Response.json(CredentialResource(credential: credential))
+        }
+        v1.patch("/credentials/{id}") { request in
+            try await self.update(request, services: services)
+        }
+        v1.delete("/credentials/{id}") { request in
+            let id = try request.id("id", as: CredentialID.self)
+            do {
+                try await services.store.deleteCredential(id)
+            } catch let error as StoreError {
+                throw error.problem
+            }
+            return .noContent
+        }
+    }
+
+    // MARK: Handlers
+
+    private static func load(_ request: Request, services: RotationServices) async throws -> Credential {
+        let id = try request.id("id", as: CredentialID.self)
+        guard let credential = try await services.store.credential(id) else {
+            throw HTTPError.notFound("No credential with this id exists.")
+        }
+        return credential
+    }
+
+    private static func create(_ request: Request, services: RotationServices) async throws -> Response {
+        let body = try request.decode(CredentialCreateBody.self)
+        var errors: [HTTPError.FieldError] = []
+
+        // Field validation, all of it, before anything else.
+        if let name = body.name {
+            if !Credential.isValidName(name) {
+                errors.append(.init(field: "name", message: "must be 1–64 characters of [A-Za-z0-9._-]"))
+            }
+        } else {
+            errors.append(.init(field: "name", message: "is required"))
+        }
+        var provider: (any Provider)?
+        if let text = body.provider {
+            if let kind = ProviderKind(rawValue: text) {
+                provider = services.providers[kind]
+                if provider == nil { errors.append(.init(field: "provider", message: "is not configured on this server")) }
+            } else {
+                let known = ProviderKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                errors.append(.init(field: "provider", message: "must be one of \(known)"))
+            }
+        } else {
+            errors.append(.init(field: "provider", message: "is required"))
+        }
+        if let secret = body.secret {
+            if let problem = Self.secretProblem(secret) { errors.append(.init(field: "secret", message: problem)) }
+        } else {
+            errors.append(.init(field: "secret", message: "is required"))
+        }
+        if let keyID = body.providerKeyID, keyID.isEmpty || keyID.utf8.count > 128 {
+            errors.append(.init(field: "provider_key_id", message: "must be 1–128 characters"))
+        }
+        var keyExpiry: ISODuration?
+        if let text = body.keyExpiry {
+            keyExpiry = Self.duration(text, field: "key_expiry", errors: &errors)
+        }
+        var targets: [ValidTarget] = []
+        if let bodies = body.targets {
+            targets = Self.validate(targets: bodies, services: services, errors: &errors)
+        } else {
+            errors.append(.init(field: "targets", message: "is required (it may be empty)"))
+        }
+        let schedule = body.schedule.flatMap { Self.validate(schedule: $0, errors: &errors) }
+        if let labels = body.labels { Self.validate(labels: labels, errors: &errors) }
+
+        guard errors.isEmpty, let name = body.name, let provider, let secretText = body.secret else {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+        }
+        let secret = Secret(secretText)
+
+        // The secret must authenticate, and its key must be found, before anything is stored.
+        do {
+            try await provider.verify(key: secret)
+        } catch {
+            throw Self.problem(error, doing: "check the secret")
+        }
+        let keys: [ProviderKey]
+        do {
+            keys = try await provider.listKeys(using: secret)
+        } catch {
+            throw Self.problem(error, doing: "list the keys of the secret's account")
+        }
+        let listed: ProviderKey
+        if let keyID = body.providerKeyID {
+            guard let match = keys.first(where: { $0.id == keyID }) else {
+                throw HTTPError.invalidRequest(
+                    "The provider lists no key with this id for the secret's account.",
+                    errors: [.init(field: "provider_key_id", message: "is not a key of the account the secret belongs to")]
+                )
+            }
+            listed = match
+        } else {
+            let matches = Self.keysMatching(secret, in: keys)
+            switch matches.count {
+            case 1:
+                listed = matches[0]
+            case 0:
+                throw HTTPError.invalidRequest(
+                    "The secret's key could not be found in the provider's key list by its visible suffix.",
+                    errors: [.init(field: "provider_key_id", message: "is required: no listed key matches the secret's suffix")]
+                )
+            default:
+                throw HTTPError.invalidRequest(
+                    "Several of the provider's keys end like the secret.",
+                    errors: [.init(field: "provider_key_id", message: "is required: \(matches.count) listed keys match the secret's suffix")]
+                )
+            }
+        }
+
+        let now = services.clock.now()
+        var signingSecrets: [TargetID: Secret] = [:]
+        var generated: [TargetID: String] = [:]
+        let storedTargets = Self.materialize(targets, services: services, signingSecrets: &signingSecrets, generated: &generated)
+        var credential = Credential(
+            id: .generate(),
+            name: name,
+            provider: provider.kind,
+            state: .active,
+            version: 1,
+            current: KeyInfo(providerKeyID: listed.id, fingerprint: services.fingerprint(secret), createdAt: now, expiresAt: listed.expiresAt),
+            targets: storedTargets,
+            schedule: schedule,
+            keyExpiry: keyExpiry,
+            labels: body.labels ?? [:],
+            createdAt: now,
+            updatedAt: now
+        )
+        credential.nextRotationAt = Self.nextRotation(of: credential)
+        do {
+            try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
+        } catch let error as StoreError {
+            throw error.problem
+        }
+        return try Response.json(
+            CredentialResource(credential: credential, generatedSigningSecrets: generated),
+            status: .created,
+            headers: ["Location": "/v1/credentials/\(credential.id.rawValue)"]
+        )
+    }
+
+    private static func update(_ request: Request, services: RotationServices) async throws -> Response {
+        let id = try request.id("id", as: CredentialID.self)
+        let body = try request.decode(CredentialPatchBody.self)
+        guard !body.isEmpty else {
+            throw HTTPError.invalidRequest("Nothing to change: give at least one of targets, schedule, labels or state.")
+        }
+        var errors: [HTTPError.FieldError] = []
+        var targets: [ValidTarget]?
+        if let bodies = body.targets {
+            targets = Self.validate(targets: bodies, services: services, errors: &errors)
+        }
+        var schedule: Schedule??
+        switch body.schedule {
+        case .absent: schedule = nil
+        case .null: schedule = .some(nil)
+        case .value(let value): schedule = .some(Self.validate(schedule: value, errors: &errors))
+        }
+        if let labels = body.labels { Self.validate(labels: labels, errors: &errors) }
+        var state: CredentialState?
+        if let text = body.state {
+            switch text {
+            case "active": state = .active
+            case "disabled": state = .disabled
+            default: errors.append(.init(field: "state", message: "must be \"active\" or \"disabled\""))
+            }
+        }
+        guard errors.isEmpty else {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+        }
+
+        guard var credential = try await services.store.credential(id) else {
+            throw HTTPError.notFound("No credential with this id exists.")
+        }
+        if credential.state == .rotating, state != nil || targets != nil {
+            let active = try? await services.store.jobs(JobFilter(credentialID: id), PageRequest(limit: 1)).items.first { !$0.state.isTerminal }
+            throw HTTPError.conflict(
+                code: "rotation_in_progress",
+                "The credential is being rotated; its state and targets can change once the job ends.",
+                extensions: active.map { ["job_id": $0.id.rawValue] } ?? [:]
+            )
+        }
+        var signingSecrets: [TargetID: Secret]?
+        var generated: [TargetID: String] = [:]
+        if let targets {
+            var secrets: [TargetID: Secret] = [:]
+            credential.targets = Self.materialize(targets, services: services, signingSecrets: &secrets, generated: &generated)
+            signingSecrets = secrets
+        }
+        if let schedule { credential.schedule = schedule }
+        if let labels = body.labels { credential.labels = labels }
+        if let state { credential.state = state }
+        credential.updatedAt = services.clock.now()
+        credential.nextRotationAt = Self.nextRotation(of: credential)
+        do {
+            try await services.store.updateCredential(credential, signingSecrets: signingSecrets)
+        } catch let error as StoreError {
+            throw error.problem
+        }
+        return try Response.json(CredentialResource(credential: credential, generatedSigningSecrets: generated))
+    }
+
+    // MARK: Validation
+
+    /// A target that passed validation, before it has an id.
+    struct ValidTarget {
+        var url: String
+        var verifyURL: String?
+        var signingSecret: String?
+    }
+
+    static let maximumTargets = 50
+    static let maximumLabels = 64
+
+    /// Non-empty, at most 256 characters, printable ASCII without spaces (it travels in an
+    /// `Authorization` header).
+    static func secretProblem(_ secret: String) -> String? {
+        if secret.isEmpty { return "must not be empty" }
+        if secret.utf8.count > 256 { return "must be at most 256 characters" }
+        if !secret.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) { return "must be printable ASCII without spaces" }
+        return nil
+    }
+
+    private static func duration(_ text: String, field: String, errors: inout [HTTPError.FieldError]) -> ISODuration? {
+        do {
+            let duration = try ISODuration(parsing: text)
+            if duration.isZero {
+                errors.append(.init(field: field, message: "must be longer than zero"))
+                return nil
+            }
+            return duration
+        } catch {
+            errors.append(.init(field: field, message: error.description))
+            return nil
+        }
+    }
+
+    private static func validate(targets bodies: [TargetBody], services: RotationServices, errors: inout [HTTPError.FieldError]) -> [ValidTarget] {
+        if bodies.count > Self.maximumTargets {
+            errors.append(.init(field: "targets", message: "must have at most \(Self.maximumTargets) entries"))
+            return []
+        }
+        var result: [ValidTarget] = []
+        for (index, body) in bodies.enumerated() {
+            let path = "targets[\(index)]"
+            var valid = true
+            switch body.type {
+            case nil: errors.append(.init(field: "\(path).type", message: "is required")); valid = false
+            case Target.Kind.webhook.rawValue?: break
+            default: errors.append(.init(field: "\(path).type", message: "must be \"webhook\"")); valid = false
+            }
+            if let url = body.url {
+                if let problem = OutboundURL.problem(with: url) {
+                    errors.append(.init(field: "\(path).url", message: problem)); valid = false
+                } else if url.utf8.count > 2048 {
+                    errors.append(.init(field: "\(path).url", message: "must be at most 2048 characters")); valid = false
+                }
+            } else {
+                errors.append(.init(field: "\(path).url", message: "is required")); valid = false
+            }
+            if let url = body.verifyURL {
+                if let problem = OutboundURL.problem(with: url) {
+                    errors.append(.init(field: "\(path).verify_url", message: problem)); valid = false
+                } else if url.utf8.count > 2048 {
+                    errors.append(.init(field: "\(path).verify_url", message: "must be at most 2048 characters")); valid = false
+                }
+            }
+            if let secret = body.signingSecret, !services.isValidSigningSecret(secret) {
+                errors.append(.init(field: "\(path).signing_secret", message: "must be a whsec_ secret (whsec_ + base64 of 24–64 random bytes)"))
+                valid = false
+            }
+            if valid, let url = body.url {
+                result.append(ValidTarget(url: url, verifyURL: body.verifyURL, signingSecret: body.signingSecret))
+            }
+        }
+        return result
+    }
+
+    private static func validate(schedule body: ScheduleBody, errors: inout [HTTPError.FieldError]) -> Schedule? {
+        if body.every == nil && body.beforeExpiry == nil {
+            errors.append(.init(field: "schedule", message: "must set every, before_expiry or both (null removes the schedule)"))
+            return nil
+        }
+        let every = body.every.flatMap { Self.duration($0, field: "schedule.every", errors: &errors) }
+        let beforeExpiry = body.beforeExpiry.flatMap { Self.duration($0, field: "schedule.before_expiry", errors: &errors) }
+        return Schedule(every: every, beforeExpiry: beforeExpiry)
+    }
+
+    private static func validate(labels: [String: String], errors: inout [HTTPError.FieldError]) {
+        if labels.count > Self.maximumLabels {
+            errors.append(.init(field: "labels", message: "must have at most \(Self.maximumLabels) entries"))
+            return
+        }
+        for key in labels.keys.sorted() {
+            let validKey = (1...63).contains(key.utf8.count) && key.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "/"), UInt8(ascii: "-"):
+                    true
+                default:
+                    false
+                }
+            }
+            guard validKey else {
+                errors.append(.init(field: "labels", message: "keys must be 1–63 characters of [A-Za-z0-9._/-]"))
+                continue
+            }
+            if let value = labels[key], value.utf8.count > 256 {
+                errors.append(.init(field: "labels.\(key)", message: "must be at most 256 characters"))
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Gives each target an id and a signing secret: the one it brought, or a new one that is
+    /// also returned in `generated` (to be shown once).
+    private static func materialize(
+        _ targets: [ValidTarget],
+        services: RotationServices,
+        signingSecrets: inout [TargetID: Secret],
+        generated: inout [TargetID: String]
+    ) -> [Target] {
+        targets.map { valid in
+            let target = Target(id: .generate(), type: .webhook, url: valid.url, verifyURL: valid.verifyURL)
+            if let given = valid.signingSecret {
+                signingSecrets[target.id] = Secret(given)
+            } else {
+                let secret = services.generateSigningSecret()
+                signingSecrets[target.id] = secret
+                generated[target.id] = secret.reveal()
+            }
+            return target
+        }
+    }
+
+    /// The listed keys whose visible (masked) suffix matches the secret's end, the same rule as
+    /// `VultrProvider.resolveKeyID(of:in:)` (RotorAPI does not depend on RotorProviders).
+    static func keysMatching(_ secret: Secret, in keys: [ProviderKey]) -> [ProviderKey] {
+        let suffix = secret.suffix(5)
+        return keys.filter { !$0.visibleSuffix.isEmpty && suffix.hasSuffix($0.visibleSuffix) && $0.visibleSuffix.count >= min(5, suffix.count) }
+    }
+
+    /// A provider failure during create as a problem; never carries the secret.
+    private static func problem(_ error: ProviderError, doing action: String) -> HTTPError {
+        if error.isTransient {
+            return .unavailable("The provider could not be reached to \(action); try again later.")
+        }
+        let status = error.status.map { " (HTTP \($0))" } ?? ""
+        return HTTPError(
+            .unprocessableEntity,
+            code: "provider_rejected",
+            detail: "The provider refused the secret when asked to \(action)\(status); nothing was stored.",
+            errors: [.init(field: "secret", message: "was not accepted by the provider")]
+        )
+    }
+
+    /// When a scheduled rotation is due: `every` after the last rotation (or creation), or
+    /// `before_expiry` ahead of the current key's expiry, whichever comes first.
+    static func nextRotation(of credential: Credential) -> Date? {
+        guard let schedule = credential.schedule else { return nil }
+        var candidates: [Date] = []
+        if let every = schedule.every {
+            candidates.append(every.adding(to: credential.lastRotatedAt ?? credential.createdAt))
+        }
+        if let before = schedule.beforeExpiry, let expiry = credential.current.expiresAt {
+            let negated = ISODuration(years: -before.years, months: -before.months, seconds: -before.seconds)
+            candidates.append(negated.adding(to: expiry))
+        }
+        return candidates.min()
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RotorCore
+import RotorHTTP
+
+/// `/v1/jobs`: start rotations, follow them, cancel them (DESIGN.md §4, Jobs).
+enum JobRoutes {
+    /// The longest `?wait=` a caller may ask for.
+    static let maximumWait: TimeInterval = 60
+
+    static func register(on v1: RouterGroup, services: RotationServices) {
+        v1.post("/jobs") { request in try await self.create(request, services) }
+        v1.get("/jobs") { request in
+            let filter = try self.filter(request)
+            let page: Page<Job>
+            do {
+                page = try await services.store.jobs(filter, try pageRequest(request))
+            } catch let error as StoreError where error.code == .notFound {
+                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
+            }
+            return try Response.json(ListResponse(data: page.items.map(JobResource.init), nextCursor: page.nextCursor))
+        }
+        v1.get("/jobs/{id}") { request in
+            let id = try request.id("id", as: JobID.self)
+            let wait = try self.waitDuration(request)
+            let deadline = Date().addingTimeInterval(wait)
+            while true {
+                guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
+                if job.state.isTerminal || Date() >= deadline {
+                    return try Response.json(JobResource(job: job))
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        v1.get("/jobs/{id}/events") { request in
+            let id = try request.id("id", as: JobID.self)
+            guard try await services.store.job(id) != nil else { throw HTTPError.notFound("No job \(id).") }
+            return try Response.json(ListResponse(data: try await services.store.events(id), nextCursor: nil))
+        }
+        v1.post("/jobs/{id}/cancel") { request in
+            let id = try request.id("id", as: JobID.self)
+            do {
+                let job = try await services.store.requestCancel(id, at: services.clock.now())
+                await services.wakeEngine()
+                return try Response.json(JobResource(job: job), status: .accepted)
+            } catch let error as JobTransitionError {
+                throw HTTPError.conflict(code: "cancel_too_late", "The job can no longer be cancelled: \(error.description).")
+            } catch let error as StoreError {
+                throw error.problem
+            }
+        }
+    }
+
+    private static func create(_ request: Request, _ services: RotationServices) async throws -> Response {
+        let body = try request.decode(JobCreateRequest.self)
+        guard let credentialID = CredentialID(body.credentialID) else {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "credential_id", message: "must be a credential id (cred_…)")])
+        }
+        if let reason = body.reason, reason.count > 500 {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "reason", message: "must be at most 500 characters")])
+        }
+        let gracePeriod = body.gracePeriod ?? .zero
+        if gracePeriod.fixedSeconds.map({ $0 > 30 * 86_400 }) ?? true {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "grace_period", message: "must be a fixed duration of at most P30D (no years or months)")])
+        }
+        guard let credential = try await services.store.credential(credentialID) else {
+            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
+        }
+        guard credential.state != .disabled else {
+            throw HTTPError.conflict(code: "credential_disabled", "The credential is disabled; set it active to rotate it.")
+        }
+
+        let idempotencyKey = request.headers.first(name: "Idempotency-Key")
+        if let key = idempotencyKey, !(1...255).contains(key.utf8.count) {
+            throw HTTPError.invalidRequest("The Idempotency-Key header must be 1 to 255 characters.")
+        }
+        let now = services.clock.now()
+        let job = Job(
+            credentialID: credentialID,
+            trigger: Trigger(kind: .api, source: request.principal?.id),
+            reason: body.reason,
+            dryRun: body.dryRun ?? false,
+            gracePeriod: gracePeriod,
+            oldKey: credential.current,
+            targets: credential.targets.map(\.id),
+            at: now
+        )
+        let created: Job
+        do {
+            let creation = try await services.store.createJob(
+                job,
+                idempotencyKey: idempotencyKey,
+                requestFingerprint: services.sha256Hex(Array(request.body.readableBytesView)),
+                events: [JobEvent(at: now, type: "job.created", message: "Requested by \(request.principal?.name ?? "unknown")\(body.reason.map { ": \($0)" } ?? ".")")]
+            )
+            switch creation {
+            case .created(let job):
+                created = job
+                await services.wakeEngine()
+            case .replayed(let job):
+                created = job
+            }
+        } catch let error as StoreError {
+            throw error.problem
+        }
+        return try Response.json(JobResource(job: created), status: .accepted, headers: ["Location": "/v1/jobs/\(created.id.rawValue)"])
+    }
+
+    private static func filter(_ request: Request) throws(HTTPError) -> JobFilter {
+        var filter = JobFilter()
+        var errors: [HTTPError.FieldError] = []
+        if let text = request.query["credential_id"] {
+            if let id = CredentialID(text) { filter.credentialID = id } else { errors.append(.init(field: "credential_id", message: "must be a credential id")) }
+        }
+        if let text = request.query["state"] {
+            if let state = JobState(rawValue: text) {
+                filter.state = state
+            } else {
+                errors.append(.init(field: "state", message: "must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        guard errors.isEmpty else { throw HTTPError.invalidRequest("The query is invalid.", errors: errors) }
+        return filter
+    }
+
+    /// `?wait=PT30S`: at most 60 s.
+    private static func waitDuration(_ request: Request) throws(HTTPError) -> TimeInterval {
+        guard let text = request.query["wait"] else { return 0 }
+        guard let duration = try? ISODuration(parsing: text), let seconds = duration.fixedSeconds, seconds <= Self.maximumWait else {
+            throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "wait", message: "must be an ISO 8601 duration of at most PT60S")])
+        }
+        return seconds
+    }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FakeVultr
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import RotorCore
+import RotorCrypto
+import RotorEngine
+import RotorHTTP
+import Synchronization
+
+/// `rotor demo`: one whole rotation, end to end, in one process.
+///
+/// A fake Vultr API, a webhook consumer, and Rotor itself (API, store, engine) run on loopback;
+/// the demo talks to Rotor over HTTP exactly as a caller would, follows the job to its end,
+/// prints the timeline, and checks what the rotation promises. Any failed check exits non-zero.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Show a whole zero-downtime rotation against a fake Vultr API, end to end."
+    )
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "rotor-demo")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-demo-\(UUID().uuidString)").path
+        try DataDirectory.prepare(directory)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        let fake = FakeVultr()
+        let (userID, vultrKey) = fake.addUser(name: "Demo", email: "demo@example.com")
+        let consumer = DemoConsumer()
+        let adminToken = SecureRandom.token(prefix: "rtr_")
+        let passed = try await fake.run { vultrURL in
+            try await HTTPServer.withRunningServer(
+                configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+                responder: consumer.responder(),
+                logger: logger
+            ) { consumerAddress in
+                let assembly = try RotorAssembly(
+                    RotorAssembly.Settings(
+                        dataDirectory: directory,
+                        keyring: Keyring.generate(),
+                        adminToken: adminToken,
+                        vultrBaseURL: vultrURL,
+                        retry: RetryPolicy(base: .milliseconds(100), maximum: .seconds(2), attemptsPerStep: 8),
+                        maxConcurrentJobs: 4,
+                        pollInterval: .milliseconds(100)
+                    ),
+                    logger: logger
+                )
+                defer { Task { try? await assembly.deliveryClient.shutdown() } }
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await assembly.engine.run() }
+                    let passed = try await HTTPServer.withRunningServer(
+                        configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+                        responder: assembly.responder,
+                        logger: logger
+                    ) { rotorAddress in
+                        let demo = DemoRun(
+                            rotorURL: "http://127.0.0.1:\(rotorAddress.port ?? 0)",
+                            consumerURL: "http://127.0.0.1:\(consumerAddress.port ?? 0)",
+                            vultrURL: vultrURL,
+                            adminToken: adminToken,
+                            dataDirectory: directory
+                        )
+                        return try await demo.run(fake: fake, userID: userID, vultrKey: vultrKey, consumer: consumer)
+                    }
+                    await assembly.engine.stop()
+                    try await group.waitForAll()
+                    return passed
+                }
+            }
+        }
+        if !passed { throw ExitCode.failure }
+    }
+}
+
+/// A webhook consumer that keeps what it is sent and says yes to verification.
+final class DemoConsumer: Sendable {
+    let deliveries = Mutex<[(headers: HTTPHeaders, body: [UInt8])]>([])
+
+    func responder() -> RouterResponder {
+        let router = Router()
+        router.post("/hook") { request in
+            self.deliveries.withLock { $0.append((request.headers, Array(request.body.readableBytesView))) }
+            return Response(status: .noContent)
+        }
+        router.get("/verify") { _ in Response(status: .ok) }
+        return router.buildResponder()
+    }
+}
+
+/// The demo's steps, as a caller of the API would take them.
+struct DemoRun {
+    let rotorURL: String
+    let consumerURL: String
+    let vultrURL: String
+    let adminToken: String
+    let dataDirectory: String
+
+    func run(fake: FakeVultr, userID: String, vultrKey: String, consumer: DemoConsumer) async throws -> Bool {
+        let oldKey = fake.keys(ofUser: userID)[0]
+        say("Rotor demo: one zero-downtime rotation against a fake Vultr API, end to end.\n")
+        say("1. A fake Vultr API runs at \(self.vultrURL), with one user and one key (\(oldKey.id), \(SHA256.fingerprint(of: vultrKey))).")
+        say("2. Rotor runs at \(self.rotorURL) (data in \(self.dataDirectory)); a webhook consumer at \(self.consumerURL).")
+
+        let credential = try await self.call(.POST, "/v1/credentials", [
+            "name": "demo-vultr", "provider": "vultr", "secret": vultrKey,
+            "targets": [["type": "webhook", "url": self.consumerURL + "/hook", "verify_url": self.consumerURL + "/verify"]],
+        ])
+        guard let credentialID = credential["id"] as? String,
+            let signing = (credential["targets"] as? [[String: Any]])?.first?["signing_secret"] as? String
+        else {
+            say("   Registering the credential failed: \(credential)")
+            return false
+        }
+        say("3. Registered credential \(credentialID): Rotor checked the key at the provider and found its id by its last five characters.")
+
+        let job = try await self.call(.POST, "/v1/jobs", ["credential_id": credentialID, "reason": "rotor demo"])
+        guard let jobID = job["id"] as? String else {
+            say("   Starting the rotation failed: \(job)")
+            return false
+        }
+        say("4. Started rotation \(jobID); following it with GET /v1/jobs/\(jobID)?wait=PT30S ...")
+        let started = ContinuousClock.now
+        let finished = try await self.call(.GET, "/v1/jobs/\(jobID)?wait=PT30S")
+        let state = finished["state"] as? String ?? "?"
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        say("5. The job is \(state) after \(milliseconds) ms.\n")
+
+        say("Timeline:")
+        let events = try await self.call(.GET, "/v1/jobs/\(jobID)/events")["data"] as? [[String: Any]] ?? []
+        for event in events {
+            let type = (event["type"] as? String ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
+            let seq = String(describing: event["seq"] ?? "").padding(toLength: 3, withPad: " ", startingAt: 0)
+            say("  \(seq) \(type) \(event["message"] as? String ?? "")")
+        }
+
+        let newKeyID = (finished["new_key"] as? [String: Any])?["provider_key_id"] as? String
+        let newKey = newKeyID.flatMap { fake.key(id: $0) }
+        let delivered = consumer.deliveries.withLock { $0 }
+        let pendingVerified = delivered.contains { delivery in
+            guard let id = delivery.headers.first(name: "webhook-id"), let timestamp = delivery.headers.first(name: "webhook-timestamp"),
+                let signature = delivery.headers.first(name: "webhook-signature"), let secret = try? WebhookSecret(encoded: signing)
+            else { return false }
+            let signed = (try? StandardWebhooks.verify(id: id, timestamp: timestamp, signatureHeader: signature, body: delivery.body, secrets: [secret], now: Date())) != nil
+            return signed && newKey.map { String(decoding: delivery.body, as: UTF8.self).contains($0.secret) } == true
+        }
+        let stored = try await self.call(.GET, "/v1/credentials/\(credentialID)")
+        let checks: [(String, Bool)] = [
+            ("the job succeeded", state == "succeeded"),
+            ("the old key is deleted at the provider", fake.key(id: oldKey.id) == nil),
+            ("the new key exists at the provider and is the only one", newKey != nil && fake.keys(ofUser: userID).count == 1),
+            ("the consumer got key.pending with the new key, signed per Standard Webhooks", pendingVerified),
+            ("the credential is at version 2 with the new key current", stored["version"] as? Int == 2
+                && (stored["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID),
+        ]
+        say("\nChecks:")
+        for (text, ok) in checks {
+            say("  \(ok ? "ok  " : "FAIL") \(text)")
+        }
+        let passed = checks.allSatisfy(\.1)
+        say(passed ? "\nThe rotation kept its promises." : "\nThe demo failed; see the checks above.")
+        return passed
+    }
+
+    private func call(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: self.rotorURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(self.adminToken)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return (try? JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any]) ?? [:]
+    }
+}
+
+private func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,64 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import RotorAPI
+import RotorCore
+import RotorCrypto
+import RotorEngine
+import RotorHTTP
+import RotorProviders
+import RotorStore
+
+/// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
+struct RotorAssembly {
+    let store: SQLiteStore
+    let engine: RotationEngine
+    let responder: RouterResponder
+    let deliveryClient: HTTPClient
+
+    struct Settings {
+        var dataDirectory: String
+        var keyring: Keyring
+        var adminToken: String
+        var vultrBaseURL: String
+        var retry: RetryPolicy
+        var maxConcurrentJobs: Int
+        var pollInterval: Duration = .seconds(1)
+    }
+
+    init(_ settings: Settings, logger: Logger) throws {
+        self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL)]
+        self.deliveryClient = WebhookDelivery.makeClient()
+        let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
+        let engine = RotationEngine(
+            store: self.store,
+            providers: providers,
+            delivery: WebhookDelivery(client: self.deliveryClient),
+            configuration: EngineConfiguration(maxConcurrentJobs: settings.maxConcurrentJobs, pollInterval: settings.pollInterval, retry: settings.retry),
+            fingerprint: fingerprint,
+            logger: logger
+        )
+        self.engine = engine
+        let store = self.store
+        let services = RotationServices(
+            store: store,
+            providers: providers,
+            wakeEngine: { await engine.wake() },
+            fingerprint: fingerprint,
+            generateSigningSecret: { Secret(WebhookSecret.generate().encoded) },
+            isValidSigningSecret: { (try? WebhookSecret(encoded: $0)) != nil },
+            sha256Hex: { SHA256.hexDigest($0) }
+        )
+        self.responder = RotorApplication.buildResponder(
+            configuration: APIConfiguration(
+                authenticator: AdminTokenAuthenticator(adminToken: settings.adminToken),
+                readinessChecks: [
+                    ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
+                    ReadinessCheck(name: "engine") { await engine.isAccepting },
+                ],
+                services: services
+            )
+        )
+    }
+}

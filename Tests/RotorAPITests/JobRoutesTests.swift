@@ -1,0 +1,184 @@
+import AsyncHTTPClient
+import FakeVultr
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RotorAPI
+import RotorCore
+import RotorCrypto
+import RotorEngine
+import RotorHTTP
+import RotorProviders
+import RotorStore
+import Testing
+
+/// `/v1/jobs` in-process, over a real SQLite store; the engine (when running) works against
+/// FakeVultr over real sockets.
+@Suite(.timeLimit(.minutes(1))) struct JobRoutesTests {
+    struct Setup: Sendable {
+        let responder: RouterResponder
+        let store: SQLiteStore
+        let fake: FakeVultr
+        let credential: Credential
+
+        func send(_ method: HTTPMethod, _ uri: String, json: String? = nil, headers: HTTPHeaders = [:]) async throws -> (status: HTTPResponseStatus, headers: HTTPHeaders, json: [String: Any]) {
+            var headers = headers
+            headers.add(name: "Authorization", value: "Bearer \(AuthTests.token)")
+            if json != nil { headers.add(name: "Content-Type", value: "application/json") }
+            let response = try await self.responder.respond(
+                to: Request(method: method, uri: uri, headers: headers, body: ByteBuffer(string: json ?? ""), logger: Logger(label: "t"))
+            )
+            let body = response.body.readableBytes == 0 ? [:] : (try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any] ?? [:])
+            return (response.status, response.headers, body)
+        }
+    }
+
+    /// A credential on a FakeVultr user's key, the API over it, and optionally a running engine.
+    static func with(engine runEngine: Bool, _ body: @Sendable (Setup) async throws -> Void) async throws {
+        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-api-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
+        try await fake.run { baseURL in
+            let (userID, apiKey) = fake.addUser()
+            let key = fake.keys(ofUser: userID)[0]
+            let now = Date()
+            let credential = Credential(
+                id: .generate(), name: "api-test", provider: .vultr,
+                current: KeyInfo(providerKeyID: key.id, fingerprint: SHA256.fingerprint(of: apiKey), createdAt: now),
+                createdAt: now, updatedAt: now
+            )
+            try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
+            let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: baseURL)]
+            let engine = RotationEngine(
+                store: store, providers: providers, delivery: WebhookDelivery(client: .shared),
+                configuration: EngineConfiguration(owner: "api-test", pollInterval: .milliseconds(20), retry: RetryPolicy(base: .milliseconds(10), maximum: .milliseconds(50), attemptsPerStep: 3)),
+                fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, logger: Logger(label: "engine")
+            )
+            let services = RotationServices(
+                store: store, providers: providers, wakeEngine: { await engine.wake() },
+                fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, generateSigningSecret: { Secret(WebhookSecret.generate().encoded) },
+                isValidSigningSecret: { (try? WebhookSecret(encoded: $0)) != nil }, sha256Hex: { SHA256.hexDigest($0) }
+            )
+            let setup = Setup(
+                responder: RotorApplication.buildResponder(configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
+                store: store, fake: fake, credential: credential
+            )
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if runEngine { group.addTask { try await engine.run() } }
+                defer { Task { await engine.stop() } }
+                try await body(setup)
+                await engine.stop()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test("POST /v1/jobs queues a rotation: 202, Location, the job's fields; a second one is 409 with the first's id")
+    func create() async throws {
+        try await Self.with(engine: false) { s in
+            let created = try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)","reason":"quarterly"}"#)
+            #expect(created.status == .accepted)
+            let id = try #require(created.json["id"] as? String)
+            #expect(created.headers["Location"] == ["/v1/jobs/\(id)"])
+            #expect(created.json["state"] as? String == "queued")
+            #expect(created.json["step"] as? String == "create")
+            #expect(created.json["reason"] as? String == "quarterly")
+            #expect(created.json["grace_period"] as? String == "PT0S")
+            #expect((created.json["trigger"] as? [String: String]) == ["kind": "api", "source": "admin"])
+            #expect(created.json["new_key"] is NSNull)
+            #expect((created.json["old_key"] as? [String: String])?["provider_key_id"] == s.credential.current.providerKeyID)
+            #expect(try await s.store.credential(s.credential.id)?.state == .rotating)
+
+            let second = try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)"}"#)
+            #expect(second.status == .conflict)
+            #expect(second.json["code"] as? String == "rotation_in_progress")
+            #expect(second.json["job_id"] as? String == id)
+        }
+    }
+
+    @Test("Idempotency-Key: the same request answers the same job; another body with the key is 409")
+    func idempotency() async throws {
+        try await Self.with(engine: false) { s in
+            let body = #"{"credential_id":"\#(s.credential.id)"}"#
+            let first = try await s.send(.POST, "/v1/jobs", json: body, headers: ["Idempotency-Key": "abc-1"])
+            let again = try await s.send(.POST, "/v1/jobs", json: body, headers: ["Idempotency-Key": "abc-1"])
+            #expect(first.status == .accepted && again.status == .accepted)
+            #expect(first.json["id"] as? String == again.json["id"] as? String)
+            let other = try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)","dry_run":true}"#, headers: ["Idempotency-Key": "abc-1"])
+            #expect(other.status == .conflict)
+            #expect(other.json["code"] as? String == "idempotency_conflict")
+            #expect(try await s.store.jobs(JobFilter(), PageRequest()).items.count == 1)
+        }
+    }
+
+    @Test("bad job requests are refused with the contract's problems and create nothing", arguments: [
+        (#"{"credential_id":"#, 400, "invalid_json"),
+        (#"{"credential_id":"nope"}"#, 422, "invalid_request"),
+        (#"{"credential_id":"cred_00000000000000000000000000"}"#, 422, "invalid_request"),
+        (#"{"credential_id":"CRED","grace_period":"P1M"}"#, 422, "invalid_request"),
+        (#"{"credential_id":"CRED","grace_period":"soon"}"#, 422, "invalid_request"),
+        (#"{"credential_id":"CRED","dry_run":"yes"}"#, 422, "invalid_request"),
+        (#"{}"#, 422, "invalid_request"),
+    ])
+    func badRequests(body: String, status: Int, code: String) async throws {
+        try await Self.with(engine: false) { s in
+            let response = try await s.send(.POST, "/v1/jobs", json: body.replacingOccurrences(of: "CRED", with: s.credential.id.rawValue))
+            #expect(Int(response.status.code) == status)
+            #expect(response.json["code"] as? String == code)
+            #expect(try await s.store.jobs(JobFilter(), PageRequest()).items.isEmpty)
+            #expect(try await s.store.credential(s.credential.id)?.state == .active)
+        }
+    }
+
+    @Test("list filters by credential and state; get, events and 404s; bad filters are 422")
+    func readRoutes() async throws {
+        try await Self.with(engine: false) { s in
+            let created = try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)"}"#)
+            let id = try #require(created.json["id"] as? String)
+            #expect(((try await s.send(.GET, "/v1/jobs?state=queued&credential_id=\(s.credential.id)")).json["data"] as? [Any])?.count == 1)
+            #expect(((try await s.send(.GET, "/v1/jobs?state=succeeded")).json["data"] as? [Any])?.count == 0)
+            #expect((try await s.send(.GET, "/v1/jobs?state=bogus")).status == .unprocessableEntity)
+            #expect((try await s.send(.GET, "/v1/jobs?limit=0")).status == .unprocessableEntity)
+            #expect((try await s.send(.GET, "/v1/jobs/\(id)")).json["id"] as? String == id)
+            #expect((try await s.send(.GET, "/v1/jobs/job_00000000000000000000000000")).status == .notFound)
+            #expect((try await s.send(.GET, "/v1/jobs/not-an-id")).status == .notFound)
+            #expect((try await s.send(.GET, "/v1/jobs/\(id)?wait=PT61S")).status == .unprocessableEntity)
+            let events = try #require((try await s.send(.GET, "/v1/jobs/\(id)/events")).json["data"] as? [[String: Any]])
+            #expect(events.first?["type"] as? String == "job.created")
+            #expect(events.first?["seq"] as? Int == 1)
+        }
+    }
+
+    @Test("cancel: a queued job ends cancelled and the credential is active again; cancelling again changes nothing")
+    func cancel() async throws {
+        try await Self.with(engine: false) { s in
+            let id = try #require((try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)"}"#)).json["id"] as? String)
+            let cancelled = try await s.send(.POST, "/v1/jobs/\(id)/cancel")
+            #expect(cancelled.status == .accepted)
+            #expect(cancelled.json["state"] as? String == "cancelled")
+            #expect(try await s.store.credential(s.credential.id)?.state == .active)
+            #expect((try await s.send(.POST, "/v1/jobs/\(id)/cancel")).status == .accepted)
+            #expect((try await s.send(.POST, "/v1/jobs/job_00000000000000000000000000/cancel")).status == .notFound)
+        }
+    }
+
+    @Test("end to end: the engine rotates the key at the fake, and ?wait= answers once the job is done")
+    func rotatesThroughTheAPI() async throws {
+        try await Self.with(engine: true) { s in
+            let id = try #require((try await s.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(s.credential.id)"}"#)).json["id"] as? String)
+            let done = try await s.send(.GET, "/v1/jobs/\(id)?wait=PT20S")
+            #expect(done.json["state"] as? String == "succeeded")
+            let newKey = try #require((done.json["new_key"] as? [String: String])?["provider_key_id"])
+            #expect(s.fake.key(id: s.credential.current.providerKeyID) == nil)
+            #expect(s.fake.key(id: newKey) != nil)
+            #expect(try await s.store.credential(s.credential.id)?.version == 2)
+            // Cancelling a finished job is refused.
+            let late = try await s.send(.POST, "/v1/jobs/\(id)/cancel")
+            #expect(late.status == .conflict)
+            #expect(late.json["code"] as? String == "cancel_too_late")
+        }
+    }
+}
