@@ -23,6 +23,15 @@ public struct ProviderKey: Sendable, Hashable {
     }
 }
 
+extension ProviderKey {
+    /// Whether this listed key may be `secret`: its visible (unmasked) tail ends the secret.
+    /// Several keys can match; callers must treat more than one match as ambiguous.
+    public func matches(_ secret: Secret) -> Bool {
+        let suffix = secret.suffix(5)
+        return !self.visibleSuffix.isEmpty && suffix.hasSuffix(self.visibleSuffix) && self.visibleSuffix.count >= min(5, suffix.count)
+    }
+}
+
 /// A key just created: the one moment its plaintext exists outside the provider.
 public struct CreatedKey: Sendable {
     /// The key's listing facts.

@@ -126,7 +126,7 @@ enum CredentialRoutes {
             }
             listed = match
         } else {
-            let matches = Self.keysMatching(secret, in: keys)
+            let matches = keys.filter { $0.matches(secret) }
             switch matches.count {
             case 1:
                 listed = matches[0]
@@ -367,13 +367,6 @@ enum CredentialRoutes {
             }
             return target
         }
-    }
-
-    /// The listed keys whose visible (masked) suffix matches the secret's end, the same rule as
-    /// `VultrProvider.resolveKeyID(of:in:)` (RotorAPI does not depend on RotorProviders).
-    static func keysMatching(_ secret: Secret, in keys: [ProviderKey]) -> [ProviderKey] {
-        let suffix = secret.suffix(5)
-        return keys.filter { !$0.visibleSuffix.isEmpty && suffix.hasSuffix($0.visibleSuffix) && $0.visibleSuffix.count >= min(5, suffix.count) }
     }
 
     /// A provider failure during create as a problem; never carries the secret.

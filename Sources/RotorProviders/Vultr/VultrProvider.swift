@@ -91,8 +91,7 @@ public struct VultrProvider: Provider {
 
     /// The id of the listed key whose visible suffix matches `secret`'s, when exactly one does.
     public static func resolveKeyID(of secret: Secret, in keys: [ProviderKey]) -> KeyResolution {
-        let suffix = secret.suffix(5)
-        let matches = keys.filter { !$0.visibleSuffix.isEmpty && suffix.hasSuffix($0.visibleSuffix) && $0.visibleSuffix.count >= min(5, suffix.count) }
+        let matches = keys.filter { $0.matches(secret) }
         switch matches.count {
         case 1: return .found(matches[0].id)
         case 0: return .notFound
