@@ -220,6 +220,7 @@ let package = Package(
             name: "rotorTests",
             dependencies: [
                 "rotor",
+                "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",
                 .product(name: "Logging", package: "swift-log"),

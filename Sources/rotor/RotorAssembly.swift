@@ -35,7 +35,12 @@ struct RotorAssembly {
             store: self.store,
             providers: providers,
             delivery: WebhookDelivery(client: self.deliveryClient),
-            configuration: EngineConfiguration(maxConcurrentJobs: settings.maxConcurrentJobs, pollInterval: settings.pollInterval, retry: settings.retry),
+            configuration: EngineConfiguration(
+                owner: try Self.instanceID(in: settings.dataDirectory),
+                maxConcurrentJobs: settings.maxConcurrentJobs,
+                pollInterval: settings.pollInterval,
+                retry: settings.retry
+            ),
             fingerprint: fingerprint,
             logger: logger
         )
@@ -60,5 +65,18 @@ struct RotorAssembly {
                 services: services
             )
         )
+    }
+
+    /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted
+    /// instance takes its own jobs back at once instead of waiting for their leases to lapse.
+    static func instanceID(in dataDirectory: String) throws -> String {
+        let path = DataDirectory.path(dataDirectory, "instance-id")
+        if let data = FileManager.default.contents(atPath: path) {
+            let id = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return id }
+        }
+        let id = "rotor-" + SecureRandom.bytes(count: 8).hexString
+        try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return id
     }
 }
