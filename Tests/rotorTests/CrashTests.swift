@@ -78,6 +78,22 @@ import Testing
             #expect(stored["version"] as? Int == 2)
             second.process.terminate()
             #expect(try await second.exitStatus() == 0)
+
+            // Neither key's plaintext is in the database files, nor in any log line.
+            let plaintexts = [vultrKey] + keys.map(\.secret)
+            for name in ["rotor.sqlite", "rotor.sqlite-wal", "rotor.sqlite-shm"] {
+                guard let bytes = FileManager.default.contents(atPath: dataDirectory + "/" + name) else { continue }
+                for plaintext in plaintexts {
+                    #expect(bytes.range(of: Data(plaintext.utf8)) == nil, "\(name) contains a key")
+                    #expect(bytes.range(of: Data(Data(plaintext.utf8).base64EncodedString().utf8)) == nil, "\(name) contains a key in base64")
+                }
+            }
+            for plaintext in plaintexts {
+                #expect(!first.errors.contains(plaintext) && !second.errors.contains(plaintext))
+                #expect(!first.output.contains(plaintext) && !second.output.contains(plaintext))
+            }
+            let mode = try FileManager.default.attributesOfItem(atPath: dataDirectory + "/rotor.sqlite")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
             try? FileManager.default.removeItem(atPath: dataDirectory)
         }
     }
