@@ -175,7 +175,9 @@ public enum SecretChange: Sendable, Hashable {
 public struct RotationCommit: Sendable {
     /// The job after the step.
     public var job: Job
-    /// The credential after the step, when it changed.
+    /// The credential after the step, when it changed. Only what rotations own is written:
+    /// state, version, current and previous key, last rotation and update time. Labels, schedule
+    /// and targets patched meanwhile are kept.
     public var credential: Credential?
     /// The credential's current key.
     public var currentKey: SecretChange
@@ -219,9 +221,11 @@ public protocol Store: Sendable {
     func credentials(_ page: PageRequest) async throws -> Page<Credential>
     /// The credential's secrets, decrypted. Throws ``StoreError/Code/notFound``.
     func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets
-    /// Replaces the credential's metadata (and target signing secrets when given).
+    /// Replaces the credential's metadata (and target signing secrets when given). With
+    /// `ifUnmodifiedSince`, only while the stored `updatedAt` still equals it
+    /// (``StoreError/Code/conflict`` otherwise), so a concurrent change is never overwritten.
     /// Throws ``StoreError/Code/notFound``, or ``StoreError/Code/duplicateName`` on a rename clash.
-    func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws
+    func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws
     /// Deletes the credential and its secrets. Throws ``StoreError/Code/rotationInProgress``
     /// while a job is active, ``StoreError/Code/notFound`` when absent.
     func deleteCredential(_ id: CredentialID) async throws
@@ -263,4 +267,11 @@ public protocol Store: Sendable {
     /// ``JobTransitionError`` (too late to cancel); ``StoreError/Code/notFound`` when absent.
     /// A queued job that ends `cancelled` here returns its credential to `active`.
     func requestCancel(_ id: JobID, at now: Date) async throws -> Job
+}
+
+extension Store {
+    /// ``updateCredential(_:signingSecrets:ifUnmodifiedSince:)`` without the concurrency check.
+    public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws {
+        try await self.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: nil)
+    }
 }

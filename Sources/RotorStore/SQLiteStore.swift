@@ -125,8 +125,14 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws {
+    public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
         try await self.pool.write { db in
+            if let ifUnmodifiedSince {
+                guard let stored = try Self.fetchCredential(db, credential.id) else { throw Self.credentialNotFound(credential.id) }
+                guard stored.updatedAt == ifUnmodifiedSince else {
+                    throw StoreError(.conflict, message: "credential \(credential.id) changed since it was read")
+                }
+            }
             try Self.updateCredentialRow(db, credential)
 
             guard let signingSecrets else { return }
@@ -335,7 +341,7 @@ public final class SQLiteStore: Store {
 
             try Self.updateJobRow(db, job, revision: revision + 1)
             if let credential = commit.credential {
-                try Self.updateCredentialRow(db, credential)
+                try Self.updateRotationColumns(db, credential)
             }
 
             let credentialOwner = job.credentialID.rawValue
@@ -398,6 +404,22 @@ public final class SQLiteStore: Store {
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
         }
+        guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
+    }
+
+    /// Writes only what a rotation changes (state, version, keys, times), so that labels,
+    /// schedule and targets patched during a rotation are not overwritten by the engine.
+    private static func updateRotationColumns(_ db: Database, _ credential: Credential) throws {
+        try db.execute(
+            sql: """
+                UPDATE credentials SET state = ?, version = ?, current_key = ?, previous_key = ?,
+                    last_rotated_at = ?, updated_at = ? WHERE id = ?
+                """,
+            arguments: [
+                credential.state.rawValue, credential.version, try Rows.json(credential.current), try Rows.optionalJSON(credential.previous),
+                Rows.time(credential.lastRotatedAt), Rows.time(credential.updatedAt), credential.id.rawValue,
+            ]
+        )
         guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
     }
 

@@ -225,10 +225,12 @@ enum CredentialRoutes {
         if let schedule { credential.schedule = schedule }
         if let labels = body.labels { credential.labels = labels }
         if let state { credential.state = state }
+        let readAt = credential.updatedAt
         credential.updatedAt = services.clock.now()
         credential.nextRotationAt = Self.nextRotation(of: credential)
         do {
-            try await services.store.updateCredential(credential, signingSecrets: signingSecrets)
+            // Compare-and-set: a job starting (or the engine committing) meanwhile answers 409.
+            try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
         } catch let error as StoreError {
             throw error.problem
         }
