@@ -16,16 +16,7 @@ import Testing
     ]
 
     private func call(_ port: Int, _ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(ServeConfigurationTests.token)")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        return (try? JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [String: Any]) ?? [:]
+        try await RotorProcessTests.api(port: port, token: ServeConfigurationTests.token, method, path, body).1
     }
 
     @Test("kill -9 during a provider call; after a restart the job succeeds and the provider holds exactly the new key", arguments: [

@@ -188,16 +188,7 @@ import Testing
         let key = try #require(rotor.output.firstMatch(of: /sandbox Vultr API key to register as a credential: (\S+)/)?.output.1)
 
         func call(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-            request.method = method
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-            if let body {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: body))
-            }
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            return (response.status, (try? JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [String: Any]) ?? [:])
+            try await RotorProcessTests.api(port: port, token: String(token), method, path, body)
         }
         let (created, credential) = try await call(.POST, "/v1/credentials", #"{"name":"sandbox","provider":"vultr","secret":"\#(key)","targets":[]}"#)
         #expect(created == .created)
@@ -212,5 +203,19 @@ import Testing
         #expect(!rotor.errors.contains(String(key)))
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
+    }
+
+    /// One authenticated JSON call to a running `rotor`: the answer's status and JSON object.
+    static func api(port: Int, token: String, _ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return (response.status, (try? JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [String: Any]) ?? [:])
     }
 }
