@@ -1,6 +1,7 @@
-public import Foundation
+import Foundation
 public import RotorCore
-public import RotorHTTP
+import RotorCrypto
+import RotorHTTP
 
 /// What the credential and job routes need from the rest of Rotor, injected by `rotor`.
 public struct RotationServices: Sendable {
@@ -21,25 +22,25 @@ public struct RotationServices: Sendable {
     /// SHA-256 hex of bytes (idempotency fingerprints).
     public var sha256Hex: @Sendable ([UInt8]) -> String
 
-    /// Creates the services.
+    /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
     public init(
         store: any Store,
         providers: [ProviderKind: any Provider],
         wakeEngine: @escaping @Sendable () async -> Void,
         clock: any RotorClock = SystemClock(),
-        fingerprint: @escaping @Sendable (Secret) -> String,
-        generateSigningSecret: @escaping @Sendable () -> Secret,
-        isValidSigningSecret: @escaping @Sendable (String) -> Bool,
-        sha256Hex: @escaping @Sendable ([UInt8]) -> String
+        fingerprint: (@Sendable (Secret) -> String)? = nil,
+        generateSigningSecret: (@Sendable () -> Secret)? = nil,
+        isValidSigningSecret: (@Sendable (String) -> Bool)? = nil,
+        sha256Hex: (@Sendable ([UInt8]) -> String)? = nil
     ) {
         self.store = store
         self.providers = providers
         self.wakeEngine = wakeEngine
         self.clock = clock
-        self.fingerprint = fingerprint
-        self.generateSigningSecret = generateSigningSecret
-        self.isValidSigningSecret = isValidSigningSecret
-        self.sha256Hex = sha256Hex
+        self.fingerprint = fingerprint ?? { SHA256.fingerprint(of: $0.reveal()) }
+        self.generateSigningSecret = generateSigningSecret ?? { Secret(WebhookSecret.generate().encoded) }
+        self.isValidSigningSecret = isValidSigningSecret ?? { (try? WebhookSecret(encoded: $0)) != nil }
+        self.sha256Hex = sha256Hex ?? { SHA256.hexDigest($0) }
     }
 }
 

@@ -50,10 +50,7 @@ struct RotorAssembly {
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
-            fingerprint: fingerprint,
-            generateSigningSecret: { Secret(WebhookSecret.generate().encoded) },
-            isValidSigningSecret: { (try? WebhookSecret(encoded: $0)) != nil },
-            sha256Hex: { SHA256.hexDigest($0) }
+            fingerprint: fingerprint
         )
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(

@@ -53,11 +53,7 @@ struct APIHarness: Sendable {
                 store: store,
                 providers: [.vultr: VultrProvider(baseURL: baseURL)],
                 wakeEngine: wakeEngine,
-                clock: clock,
-                fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
-                generateSigningSecret: { Secret(WebhookSecret.generate().encoded) },
-                isValidSigningSecret: { (try? WebhookSecret(encoded: $0)) != nil },
-                sha256Hex: { SHA256.hexDigest($0) }
+                clock: clock
             )
             configure(&services)
             let responder = RotorApplication.buildResponder(

@@ -58,9 +58,7 @@ import Testing
                 fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, logger: Logger(label: "engine")
             )
             let services = RotationServices(
-                store: store, providers: providers, wakeEngine: { await engine.wake() },
-                fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, generateSigningSecret: { Secret(WebhookSecret.generate().encoded) },
-                isValidSigningSecret: { (try? WebhookSecret(encoded: $0)) != nil }, sha256Hex: { SHA256.hexDigest($0) }
+                store: store, providers: providers, wakeEngine: { await engine.wake() }
             )
             let setup = Setup(
                 responder: RotorApplication.buildResponder(configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
