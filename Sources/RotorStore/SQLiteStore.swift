@@ -13,12 +13,15 @@ import Darwin
 
 /// The embedded ``Store``: one SQLite database in WAL mode through GRDB.
 ///
-/// Every method is one transaction on GRDB's own serial writer queue (or its reader pool), so no
-/// SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
+/// Every read is one transaction on GRDB's reader pool; every write one savepoint in a
+/// transaction on GRDB's serial writer queue, which concurrent writes share (group commit, see
+/// ``GroupCommitWriter``). No SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
     private let pool: DatabasePool
+    /// Every write after migration goes through it, so concurrent writes share one fsync.
+    private let writer: GroupCommitWriter
     private let keyring: Keyring
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -39,6 +42,7 @@ public final class SQLiteStore: Store {
             try Self.secureFile(at: path + suffix, create: false)
         }
         self.pool = pool
+        self.writer = GroupCommitWriter(pool: pool)
         self.keyring = keyring
     }
 
@@ -70,7 +74,7 @@ public final class SQLiteStore: Store {
     // MARK: Credentials
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             do {
                 try db.execute(
                     sql: """
@@ -126,7 +130,7 @@ public final class SQLiteStore: Store {
     }
 
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             if let ifUnmodifiedSince {
                 guard let stored = try Self.fetchCredential(db, credential.id) else { throw Self.credentialNotFound(credential.id) }
                 guard stored.updatedAt == ifUnmodifiedSince else {
@@ -153,7 +157,7 @@ public final class SQLiteStore: Store {
     }
 
     public func deleteCredential(_ id: CredentialID) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
             if let active = try Self.activeJobID(db, credential: id) {
                 throw StoreError(
@@ -177,7 +181,7 @@ public final class SQLiteStore: Store {
     public func createJob(
         _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             if let idempotencyKey,
                 let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {
@@ -268,7 +272,7 @@ public final class SQLiteStore: Store {
 
     public func claimJobs(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [JobID] {
         guard limit > 0 else { return [] }
-        return try await self.pool.write { db in
+        return try await self.writer.write { db in
             let ids = try String.fetchAll(
                 db,
                 sql: """
@@ -292,7 +296,7 @@ public final class SQLiteStore: Store {
     }
 
     public func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
                 arguments: [Rows.time(until), id.rawValue, owner]
@@ -302,7 +306,7 @@ public final class SQLiteStore: Store {
     }
 
     public func releaseLease(_ id: JobID, owner: String) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(
                 sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                 arguments: [id.rawValue, owner]
@@ -323,7 +327,7 @@ public final class SQLiteStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             let job = commit.job
             guard
                 let row = try Row.fetchOne(
@@ -353,7 +357,7 @@ public final class SQLiteStore: Store {
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
             var job = stored
             try job.requestCancel(at: now)

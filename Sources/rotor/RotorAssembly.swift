@@ -15,6 +15,7 @@ struct RotorAssembly {
     let engine: RotationEngine
     let responder: RouterResponder
     let deliveryClient: HTTPClient
+    let providerClient: HTTPClient
 
     struct Settings {
         var dataDirectory: String
@@ -28,7 +29,8 @@ struct RotorAssembly {
 
     init(_ settings: Settings, logger: Logger) throws {
         self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
-        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL)]
+        self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
+        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let engine = RotationEngine(
@@ -62,6 +64,12 @@ struct RotorAssembly {
                 services: services
             )
         )
+    }
+
+    /// Closes the outbound HTTP clients' connections; call once the engine has stopped.
+    func shutdownClients() async throws {
+        try await self.deliveryClient.shutdown()
+        try await self.providerClient.shutdown()
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted

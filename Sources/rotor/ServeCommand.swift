@@ -123,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
-        try? await assembly.deliveryClient.shutdown()
+        try? await assembly.shutdownClients()
         logger.info("stopped")
     }
 }
