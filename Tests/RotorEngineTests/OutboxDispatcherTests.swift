@@ -1,5 +1,7 @@
+import FakeVultr
 import Foundation
 import Logging
+import NIOCore
 import NIOHTTP1
 import RotorCore
 import RotorCrypto
