@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 public import RotorCrypto
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,10 +20,12 @@ import Darwin
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     /// Every write after migration goes through it, so concurrent writes share one fsync.
-    private let writer: GroupCommitWriter
-    private let keyring: Keyring
+    let writer: GroupCommitWriter
+    let keyring: Keyring
+    /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
+    let outboxObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -331,7 +334,7 @@ public final class SQLiteStore: Store {
             let job = commit.job
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT lease_owner, revision FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
+                    db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
             else { throw Self.jobNotFound(job.id) }
             guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
@@ -343,10 +346,12 @@ public final class SQLiteStore: Store {
                     message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
+            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
             try Self.updateJobRow(db, job, revision: revision + 1)
             if let credential = commit.credential {
                 try Self.updateRotationColumns(db, credential)
             }
+            try self.enqueueEvents(db, reporting: job, since: baseline)
 
             let credentialOwner = job.credentialID.rawValue
             try self.apply(commit.currentKey, db, owner: credentialOwner, field: Field.currentKey)
@@ -359,6 +364,7 @@ public final class SQLiteStore: Store {
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         try await self.writer.write { db in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
             try job.requestCancel(at: now)
             if job != stored {
@@ -378,13 +384,14 @@ public final class SQLiteStore: Store {
                     ]
                 )
             }
+            try self.enqueueEvents(db, reporting: job, since: baseline)
             return job
         }
     }
 
     // MARK: Helpers
 
-    private static func placeholders(_ count: Int) -> String {
+    static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
@@ -438,7 +445,7 @@ public final class SQLiteStore: Store {
         )
     }
 
-    private static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
+    static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
         try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
@@ -482,7 +489,7 @@ enum Field {
 
 extension SQLiteStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
-    fileprivate func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
+    func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
         let stored = try Int.fetchOne(
             db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
@@ -502,7 +509,7 @@ extension SQLiteStore {
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
-    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
+    func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
     }
 
@@ -514,7 +521,7 @@ extension SQLiteStore {
         }
     }
 
-    fileprivate func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
+    func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
         guard
             let row = try Row.fetchOne(
                 db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
@@ -585,14 +592,14 @@ enum Cursor {
     /// An unreadable cursor names nothing the caller may continue from.
     private static let invalid = StoreError(.notFound, message: "the page cursor is not valid")
 
-    private static func encode(_ text: String) -> String {
+    static func encode(_ text: String) -> String {
         Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    private static func decode(_ cursor: String) -> String? {
+    static func decode(_ cursor: String) -> String? {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64) else { return nil }

@@ -13,6 +13,7 @@ import RotorStore
 struct RotorAssembly {
     let store: SQLiteStore
     let engine: RotationEngine
+    let dispatcher: OutboxDispatcher
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
@@ -25,6 +26,7 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
     }
 
     init(_ settings: Settings, logger: Logger) throws {
@@ -33,12 +35,13 @@ struct RotorAssembly {
         let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
+        let owner = try Self.instanceID(in: settings.dataDirectory)
         let engine = RotationEngine(
             store: self.store,
             providers: providers,
             delivery: WebhookDelivery(client: self.deliveryClient),
             configuration: EngineConfiguration(
-                owner: try Self.instanceID(in: settings.dataDirectory),
+                owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
                 pollInterval: settings.pollInterval,
                 retry: settings.retry
@@ -47,6 +50,13 @@ struct RotorAssembly {
             logger: logger
         )
         self.engine = engine
+        let dispatcher = OutboxDispatcher(
+            store: self.store,
+            sender: WebhookDelivery(client: self.deliveryClient),
+            configuration: OutboxConfiguration(owner: owner, pollInterval: settings.pollInterval, retry: settings.outboxRetry),
+            logger: logger
+        )
+        self.dispatcher = dispatcher
         let store = self.store
         let services = RotationServices(
             store: store,
@@ -60,6 +70,7 @@ struct RotorAssembly {
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
+                    ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
                 services: services
             )

@@ -26,6 +26,8 @@ struct ServeConfiguration {
     var retry: RetryPolicy
     /// `ROTOR_MAX_CONCURRENT_JOBS`.
     var maxConcurrentJobs: Int
+    /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
+    var outboxRetry: RetryPolicy
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -82,6 +84,8 @@ struct ServeConfiguration {
         let retryMax = duration("ROTOR_RETRY_MAX", default: "PT5M")
         let attempts = count("ROTOR_STEP_ATTEMPTS", default: 8, range: 1...100)
         let maxConcurrentJobs = count("ROTOR_MAX_CONCURRENT_JOBS", default: 64, range: 1...10_000)
+        let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
+        let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
 
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
@@ -95,7 +99,9 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
-        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax else {
+        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax,
+            let outboxRetryBase, let outboxRetryMax
+        else {
             throw ConfigurationError(problems: problems)
         }
         return ServeConfiguration(
@@ -108,6 +114,7 @@ struct ServeConfiguration {
             vultrBaseURL: vultrBaseURL,
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
+            outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             notices: notices
         )
     }
