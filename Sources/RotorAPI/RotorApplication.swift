@@ -44,6 +44,7 @@ public enum RotorApplication {
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
             JobRoutes.register(on: v1, services: services)
+            TargetRoutes.register(on: v1, services: services)
         }
         return router.buildResponder()
     }

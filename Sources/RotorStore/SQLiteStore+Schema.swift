@@ -90,6 +90,7 @@ extension SQLiteStore {
                     """
             )
         }
+        Self.registerScheduleAndDeliveryMigration(&migrator)
         return migrator
     }
 }

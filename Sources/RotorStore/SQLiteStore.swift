@@ -18,8 +18,8 @@ import Darwin
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
-    private let pool: DatabasePool
-    private let keyring: Keyring
+    let pool: DatabasePool
+    let keyring: Keyring
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -380,15 +380,15 @@ public final class SQLiteStore: Store {
 
     // MARK: Helpers
 
-    private static func placeholders(_ count: Int) -> String {
+    static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    private static func credentialNotFound(_ id: CredentialID) -> StoreError {
+    static func credentialNotFound(_ id: CredentialID) -> StoreError {
         StoreError(.notFound, message: "no credential \(id)")
     }
 
-    private static func jobNotFound(_ id: JobID) -> StoreError {
+    static func jobNotFound(_ id: JobID) -> StoreError {
         StoreError(.notFound, message: "no job \(id)")
     }
 
@@ -410,6 +410,7 @@ public final class SQLiteStore: Store {
     /// Writes only what a rotation changes (state, version, keys, times), so that labels,
     /// schedule and targets patched during a rotation are not overwritten by the engine.
     private static func updateRotationColumns(_ db: Database, _ credential: Credential) throws {
+        try Self.rescheduleIfRotated(db, credential)
         try db.execute(
             sql: """
                 UPDATE credentials SET state = ?, version = ?, current_key = ?, previous_key = ?,
@@ -434,15 +435,15 @@ public final class SQLiteStore: Store {
         )
     }
 
-    private static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
+    static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
         try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
-    private static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
+    static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
         try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
     }
 
-    private static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
+    static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
         try String.fetchOne(
             db,
             sql: "SELECT id FROM jobs WHERE credential_id = ? AND state IN ('queued', 'running') LIMIT 1",
@@ -450,7 +451,7 @@ public final class SQLiteStore: Store {
         ).map(JobID.init(unchecked:))
     }
 
-    private static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
+    static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
         guard !events.isEmpty else { return }
         var seq =
             try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0
@@ -478,7 +479,7 @@ enum Field {
 
 extension SQLiteStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
-    fileprivate func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
+    func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
         let stored = try Int.fetchOne(
             db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
@@ -498,7 +499,7 @@ extension SQLiteStore {
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
-    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
+    func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
     }
 
@@ -510,7 +511,7 @@ extension SQLiteStore {
         }
     }
 
-    fileprivate func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
+    func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
         guard
             let row = try Row.fetchOne(
                 db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
@@ -536,6 +537,7 @@ extension SQLiteStore {
         var current: Secret?
         var previous: Secret?
         var signing: [TargetID: Secret] = [:]
+        var previousSigning: [TargetID: Secret] = [:]
         let rows = try Row.fetchAll(db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
         for row in rows {
             let field = try row.decode(String.self, forColumn: "field")
@@ -544,7 +546,9 @@ extension SQLiteStore {
             case Field.currentKey: current = secret
             case Field.previousKey: previous = secret
             default:
-                if field.hasPrefix(Field.signingSecretPrefix) {
+                if let target = Field.previousSigningSecretTarget(field) {
+                    previousSigning[target] = secret
+                } else if field.hasPrefix(Field.signingSecretPrefix) {
                     signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
                 }
             }
@@ -552,7 +556,7 @@ extension SQLiteStore {
         guard let current else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "credential \(id) has no stored current key")
         }
-        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing)
+        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
     }
 }
 
@@ -564,6 +568,13 @@ enum Cursor {
 
     static func encode(job: Job) -> String {
         encode("j:\(job.createdAt.timeIntervalSinceReferenceDate)|\(job.id.rawValue)")
+    }
+
+    static func encode(sequence: Int) -> String { encode("s:\(sequence)") }
+
+    static func decodeSequence(_ cursor: String) throws -> Int {
+        guard let text = decode(cursor), text.hasPrefix("s:"), let sequence = Int(text.dropFirst(2)) else { throw invalid }
+        return sequence
     }
 
     static func decodeName(_ cursor: String) throws -> String {

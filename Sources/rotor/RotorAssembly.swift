@@ -13,6 +13,7 @@ import RotorStore
 struct RotorAssembly {
     let store: SQLiteStore
     let engine: RotationEngine
+    let scheduler: RotationScheduler
     let responder: RouterResponder
     let deliveryClient: HTTPClient
 
@@ -45,6 +46,11 @@ struct RotorAssembly {
             logger: logger
         )
         self.engine = engine
+        self.scheduler = RotationScheduler(
+            store: self.store,
+            jobStarted: { _ in await engine.wake() },
+            logger: logger
+        )
         let store = self.store
         let services = RotationServices(
             store: store,

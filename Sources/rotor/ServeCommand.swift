@@ -116,8 +116,9 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 // Started in this order, stopped in reverse: HTTP stops taking requests first,
-                // then the engine lets running steps reach their commit.
-                services: [.init(service: engine), .init(service: server)],
+                // then the scheduler stops starting jobs, then the engine lets running steps
+                // reach their commit.
+                services: [.init(service: engine), .init(service: assembly.scheduler), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
