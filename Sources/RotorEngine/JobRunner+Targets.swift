@@ -93,10 +93,12 @@ extension JobRunner {
     /// wait was cut short: the engine is stopping, or the lease is no longer ours. The step then
     /// ends as a transient failure and resumes later from the store.
     private func pause(for delay: Duration, job: JobID, shouldContinue: @Sendable () async -> Bool) async -> Bool {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        let deadline = self.clock.now().addingTimeInterval(seconds)
+        let deadline = self.clock.now().addingTimeInterval(Self.seconds(delay))
         guard await shouldContinue() else { return false }
-        guard (try? await self.store.renewLease(job, owner: self.owner, until: deadline.addingTimeInterval(self.leaseDuration))) == true else {
+        // Long enough for the longest wait the policy allows, not just this one: targets back off
+        // concurrently, and a shorter renewal by one must not cut the lease under another's wait.
+        let leaseUntil = self.clock.now().addingTimeInterval(Self.seconds(self.retry.maximum) + self.leaseDuration)
+        guard (try? await self.store.renewLease(job, owner: self.owner, until: max(leaseUntil, deadline.addingTimeInterval(self.leaseDuration)))) == true else {
             return false
         }
         // In slices, so that a graceful shutdown does not wait out a long backoff.
@@ -109,5 +111,9 @@ extension JobRunner {
             }
         }
         return true
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -79,16 +79,14 @@ extension SQLiteStore: ScheduleStore {
             else { return nil }
             if try Self.activeJobID(db, credential: job.credentialID) != nil { return nil }
 
+            // No idempotency key: those belong to API callers. SQLite runs one write transaction
+            // at a time, so the compare-and-set above is what keeps a due rotation to one job.
             var stored = job
             stored.revision = 1
-            let columns = Rows.jobValueColumns + ["revision", "idempotency_key"]
-            // The key names the credential and the due time: even a store without this
-            // transaction's compare-and-set would refuse a second job for the same due rotation.
-            let key = "schedule:\(job.credentialID.rawValue):\(Rows.time(dueAt))"
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE idempotency_key = ?", arguments: [key]) == true { return nil }
+            let columns = Rows.jobValueColumns + ["revision"]
             try db.execute(
                 sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
-                arguments: StatementArguments(try Rows.values(stored) + [stored.revision, key])
+                arguments: StatementArguments(try Rows.values(stored) + [stored.revision])
             )
             try Self.appendEvents(db, job: stored.id, events)
             try db.execute(

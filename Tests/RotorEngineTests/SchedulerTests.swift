@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOHTTP1
 import RotorCore
 import RotorCrypto
 import RotorEngine
@@ -224,6 +225,32 @@ import Testing
             let rotated = try #require(stored.lastRotatedAt)
             #expect(stored.nextRotationAt == rotated.addingTimeInterval(30 * Self.day))
             #expect(stored.version == 2)
+            #expect(await scheduler.startDueRotations().isEmpty)
+        }
+    }
+
+    @Test("a scheduled rotation that rolls back keeps the retry time, so it is not started again at once")
+    func rollbackKeepsRetryTime() async throws {
+        try await EngineHarness.with { h in
+            var (credential, _) = try await h.makeCredential()
+            credential.schedule = try Self.every("P30D")
+            credential.nextRotationAt = Date().addingTimeInterval(-1)
+            try await h.store.updateCredential(credential, signingSecrets: nil)
+            h.receiver.answer("/hook", with: .badRequest)
+            let engine = h.engine
+            let scheduler = RotationScheduler(
+                store: h.store, configuration: SchedulerConfiguration(retryInterval: 3600), jobStarted: { _ in await engine.wake() },
+                logger: Logger(label: "scheduler-test")
+            )
+            let before = Date()
+            let started = await scheduler.startDueRotations()
+            let job = try await h.waitFor(try #require(started.first))
+            #expect(job.state == .rolledBack)
+            let stored = try #require(try await h.store.credential(credential.id))
+            #expect(stored.state == .active)
+            #expect(stored.lastRotatedAt == nil)
+            let retryAt = try #require(stored.nextRotationAt)
+            #expect(retryAt >= before.addingTimeInterval(3600) && retryAt <= Date().addingTimeInterval(3600))
             #expect(await scheduler.startDueRotations().isEmpty)
         }
     }
