@@ -209,7 +209,8 @@ paths:
       summary: Change targets, schedule, labels or state.
       description: |
         `targets` replaces the whole list (new target ids; signing secrets not given are generated
-        and returned once). `schedule: null` removes the schedule. `state` may be `active` or
+        and returned once). `schedule: null` removes the schedule. A change of `schedule` or
+        `state` recomputes `next_rotation_at`. `state` may be `active` or
         `disabled`; state and targets cannot change while the credential is `rotating` (409).
       requestBody:
         required: true
@@ -272,6 +273,75 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "409":
           description: A rotation job is active (`rotation_in_progress`, with `job_id`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+  /v1/credentials/{id}/targets/{target_id}/roll-secret:
+    parameters:
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+          pattern: "^cred_[0-9a-z]+$"
+      - name: target_id
+        in: path
+        required: true
+        schema:
+          type: string
+          pattern: "^tgt_[0-9a-z]+$"
+    post:
+      operationId: rollTargetSecret
+      summary: Give a target a new signing secret, keeping the old one for an overlap.
+      description: |
+        Generates a new `whsec_` signing secret for the target and returns it in this response
+        only. Until `previous_secret_expires_at` (now + `overlap`, default `PT24H`, at most
+        `P30D`), every delivery to the target carries two Standard Webhooks signatures,
+        space-separated in `webhook-signature`: first with the new secret, then with the old one,
+        so the consumer verifies with either while it switches over. `overlap: PT0S` drops the old
+        secret at once. Rolling again during an overlap keeps only the secret being replaced.
+        The body is optional.
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                overlap:
+                  type: string
+                  description: ISO 8601 duration without years or months, at most P30D (default PT24H).
+                  examples: [PT24H, PT0S]
+      responses:
+        "200":
+          description: The target with its new signing secret (shown this once).
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/RolledTarget"
+        "400":
+          description: Malformed JSON (`invalid_json`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          description: No such credential, or it has no such target (`not_found`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "415":
+          description: A body that is not JSON (`unsupported_media_type`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "422":
+          description: An invalid `overlap` (`invalid_request` with `errors`).
           content:
             application/problem+json:
               schema:
@@ -398,6 +468,41 @@ paths:
         "401":
           $ref: "#/components/responses/Unauthorized"
         "404":
+          $ref: "#/components/responses/Problem"
+  /v1/jobs/{id}/deliveries:
+    get:
+      operationId: listJobDeliveries
+      summary: Every HTTP attempt the job made at its targets, in order.
+      description: |
+        One entry per attempt: deliveries of `key.pending` (in `distribute`, retried per target
+        with backoff: 408, 429, 5xx and network errors up to `ROTOR_STEP_ATTEMPTS` times, any
+        other answer is final), checks of a target's `verify_url` (event type `verify`, retried
+        the same way), and the best-effort `key.rolled_back` and `key.revoked`. Written as each
+        attempt ends, so retries show while a step is still backing off. Never the payload.
+      parameters:
+        - $ref: "#/components/parameters/JobID"
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of attempts, oldest first.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/TargetDelivery"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "422":
           $ref: "#/components/responses/Problem"
   /v1/jobs/{id}/cancel:
     post:
@@ -712,7 +817,7 @@ components:
     Target:
       type: object
       description: A consumer of the credential's key, as Rotor shows it (never its signing secret).
-      required: [id, type, url, verify_url]
+      required: [id, type, url, verify_url, previous_secret_expires_at]
       properties:
         id:
           type: string
@@ -726,6 +831,51 @@ components:
         verify_url:
           type: [string, "null"]
           format: uri
+        previous_secret_expires_at:
+          type: [string, "null"]
+          format: date-time
+          description: After a roll-secret with an overlap, until when deliveries are also signed with the previous secret.
+    RolledTarget:
+      description: A target with the signing secret a roll-secret just made (shown this once).
+      allOf:
+        - $ref: "#/components/schemas/Target"
+        - type: object
+          required: [signing_secret]
+          properties:
+            signing_secret:
+              type: string
+              pattern: "^whsec_"
+    TargetDelivery:
+      type: object
+      description: One HTTP attempt at a target within a job.
+      required: [seq, job_id, target_id, event_type, attempt, status_code, duration_ms, error, at]
+      properties:
+        seq:
+          type: integer
+          minimum: 1
+        job_id:
+          type: string
+        target_id:
+          type: string
+        event_type:
+          type: string
+          enum: [key.pending, key.rolled_back, key.revoked, verify]
+        attempt:
+          type: integer
+          minimum: 1
+          description: The attempt's number for this target and event type within one step attempt.
+        status_code:
+          type: [integer, "null"]
+          description: The HTTP status answered; null on a network error or timeout.
+        duration_ms:
+          type: integer
+          minimum: 0
+        error:
+          type: [string, "null"]
+          description: Why the attempt failed; null on success.
+        at:
+          type: string
+          format: date-time
     KeyInfo:
       type: object
       required: [provider_key_id, fingerprint, created_at, expires_at]
@@ -786,13 +936,17 @@ components:
                 format: uri
         schedule:
           type: object
+          description: |
+            When the scheduler starts a rotation by itself (trigger kind `schedule`): `every` after
+            the last successful rotation (or creation), or `before_expiry` ahead of the current
+            key's provider expiry, whichever comes first. Set one or both.
           properties:
             every:
               type: [string, "null"]
               description: ISO 8601 duration, e.g. `P30D`.
             before_expiry:
               type: [string, "null"]
-              description: ISO 8601 duration before the current key's provider expiry.
+              description: ISO 8601 duration before the current key's provider expiry, e.g. `P7D`.
         labels:
           type: object
           maxProperties: 64
@@ -854,6 +1008,13 @@ components:
         next_rotation_at:
           type: [string, "null"]
           format: date-time
+          description: |
+            When the scheduler will start the next rotation; null without a schedule and while
+            disabled. Computed on create, on a PATCH of `schedule` or `state`, and after each
+            successful rotation. When the scheduler starts a job it moves this to one hour later
+            in the same transaction, the time it tries again should the job not succeed; so a
+            restart never starts the same due rotation twice. Credentials that are `rotating`,
+            `attention` or `disabled` are skipped.
         last_rotated_at:
           type: [string, "null"]
           format: date-time
@@ -987,6 +1148,7 @@ components:
               enum: [api, webhook, schedule, leak]
             source:
               type: string
+              description: Who started it; for `schedule`, the rule that made it due (`every` or `before_expiry`).
         reason:
           type: [string, "null"]
         dry_run:
@@ -1032,6 +1194,7 @@ components:
                 enum: [pending, delivered, verified, failed, rolled_back]
               attempts:
                 type: integer
+                description: Deliveries of `key.pending` tried (each listed at `/v1/jobs/{id}/deliveries`).
               last_error:
                 type: string
         error:

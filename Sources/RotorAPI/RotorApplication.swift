@@ -45,6 +45,7 @@ public enum RotorApplication {
             CredentialRoutes.register(on: v1, services: services)
             JobRoutes.register(on: v1, services: services)
             SubscriptionRoutes.register(on: v1, services: services)
+            TargetRoutes.register(on: v1, services: services)
         }
         return router.buildResponder()
     }

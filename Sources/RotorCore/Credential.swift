@@ -61,18 +61,23 @@ public struct Target: Sendable, Hashable, Codable {
     public var url: String
     /// Answers 2xx once the consumer works with the new key; checked in `verify`.
     public var verifyURL: String?
+    /// After its signing secret was rolled with an overlap: until when deliveries are also
+    /// signed with the previous secret.
+    public var previousSecretExpiresAt: Date?
 
     /// Creates a target.
-    public init(id: TargetID, type: Kind = .webhook, url: String, verifyURL: String? = nil) {
+    public init(id: TargetID, type: Kind = .webhook, url: String, verifyURL: String? = nil, previousSecretExpiresAt: Date? = nil) {
         self.id = id
         self.type = type
         self.url = url
         self.verifyURL = verifyURL
+        self.previousSecretExpiresAt = previousSecretExpiresAt
     }
 
     enum CodingKeys: String, CodingKey {
         case id, type, url
         case verifyURL = "verify_url"
+        case previousSecretExpiresAt = "previous_secret_expires_at"
     }
 }
 

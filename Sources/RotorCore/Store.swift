@@ -31,12 +31,21 @@ public struct CredentialSecrets: Sendable, Hashable {
     public var previous: Secret?
     /// Each target's webhook signing secret.
     public var signingSecrets: [TargetID: Secret]
+    /// Targets' previous signing secrets, kept while a roll's overlap lasts
+    /// (``Target/previousSecretExpiresAt``).
+    public var previousSigningSecrets: [TargetID: Secret]
 
     /// Creates the set.
-    public init(current: Secret, previous: Secret? = nil, signingSecrets: [TargetID: Secret] = [:]) {
+    public init(
+        current: Secret,
+        previous: Secret? = nil,
+        signingSecrets: [TargetID: Secret] = [:],
+        previousSigningSecrets: [TargetID: Secret] = [:]
+    ) {
         self.current = current
         self.previous = previous
         self.signingSecrets = signingSecrets
+        self.previousSigningSecrets = previousSigningSecrets
     }
 }
 

@@ -71,12 +71,55 @@ public enum DeliveryOutcome: Sendable, Hashable {
     }
 }
 
+/// How one delivery or verification went, with the HTTP status when there was an answer (for
+/// the delivery log).
+public struct DeliveryResult: Sendable, Hashable {
+    /// The outcome.
+    public var outcome: DeliveryOutcome
+    /// The status answered; nil on a network error or timeout.
+    public var statusCode: Int?
+
+    /// Creates a result.
+    public init(_ outcome: DeliveryOutcome, statusCode: Int?) {
+        self.outcome = outcome
+        self.statusCode = statusCode
+    }
+}
+
 /// Sends events to targets and checks their `verify_url`s.
 public protocol TargetDelivery: Sendable {
     /// POSTs `event` to `target.url`, signed with `signingSecret` (Standard Webhooks).
     func deliver(_ event: TargetEvent, to target: Target, signingSecret: Secret) async -> DeliveryOutcome
     /// GETs `url`; 2xx means the consumer works with the new key.
     func verify(url: String) async -> DeliveryOutcome
+    /// POSTs `event` to `target.url` with one Standard Webhooks signature per secret in
+    /// `signingSecrets` (space-separated, as while a target's secret is being rolled).
+    func deliver(_ event: TargetEvent, to target: Target, signingSecrets: [Secret]) async -> DeliveryResult
+    /// ``verify(url:)`` with the status answered.
+    func check(url: String) async -> DeliveryResult
+}
+
+extension TargetDelivery {
+    /// Signs with the first secret only; implementations should sign with each.
+    public func deliver(_ event: TargetEvent, to target: Target, signingSecrets: [Secret]) async -> DeliveryResult {
+        guard let first = signingSecrets.first else { return DeliveryResult(.permanentFailure("no signing secret"), statusCode: nil) }
+        let outcome = await self.deliver(event, to: target, signingSecret: first)
+        return DeliveryResult(outcome, statusCode: outcome.status)
+    }
+
+    /// ``verify(url:)``, knowing the status only on success.
+    public func check(url: String) async -> DeliveryResult {
+        let outcome = await self.verify(url: url)
+        return DeliveryResult(outcome, statusCode: outcome.status)
+    }
+}
+
+extension DeliveryOutcome {
+    /// The status of a delivery, when the outcome carries it.
+    var status: Int? {
+        if case .delivered(let status) = self { return status }
+        return nil
+    }
 }
 
 /// The URL rule for targets, verify URLs and subscriptions: `https`, or `http` to a loopback

@@ -3,15 +3,15 @@ import RotorCore
 
 extension JobRunner {
     /// Does the work of one attempt at `step`. Never throws: every failure is an outcome.
-    func attempt(_ step: JobStep, _ rotation: inout Rotation) async -> Outcome {
+    func attempt(_ step: JobStep, _ rotation: inout Rotation, shouldContinue: @escaping @Sendable () async -> Bool) async -> Outcome {
         guard let provider = self.providers[rotation.credential.provider] else {
             return .permanent(JobError(code: "provider_unavailable", message: "No \(rotation.credential.provider.rawValue) provider is configured.", step: step))
         }
         do {
             switch step {
             case .create: return rotation.job.dryRun ? try await self.dryRun(rotation, provider) : try await self.create(rotation, provider)
-            case .distribute: return try await self.distribute(&rotation)
-            case .verify: return try await self.verify(&rotation, provider)
+            case .distribute: return try await self.distribute(&rotation, shouldContinue)
+            case .verify: return try await self.verify(&rotation, provider, shouldContinue)
             case .grace: return .done(try self.grace(rotation, now: self.clock.now()))
             case .revoke: return try await self.revoke(rotation, provider)
             case .finalize: return try await self.finalize(&rotation)
@@ -80,67 +80,131 @@ extension JobRunner {
 
     // MARK: distribute and verify
 
-    private func distribute(_ rotation: inout Rotation) async throws -> Outcome {
+    /// Delivers `key.pending` to every pending target at once, each with its own retries and
+    /// backoff (``withRetries(_:job:target:shouldContinue:_:)``). A target that refuses, or that
+    /// stays unreachable through all its attempts, fails the step (and so rolls the job back).
+    private func distribute(_ rotation: inout Rotation, _ shouldContinue: @escaping @Sendable () async -> Bool) async throws -> Outcome {
         guard let newKey = rotation.job.newKey, let pending = rotation.pendingKey else {
             return .permanent(JobError(code: "internal", message: "The new key is not recorded.", step: .distribute))
         }
-        var transient: (String, Duration?)?
+        let now = self.clock.now()
+        var work: [(index: Int, target: Target, secrets: [Secret], event: TargetEvent)] = []
         for index in rotation.job.targets.indices where rotation.job.targets[index].state == .pending {
             let targetID = rotation.job.targets[index].targetID
-            guard let endpoint = Self.endpoint(targetID, in: rotation) else {
+            guard let endpoint = Self.endpoint(targetID, in: rotation, at: now) else {
                 rotation.job.targets[index].state = .delivered
                 rotation.job.targets[index].lastError = "target no longer configured; skipped"
                 continue
             }
-            let outcome = await self.delivery.deliver(
-                Self.targetEvent(.keyPending, rotation, targetID, version: rotation.credential.version + 1, providerKeyID: newKey.providerKeyID, secret: pending, at: self.clock.now()),
-                to: endpoint.target,
-                signingSecret: endpoint.signing
-            )
-            rotation.job.targets[index].attempts += 1
-            switch outcome {
+            let event = Self.targetEvent(.keyPending, rotation, targetID, version: rotation.credential.version + 1, providerKeyID: newKey.providerKeyID, secret: pending, at: now)
+            work.append((index, endpoint.target, endpoint.signing, event))
+        }
+        let jobID = rotation.job.id
+        let results = await withTaskGroup(of: (Int, RetriedDelivery).self) { group in
+            for item in work {
+                group.addTask {
+                    let result = await self.withRetries(TargetEvent.Kind.keyPending.rawValue, job: jobID, target: item.target.id, shouldContinue: shouldContinue) {
+                        await self.delivery.deliver(item.event, to: item.target, signingSecrets: item.secrets)
+                    }
+                    return (item.index, result)
+                }
+            }
+            var results: [(Int, RetriedDelivery)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }
+        }
+        var failure: JobError?
+        var transient: (String, Duration?)?
+        for (index, result) in results {
+            let targetID = rotation.job.targets[index].targetID
+            rotation.job.targets[index].attempts += result.attempts
+            switch result.outcome {
             case .delivered:
                 rotation.job.targets[index].state = .delivered
                 rotation.job.targets[index].lastError = nil
-            case .transientFailure(let message, let retryAfter):
-                rotation.job.targets[index].lastError = message
-                transient = ("target \(targetID) \(message)", retryAfter)
             case .permanentFailure(let message):
                 rotation.job.targets[index].state = .failed
                 rotation.job.targets[index].lastError = message
-                return .permanent(JobError(code: "target_failed", message: "Target \(targetID) refused the new key: \(message).", step: .distribute))
+                failure = failure ?? JobError(code: "target_failed", message: "Target \(targetID) refused the new key: \(message).", step: .distribute)
+            case .transientFailure(let message, let retryAfter):
+                rotation.job.targets[index].lastError = message
+                if result.exhausted {
+                    rotation.job.targets[index].state = .failed
+                    failure = failure ?? JobError(
+                        code: "retries_exhausted",
+                        message: "Target \(targetID) did not take the new key in \(result.attempts) attempts: \(message).",
+                        step: .distribute
+                    )
+                } else {
+                    transient = ("target \(targetID) \(message)", retryAfter)
+                }
             }
         }
+        if let failure { return .permanent(failure) }
         if let (message, retryAfter) = transient { return .transient(message, retryAfter: retryAfter) }
-        let now = self.clock.now()
+        let finished = self.clock.now()
         var job = rotation.job
-        try job.completeStep(at: now)
-        return .done(RotationCommit(job: job, events: [event(now, "step.succeeded", .distribute, "Delivered key.pending to \(job.targets.count) target(s).")]))
+        try job.completeStep(at: finished)
+        return .done(RotationCommit(job: job, events: [event(finished, "step.succeeded", .distribute, "Delivered key.pending to \(job.targets.count) target(s).")]))
     }
 
-    private func verify(_ rotation: inout Rotation, _ provider: any Provider) async throws -> Outcome {
+    /// Checks the new key at the provider, then every delivered target's `verify_url` at once,
+    /// each with its own retries and backoff.
+    private func verify(_ rotation: inout Rotation, _ provider: any Provider, _ shouldContinue: @escaping @Sendable () async -> Bool) async throws -> Outcome {
         guard let pending = rotation.pendingKey else {
             return .permanent(JobError(code: "internal", message: "The new key is not recorded.", step: .verify))
         }
         try await provider.verify(key: pending)
+        var work: [(index: Int, targetID: TargetID, url: String)] = []
         for index in rotation.job.targets.indices where rotation.job.targets[index].state == .delivered {
             let targetID = rotation.job.targets[index].targetID
             guard let url = rotation.credential.targets.first(where: { $0.id == targetID })?.verifyURL else {
                 rotation.job.targets[index].state = .verified
                 continue
             }
-            switch await self.delivery.verify(url: url) {
+            work.append((index, targetID, url))
+        }
+        let jobID = rotation.job.id
+        let results = await withTaskGroup(of: (Int, RetriedDelivery).self) { group in
+            for item in work {
+                group.addTask {
+                    let result = await self.withRetries("verify", job: jobID, target: item.targetID, shouldContinue: shouldContinue) {
+                        await self.delivery.check(url: item.url)
+                    }
+                    return (item.index, result)
+                }
+            }
+            var results: [(Int, RetriedDelivery)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }
+        }
+        var failure: JobError?
+        var transient: (String, Duration?)?
+        for (index, result) in results {
+            let targetID = rotation.job.targets[index].targetID
+            switch result.outcome {
             case .delivered:
                 rotation.job.targets[index].state = .verified
-            case .transientFailure(let message, let retryAfter):
-                rotation.job.targets[index].lastError = "verify: \(message)"
-                return .transient("verify URL of \(targetID) \(message)", retryAfter: retryAfter)
+                rotation.job.targets[index].lastError = nil
             case .permanentFailure(let message):
                 // It stays `delivered`: it holds the new key, so the rollback must tell it.
                 rotation.job.targets[index].lastError = "verify: \(message)"
-                return .permanent(JobError(code: "verify_failed", message: "Target \(targetID) does not confirm the new key: its verify URL \(message).", step: .verify))
+                failure = failure ?? JobError(code: "verify_failed", message: "Target \(targetID) does not confirm the new key: its verify URL \(message).", step: .verify)
+            case .transientFailure(let message, let retryAfter):
+                rotation.job.targets[index].lastError = "verify: \(message)"
+                if result.exhausted {
+                    failure = failure ?? JobError(
+                        code: "retries_exhausted",
+                        message: "Target \(targetID) did not confirm the new key in \(result.attempts) attempts: its verify URL \(message).",
+                        step: .verify
+                    )
+                } else {
+                    transient = ("verify URL of \(targetID) \(message)", retryAfter)
+                }
             }
         }
+        if let failure { return .permanent(failure) }
+        if let (message, retryAfter) = transient { return .transient(message, retryAfter: retryAfter) }
         let now = self.clock.now()
         var job = rotation.job
         try job.completeStep(at: now)
@@ -213,12 +277,9 @@ extension JobRunner {
         // Best effort: the old key is gone whatever the targets answer.
         for index in rotation.job.targets.indices where rotation.job.targets[index].state == .verified {
             let targetID = rotation.job.targets[index].targetID
-            guard let endpoint = Self.endpoint(targetID, in: rotation) else { continue }
-            let outcome = await self.delivery.deliver(
-                Self.targetEvent(.keyRevoked, rotation, targetID, version: rotation.credential.version, providerKeyID: rotation.job.oldKey.providerKeyID, at: now),
-                to: endpoint.target,
-                signingSecret: endpoint.signing
-            )
+            guard let endpoint = Self.endpoint(targetID, in: rotation, at: now) else { continue }
+            let event = Self.targetEvent(.keyRevoked, rotation, targetID, version: rotation.credential.version, providerKeyID: rotation.job.oldKey.providerKeyID, at: now)
+            let outcome = await self.deliverOnce(event, to: endpoint.target, signingSecrets: endpoint.signing, job: rotation.job.id)
             if !outcome.isDelivered { rotation.job.targets[index].lastError = "key.revoked not delivered" }
         }
         var credential = rotation.credential
@@ -268,12 +329,9 @@ extension JobRunner {
         }
         for index in rotation.job.targets.indices where [.delivered, .verified].contains(rotation.job.targets[index].state) {
             let targetID = rotation.job.targets[index].targetID
-            guard let endpoint = Self.endpoint(targetID, in: rotation), let newKey = rotation.job.newKey else { continue }
-            let outcome = await self.delivery.deliver(
-                Self.targetEvent(.keyRolledBack, rotation, targetID, version: credential.version, providerKeyID: newKey.providerKeyID, at: now),
-                to: endpoint.target,
-                signingSecret: endpoint.signing
-            )
+            guard let endpoint = Self.endpoint(targetID, in: rotation, at: now), let newKey = rotation.job.newKey else { continue }
+            let event = Self.targetEvent(.keyRolledBack, rotation, targetID, version: credential.version, providerKeyID: newKey.providerKeyID, at: now)
+            let outcome = await self.deliverOnce(event, to: endpoint.target, signingSecrets: endpoint.signing, job: rotation.job.id)
             if outcome.isDelivered {
                 rotation.job.targets[index].state = .rolledBack
             } else {
@@ -290,12 +348,16 @@ extension JobRunner {
 }
 
 extension JobRunner {
-    /// A target of the credential with its signing secret; nil if it was removed meanwhile.
-    static func endpoint(_ targetID: TargetID, in rotation: Rotation) -> (target: Target, signing: Secret)? {
+    /// A target of the credential with the secrets to sign for it: its signing secret, and while
+    /// a roll's overlap lasts, the previous one too. Nil if the target was removed meanwhile.
+    static func endpoint(_ targetID: TargetID, in rotation: Rotation, at now: Date) -> (target: Target, signing: [Secret])? {
         guard let target = rotation.credential.targets.first(where: { $0.id == targetID }),
             let signing = rotation.secrets.signingSecrets[targetID]
         else { return nil }
-        return (target, signing)
+        if let overlapEnds = target.previousSecretExpiresAt, overlapEnds > now, let previous = rotation.secrets.previousSigningSecrets[targetID] {
+            return (target, [signing, previous])
+        }
+        return (target, [signing])
     }
 
     /// The event for one target. Its id is stable per job, target and kind, so a redelivery after

@@ -32,7 +32,7 @@ struct JobRunner: Sendable {
     /// Works on the job until it ends, has to wait, is no longer ours, or `shouldContinue` says stop.
     ///
     /// Call it right after claiming the job: the claim's lease is taken as fresh.
-    func run(_ id: JobID, shouldContinue: @Sendable () async -> Bool) async {
+    func run(_ id: JobID, shouldContinue: @escaping @Sendable () async -> Bool) async {
         var logger = self.logger
         logger[metadataKey: "job_id"] = "\(id)"
         do {
@@ -55,7 +55,7 @@ struct JobRunner: Sendable {
                     try await self.store.releaseLease(id, owner: self.owner)
                     return
                 }
-                try await self.advance(&rotation, logger: logger)
+                try await self.advance(&rotation, logger: logger, shouldContinue: shouldContinue)
             }
             try await self.store.releaseLease(id, owner: self.owner)
         } catch let error as StoreError where error.code == .leaseLost || error.code == .conflict {
@@ -69,7 +69,7 @@ struct JobRunner: Sendable {
     }
 
     /// Takes the job one committed transition further.
-    private func advance(_ rotation: inout Rotation, logger: Logger) async throws {
+    private func advance(_ rotation: inout Rotation, logger: Logger, shouldContinue: @escaping @Sendable () async -> Bool) async throws {
         let now = self.clock.now()
         if rotation.job.state == .queued {
             try rotation.job.start(at: now)
@@ -87,7 +87,7 @@ struct JobRunner: Sendable {
             RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
             &rotation
         )
-        let outcome = await self.attempt(step, &rotation)
+        let outcome = await self.attempt(step, &rotation, shouldContinue: shouldContinue)
         let finished = self.clock.now()
         switch outcome {
         case .done(let commit):

@@ -91,6 +91,7 @@ extension SQLiteStore {
             )
         }
         Self.registerSubscriptionMigrations(&migrator)
+        Self.registerScheduleAndDeliveryMigration(&migrator)
         return migrator
     }
 }

@@ -395,11 +395,11 @@ public final class SQLiteStore: Store {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    private static func credentialNotFound(_ id: CredentialID) -> StoreError {
+    static func credentialNotFound(_ id: CredentialID) -> StoreError {
         StoreError(.notFound, message: "no credential \(id)")
     }
 
-    private static func jobNotFound(_ id: JobID) -> StoreError {
+    static func jobNotFound(_ id: JobID) -> StoreError {
         StoreError(.notFound, message: "no job \(id)")
     }
 
@@ -421,6 +421,7 @@ public final class SQLiteStore: Store {
     /// Writes only what a rotation changes (state, version, keys, times), so that labels,
     /// schedule and targets patched during a rotation are not overwritten by the engine.
     private static func updateRotationColumns(_ db: Database, _ credential: Credential) throws {
+        try Self.rescheduleIfRotated(db, credential)
         try db.execute(
             sql: """
                 UPDATE credentials SET state = ?, version = ?, current_key = ?, previous_key = ?,
@@ -449,11 +450,11 @@ public final class SQLiteStore: Store {
         try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
-    private static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
+    static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
         try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
     }
 
-    private static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
+    static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
         try String.fetchOne(
             db,
             sql: "SELECT id FROM jobs WHERE credential_id = ? AND state IN ('queued', 'running') LIMIT 1",
@@ -461,7 +462,7 @@ public final class SQLiteStore: Store {
         ).map(JobID.init(unchecked:))
     }
 
-    private static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
+    static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
         guard !events.isEmpty else { return }
         var seq =
             try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0
@@ -547,6 +548,7 @@ extension SQLiteStore {
         var current: Secret?
         var previous: Secret?
         var signing: [TargetID: Secret] = [:]
+        var previousSigning: [TargetID: Secret] = [:]
         let rows = try Row.fetchAll(db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
         for row in rows {
             let field = try row.decode(String.self, forColumn: "field")
@@ -555,7 +557,9 @@ extension SQLiteStore {
             case Field.currentKey: current = secret
             case Field.previousKey: previous = secret
             default:
-                if field.hasPrefix(Field.signingSecretPrefix) {
+                if let target = Field.previousSigningSecretTarget(field) {
+                    previousSigning[target] = secret
+                } else if field.hasPrefix(Field.signingSecretPrefix) {
                     signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
                 }
             }
@@ -563,7 +567,7 @@ extension SQLiteStore {
         guard let current else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "credential \(id) has no stored current key")
         }
-        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing)
+        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
     }
 }
 
@@ -575,6 +579,13 @@ enum Cursor {
 
     static func encode(job: Job) -> String {
         encode("j:\(job.createdAt.timeIntervalSinceReferenceDate)|\(job.id.rawValue)")
+    }
+
+    static func encode(sequence: Int) -> String { encode("s:\(sequence)") }
+
+    static func decodeSequence(_ cursor: String) throws -> Int {
+        guard let text = decode(cursor), text.hasPrefix("s:"), let sequence = Int(text.dropFirst(2)) else { throw invalid }
+        return sequence
     }
 
     static func decodeName(_ cursor: String) throws -> String {

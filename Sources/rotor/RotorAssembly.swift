@@ -14,6 +14,7 @@ struct RotorAssembly {
     let store: SQLiteStore
     let engine: RotationEngine
     let dispatcher: OutboxDispatcher
+    let scheduler: RotationScheduler
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
@@ -57,6 +58,11 @@ struct RotorAssembly {
             logger: logger
         )
         self.dispatcher = dispatcher
+        self.scheduler = RotationScheduler(
+            store: self.store,
+            jobStarted: { _ in await engine.wake() },
+            logger: logger
+        )
         let store = self.store
         let services = RotationServices(
             store: store,

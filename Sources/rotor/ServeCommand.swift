@@ -120,9 +120,9 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 // Started in this order, stopped in reverse: HTTP stops taking requests first,
-                // then deliveries in flight are recorded, then the engine lets running steps
-                // reach their commit.
-                services: [.init(service: engine), .init(service: dispatcher), .init(service: server)],
+                // then the scheduler stops starting jobs, then deliveries in flight are recorded,
+                // then the engine lets running steps reach their commit.
+                services: [.init(service: engine), .init(service: dispatcher), .init(service: assembly.scheduler), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

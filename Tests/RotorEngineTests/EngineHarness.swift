@@ -25,9 +25,27 @@ final class TargetReceiver: Sendable {
 
     let deliveries = Mutex<[Delivery]>([])
     let statuses = Mutex<[String: HTTPResponseStatus]>([:])
+    let sequences = Mutex<[String: [HTTPResponseStatus]]>([:])
 
     func answer(_ path: String, with status: HTTPResponseStatus) {
         self.statuses.withLock { $0[path] = status }
+    }
+
+    /// Answers the next requests to `path` with `statuses` in turn, then as ``answer(_:with:)`` says.
+    func answer(_ path: String, withSequence statuses: [HTTPResponseStatus]) {
+        self.sequences.withLock { $0[path] = statuses }
+    }
+
+    private func status(for path: String) -> HTTPResponseStatus {
+        if let next = self.sequences.withLock({ sequences -> HTTPResponseStatus? in
+            guard var queue = sequences[path], !queue.isEmpty else { return nil }
+            let first = queue.removeFirst()
+            sequences[path] = queue
+            return first
+        }) {
+            return next
+        }
+        return self.statuses.withLock { $0[path] } ?? .ok
     }
 
     var all: [Delivery] { self.deliveries.withLock { $0 } }
@@ -38,7 +56,7 @@ final class TargetReceiver: Sendable {
             router.on(method, "/{path}") { request in
                 let path = "/" + (request.parameters["path"] ?? "")
                 self.deliveries.withLock { $0.append(Delivery(path: path, headers: request.headers, body: Array(request.body.readableBytesView))) }
-                return Response(status: self.statuses.withLock { $0[path] } ?? .ok)
+                return Response(status: self.status(for: path))
             }
         }
         return router.buildResponder()

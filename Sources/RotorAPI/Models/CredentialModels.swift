@@ -152,7 +152,8 @@ struct KeyInfoResource: Encodable {
     }
 }
 
-/// `{id, type, url, verify_url}`, plus `signing_secret` when Rotor has just generated it.
+/// `{id, type, url, verify_url, previous_secret_expires_at}`, plus `signing_secret` when Rotor
+/// has just generated it.
 struct TargetResource: Encodable {
     var target: Target
     var signingSecret: String?
@@ -160,6 +161,7 @@ struct TargetResource: Encodable {
     enum CodingKeys: String, CodingKey {
         case id, type, url
         case verifyURL = "verify_url"
+        case previousSecretExpiresAt = "previous_secret_expires_at"
         case signingSecret = "signing_secret"
     }
 
@@ -169,6 +171,7 @@ struct TargetResource: Encodable {
         try container.encode(self.target.type, forKey: .type)
         try container.encode(self.target.url, forKey: .url)
         try container.encode(self.target.verifyURL, forKey: .verifyURL)
+        try container.encode(self.target.previousSecretExpiresAt, forKey: .previousSecretExpiresAt)
         try container.encodeIfPresent(self.signingSecret, forKey: .signingSecret)
     }
 }

@@ -161,7 +161,7 @@ enum CredentialRoutes {
             createdAt: now,
             updatedAt: now
         )
-        credential.nextRotationAt = Self.nextRotation(of: credential)
+        credential.nextRotationAt = credential.scheduledRotationAt()
         do {
             try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
         } catch let error as StoreError {
@@ -227,7 +227,11 @@ enum CredentialRoutes {
         if let state { credential.state = state }
         let readAt = credential.updatedAt
         credential.updatedAt = services.clock.now()
-        credential.nextRotationAt = Self.nextRotation(of: credential)
+        if schedule != nil || state != nil {
+            // Only a change of schedule or state moves the scheduler's cursor: a labels or
+            // targets change must not undo the retry time after a scheduled rotation failed.
+            credential.nextRotationAt = credential.scheduledRotationAt()
+        }
         do {
             // Compare-and-set: a job starting (or the engine committing) meanwhile answers 409.
             try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
@@ -383,20 +387,5 @@ enum CredentialRoutes {
             detail: "The provider refused the secret when asked to \(action)\(status); nothing was stored.",
             errors: [.init(field: "secret", message: "was not accepted by the provider")]
         )
-    }
-
-    /// When a scheduled rotation is due: `every` after the last rotation (or creation), or
-    /// `before_expiry` ahead of the current key's expiry, whichever comes first.
-    static func nextRotation(of credential: Credential) -> Date? {
-        guard let schedule = credential.schedule else { return nil }
-        var candidates: [Date] = []
-        if let every = schedule.every {
-            candidates.append(every.adding(to: credential.lastRotatedAt ?? credential.createdAt))
-        }
-        if let before = schedule.beforeExpiry, let expiry = credential.current.expiresAt {
-            let negated = ISODuration(years: -before.years, months: -before.months, seconds: -before.seconds)
-            candidates.append(negated.adding(to: expiry))
-        }
-        return candidates.min()
     }
 }

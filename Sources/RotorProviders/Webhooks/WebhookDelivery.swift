@@ -29,15 +29,28 @@ public struct WebhookDelivery: TargetDelivery {
     }
 
     public func deliver(_ event: TargetEvent, to target: Target, signingSecret: Secret) async -> DeliveryOutcome {
+        await self.deliver(event, to: target, signingSecrets: [signingSecret]).outcome
+    }
+
+    public func verify(url: String) async -> DeliveryOutcome {
+        await self.check(url: url).outcome
+    }
+
+    /// Signs with every secret given: `webhook-signature` carries one `v1,<base64>` per secret,
+    /// space-separated, so a receiver that knows either secret verifies the delivery while a
+    /// target's secret is being rolled.
+    public func deliver(_ event: TargetEvent, to target: Target, signingSecrets: [Secret]) async -> DeliveryResult {
         if let problem = OutboundURL.problem(with: target.url) {
-            return .permanentFailure("target URL \(problem)")
+            return DeliveryResult(.permanentFailure("target URL \(problem)"), statusCode: nil)
         }
-        let secret: WebhookSecret
-        do {
-            secret = try WebhookSecret(encoded: signingSecret.reveal())
-        } catch {
-            return .permanentFailure("the target's signing secret is not a whsec_ secret")
+        var secrets: [WebhookSecret] = []
+        for signingSecret in signingSecrets {
+            guard let secret = try? WebhookSecret(encoded: signingSecret.reveal()) else {
+                return DeliveryResult(.permanentFailure("the target's signing secret is not a whsec_ secret"), statusCode: nil)
+            }
+            secrets.append(secret)
         }
+        guard !secrets.isEmpty else { return DeliveryResult(.permanentFailure("the target has no signing secret"), statusCode: nil) }
         let body = Self.body(for: event)
         let timestamp = Int(event.timestamp.timeIntervalSince1970)
         var request = HTTPClientRequest(url: target.url)
@@ -46,21 +59,22 @@ public struct WebhookDelivery: TargetDelivery {
         request.headers.add(name: "User-Agent", value: "Rotor")
         request.headers.add(name: "webhook-id", value: event.id)
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(name: "webhook-signature", value: StandardWebhooks.sign(id: event.id, timestamp: timestamp, body: body, secret: secret))
+        let signatures = secrets.map { StandardWebhooks.sign(id: event.id, timestamp: timestamp, body: body, secret: $0) }
+        request.headers.add(name: "webhook-signature", value: signatures.joined(separator: " "))
         request.body = .bytes(ByteBuffer(bytes: body))
         return await self.execute(request)
     }
 
-    public func verify(url: String) async -> DeliveryOutcome {
+    public func check(url: String) async -> DeliveryResult {
         if let problem = OutboundURL.problem(with: url) {
-            return .permanentFailure("verify URL \(problem)")
+            return DeliveryResult(.permanentFailure("verify URL \(problem)"), statusCode: nil)
         }
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: "Rotor")
         return await self.execute(request)
     }
 
-    private func execute(_ request: HTTPClientRequest) async -> DeliveryOutcome {
+    private func execute(_ request: HTTPClientRequest) async -> DeliveryResult {
         do {
             let response = try await self.client.execute(request, timeout: self.timeout)
             // The body is not needed; drain a little so the connection can be reused.
@@ -68,15 +82,15 @@ public struct WebhookDelivery: TargetDelivery {
             let status = Int(response.status.code)
             switch status {
             case 200..<300:
-                return .delivered(status: status)
+                return DeliveryResult(.delivered(status: status), statusCode: status)
             case 408, 429, 500..<600:
                 let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-                return .transientFailure("answered \(status)", retryAfter: retryAfter)
+                return DeliveryResult(.transientFailure("answered \(status)", retryAfter: retryAfter), statusCode: status)
             default:
-                return .permanentFailure("answered \(status)")
+                return DeliveryResult(.permanentFailure("answered \(status)"), statusCode: status)
             }
         } catch {
-            return .transientFailure("no answer (\(String(describing: error).prefix(120)))", retryAfter: nil)
+            return DeliveryResult(.transientFailure("no answer (\(String(describing: error).prefix(120)))", retryAfter: nil), statusCode: nil)
         }
     }
 

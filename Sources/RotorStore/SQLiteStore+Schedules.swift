@@ -1,0 +1,99 @@
+public import Foundation
+import GRDB
+public import RotorCore
+
+extension SQLiteStore {
+    /// `v2-schedules-deliveries`: an index for the scheduler's due query, and the per-target
+    /// delivery log.
+    static func registerScheduleAndDeliveryMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v2-schedules-deliveries") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX credentials_by_next_rotation
+                        ON credentials(next_rotation_at) WHERE next_rotation_at IS NOT NULL;
+
+                    -- One row per HTTP attempt at a target: metadata only, never the payload.
+                    CREATE TABLE target_deliveries (
+                        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                        seq INTEGER NOT NULL,
+                        target_id TEXT NOT NULL,
+                        event_type TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        status_code INTEGER,
+                        duration_ms INTEGER NOT NULL,
+                        error TEXT,
+                        at REAL NOT NULL,
+                        PRIMARY KEY (job_id, seq)
+                    );
+                    """
+            )
+        }
+    }
+
+    /// After a rotation commit that records a new `last_rotated_at` (a success), computes the
+    /// credential's `next_rotation_at` afresh from its stored schedule and new current key. Other
+    /// commits leave it alone: a scheduled job that rolls back keeps the retry time the scheduler
+    /// set, so a failing rotation is not started again at once.
+    static func rescheduleIfRotated(_ db: Database, _ committed: Credential) throws {
+        guard var stored = try Self.fetchCredential(db, committed.id), stored.lastRotatedAt != committed.lastRotatedAt else { return }
+        stored.state = committed.state
+        stored.current = committed.current
+        stored.lastRotatedAt = committed.lastRotatedAt
+        try db.execute(
+            sql: "UPDATE credentials SET next_rotation_at = ? WHERE id = ?",
+            arguments: [Rows.time(stored.scheduledRotationAt()), committed.id.rawValue]
+        )
+    }
+}
+
+extension SQLiteStore: ScheduleStore {
+    public func credentialsDueForRotation(at now: Date, limit: Int) async throws -> [Credential] {
+        guard limit > 0 else { return [] }
+        return try await self.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM credentials
+                    WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'
+                    ORDER BY next_rotation_at, id LIMIT ?
+                    """,
+                arguments: [Rows.time(now), limit]
+            ).map(Rows.credential)
+        }
+    }
+
+    public func earliestScheduledRotation() async throws -> Date? {
+        try await self.pool.read { db in
+            try Double.fetchOne(
+                db,
+                sql: "SELECT MIN(next_rotation_at) FROM credentials WHERE next_rotation_at IS NOT NULL AND state = 'active'"
+            ).map(Date.init(timeIntervalSinceReferenceDate:))
+        }
+    }
+
+    public func startScheduledRotation(_ job: Job, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job? {
+        try await self.writer.write { db in
+            // Compare-and-set on the cursor: whoever moved it first started this due rotation.
+            guard let credential = try Self.fetchCredential(db, job.credentialID), credential.state == .active,
+                credential.nextRotationAt == dueAt
+            else { return nil }
+            if try Self.activeJobID(db, credential: job.credentialID) != nil { return nil }
+
+            // No idempotency key: those belong to API callers. SQLite runs one write transaction
+            // at a time, so the compare-and-set above is what keeps a due rotation to one job.
+            var stored = job
+            stored.revision = 1
+            let columns = Rows.jobValueColumns + ["revision"]
+            try db.execute(
+                sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
+                arguments: StatementArguments(try Rows.values(stored) + [stored.revision])
+            )
+            try Self.appendEvents(db, job: stored.id, events)
+            try db.execute(
+                sql: "UPDATE credentials SET state = ?, next_rotation_at = ?, updated_at = ? WHERE id = ?",
+                arguments: [CredentialState.rotating.rawValue, Rows.time(retryAt), Rows.time(job.createdAt), job.credentialID.rawValue]
+            )
+            return stored
+        }
+    }
+}

@@ -1,0 +1,97 @@
+public import Foundation
+import GRDB
+public import RotorCore
+
+extension Field {
+    /// A target's previous signing secret, kept during a roll's overlap. It shares the
+    /// `signing_secret:` prefix so that replacing a credential's targets removes it too.
+    static func previousSigningSecret(_ target: TargetID) -> String { signingSecret(target) + previousSuffix }
+
+    /// The target whose previous signing secret `field` holds, or nil for any other field.
+    static func previousSigningSecretTarget(_ field: String) -> TargetID? {
+        guard field.hasPrefix(signingSecretPrefix), field.hasSuffix(previousSuffix) else { return nil }
+        return TargetID(unchecked: String(field.dropFirst(signingSecretPrefix.count).dropLast(previousSuffix.count)))
+    }
+
+    private static let previousSuffix = ":previous"
+}
+
+extension SQLiteStore: TargetSecretStore {
+    public func rollSigningSecret(
+        credential id: CredentialID,
+        target targetID: TargetID,
+        to secret: Secret,
+        overlapUntil: Date?,
+        at now: Date
+    ) async throws -> Credential {
+        try await self.writer.write { db in
+            guard var credential = try Self.fetchCredential(db, id) else { throw Self.credentialNotFound(id) }
+            guard let index = credential.targets.firstIndex(where: { $0.id == targetID }) else {
+                throw StoreError(.notFound, message: "credential \(id) has no target \(targetID)")
+            }
+            let owner = id.rawValue
+            let old = try self.fetchSecret(db, owner: owner, field: Field.signingSecret(targetID))
+            if let overlapUntil, overlapUntil > now, let old {
+                try self.putSecret(db, owner: owner, field: Field.previousSigningSecret(targetID), old)
+                credential.targets[index].previousSecretExpiresAt = overlapUntil
+            } else {
+                try self.deleteSecret(db, owner: owner, field: Field.previousSigningSecret(targetID))
+                credential.targets[index].previousSecretExpiresAt = nil
+            }
+            try self.putSecret(db, owner: owner, field: Field.signingSecret(targetID), secret)
+            credential.updatedAt = now
+            try db.execute(
+                sql: "UPDATE credentials SET targets = ?, updated_at = ? WHERE id = ?",
+                arguments: [try Rows.json(credential.targets), Rows.time(now), owner]
+            )
+            return credential
+        }
+    }
+}
+
+extension SQLiteStore: TargetDeliveryLog {
+    public func recordDelivery(_ record: TargetDeliveryRecord) async throws {
+        try await self.writer.write { db in
+            let seq = (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM target_deliveries WHERE job_id = ?", arguments: [record.jobID.rawValue]) ?? 0) + 1
+            try db.execute(
+                sql: """
+                    INSERT INTO target_deliveries (job_id, seq, target_id, event_type, attempt, status_code, duration_ms, error, at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    record.jobID.rawValue, seq, record.targetID.rawValue, record.eventType, record.attempt, record.statusCode,
+                    record.durationMs, record.error, Rows.time(record.at),
+                ]
+            )
+        }
+    }
+
+    public func deliveries(_ job: JobID, _ page: PageRequest) async throws -> Page<TargetDeliveryRecord> {
+        let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
+        return try await self.pool.read { db in
+            var items = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [job.rawValue, after, page.limit + 1]
+            ).map { row in
+                TargetDeliveryRecord(
+                    seq: try row.decode(Int.self, forColumn: "seq"),
+                    jobID: job,
+                    targetID: TargetID(unchecked: try row.decode(String.self, forColumn: "target_id")),
+                    eventType: try row.decode(String.self, forColumn: "event_type"),
+                    attempt: try row.decode(Int.self, forColumn: "attempt"),
+                    statusCode: try row.decode(Int?.self, forColumn: "status_code"),
+                    durationMs: try row.decode(Int.self, forColumn: "duration_ms"),
+                    error: try row.decode(String?.self, forColumn: "error"),
+                    at: try Rows.date(row, "at")
+                )
+            }
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(sequence: $0.seq) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+}
