@@ -90,6 +90,7 @@ extension SQLiteStore {
                     """
             )
         }
+        Self.registerTriggerMigrations(&migrator)
         return migrator
     }
 }

@@ -18,8 +18,8 @@ import Darwin
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
-    private let pool: DatabasePool
-    private let keyring: Keyring
+    let pool: DatabasePool
+    let keyring: Keyring
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -33,6 +33,7 @@ public final class SQLiteStore: Store {
         configuration.label = "rotor.store"
         let pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        try Self.backfillCurrentKeyDigests(pool, keyring: keyring)
         // SQLite copies the database's mode to the files it creates next to it; make sure anyway,
         // since they hold the same pages.
         for suffix in ["-wal", "-shm"] {
@@ -478,7 +479,8 @@ enum Field {
 
 extension SQLiteStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
-    fileprivate func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
+    /// A credential's current key also updates the leaked-key index (`current_key_sha256`).
+    func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
         let stored = try Int.fetchOne(
             db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
@@ -494,12 +496,18 @@ extension SQLiteStore {
                 """,
             arguments: [owner, field, version, Data(envelope)]
         )
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, secret)
+        }
     }
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
-    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
+    func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, nil)
+        }
     }
 
     fileprivate func apply(_ change: SecretChange, _ db: Database, owner: String, field: String) throws {
@@ -510,7 +518,7 @@ extension SQLiteStore {
         }
     }
 
-    fileprivate func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
+    func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
         guard
             let row = try Row.fetchOne(
                 db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",

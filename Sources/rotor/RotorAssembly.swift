@@ -24,6 +24,8 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
+        var githubKeys: GitHubKeySet? = nil
     }
 
     init(_ settings: Settings, logger: Logger) throws {
@@ -59,7 +61,8 @@ struct RotorAssembly {
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                 ],
-                services: services
+                services: services,
+                githubKeys: settings.githubKeys
             )
         )
     }

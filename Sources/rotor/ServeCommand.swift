@@ -100,7 +100,8 @@ struct ServeCommand: AsyncParsableCommand {
                     adminToken: configuration.adminToken,
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
-                    maxConcurrentJobs: configuration.maxConcurrentJobs
+                    maxConcurrentJobs: configuration.maxConcurrentJobs,
+                    githubKeys: configuration.githubKeys
                 ),
                 logger: logger
             )
