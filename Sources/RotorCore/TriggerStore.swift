@@ -37,4 +37,10 @@ public protocol TriggerStore: Sendable {
     /// The credentials whose CURRENT key has one of these SHA-256 digests (lower-case hex), by
     /// digest. Answered from an index kept when the current key changes, without decrypting.
     func credentialIDs(currentKeySHA256 digests: [String]) async throws -> [String: CredentialID]
+    /// Takes the grace period out of a non-terminal job, so the key it replaces is revoked without
+    /// waiting (a leak report joined it): grace becomes `PT0S`, and a grace already running ends
+    /// at `now`. Appends `event` and bumps the job's revision, so a runner holding an older copy
+    /// re-reads it rather than writing the grace back. Returns the job as stored (unchanged when
+    /// terminal, or already without grace); nil when absent.
+    func expediteJob(_ id: JobID, at now: Date, event: JobEvent) async throws -> Job?
 }

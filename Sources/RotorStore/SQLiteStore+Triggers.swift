@@ -213,6 +213,30 @@ extension SQLiteStore: TriggerStore {
         }
     }
 
+    public func expediteJob(_ id: JobID, at now: Date, event: JobEvent) async throws -> Job? {
+        try await self.pool.write { db in
+            guard let job = try Self.fetchJob(db, id) else { return nil }
+            let graceRunning = job.graceEndsAt.map { $0 > now } ?? false
+            // From revoke on the old key is going anyway; a rollback keeps it.
+            guard !job.state.isTerminal, job.step.canRollBack, !job.gracePeriod.isZero || graceRunning else {
+                return job
+            }
+            let time = Rows.time(now)
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET grace_period = :zero,
+                        grace_ends_at = CASE WHEN grace_ends_at > :now THEN :now ELSE grace_ends_at END,
+                        next_attempt_at = CASE WHEN step = 'grace' AND next_attempt_at > :now THEN :now ELSE next_attempt_at END,
+                        updated_at = :now, revision = revision + 1
+                    WHERE id = :id
+                    """,
+                arguments: ["zero": ISODuration.zero.description, "now": time, "id": id.rawValue]
+            )
+            try Self.appendEvents(db, job: id, [event])
+            return try Self.fetchJob(db, id)
+        }
+    }
+
     // MARK: Helpers
 
     private static func triggerNotFound(_ id: TriggerID) -> StoreError {

@@ -439,7 +439,7 @@ public final class SQLiteStore: Store {
         try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
-    private static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
+    static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
         try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
     }
 
@@ -451,7 +451,7 @@ public final class SQLiteStore: Store {
         ).map(JobID.init(unchecked:))
     }
 
-    private static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
+    static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
         guard !events.isEmpty else { return }
         var seq =
             try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0

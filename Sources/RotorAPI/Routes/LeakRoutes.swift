@@ -54,6 +54,21 @@ enum LeakRoutes {
                 request.logger.warning("leaked key reported; emergency rotation started", metadata: metadata.merging(["job": "\(job.id)"]) { $1 })
             case .joined(let job):
                 request.logger.warning("leaked key reported; joined the active rotation", metadata: metadata.merging(["job": "\(job.id)"]) { $1 })
+                if job.graceEndsAt != nil {
+                    // The key matched as current is this job's new key: the job cannot replace it.
+                    request.logger.error(
+                        "the leaked key is the new key of the active rotation; rotate again once it finishes",
+                        metadata: metadata.merging(["job": "\(job.id)"]) { $1 })
+                } else {
+                    // The leaked key is the one this job replaces: revoke it without waiting out a grace period.
+                    let now = services.clock.now()
+                    let event = JobEvent(
+                        at: now, type: "job.expedited", step: job.step,
+                        message: "A leak report of the key being replaced set the grace period to PT0S.")
+                    if let expedited = try await triggers.expediteJob(job.id, at: now, event: event), expedited.revision != job.revision {
+                        started = true
+                    }
+                }
             case .skipped(let why):
                 request.logger.error("leaked key reported but not rotated: \(why)", metadata: metadata)
             }
