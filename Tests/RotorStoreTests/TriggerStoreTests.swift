@@ -109,4 +109,30 @@ import Testing
         let reopened = try SQLiteStore(path: fixture.path, keyring: fixture.keyring)
         #expect(try await reopened.credentialIDs(currentKeySHA256: [digest]) == [digest: credential.id])
     }
+
+    @Test("expediting takes the grace period out once, bumps the revision so a runner's older copy cannot write it back, and leaves finished jobs alone")
+    func expedite() async throws {
+        let fixture = try SQLiteFixture()
+        defer { fixture.cleanup() }
+        let store = fixture.store
+        let credential = Sample.credential()
+        try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
+        var job = try await store.addJob(for: credential)
+        #expect(job.gracePeriod == ISODuration(seconds: 300))
+        _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
+        let event = JobEvent(at: Sample.t0, type: "job.expedited", message: "leak")
+        let expedited = try #require(try await store.expediteJob(job.id, at: Sample.t0, event: event))
+        #expect(expedited.gracePeriod == .zero)
+        #expect(expedited.revision == job.revision + 1)
+        #expect(try await store.events(job.id).map(\.type).contains("job.expedited"))
+        // Nothing left to take out: unchanged, no second event.
+        #expect(try await store.expediteJob(job.id, at: Sample.t0, event: event)?.revision == expedited.revision)
+        #expect(try await store.events(job.id).filter { $0.type == "job.expedited" }.count == 1)
+
+        // The runner's copy is stale: its commit is refused rather than restoring the grace period.
+        try job.start(at: Sample.t0)
+        await #expect(throws: StoreError.self) { try await store.commit(RotationCommit(job: job), owner: "A") }
+        #expect(try await store.job(job.id)?.gracePeriod == .zero)
+        #expect(try await store.expediteJob(.generate(), at: Sample.t0, event: event) == nil)
+    }
 }

@@ -45,7 +45,8 @@ enum LeakRoutes {
         for (item, digest) in zip(items, digests) {
             guard let credentialID = matches[digest], handled.insert(credentialID).inserted else { continue }
             let source = item.url.flatMap { $0.utf8.count <= 2048 ? $0 : nil } ?? "github-secret-scanning"
-            let reason = "Leaked: GitHub secret scanning reported the current key (\(item.type ?? "unknown type")) at \(source)."
+            let type = item.type.map { String($0.prefix(100)) } ?? "unknown type"
+            let reason = "Leaked: GitHub secret scanning reported the current key (\(type)) at \(source)."
             let outcome = try await services.startOrJoin(credentialID, trigger: Trigger(kind: .leak, source: source), reason: reason, gracePeriod: .zero)
             let metadata: Logger.Metadata = ["credential": "\(credentialID)"]
             switch outcome {
