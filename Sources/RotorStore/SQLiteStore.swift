@@ -19,7 +19,7 @@ import Darwin
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
-    let keyring: Keyring
+    private let keyring: Keyring
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -503,7 +503,7 @@ extension SQLiteStore {
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
-    func deleteSecret(_ db: Database, owner: String, field: String) throws {
+    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         if field == Field.currentKey {
             try Self.indexCurrentKey(db, owner: owner, nil)
