@@ -418,6 +418,141 @@ paths:
           $ref: "#/components/responses/Problem"
         "409":
           $ref: "#/components/responses/Problem"
+  /v1/subscriptions:
+    post:
+      operationId: createSubscription
+      summary: Subscribe a URL to events; the signing secret is in this response only.
+      description: |
+        Events are written to an outbox in the same transaction as the change they report and
+        POSTed to `url`, signed per Standard Webhooks with the subscription's `whsec_` secret
+        (`webhook-id` is the event id, stable across retries; `webhook-timestamp` is the attempt's
+        time; `webhook-signature` is `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`).
+        Delivery is at least once, in no guaranteed order: a 2xx within 10 s delivers; 408, 429,
+        5xx and network errors are retried with exponential backoff (full jitter, `Retry-After`
+        honoured) until 24 h after the event; any other answer fails the delivery for good. The
+        payloads are described under `webhooks`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/SubscriptionCreate"
+            example:
+              url: https://hooks.example.com/rotor
+              events: [job.succeeded, job.failed, credential.attention]
+      responses:
+        "201":
+          description: The subscription, with its signing secret (shown this once).
+          headers:
+            Location:
+              description: "`/v1/subscriptions/{id}`."
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/SubscriptionCreated"
+        "400":
+          description: Malformed JSON (`invalid_json`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "415":
+          description: The body is not JSON (`unsupported_media_type`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "422":
+          description: Invalid fields (`invalid_request` with `errors`, e.g. `url` not https, `events[1]` unknown).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+    get:
+      operationId: listSubscriptions
+      summary: Subscriptions, oldest first. Never their secrets.
+      parameters:
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of subscriptions.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Subscription"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/subscriptions/{id}:
+    parameters:
+      - $ref: "#/components/parameters/SubscriptionID"
+    get:
+      operationId: getSubscription
+      summary: A subscription, without its secret.
+      responses:
+        "200":
+          description: The subscription.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Subscription"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+    delete:
+      operationId: deleteSubscription
+      summary: Delete a subscription with its secret and deliveries; pending deliveries are not sent.
+      responses:
+        "204":
+          description: Deleted.
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+  /v1/subscriptions/{id}/deliveries:
+    get:
+      operationId: listSubscriptionDeliveries
+      summary: The subscription's deliveries, newest first, with each one's attempts and last answer.
+      parameters:
+        - $ref: "#/components/parameters/SubscriptionID"
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of deliveries.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Delivery"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
   /v1/triggers:
     post:
       operationId: createTrigger
@@ -703,6 +838,96 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+webhooks:
+  job.started:
+    post:
+      operationId: onJobStarted
+      summary: A job left `queued` and began its first step.
+      requestBody:
+        $ref: "#/components/requestBodies/JobEvent"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  job.succeeded:
+    post:
+      operationId: onJobSucceeded
+      summary: "A job ended `succeeded`: the new key is current and verified, the old key deleted."
+      requestBody:
+        $ref: "#/components/requestBodies/JobEvent"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  job.rolled_back:
+    post:
+      operationId: onJobRolledBack
+      summary: A job ended `rolled_back`; the credential and its old key are unchanged.
+      requestBody:
+        $ref: "#/components/requestBodies/JobEvent"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  job.failed:
+    post:
+      operationId: onJobFailed
+      summary: A job ended `failed`; `data.error` says what a human must do.
+      requestBody:
+        $ref: "#/components/requestBodies/JobEvent"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  job.cancelled:
+    post:
+      operationId: onJobCancelled
+      summary: A job ended `cancelled`.
+      requestBody:
+        $ref: "#/components/requestBodies/JobEvent"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  credential.attention:
+    post:
+      operationId: onCredentialAttention
+      summary: A credential went to state `attention` (its job failed); a human must look.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              allOf:
+                - $ref: "#/components/schemas/EventEnvelope"
+                - type: object
+                  properties:
+                    type:
+                      const: credential.attention
+                    data:
+                      $ref: "#/components/schemas/CredentialAttentionData"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  credential.expiring:
+    post:
+      operationId: onCredentialExpiring
+      summary: The current key expires at the provider within the credential's `schedule.before_expiry`.
+      description: |
+        Sent once per key, by a check that runs every 5 minutes; credentials without
+        `schedule.before_expiry`, or whose key has no expiry, never send it. Like every event, it
+        goes to the subscriptions that exist when it happens.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              allOf:
+                - $ref: "#/components/schemas/EventEnvelope"
+                - type: object
+                  properties:
+                    type:
+                      const: credential.expiring
+                    data:
+                      $ref: "#/components/schemas/CredentialExpiringData"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
 components:
   securitySchemes:
     bearerAuth:
@@ -737,6 +962,26 @@ components:
       schema:
         type: string
         pattern: "^trg_[0-9a-z]+$"
+    SubscriptionID:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+        pattern: "^sub_[0-9a-z]+$"
+  requestBodies:
+    JobEvent:
+      description: A `job.*` event, Standard-Webhooks signed (see `createSubscription`).
+      required: true
+      content:
+        application/json:
+          schema:
+            allOf:
+              - $ref: "#/components/schemas/EventEnvelope"
+              - type: object
+                properties:
+                  data:
+                    $ref: "#/components/schemas/JobEventData"
   responses:
     SignatureInvalid:
       description: The signature is missing, malformed, stale, from the future, or does not match (`signature_invalid`).
@@ -1114,6 +1359,206 @@ components:
           $ref: "#/components/schemas/JobStep"
         message:
           type: string
+    EventType:
+      type: string
+      enum: [job.started, job.succeeded, job.rolled_back, job.failed, job.cancelled, credential.attention, credential.expiring]
+    SubscriptionCreate:
+      type: object
+      required: [url, events]
+      properties:
+        url:
+          type: string
+          format: uri
+          maxLength: 2048
+          description: https, or http to a loopback host (localhost, 127.0.0.0/8, ::1); no user info.
+        events:
+          type: array
+          minItems: 1
+          items:
+            $ref: "#/components/schemas/EventType"
+    Subscription:
+      type: object
+      required: [id, url, events, created_at, deliveries_url]
+      properties:
+        id:
+          type: string
+          pattern: "^sub_[0-9a-z]+$"
+        url:
+          type: string
+          format: uri
+        events:
+          type: array
+          description: Without duplicates, in the order of EventType.
+          items:
+            $ref: "#/components/schemas/EventType"
+        created_at:
+          type: string
+          format: date-time
+        deliveries_url:
+          type: string
+    SubscriptionCreated:
+      allOf:
+        - $ref: "#/components/schemas/Subscription"
+        - type: object
+          required: [secret]
+          properties:
+            secret:
+              type: string
+              pattern: "^whsec_"
+              description: The Standard Webhooks signing secret; shown in this response only, stored encrypted.
+    Delivery:
+      type: object
+      required: [event_id, type, state, attempts, last_status_code, last_error, last_attempt_at, next_attempt_at, delivered_at, created_at]
+      properties:
+        event_id:
+          type: string
+          pattern: "^evt_[0-9a-z]+$"
+          description: The `webhook-id` of every attempt.
+        type:
+          $ref: "#/components/schemas/EventType"
+        state:
+          type: string
+          enum: [pending, delivered, failed]
+          description: "`failed`: refused for good (a 4xx other than 408/429), or not delivered within 24 h."
+        attempts:
+          type: integer
+        last_status_code:
+          type: [integer, "null"]
+          description: The last answer's HTTP status; null when there was none (network error, timeout).
+        last_error:
+          type: [string, "null"]
+        last_attempt_at:
+          type: [string, "null"]
+          format: date-time
+        next_attempt_at:
+          type: [string, "null"]
+          format: date-time
+          description: When the next attempt is due; null once delivered or failed.
+        delivered_at:
+          type: [string, "null"]
+          format: date-time
+        created_at:
+          type: string
+          format: date-time
+          description: When the event was written to the outbox.
+    EventEnvelope:
+      type: object
+      description: Standard Webhooks' payload shape. Never carries a secret.
+      required: [type, timestamp, data]
+      properties:
+        type:
+          $ref: "#/components/schemas/EventType"
+        timestamp:
+          type: string
+          format: date-time
+          description: When the reported change happened (the `webhook-timestamp` header is the attempt's time).
+        data:
+          type: object
+    EventKey:
+      type: object
+      required: [provider_key_id, fingerprint, expires_at]
+      properties:
+        provider_key_id:
+          type: string
+        fingerprint:
+          type: string
+          pattern: "^sha256:[0-9a-f]{12}$"
+        expires_at:
+          type: [string, "null"]
+          format: date-time
+    JobEventData:
+      type: object
+      required: [job_id, credential_id, credential_name, state, step, trigger, reason, dry_run, version, new_key, old_key, error, started_at, finished_at]
+      properties:
+        job_id:
+          type: string
+        credential_id:
+          type: string
+        credential_name:
+          type: string
+        state:
+          $ref: "#/components/schemas/JobState"
+        step:
+          $ref: "#/components/schemas/JobStep"
+        trigger:
+          type: object
+          required: [kind]
+          properties:
+            kind:
+              type: string
+              enum: [api, webhook, schedule, leak]
+            source:
+              type: string
+        reason:
+          type: [string, "null"]
+        dry_run:
+          type: boolean
+        version:
+          type: integer
+          description: The credential's version after the change.
+        new_key:
+          oneOf:
+            - $ref: "#/components/schemas/EventKey"
+            - type: "null"
+        old_key:
+          $ref: "#/components/schemas/EventKey"
+        error:
+          oneOf:
+            - type: object
+              required: [code, message, step]
+              properties:
+                code:
+                  type: string
+                message:
+                  type: string
+                step:
+                  $ref: "#/components/schemas/JobStep"
+            - type: "null"
+        started_at:
+          type: [string, "null"]
+          format: date-time
+        finished_at:
+          type: [string, "null"]
+          format: date-time
+    CredentialAttentionData:
+      type: object
+      required: [credential_id, credential_name, state, version, current, job_id, error]
+      properties:
+        credential_id:
+          type: string
+        credential_name:
+          type: string
+        state:
+          type: string
+          const: attention
+        version:
+          type: integer
+        current:
+          $ref: "#/components/schemas/EventKey"
+        job_id:
+          type: string
+        error:
+          type: [object, "null"]
+    CredentialExpiringData:
+      type: object
+      required: [credential_id, credential_name, version, provider_key_id, fingerprint, expires_at, before_expiry]
+      properties:
+        credential_id:
+          type: string
+        credential_name:
+          type: string
+        version:
+          type: integer
+        provider_key_id:
+          type: string
+        fingerprint:
+          type: string
+        expires_at:
+          type: string
+          format: date-time
+        before_expiry:
+          type: string
+          description: The schedule's ISO 8601 duration.
     TriggerCreate:
       type: object
       required: [credential_ids]

@@ -49,6 +49,7 @@ public enum RotorApplication {
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
             JobRoutes.register(on: v1, services: services)
+            SubscriptionRoutes.register(on: v1, services: services)
             if let triggers = services.triggers {
                 TriggerRoutes.register(on: v1, services: services, triggers: triggers)
                 // Authenticated by signature, not bearer token: registered outside the /v1 group.

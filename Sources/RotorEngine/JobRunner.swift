@@ -30,14 +30,24 @@ struct JobRunner: Sendable {
     }
 
     /// Works on the job until it ends, has to wait, is no longer ours, or `shouldContinue` says stop.
+    ///
+    /// Call it right after claiming the job: the claim's lease is taken as fresh.
     func run(_ id: JobID, shouldContinue: @Sendable () async -> Bool) async {
         var logger = self.logger
         logger[metadataKey: "job_id"] = "\(id)"
         do {
+            // The engine claimed the job a moment ago, which leased it for a whole `leaseDuration`.
+            // Renewing once a third of it has passed keeps at least two thirds ahead of every
+            // step, longer than a provider call's timeout, without a write per step; a lease lost
+            // in between is still caught, by the lease guard on every commit.
+            var leaseRenewedAt = self.clock.now()
             while await shouldContinue() {
                 let now = self.clock.now()
-                guard try await self.store.renewLease(id, owner: self.owner, until: now.addingTimeInterval(self.leaseDuration)) else {
-                    return
+                if now.timeIntervalSince(leaseRenewedAt) >= self.leaseDuration / 3 {
+                    guard try await self.store.renewLease(id, owner: self.owner, until: now.addingTimeInterval(self.leaseDuration)) else {
+                        return
+                    }
+                    leaseRenewedAt = now
                 }
                 var rotation = try await self.store.rotation(id)
                 if rotation.job.state.isTerminal { return }

@@ -90,6 +90,7 @@ extension SQLiteStore {
                     """
             )
         }
+        Self.registerSubscriptionMigrations(&migrator)
         Self.registerTriggerMigrations(&migrator)
         return migrator
     }

@@ -90,7 +90,7 @@ extension SQLiteStore: TriggerStore {
     // MARK: Triggers
 
     public func createTrigger(_ trigger: WebhookTrigger, secret: Secret) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO triggers (id, scheme, credential_ids, description, created_at, updated_at, previous_secret_expires_at)
@@ -131,7 +131,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func deleteTrigger(_ id: TriggerID) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(sql: "DELETE FROM triggers WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw Self.triggerNotFound(id) }
             // Its replay log goes by ON DELETE CASCADE; its secrets have no foreign key.
@@ -156,7 +156,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func rollTriggerSecret(_ id: TriggerID, to secret: Secret, previousValidUntil: Date, at now: Date) async throws -> WebhookTrigger {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard var trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
             let owner = id.rawValue
             if let current = try self.fetchSecret(db, owner: owner, field: Field.triggerSecret) {
@@ -182,7 +182,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(sql: "DELETE FROM hook_deliveries WHERE received_at < ?", arguments: [Rows.time(since)])
             if let first = try Self.fetchDelivery(db, trigger, deliveryID, since: since) {
                 return first
@@ -214,7 +214,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func expediteJob(_ id: JobID, at now: Date, event: JobEvent) async throws -> Job? {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard let job = try Self.fetchJob(db, id) else { return nil }
             let graceRunning = job.graceEndsAt.map { $0 > now } ?? false
             // From revoke on the old key is going anyway; a rollback keeps it.

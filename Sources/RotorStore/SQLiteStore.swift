@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 public import RotorCrypto
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,13 +14,18 @@ import Darwin
 
 /// The embedded ``Store``: one SQLite database in WAL mode through GRDB.
 ///
-/// Every method is one transaction on GRDB's own serial writer queue (or its reader pool), so no
-/// SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
+/// Every read is one transaction on GRDB's reader pool; every write one savepoint in a
+/// transaction on GRDB's serial writer queue, which concurrent writes share (group commit, see
+/// ``GroupCommitWriter``). No SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
-    private let keyring: Keyring
+    /// Every write after migration goes through it, so concurrent writes share one fsync.
+    let writer: GroupCommitWriter
+    let keyring: Keyring
+    /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
+    let outboxObservers = Mutex<[@Sendable () -> Void]>([])
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -40,6 +46,7 @@ public final class SQLiteStore: Store {
             try Self.secureFile(at: path + suffix, create: false)
         }
         self.pool = pool
+        self.writer = GroupCommitWriter(pool: pool)
         self.keyring = keyring
     }
 
@@ -71,7 +78,7 @@ public final class SQLiteStore: Store {
     // MARK: Credentials
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             do {
                 try db.execute(
                     sql: """
@@ -127,7 +134,7 @@ public final class SQLiteStore: Store {
     }
 
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             if let ifUnmodifiedSince {
                 guard let stored = try Self.fetchCredential(db, credential.id) else { throw Self.credentialNotFound(credential.id) }
                 guard stored.updatedAt == ifUnmodifiedSince else {
@@ -154,7 +161,7 @@ public final class SQLiteStore: Store {
     }
 
     public func deleteCredential(_ id: CredentialID) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
             if let active = try Self.activeJobID(db, credential: id) {
                 throw StoreError(
@@ -178,7 +185,7 @@ public final class SQLiteStore: Store {
     public func createJob(
         _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             if let idempotencyKey,
                 let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {
@@ -269,7 +276,7 @@ public final class SQLiteStore: Store {
 
     public func claimJobs(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [JobID] {
         guard limit > 0 else { return [] }
-        return try await self.pool.write { db in
+        return try await self.writer.write { db in
             let ids = try String.fetchAll(
                 db,
                 sql: """
@@ -293,7 +300,7 @@ public final class SQLiteStore: Store {
     }
 
     public func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
                 arguments: [Rows.time(until), id.rawValue, owner]
@@ -303,7 +310,7 @@ public final class SQLiteStore: Store {
     }
 
     public func releaseLease(_ id: JobID, owner: String) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             try db.execute(
                 sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                 arguments: [id.rawValue, owner]
@@ -324,11 +331,11 @@ public final class SQLiteStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             let job = commit.job
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT lease_owner, revision FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
+                    db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
             else { throw Self.jobNotFound(job.id) }
             guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
@@ -340,10 +347,12 @@ public final class SQLiteStore: Store {
                     message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
+            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
             try Self.updateJobRow(db, job, revision: revision + 1)
             if let credential = commit.credential {
                 try Self.updateRotationColumns(db, credential)
             }
+            try self.enqueueEvents(db, reporting: job, since: baseline)
 
             let credentialOwner = job.credentialID.rawValue
             try self.apply(commit.currentKey, db, owner: credentialOwner, field: Field.currentKey)
@@ -354,8 +363,9 @@ public final class SQLiteStore: Store {
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
-        try await self.pool.write { db in
+        try await self.writer.write { db in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
             try job.requestCancel(at: now)
             if job != stored {
@@ -375,13 +385,14 @@ public final class SQLiteStore: Store {
                     ]
                 )
             }
+            try self.enqueueEvents(db, reporting: job, since: baseline)
             return job
         }
     }
 
     // MARK: Helpers
 
-    private static func placeholders(_ count: Int) -> String {
+    static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
@@ -435,7 +446,7 @@ public final class SQLiteStore: Store {
         )
     }
 
-    private static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
+    static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
         try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
@@ -503,7 +514,7 @@ extension SQLiteStore {
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
-    fileprivate func deleteSecret(_ db: Database, owner: String, field: String) throws {
+    func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         if field == Field.currentKey {
             try Self.indexCurrentKey(db, owner: owner, nil)
@@ -589,14 +600,14 @@ enum Cursor {
     /// An unreadable cursor names nothing the caller may continue from.
     private static let invalid = StoreError(.notFound, message: "the page cursor is not valid")
 
-    private static func encode(_ text: String) -> String {
+    static func encode(_ text: String) -> String {
         Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    private static func decode(_ cursor: String) -> String? {
+    static func decode(_ cursor: String) -> String? {
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64) else { return nil }

@@ -56,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
                     ),
                     logger: logger
                 )
-                defer { Task { try? await assembly.deliveryClient.shutdown() } }
+                defer { Task { try? await assembly.shutdownClients() } }
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await assembly.engine.run() }
                     let passed = try await HTTPServer.withRunningServer(

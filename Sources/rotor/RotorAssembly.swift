@@ -13,8 +13,10 @@ import RotorStore
 struct RotorAssembly {
     let store: SQLiteStore
     let engine: RotationEngine
+    let dispatcher: OutboxDispatcher
     let responder: RouterResponder
     let deliveryClient: HTTPClient
+    let providerClient: HTTPClient
 
     struct Settings {
         var dataDirectory: String
@@ -26,19 +28,22 @@ struct RotorAssembly {
         var pollInterval: Duration = .seconds(1)
         /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
         var githubKeys: GitHubKeySet? = nil
+        var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
     }
 
     init(_ settings: Settings, logger: Logger) throws {
         self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
-        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL)]
+        self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
+        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
+        let owner = try Self.instanceID(in: settings.dataDirectory)
         let engine = RotationEngine(
             store: self.store,
             providers: providers,
             delivery: WebhookDelivery(client: self.deliveryClient),
             configuration: EngineConfiguration(
-                owner: try Self.instanceID(in: settings.dataDirectory),
+                owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
                 pollInterval: settings.pollInterval,
                 retry: settings.retry
@@ -47,6 +52,13 @@ struct RotorAssembly {
             logger: logger
         )
         self.engine = engine
+        let dispatcher = OutboxDispatcher(
+            store: self.store,
+            sender: WebhookDelivery(client: self.deliveryClient),
+            configuration: OutboxConfiguration(owner: owner, pollInterval: settings.pollInterval, retry: settings.outboxRetry),
+            logger: logger
+        )
+        self.dispatcher = dispatcher
         let store = self.store
         let services = RotationServices(
             store: store,
@@ -60,11 +72,18 @@ struct RotorAssembly {
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
+                    ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
                 services: services,
                 githubKeys: settings.githubKeys
             )
         )
+    }
+
+    /// Closes the outbound HTTP clients' connections; call once the engine has stopped.
+    func shutdownClients() async throws {
+        try await self.deliveryClient.shutdown()
+        try await self.providerClient.shutdown()
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
                                   engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
+              ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
+                                  subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
             """
     )
@@ -101,7 +103,8 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
-                    githubKeys: configuration.githubKeys
+                    githubKeys: configuration.githubKeys,
+                    outboxRetry: configuration.outboxRetry
                 ),
                 logger: logger
             )
@@ -110,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(74)  // EX_IOERR
         }
         let engine = assembly.engine
+        let dispatcher = assembly.dispatcher
         let responder = assembly.responder
         let server = HTTPServer(configuration: configuration.http, responder: responder, logger: logger) { address in
             logger.info("listening", metadata: ["address": "\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)"])
@@ -117,14 +121,15 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 // Started in this order, stopped in reverse: HTTP stops taking requests first,
-                // then the engine lets running steps reach their commit.
-                services: [.init(service: engine), .init(service: server)],
+                // then deliveries in flight are recorded, then the engine lets running steps
+                // reach their commit.
+                services: [.init(service: engine), .init(service: dispatcher), .init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
         try await group.run()
-        try? await assembly.deliveryClient.shutdown()
+        try? await assembly.shutdownClients()
         logger.info("stopped")
     }
 }

@@ -30,6 +30,8 @@ struct ServeConfiguration {
     /// GitHub's secret-scanning public keys from `ROTOR_GITHUB_KEYS_FILE`; nil when unset, and
     /// then `POST /v1/leaks/github` answers 503.
     var githubKeys: GitHubKeySet? = nil
+    /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
+    var outboxRetry: RetryPolicy
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -86,6 +88,8 @@ struct ServeConfiguration {
         let retryMax = duration("ROTOR_RETRY_MAX", default: "PT5M")
         let attempts = count("ROTOR_STEP_ATTEMPTS", default: 8, range: 1...100)
         let maxConcurrentJobs = count("ROTOR_MAX_CONCURRENT_JOBS", default: 64, range: 1...10_000)
+        let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
+        let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
 
         var githubKeys: GitHubKeySet?
         if let path = value("ROTOR_GITHUB_KEYS_FILE") {
@@ -108,7 +112,9 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
-        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax else {
+        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax,
+            let outboxRetryBase, let outboxRetryMax
+        else {
             throw ConfigurationError(problems: problems)
         }
         return ServeConfiguration(
@@ -122,6 +128,7 @@ struct ServeConfiguration {
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
             githubKeys: githubKeys,
+            outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             notices: notices
         )
     }

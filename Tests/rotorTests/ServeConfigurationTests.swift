@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RotorCore
 import RotorCrypto
 import RotorHTTP
 @testable import rotor
@@ -52,8 +53,13 @@ import Testing
         #expect(configuration.logLevel == .info)
         #expect(configuration.eventLoops == nil)
         #expect(configuration.notices.isEmpty)
-        let tuned = try self.resolve(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_EVENT_LOOPS": "1"])
+        #expect(configuration.outboxRetry.base == .seconds(5) && configuration.outboxRetry.maximum == .seconds(3600))
+        let tuned = try self.resolve([
+            "ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_EVENT_LOOPS": "1",
+            "ROTOR_OUTBOX_RETRY_BASE": "PT0.2S", "ROTOR_OUTBOX_RETRY_MAX": "PT2S",
+        ])
         #expect(tuned.eventLoops == 1)
+        #expect(tuned.outboxRetry.base == .milliseconds(200) && tuned.outboxRetry.maximum == .seconds(2))
     }
 
     @Test("flags override the environment")
@@ -80,6 +86,8 @@ import Testing
         (["ROTOR_MASTER_KEY": "bm90IDMyIGJ5dGVz"], "ROTOR_MASTER_KEY"),
         (["ROTOR_KEYRING_FILE": "/nonexistent/keyring.json"], "ROTOR_KEYRING_FILE"),
         (["ROTOR_KEYRING_FILE": "/x", "ROTOR_MASTER_KEY": "y"], "set only one"),
+        (["ROTOR_OUTBOX_RETRY_BASE": "soon"], "ROTOR_OUTBOX_RETRY_BASE"),
+        (["ROTOR_OUTBOX_RETRY_MAX": "PT0S"], "ROTOR_OUTBOX_RETRY_MAX"),
     ])
     func badValues(overrides: [String: String], expected: String) {
         var environment = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]

@@ -25,6 +25,16 @@ public struct VultrProvider: Provider {
         self.requestTimeout = TimeAmount(requestTimeout)
     }
 
+    /// A client for the provider whose connection pool lets `maximumConnections` calls to Vultr
+    /// run at once: AsyncHTTPClient's default of 8 per host would hold the engine's concurrency
+    /// limit (`ROTOR_MAX_CONCURRENT_JOBS`) to 8 whenever the provider is slow.
+    public static func makeClient(maximumConnections: Int) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, maximumConnections)
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
     public func verify(key: Secret) async throws(ProviderError) {
         let response = try await self.send(.GET, "/v2/account", key: key)
         guard (200..<300).contains(response.status) else { throw Self.failure(response) }

@@ -12,8 +12,8 @@ import RotorCrypto
 /// any other answer is permanent. Redirects are not followed: a target that moved must be
 /// updated, not chased.
 public struct WebhookDelivery: TargetDelivery {
-    private let client: HTTPClient
-    private let timeout: TimeAmount
+    let client: HTTPClient
+    let timeout: TimeAmount
 
     /// Creates the deliverer. The client should not follow redirects.
     public init(client: HTTPClient, timeout: Duration = .seconds(10)) {

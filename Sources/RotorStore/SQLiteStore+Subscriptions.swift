@@ -1,0 +1,309 @@
+public import Foundation
+import GRDB
+public import RotorCore
+import Synchronization
+
+/// The field a subscription's signing secret is sealed under (owner: the subscription's id).
+private let signingSecretField = "signing_secret"
+
+extension SQLiteStore: SubscriptionStore {
+    // MARK: Subscriptions
+
+    public func createSubscription(_ subscription: Subscription, signingSecret: Secret) async throws {
+        try await self.writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO subscriptions (id, url, events, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    subscription.id.rawValue, subscription.url, try Rows.json(subscription.events), Rows.time(subscription.createdAt),
+                ]
+            )
+            try self.putSecret(db, owner: subscription.id.rawValue, field: signingSecretField, signingSecret)
+        }
+    }
+
+    public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
+        try await self.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue]).map(Self.subscription)
+        }
+    }
+
+    public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
+        let after = try page.cursor.map { try SubscriptionCursor.decode($0) }
+        return try await self.pool.read { db in
+            var sql = "SELECT * FROM subscriptions"
+            var arguments: StatementArguments = []
+            if let after {
+                sql += " WHERE (created_at > ? OR (created_at = ? AND id > ?))"
+                arguments += [after.time, after.time, after.id]
+            }
+            sql += " ORDER BY created_at, id LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.subscription)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { SubscriptionCursor.encode(time: Rows.time($0.createdAt), id: $0.id.rawValue) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteSubscription(_ id: SubscriptionID) async throws {
+        try await self.writer.write { db in
+            // Deliveries go with it (ON DELETE CASCADE); events no other subscription needs, too.
+            try db.execute(sql: "DELETE FROM subscriptions WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { throw StoreError(.notFound, message: "no subscription \(id)") }
+            try db.execute(sql: "DELETE FROM secrets WHERE owner_id = ?", arguments: [id.rawValue])
+            try db.execute(
+                sql: "DELETE FROM outbox_events WHERE NOT EXISTS (SELECT 1 FROM outbox_deliveries WHERE event_id = outbox_events.id)"
+            )
+        }
+    }
+
+    public func deliveries(of id: SubscriptionID, _ page: PageRequest) async throws -> Page<SubscriptionDelivery> {
+        let after = try page.cursor.map { try SubscriptionCursor.decode($0) }
+        return try await self.pool.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions WHERE id = ?", arguments: [id.rawValue]) != nil else {
+                throw StoreError(.notFound, message: "no subscription \(id)")
+            }
+            var sql = """
+                SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id
+                WHERE d.subscription_id = ?
+                """
+            var arguments: StatementArguments = [id.rawValue]
+            if let after {
+                sql += " AND (d.created_at < ? OR (d.created_at = ? AND d.event_id < ?))"
+                arguments += [after.time, after.time, after.id]
+            }
+            sql += " ORDER BY d.created_at DESC, d.event_id DESC LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.delivery)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { SubscriptionCursor.encode(time: Rows.time($0.createdAt), id: $0.eventID.rawValue) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    // MARK: Outbox
+
+    public func claimDeliveries(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+        guard limit > 0 else { return [] }
+        return try await self.writer.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.event_id, d.subscription_id, d.attempts, d.created_at, e.type, e.timestamp, e.payload, s.url
+                    FROM outbox_deliveries d
+                    JOIN outbox_events e ON e.id = d.event_id
+                    JOIN subscriptions s ON s.id = d.subscription_id
+                    WHERE d.state = 'pending' AND d.next_attempt_at <= :now
+                      AND (d.lease_owner IS NULL OR d.lease_expires_at <= :now)
+                    ORDER BY d.next_attempt_at, d.created_at, d.event_id
+                    LIMIT :limit
+                    """,
+                arguments: ["now": Rows.time(now), "limit": limit]
+            )
+            var messages: [OutboxMessage] = []
+            for row in rows {
+                let eventID: String = try row.decode(String.self, forColumn: "event_id")
+                let subscriptionID: String = try row.decode(String.self, forColumn: "subscription_id")
+                guard let secret = try self.fetchSecret(db, owner: subscriptionID, field: signingSecretField) else {
+                    throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "subscription \(subscriptionID) has no stored signing secret")
+                }
+                try db.execute(
+                    sql: "UPDATE outbox_deliveries SET lease_owner = ?, lease_expires_at = ? WHERE event_id = ? AND subscription_id = ?",
+                    arguments: [owner, Rows.time(leaseUntil), eventID, subscriptionID]
+                )
+                let event = OutboxEvent(
+                    id: EventID(unchecked: eventID),
+                    type: try Rows.enumValue(EventType.self, row, "type"),
+                    timestamp: try Rows.date(row, "timestamp"),
+                    payload: Array(try row.decode(Data.self, forColumn: "payload"))
+                )
+                messages.append(
+                    OutboxMessage(
+                        event: event,
+                        subscriptionID: SubscriptionID(unchecked: subscriptionID),
+                        url: try row.decode(String.self, forColumn: "url"),
+                        signingSecret: secret,
+                        attempts: try row.decode(Int.self, forColumn: "attempts"),
+                        createdAt: try Rows.date(row, "created_at")
+                    )
+                )
+            }
+            return messages
+        }
+    }
+
+    public func recordDeliveryAttempt(
+        event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
+    ) async throws {
+        let state: DeliveryState
+        let statusCode: Int?
+        let error: String?
+        let nextAttemptAt: Date?
+        let deliveredAt: Date?
+        switch result {
+        case .delivered(let code):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.delivered, code, nil, nil, now)
+        case .retry(let next, let code, let message):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.pending, code, message, next, nil)
+        case .failed(let code, let message):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.failed, code, message, nil, nil)
+        }
+        try await self.writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE outbox_deliveries
+                    SET state = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, last_attempt_at = ?,
+                        next_attempt_at = ?, delivered_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                    WHERE event_id = ? AND subscription_id = ? AND lease_owner = ? AND state = 'pending'
+                    """,
+                arguments: [
+                    state.rawValue, statusCode, error.map { String($0.prefix(500)) }, Rows.time(now), Rows.time(nextAttemptAt),
+                    Rows.time(deliveredAt), event.rawValue, subscription.rawValue, owner,
+                ]
+            )
+        }
+    }
+
+    public func releaseDeliveryLeases(owner: String) async throws {
+        try await self.writer.write { db in
+            try db.execute(
+                sql: "UPDATE outbox_deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
+                arguments: [owner]
+            )
+        }
+    }
+
+    @discardableResult
+    public func enqueueExpiringEvents(at now: Date) async throws -> Int {
+        try await self.writer.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.* FROM credentials c
+                    WHERE c.schedule IS NOT NULL
+                      AND NOT EXISTS (
+                          SELECT 1 FROM expiry_notices n
+                          WHERE n.credential_id = c.id AND n.provider_key_id = json_extract(c.current_key, '$.provider_key_id'))
+                    """
+            )
+            var written = 0
+            for credential in try rows.map(Rows.credential) where OutboxEvent.isExpiring(credential, at: now) {
+                try db.execute(
+                    sql: "INSERT INTO expiry_notices (credential_id, provider_key_id, noticed_at) VALUES (?, ?, ?)",
+                    arguments: [credential.id.rawValue, credential.current.providerKeyID, Rows.time(now)]
+                )
+                try self.enqueue(db, [OutboxEvent.expiring(credential, at: now)], at: now)
+                written += 1
+            }
+            return written
+        }
+    }
+
+    public func observeOutbox(_ observer: @escaping @Sendable () -> Void) {
+        self.outboxObservers.withLock { $0.append(observer) }
+    }
+
+    // MARK: Writing events (inside other transactions)
+
+    /// What a change is compared with to know which events it reports.
+    struct OutboxBaseline {
+        var jobState: JobState?
+        var credentialState: CredentialState?
+    }
+
+    /// Reads the states a transaction is about to change; call before its writes.
+    static func outboxBaseline(_ db: Database, credential: CredentialID, jobState: JobState?) throws -> OutboxBaseline {
+        let state = try String.fetchOne(db, sql: "SELECT state FROM credentials WHERE id = ?", arguments: [credential.rawValue])
+        return OutboxBaseline(jobState: jobState, credentialState: state.flatMap(CredentialState.init(rawValue:)))
+    }
+
+    /// Writes the events that the change to `job` (and its credential) since `baseline` reports,
+    /// in the caller's transaction; call after its writes.
+    func enqueueEvents(_ db: Database, reporting job: Job, since baseline: OutboxBaseline) throws {
+        // Most commits change neither; without subscriptions there is nothing to write at all.
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
+        guard let credential = try Self.fetchCredential(db, job.credentialID), let credentialBefore = baseline.credentialState else { return }
+        let now = job.updatedAt
+        let events = OutboxEvent.reporting(
+            jobStateBefore: baseline.jobState, job: job, credentialStateBefore: credentialBefore, credential: credential, at: now)
+        try self.enqueue(db, events, at: now)
+    }
+
+    /// Inserts each event with one pending delivery per subscription that wants its type, and
+    /// wakes the observers once the transaction commits. Events nobody wants are not stored.
+    private func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
+        guard !events.isEmpty else { return }
+        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, events FROM subscriptions").map { row in
+            (id: try row.decode(String.self, forColumn: "id"), events: Set(try Rows.decodeJSON([EventType].self, row, "events")))
+        }
+        var wrote = false
+        for event in events {
+            let recipients = subscriptions.filter { $0.events.contains(event.type) }
+            guard !recipients.isEmpty else { continue }
+            try db.execute(
+                sql: "INSERT INTO outbox_events (id, type, timestamp, payload) VALUES (?, ?, ?, ?)",
+                arguments: [event.id.rawValue, event.type.rawValue, Rows.time(event.timestamp), Data(event.payload)]
+            )
+            for recipient in recipients {
+                try db.execute(
+                    sql: """
+                        INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
+                        VALUES (?, ?, 'pending', 0, ?, ?)
+                        """,
+                    arguments: [event.id.rawValue, recipient.id, Rows.time(now), Rows.time(now)]
+                )
+            }
+            wrote = true
+        }
+        if wrote {
+            db.afterNextTransaction { _ in
+                for observer in self.outboxObservers.withLock({ $0 }) { observer() }
+            }
+        }
+    }
+
+    // MARK: Rows
+
+    private static func subscription(_ row: Row) throws -> Subscription {
+        Subscription(
+            id: SubscriptionID(unchecked: try row.decode(String.self, forColumn: "id")),
+            url: try row.decode(String.self, forColumn: "url"),
+            events: try Rows.decodeJSON([EventType].self, row, "events"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+
+    private static func delivery(_ row: Row) throws -> SubscriptionDelivery {
+        SubscriptionDelivery(
+            eventID: EventID(unchecked: try row.decode(String.self, forColumn: "event_id")),
+            subscriptionID: SubscriptionID(unchecked: try row.decode(String.self, forColumn: "subscription_id")),
+            type: try Rows.enumValue(EventType.self, row, "type"),
+            state: try Rows.enumValue(DeliveryState.self, row, "state"),
+            attempts: try row.decode(Int.self, forColumn: "attempts"),
+            lastStatusCode: try row.decode(Int?.self, forColumn: "last_status_code"),
+            lastError: try row.decode(String?.self, forColumn: "last_error"),
+            lastAttemptAt: try Rows.optionalDate(row, "last_attempt_at"),
+            nextAttemptAt: try Rows.optionalDate(row, "next_attempt_at"),
+            deliveredAt: try Rows.optionalDate(row, "delivered_at"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+}
+
+/// Page cursors of subscriptions and deliveries: a time and an id, like the job cursor.
+private enum SubscriptionCursor {
+    static func encode(time: Double, id: String) -> String { Cursor.encode("s:\(time)|\(id)") }
+
+    static func decode(_ cursor: String) throws -> (time: Double, id: String) {
+        guard let text = Cursor.decode(cursor), text.hasPrefix("s:"), let bar = text.firstIndex(of: "|"),
+            let time = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
+        return (time, String(text[text.index(after: bar)...]))
+    }
+}
