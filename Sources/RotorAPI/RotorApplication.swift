@@ -12,18 +12,23 @@ public struct APIConfiguration: Sendable {
     /// Store, providers and engine for the credential and job routes; without them those routes
     /// are not served.
     public var services: RotationServices?
+    /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`); without them
+    /// `POST /v1/leaks/github` answers 503.
+    public var githubKeys: GitHubKeySet?
 
     /// Creates a configuration.
     public init(
         authenticator: any TokenAuthenticator,
         readinessChecks: [ReadinessCheck] = [],
         accessLogLevel: Logger.Level = .info,
-        services: RotationServices? = nil
+        services: RotationServices? = nil,
+        githubKeys: GitHubKeySet? = nil
     ) {
         self.authenticator = authenticator
         self.readinessChecks = readinessChecks
         self.accessLogLevel = accessLogLevel
         self.services = services
+        self.githubKeys = githubKeys
     }
 }
 
@@ -46,6 +51,12 @@ public enum RotorApplication {
             JobRoutes.register(on: v1, services: services)
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)
+            if let triggers = services.triggers {
+                TriggerRoutes.register(on: v1, services: services, triggers: triggers)
+                // Authenticated by signature, not bearer token: registered outside the /v1 group.
+                HookRoutes.register(on: router, services: services, triggers: triggers)
+                LeakRoutes.register(on: router, services: services, triggers: triggers, keys: configuration.githubKeys)
+            }
         }
         return router.buildResponder()
     }

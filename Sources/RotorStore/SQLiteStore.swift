@@ -39,6 +39,7 @@ public final class SQLiteStore: Store {
         configuration.label = "rotor.store"
         let pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        try Self.backfillCurrentKeyDigests(pool, keyring: keyring)
         // SQLite copies the database's mode to the files it creates next to it; make sure anyway,
         // since they hold the same pages.
         for suffix in ["-wal", "-shm"] {
@@ -484,6 +485,7 @@ enum Field {
 
 extension SQLiteStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
+    /// A credential's current key also updates the leaked-key index (`current_key_sha256`).
     func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
         let stored = try Int.fetchOne(cached: db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
@@ -499,12 +501,18 @@ extension SQLiteStore {
                 """,
             arguments: [owner, field, version, Data(envelope)]
         )
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, secret)
+        }
     }
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.run(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, nil)
+        }
     }
 
     fileprivate func apply(_ change: SecretChange, _ db: Database, owner: String, field: String) throws {

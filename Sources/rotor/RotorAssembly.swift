@@ -27,6 +27,8 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
+        var githubKeys: GitHubKeySet? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
     }
 
@@ -78,7 +80,8 @@ struct RotorAssembly {
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
-                services: services
+                services: services,
+                githubKeys: settings.githubKeys
             )
         )
     }

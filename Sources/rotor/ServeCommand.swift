@@ -103,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
+                    githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry
                 ),
                 logger: logger

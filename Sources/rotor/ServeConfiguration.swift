@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
@@ -26,6 +27,9 @@ struct ServeConfiguration {
     var retry: RetryPolicy
     /// `ROTOR_MAX_CONCURRENT_JOBS`.
     var maxConcurrentJobs: Int
+    /// GitHub's secret-scanning public keys from `ROTOR_GITHUB_KEYS_FILE`; nil when unset, and
+    /// then `POST /v1/leaks/github` answers 503.
+    var githubKeys: GitHubKeySet? = nil
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
     /// Lines for the operator (what --dev created, where the token is). Never logged.
@@ -87,6 +91,15 @@ struct ServeConfiguration {
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
 
+        var githubKeys: GitHubKeySet?
+        if let path = value("ROTOR_GITHUB_KEYS_FILE") {
+            do {
+                githubKeys = try GitHubKeySet.load(fromFile: path)
+            } catch {
+                problems.append("ROTOR_GITHUB_KEYS_FILE '\(path)': \(error) (save https://api.github.com/meta/public_keys/secret_scanning there)")
+            }
+        }
+
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
             try DataDirectory.prepare(dataDirectory)
@@ -114,6 +127,7 @@ struct ServeConfiguration {
             vultrBaseURL: vultrBaseURL,
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
+            githubKeys: githubKeys,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             notices: notices
         )
