@@ -49,6 +49,10 @@ public actor RotationEngine: Service {
 
     /// Claims and runs jobs until graceful shutdown or cancellation.
     public func run() async throws {
+        // Jobs this instance leased before a restart are ours to resume now, not when the leases
+        // lapse. (Claiming never takes jobs leased to anyone, this instance included, so that a
+        // claim's limit is spent on new work, not on jobs already running here.)
+        try await self.store.releaseLeases(owner: self.configuration.owner)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !self.stopping && !Task.isCancelled {

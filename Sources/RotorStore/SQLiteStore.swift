@@ -279,11 +279,11 @@ public final class SQLiteStore: Store {
                     SELECT id FROM jobs
                     WHERE state IN ('queued', 'running')
                       AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
-                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now OR lease_owner = :owner)
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now)
                     ORDER BY created_at, id
                     LIMIT :limit
                     """,
-                arguments: ["now": Rows.time(now), "owner": owner, "limit": limit]
+                arguments: ["now": Rows.time(now), "limit": limit]
             )
             for id in ids {
                 try db.run(
@@ -311,6 +311,12 @@ public final class SQLiteStore: Store {
                 sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                 arguments: [id.rawValue, owner]
             )
+        }
+    }
+
+    public func releaseLeases(owner: String) async throws {
+        try await self.writer.write { db in
+            try db.run(sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?", arguments: [owner])
         }
     }
 
