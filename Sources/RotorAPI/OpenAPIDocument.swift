@@ -56,6 +56,31 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Readiness"
+  /metrics:
+    get:
+      operationId: getMetrics
+      summary: Prometheus metrics.
+      description: |
+        Prometheus text exposition (format 0.0.4): request counts and latency histograms by
+        method, route template and status (`rotor_http_requests_total`,
+        `rotor_http_request_duration_seconds`), jobs by state and step (`rotor_jobs`,
+        `rotor_jobs_active`, read from the store at each scrape), finished jobs
+        (`rotor_jobs_finished_total`), step durations (`rotor_job_step_duration_seconds`),
+        provider calls by operation and outcome (`rotor_provider_calls_total`,
+        `rotor_provider_call_duration_seconds`) and the outbox backlog
+        (`rotor_outbox_pending_deliveries`). Unauthenticated like `/healthz`: it holds counts and
+        route templates, never ids or secrets.
+      security: []
+      responses:
+        "200":
+          description: Every metric, in Prometheus text format.
+          content:
+            text/plain:
+              schema:
+                type: string
+              example: |
+                # TYPE rotor_http_requests_total counter
+                rotor_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"} 3
   /openapi.yaml:
     get:
       operationId: getOpenAPIDocument

@@ -1,4 +1,6 @@
 public import Logging
+public import Prometheus
+import RotorCore
 public import RotorHTTP
 
 /// Everything the v1 API needs from the process that hosts it.
@@ -15,6 +17,10 @@ public struct APIConfiguration: Sendable {
     /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`); without them
     /// `POST /v1/leaks/github` answers 503.
     public var githubKeys: GitHubKeySet?
+    /// Where metrics are kept. With a registry, every route records request counts and
+    /// latencies into it and `GET /metrics` serves it (with job and outbox gauges read from the
+    /// store, when the services' store keeps them); without one, neither.
+    public var metrics: PrometheusCollectorRegistry?
 
     /// Creates a configuration.
     public init(
@@ -22,13 +28,15 @@ public struct APIConfiguration: Sendable {
         readinessChecks: [ReadinessCheck] = [],
         accessLogLevel: Logger.Level = .info,
         services: RotationServices? = nil,
-        githubKeys: GitHubKeySet? = nil
+        githubKeys: GitHubKeySet? = nil,
+        metrics: PrometheusCollectorRegistry? = nil
     ) {
         self.authenticator = authenticator
         self.readinessChecks = readinessChecks
         self.accessLogLevel = accessLogLevel
         self.services = services
         self.githubKeys = githubKeys
+        self.metrics = metrics
     }
 }
 
@@ -43,6 +51,12 @@ public enum RotorApplication {
 
         HealthRoutes.register(on: router, checks: configuration.readinessChecks)
         SpecRoutes.register(on: router)
+        if let registry = configuration.metrics {
+            let factory = RotorMetrics.factory(registry: registry)
+            router.instrument(with: HTTPMetrics(factory: factory))
+            let gauges = (configuration.services?.store as? any MetricsStore).map { StoreGauges(store: $0, factory: factory) }
+            MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
+        }
 
         let v1 = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
         IdentityRoutes.register(on: v1)

@@ -17,6 +17,7 @@ struct JobRunner: Sendable {
     let owner: String
     let leaseDuration: TimeInterval
     let fingerprint: @Sendable (Secret) -> String
+    let metrics: EngineMetrics
     let logger: Logger
 
     /// What one attempt at a step came to.
@@ -104,7 +105,9 @@ struct JobRunner: Sendable {
             )
         }
         begun = false
+        let started = ContinuousClock.now
         let outcome = await self.attempt(step, &rotation, shouldContinue: shouldContinue)
+        self.metrics.recordAttempt(step, duration: ContinuousClock.now - started)
         let finished = self.clock.now()
         switch outcome {
         case .done(var commit):
@@ -139,6 +142,9 @@ struct JobRunner: Sendable {
     /// Commits and mirrors the store's revision bump locally.
     private func commit(_ commit: RotationCommit, _ rotation: inout Rotation) async throws {
         try await self.store.commit(commit, owner: self.owner)
+        if commit.job.state.isTerminal && !rotation.job.state.isTerminal {
+            self.metrics.recordFinished(commit.job.state)
+        }
         rotation.job = commit.job
         rotation.job.revision += 1
         if let credential = commit.credential { rotation.credential = credential }

@@ -19,6 +19,8 @@ struct ServeConfiguration {
     var adminToken: String
     var keyring: Keyring
     var logLevel: Logger.Level
+    /// `ROTOR_LOG_FORMAT`: `text` (default) or `json`.
+    var logFormat: LogFormat = .text
     /// NIO event-loop threads; nil for NIO's default of one per core.
     var eventLoops: Int?
     /// Vultr's API base URL (`ROTOR_VULTR_BASE_URL`); never taken from a request.
@@ -54,6 +56,12 @@ struct ServeConfiguration {
         let logLevel = Logger.Level(rawValue: logLevelText.lowercased())
         if logLevel == nil {
             problems.append("ROTOR_LOG_LEVEL '\(logLevelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let logFormatText = value("ROTOR_LOG_FORMAT") ?? "text"
+        let logFormat = LogFormat(rawValue: logFormatText.lowercased())
+        if logFormat == nil {
+            problems.append("ROTOR_LOG_FORMAT '\(logFormatText)' is not one of text, json")
         }
 
         var eventLoops: Int?
@@ -112,7 +120,7 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
-        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax,
+        guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
             let outboxRetryBase, let outboxRetryMax
         else {
             throw ConfigurationError(problems: problems)
@@ -123,6 +131,7 @@ struct ServeConfiguration {
             adminToken: adminToken,
             keyring: keyring,
             logLevel: logLevel,
+            logFormat: logFormat,
             eventLoops: eventLoops,
             vultrBaseURL: vultrBaseURL,
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),

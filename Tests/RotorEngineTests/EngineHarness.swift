@@ -1,4 +1,5 @@
 import FakeVultr
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -78,6 +79,7 @@ struct EngineHarness: Sendable {
 
     static func with(
         gracePeriodJobs: Bool = false,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         _ body: @Sendable (EngineHarness) async throws -> Void
     ) async throws {
         let fake = FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
@@ -106,6 +108,7 @@ struct EngineHarness: Sendable {
                         retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
                     ),
                     fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
+                    metrics: metrics,
                     logger: Logger(label: "engine")
                 )
                 let (userID, _) = fake.addUser()
