@@ -162,38 +162,27 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Waits until every job is terminal, reading the store (not the API, which the pollers time).
-    /// Jobs are claimed oldest first, so the unfinished ones are checked from the front each round.
+    /// Waits until every job is terminal, then reads them all. Progress comes from the store's
+    /// aggregate counts (one query every 100 ms, what `/metrics` reads), not from reading jobs
+    /// one by one, which would cost the engine more CPU than the figures could tolerate.
     private static func waitUntilTerminal(_ ids: [JobID], store assembly: RotorAssembly) async throws -> [Job] {
-        var pending = ids[...]
-        var done: [Job] = []
-        done.reserveCapacity(ids.count)
+        var unfinished = ids.count
         var stalledRounds = 0
-        while !pending.isEmpty {
-            try await Task.sleep(for: .milliseconds(50))
-            var stillPending: [JobID] = []
-            var checked = 0
-            var progressed = false
-            for id in pending {
-                // Past the engine's window nothing can have finished yet; keep the rest as they are.
-                if checked >= 1024 {
-                    stillPending.append(id)
-                    continue
-                }
-                checked += 1
-                guard let job = try await assembly.store.job(id) else { throw BenchFailure("job \(id) vanished") }
-                if job.state.isTerminal {
-                    done.append(job)
-                    progressed = true
-                } else {
-                    stillPending.append(id)
-                }
-            }
-            pending = stillPending[...]
-            stalledRounds = progressed ? 0 : stalledRounds + 1
-            if stalledRounds > 1200 { throw BenchFailure("no job finished for a minute; \(pending.count) still pending") }
+        while unfinished > 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            let counts = try await assembly.store.jobCounts()
+            let now = counts.filter { !$0.state.isTerminal }.reduce(0) { $0 + $1.count }
+            stalledRounds = now < unfinished ? 0 : stalledRounds + 1
+            unfinished = now
+            if stalledRounds > 600 { throw BenchFailure("no job finished for a minute; \(unfinished) still unfinished") }
         }
-        return done
+        var jobs: [Job] = []
+        jobs.reserveCapacity(ids.count)
+        for id in ids {
+            guard let job = try await assembly.store.job(id) else { throw BenchFailure("job \(id) vanished") }
+            jobs.append(job)
+        }
+        return jobs
     }
 
     private static func providerCalls(_ fake: FakeVultr) -> Int {
