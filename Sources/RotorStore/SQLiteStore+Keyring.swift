@@ -25,6 +25,17 @@ extension SQLiteStore: EnvelopeKeyStore {
     /// Reads a batch on a reader and re-wraps it there, then writes back each envelope with a
     /// compare-and-set in one short write, so the writer lock is held for the UPDATEs only.
     public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
+        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
+    }
+
+    /// ``rewrapEnvelopes(under:after:limit:)`` with `beforeWrite` run between the read and the
+    /// write, so tests can change a secret in that window.
+    package func rewrapEnvelopes(
+        under keyID: String,
+        after cursor: EnvelopeCursor?,
+        limit: Int,
+        beforeWrite: @Sendable () async throws -> Void
+    ) async throws -> EnvelopeRewrapBatch {
         precondition(limit > 0)
         let keyring = self.keyring
         guard keyID != keyring.activeKeyID else {
@@ -64,6 +75,7 @@ extension SQLiteStore: EnvelopeKeyStore {
             }
             return (rewraps, failures, last, rows.count == limit)
         }
+        try await beforeWrite()
         let changed: Int
         if rewraps.isEmpty {
             changed = 0
