@@ -111,7 +111,12 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
             throw ExitCode(74)  // EX_IOERR
         }
-        try await Self.checkKeyring(configuration.keyring, opens: assembly.store)
+        do {
+            try await Self.checkKeyring(configuration.keyring, opens: assembly.store)
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
+        }
         let engine = assembly.engine
         let dispatcher = assembly.dispatcher
         let responder = assembly.responder
