@@ -15,13 +15,14 @@ struct KeyringCommand: AsyncParsableCommand {
         abstract: "Generate and rotate the keyring that encrypts Rotor's secrets at rest.",
         discussion: """
             To rotate the key-encryption key (KEK):
-              1. rotor keyring add            add a new KEK; it becomes active for new seals
-              2. restart rotor serve          so it seals under the new KEK and can open both
-              3. rotor keyring rewrap         re-wrap every stored secret under the new KEK
-                                              (safe while rotor serve runs; resumable)
-              4. rotor keyring remove <old>   drop the old KEK once nothing uses it
-              5. restart rotor serve          with the smaller keyring
-            The keyring file is --keyring-file, else ROTOR_KEYRING_FILE, else <data dir>/keyring.json.
+              1. rotor keyring add           new KEK, active for new seals
+              2. restart rotor serve         it seals under the new KEK
+              3. rotor keyring rewrap        re-wrap every stored secret
+                                             (online or offline; resumable)
+              4. rotor keyring remove <old>  once no secret uses it
+              5. restart rotor serve         with the smaller keyring
+            The keyring file is --keyring-file, else ROTOR_KEYRING_FILE, else \
+            <data dir>/keyring.json.
             """,
         subcommands: [
             KeyringGenerateCommand.self, KeyringAddCommand.self, KeyringRewrapCommand.self, KeyringRemoveCommand.self,

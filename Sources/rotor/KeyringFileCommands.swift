@@ -10,9 +10,9 @@ struct KeyringGenerateCommand: AsyncParsableCommand {
         commandName: "generate",
         abstract: "Write a new keyring file (mode 0600) holding one new, active key-encryption key.",
         discussion: """
-            Refuses to replace an existing file unless --force: secrets sealed under the keys in it
-            could never be opened again. With --import-master-key, the key in ROTOR_MASTER_KEY is
-            kept in the new keyring (id "master", not active), so a deployment can move from
+            Refuses to replace an existing file unless --force: secrets sealed under the keys in it \
+            could never be opened again. With --import-master-key, the key in ROTOR_MASTER_KEY is \
+            kept in the new keyring (id "master", not active), so a deployment can move from \
             ROTOR_MASTER_KEY to ROTOR_KEYRING_FILE and then rewrap.
             """
     )
@@ -95,8 +95,8 @@ struct KeyringRemoveCommand: AsyncParsableCommand {
         commandName: "remove",
         abstract: "Remove a key-encryption key from the keyring file once no stored secret is sealed under it.",
         discussion: """
-            Counts the envelopes under the key in the data directory's database and refuses while
-            any remains (run `rotor keyring rewrap` first). --force removes it anyway: the secrets
+            Counts the envelopes under the key in the data directory's database and refuses while \
+            any remains (run `rotor keyring rewrap` first). --force removes it anyway: the secrets \
             still under it can then never be opened. The active key cannot be removed.
             """
     )

@@ -10,17 +10,17 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
         commandName: "rewrap",
         abstract: "Re-wrap every stored secret under the keyring's active key-encryption key.",
         discussion: """
-            Works offline, or online beside a running `rotor serve` on the same data directory:
-            envelopes are re-wrapped in small transactions, and one is written back only if it
-            is unchanged since it was read. Interrupting it loses nothing; running it again
-            finishes the job, touching only secrets not yet under the active key. Only the data
+            Works offline, or online beside a running `rotor serve` on the same data directory: \
+            envelopes are re-wrapped in small transactions, and one is written back only if it \
+            is unchanged since it was read. Interrupting it loses nothing; running it again \
+            finishes the job, touching only secrets not yet under the active key. Only the data \
             keys are re-encrypted; the secrets' ciphertexts stay as they are.
 
-            Run it online only after restarting rotor serve with the keyring that holds the new
+            Run it online only after restarting rotor serve with the keyring that holds the new \
             key: a server without it cannot open re-wrapped secrets.
 
-            Exit status: 0 when every secret is under the active key; 65 if some secret cannot be
-            opened with this keyring; 75 if secrets under an old key remain because a writer
+            Exit status: 0 when every secret is under the active key; 65 if some secret cannot be \
+            opened with this keyring; 75 if secrets under an old key remain because a writer \
             kept sealing under it (restart rotor serve with this keyring and run again).
             """
     )

@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
+            Exits 78 if stored secrets are sealed under a key-encryption key the keyring lacks;
+            `rotor keyring` rotates the keyring.
             """
     )
 

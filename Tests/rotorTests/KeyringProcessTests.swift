@@ -59,6 +59,16 @@ import Testing
         let forced = try await self.rotor(["keyring", "generate", "--keyring-file", file, "--force", "--id", "kek-three"])
         #expect(forced.status == 0)
         #expect(try self.keyring(file) == ("kek-three", ["kek-three"]))
+
+        // Moving from ROTOR_MASTER_KEY to a keyring file keeps the master key for opening.
+        let imported = try await self.rotor(
+            ["keyring", "generate", "--keyring-file", directory + "/from-master.json", "--id", "kek-file", "--import-master-key"],
+            environment: ["ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey])
+        #expect(imported.status == 0, "\(imported.errors)")
+        #expect(try self.keyring(directory + "/from-master.json") == ("kek-file", ["master", "kek-file"]))
+        let withoutMaster = try await self.rotor(["keyring", "generate", "--keyring-file", directory + "/none.json", "--import-master-key"])
+        #expect(withoutMaster.status == 78)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/none.json"))
     }
 
     @Test("online rewrap beside rotor serve while it writes; remove the old KEK; serve refuses (78) a keyring without the new one")
