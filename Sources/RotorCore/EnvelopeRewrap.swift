@@ -24,28 +24,32 @@ public enum EnvelopeRewrap {
     /// Re-wraps every envelope not under the store's active KEK.
     ///
     /// Passes over the old KEKs' envelopes until none is left, until only envelopes that fail to
-    /// re-wrap are left, or until a pass moves nothing (a writer still sealing under an old KEK,
+    /// re-wrap are left, until `maxEnvelopes` were looked at, or until a pass moves nothing (a writer still sealing under an old KEK,
     /// e.g. a server that was not restarted after `rotor keyring add`) or `maxPasses` is reached.
     ///
     /// - Parameters:
     ///   - batchSize: envelopes per transaction; small batches keep the writer lock short.
+    ///   - maxEnvelopes: stop once this many envelopes were looked at, to spread a large rewrap
+    ///     over several runs; `nil` for no limit.
     ///   - progress: called after every batch; throwing (or cancelling the task) stops the run
     ///     between batches, with everything done so far committed.
     /// - Returns: the final counts, taken from the store after the last pass.
     public static func run(
         store: some EnvelopeKeyStore,
         batchSize: Int = 100,
+        maxEnvelopes: Int? = nil,
         maxPasses: Int = 5,
         progress: (EnvelopeRewrapProgress) async throws -> Void = { _ in }
     ) async throws -> EnvelopeRewrapProgress {
-        precondition(batchSize > 0 && maxPasses > 0)
+        precondition(batchSize > 0 && maxPasses > 0 && (maxEnvelopes ?? 1) > 0)
         let active = store.activeEnvelopeKeyID
         var state = EnvelopeRewrapProgress(
             rewrapped: 0, total: 0, remaining: try await Self.remaining(store, active: active), changedConcurrently: 0, failures: [])
         state.total = state.remaining.values.reduce(0, +)
         var failed: Set<EnvelopeCursor> = []
+        var budget = maxEnvelopes ?? Int.max
 
-        for _ in 0..<maxPasses {
+        passes: for _ in 0..<maxPasses {
             let leftOver = state.remaining.values.reduce(0, +)
             guard leftOver > failed.count else { break }
             var movedThisPass = 0
@@ -53,7 +57,9 @@ public enum EnvelopeRewrap {
                 var cursor: EnvelopeCursor?
                 repeat {
                     try Task.checkCancellation()
-                    let batch = try await store.rewrapEnvelopes(under: keyID, after: cursor, limit: batchSize)
+                    guard budget > 0 else { break passes }
+                    let batch = try await store.rewrapEnvelopes(under: keyID, after: cursor, limit: min(batchSize, budget))
+                    budget -= batch.rewrapped + batch.changedConcurrently + batch.failures.count
                     movedThisPass += batch.rewrapped
                     state.rewrapped += batch.rewrapped
                     state.changedConcurrently += batch.changedConcurrently
@@ -69,6 +75,9 @@ public enum EnvelopeRewrap {
             state.total = max(state.total, state.rewrapped + state.remaining.values.reduce(0, +))
             if movedThisPass == 0 { break }
         }
+        // Counted again in case the budget ended the run mid-pass.
+        state.remaining = try await Self.remaining(store, active: active)
+        state.total = max(state.total, state.rewrapped + state.remaining.values.reduce(0, +))
         return state
     }
 

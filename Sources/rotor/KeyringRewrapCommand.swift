@@ -20,8 +20,9 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
             key: a server without it cannot open re-wrapped secrets.
 
             Exit status: 0 when every secret is under the active key; 65 if some secret cannot be \
-            opened with this keyring; 75 if secrets under an old key remain because a writer \
-            kept sealing under it (restart rotor serve with this keyring and run again).
+            opened with this keyring; 75 if secrets under an old key remain, after --limit or \
+            because a writer kept sealing under it (restart rotor serve with this keyring), \
+            and running it again is the next step.
             """
     )
 
@@ -30,9 +31,15 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
     @Option(help: "Secrets per transaction (1–10000).")
     var batchSize = 100
 
+    @Option(help: "Re-wrap at most this many secrets in this run, then exit 75; run again to continue.")
+    var limit: Int?
+
     func validate() throws {
         guard (1...10_000).contains(self.batchSize) else {
             throw ValidationError("--batch-size must be from 1 to 10000")
+        }
+        if let limit, limit < 1 {
+            throw ValidationError("--limit must be at least 1")
         }
     }
 
@@ -55,7 +62,7 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
             let oldKeys = before.keys.sorted()
             sayKeyring("rewrapping \(before.values.reduce(0, +)) stored secret(s) under \(oldKeys.map(Self.name).joined(separator: ", ")) to \(active), \(self.batchSize) per transaction")
 
-            let result = try await EnvelopeRewrap.run(store: store, batchSize: self.batchSize) { progress in
+            let result = try await EnvelopeRewrap.run(store: store, batchSize: self.batchSize, maxEnvelopes: self.limit) { progress in
                 sayKeyring(Self.describe(progress, oldKeys: oldKeys))
             }
             sayKeyring(Self.describe(result, oldKeys: oldKeys))
@@ -68,6 +75,12 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
                     message: "\(result.failures.count) stored secret(s) could not be re-wrapped and keep their old key:\n"
                         + result.failures.prefix(20).map { "  - \($0)" }.joined(separator: "\n"),
                     exitCode: 65)
+            }
+            if let limit = self.limit, !result.isComplete, result.rewrapped + result.changedConcurrently >= limit {
+                throw KeyringCommandError(
+                    command: "rewrap",
+                    message: "stopped after --limit \(limit); run `rotor keyring rewrap` again to continue",
+                    exitCode: 75)
             }
             guard result.isComplete else {
                 throw KeyringCommandError(

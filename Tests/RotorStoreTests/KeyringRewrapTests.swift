@@ -106,6 +106,24 @@ import Testing
         }
     }
 
+    @Test("maxEnvelopes bounds one run; the next run continues where it stopped")
+    func boundedRuns() async throws {
+        let fixture = try SQLiteFixture(keyring: Self.old)
+        defer { fixture.cleanup() }
+        _ = try await self.seed(fixture.store, credentials: 4)  // 13 envelopes
+        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
+        var sizes: [Int] = []
+        let first = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7) { sizes.append($0.rewrapped) }
+        #expect(sizes == [5, 7])
+        #expect(first.rewrapped == 7)
+        #expect(first.remaining == ["kek-old": 6])
+        #expect(!first.isComplete)
+        let second = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7)
+        #expect(second.rewrapped == 6)
+        #expect(second.total == 6)
+        #expect(second.isComplete)
+    }
+
     @Test("a secret changed or cleared between read and write is not overwritten by its re-wrapped old value")
     func compareAndSet() async throws {
         let fixture = try SQLiteFixture(keyring: Self.old)

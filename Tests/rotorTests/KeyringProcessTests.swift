@@ -71,7 +71,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory + "/none.json"))
     }
 
-    @Test("online rewrap beside rotor serve while it writes; remove the old KEK; serve refuses (78) a keyring without the new one")
+    @Test("rewrap stopped part-way then finished online beside rotor serve while it writes; remove the old KEK; serve refuses (78) a keyring without the new one")
     func onlineRewrapRemoveAndRefusal() async throws {
         let dataDirectory = NSTemporaryDirectory() + "rotor-rewrap-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
@@ -105,9 +105,15 @@ import Testing
         #expect(early.errors.contains("7 stored secret(s) are still sealed under \(old)"), "\(early.errors)")
         #expect(try self.keyring(keyringFile).ids == [old, "kek-new"])
 
-        // 3. Restart with the new keyring, then rewrap while the server takes writes.
+        // 3. Stop, rewrap part of it offline, restart with the new keyring, then rewrap the rest
+        //    while the server takes writes.
         server.process.terminate()
         #expect(try await server.exitStatus() == 0)
+        let partial = try await self.rotor(["keyring", "rewrap", "--data-dir", dataDirectory, "--batch-size", "2", "--limit", "3"])
+        #expect(partial.status == 75, "\(partial.output)\n\(partial.errors)")
+        #expect(partial.output.contains("rewrapped 2/7 envelopes; 5 left under \(old)"), "\(partial.output)")
+        #expect(partial.output.contains("rewrapped 3/7 envelopes; 4 left under \(old)"), "\(partial.output)")
+        #expect(partial.errors.contains("run `rotor keyring rewrap` again"))
         server = try RunningRotor(arguments: serve, environment: [:])
         port = try await server.port()
         token = String(try #require(server.output.firstMatch(of: /admin token: (rtr_\S+)/)?.output.1))
@@ -127,8 +133,10 @@ import Testing
         let written = try await writes.value
         #expect(written.allSatisfy { $0 == .created })
         #expect(rewrap.status == 0, "\(rewrap.output)\n\(rewrap.errors)")
-        #expect(rewrap.output.contains("rewrapped 1/7 envelopes; 6 left under \(old)"), "\(rewrap.output)")
-        #expect(rewrap.output.contains("rewrapped 7/7 envelopes; 0 left under \(old)"), "\(rewrap.output)")
+        // Only what the interrupted run left is touched.
+        #expect(rewrap.output.contains("rewrapped 1/4 envelopes; 3 left under \(old)"), "\(rewrap.output)")
+        #expect(rewrap.output.contains("rewrapped 4/4 envelopes; 0 left under \(old)"), "\(rewrap.output)")
+        #expect(!rewrap.output.contains("/7 envelopes"))
         #expect(rewrap.output.contains("done: every stored secret is under kek-new"))
         let (listed, page) = try await RotorProcessTests.api(port: port, token: token, .GET, "/v1/subscriptions?limit=50")
         #expect(listed == .ok)
