@@ -56,6 +56,31 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Readiness"
+  /metrics:
+    get:
+      operationId: getMetrics
+      summary: Prometheus metrics.
+      description: |
+        Prometheus text exposition (format 0.0.4): request counts and latency histograms by
+        method, route template and status (`rotor_http_requests_total`,
+        `rotor_http_request_duration_seconds`), jobs by state and step (`rotor_jobs`,
+        `rotor_jobs_active`, read from the store at each scrape), finished jobs
+        (`rotor_jobs_finished_total`), step durations (`rotor_job_step_duration_seconds`),
+        provider calls by operation and outcome (`rotor_provider_calls_total`,
+        `rotor_provider_call_duration_seconds`) and the outbox backlog
+        (`rotor_outbox_pending_deliveries`). Unauthenticated like `/healthz`: it holds counts and
+        route templates, never ids or secrets.
+      security: []
+      responses:
+        "200":
+          description: Every metric, in Prometheus text format.
+          content:
+            text/plain:
+              schema:
+                type: string
+              example: |
+                # TYPE rotor_http_requests_total counter
+                rotor_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"} 3
   /openapi.yaml:
     get:
       operationId: getOpenAPIDocument
@@ -658,6 +683,291 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+  /v1/triggers:
+    post:
+      operationId: createTrigger
+      summary: Create an inbound trigger; its signing secret is shown in this answer only.
+      description: |
+        A trigger is a URL (`/v1/hooks/{id}`) that a signed webhook calls to rotate the bound
+        credentials. `standard-webhooks` triggers get a `whsec_` secret; `github` triggers get 64
+        hex digits to paste into GitHub's webhook settings (GitHub's HMAC key is the secret's text).
+        The secret is stored only sealed (envelope encryption).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/TriggerCreate"
+      responses:
+        "201":
+          description: The trigger, with `secret`.
+          headers:
+            Location:
+              description: The trigger's URL.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/TriggerWithSecret"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+    get:
+      operationId: listTriggers
+      summary: Triggers, newest first (never their secrets).
+      parameters:
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of triggers.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Trigger"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/triggers/{id}:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    get:
+      operationId: getTrigger
+      summary: A trigger (never its secret).
+      responses:
+        "200":
+          description: The trigger.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Trigger"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+    delete:
+      operationId: deleteTrigger
+      summary: Delete a trigger, its secrets and its replay log; its URL answers 404 from then on.
+      responses:
+        "204":
+          description: Deleted.
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+  /v1/triggers/{id}/roll-secret:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    post:
+      operationId: rollTriggerSecret
+      summary: Replace the signing secret; the old one keeps verifying for the overlap.
+      description: |
+        Answers the new secret, once. Until `previous_secret_expires_at` a request signed with
+        either secret verifies, so the sender can switch without dropping a call. Rolling again
+        within an overlap drops the secret before the current one at once.
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                overlap:
+                  type: string
+                  description: ISO 8601 duration without years or months, at most P7D (default PT24H).
+                  examples: [PT24H, PT0S]
+      responses:
+        "200":
+          description: The trigger, with the new `secret`.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/TriggerWithSecret"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/hooks/{id}:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    post:
+      operationId: receiveHook
+      summary: A signed webhook; rotates the trigger's credentials. Authenticated by signature, not bearer token.
+      description: |
+        The signature is checked over the raw body in constant time before anything else; the
+        body itself is not parsed (any content). `standard-webhooks` triggers need `webhook-id`,
+        `webhook-timestamp` (Unix seconds, within 5 minutes of Rotor's clock either way) and
+        `webhook-signature` (one or more space-separated `v1,<base64 HMAC-SHA256 of
+        "{id}.{timestamp}.{body}">`; any one matching is enough). `github` triggers need
+        `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` and `X-GitHub-Delivery`.
+
+        Each bound credential gets a rotation job (trigger `webhook`, source the trigger id, no
+        grace period); a credential that already has an active job joins it; disabled or deleted
+        credentials are skipped. A delivery id (`webhook-id` / `X-GitHub-Delivery`) seen within
+        24 hours answers the first delivery's jobs again with `replayed: true` and starts nothing.
+      security: []
+      parameters:
+        - name: webhook-id
+          in: header
+          required: false
+          description: "Standard Webhooks: the message id (1–255 characters); the replay key."
+          schema:
+            type: string
+        - name: webhook-timestamp
+          in: header
+          required: false
+          description: "Standard Webhooks: Unix seconds."
+          schema:
+            type: string
+        - name: webhook-signature
+          in: header
+          required: false
+          description: "Standard Webhooks: `v1,<base64>` entries, space-separated."
+          schema:
+            type: string
+        - name: X-Hub-Signature-256
+          in: header
+          required: false
+          description: "GitHub: `sha256=<hex>`."
+          schema:
+            type: string
+        - name: X-GitHub-Delivery
+          in: header
+          required: false
+          description: "GitHub: the delivery id (1–255 characters); the replay key."
+          schema:
+            type: string
+      requestBody:
+        required: false
+        content:
+          "*/*":
+            schema: {}
+      responses:
+        "202":
+          description: The jobs started or joined (or, for a replay, those of the first delivery).
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [jobs, replayed]
+                properties:
+                  jobs:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Job"
+                  replayed:
+                    type: boolean
+        "400":
+          description: A `github` trigger's call without `X-GitHub-Delivery` (`bad_request`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/SignatureInvalid"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "413":
+          $ref: "#/components/responses/Problem"
+  /v1/leaks/github:
+    post:
+      operationId: reportGitHubLeaks
+      summary: GitHub secret scanning's partner endpoint. Authenticated by signature, not bearer token.
+      description: |
+        The body is verified before it is parsed: an ECDSA P-256 SHA-256 signature (base64 DER in
+        `Github-Public-Key-Signature`) by the key named in `Github-Public-Key-Identifier`, one of
+        those in `ROTOR_GITHUB_KEYS_FILE` (GitHub's public-keys JSON). Each token's SHA-256 is
+        looked up among managed credentials' current keys; a match starts an emergency rotation
+        (trigger `leak`, source the report's `url`, grace period 0), or joins the active job. Without
+        `ROTOR_GITHUB_KEYS_FILE` the route answers 503 `unavailable`.
+      security: []
+      parameters:
+        - name: Github-Public-Key-Identifier
+          in: header
+          required: true
+          schema:
+            type: string
+        - name: Github-Public-Key-Signature
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: array
+              maxItems: 1000
+              items:
+                type: object
+                required: [token]
+                properties:
+                  token:
+                    type: string
+                  type:
+                    type: string
+                  url:
+                    type: string
+                  source:
+                    type: string
+      responses:
+        "200":
+          description: One label per reported token, in order.
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  type: object
+                  required: [token_hash, token_type, label]
+                  properties:
+                    token_hash:
+                      type: string
+                      description: Hex SHA-256 of the token.
+                    token_type:
+                      type: [string, "null"]
+                    label:
+                      type: string
+                      enum: [true_positive, false_positive]
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/SignatureInvalid"
+        "413":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+        "503":
+          description: GitHub's keys are not configured (`unavailable`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
 webhooks:
   job.started:
     post:
@@ -775,6 +1085,13 @@ components:
       schema:
         type: string
         pattern: "^job_[0-9a-z]+$"
+    TriggerID:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+        pattern: "^trg_[0-9a-z]+$"
     SubscriptionID:
       name: id
       in: path
@@ -796,6 +1113,12 @@ components:
                   data:
                     $ref: "#/components/schemas/JobEventData"
   responses:
+    SignatureInvalid:
+      description: The signature is missing, malformed, stale, from the future, or does not match (`signature_invalid`).
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Problem:
       description: An RFC 9457 problem; `code` says which (see the Problem schema).
       content:
@@ -1424,6 +1747,62 @@ components:
         before_expiry:
           type: string
           description: The schedule's ISO 8601 duration.
+    TriggerCreate:
+      type: object
+      required: [credential_ids]
+      additionalProperties: false
+      properties:
+        scheme:
+          type: string
+          enum: [standard-webhooks, github]
+          default: standard-webhooks
+        credential_ids:
+          type: array
+          minItems: 1
+          maxItems: 100
+          uniqueItems: true
+          items:
+            type: string
+        description:
+          type: string
+          maxLength: 200
+    Trigger:
+      type: object
+      required: [id, url, scheme, credential_ids, description, created_at, updated_at, previous_secret_expires_at]
+      properties:
+        id:
+          type: string
+        url:
+          type: string
+          description: The path to POST signed webhooks to, `/v1/hooks/{id}`.
+        scheme:
+          type: string
+          enum: [standard-webhooks, github]
+        credential_ids:
+          type: array
+          items:
+            type: string
+        description:
+          type: [string, "null"]
+        created_at:
+          type: string
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+        previous_secret_expires_at:
+          type: [string, "null"]
+          format: date-time
+          description: Until when the secret replaced by the last roll still verifies.
+    TriggerWithSecret:
+      allOf:
+        - $ref: "#/components/schemas/Trigger"
+        - type: object
+          required: [secret]
+          properties:
+            secret:
+              type: string
+              description: The signing secret, shown in this answer only.
 
 """#
 }

@@ -262,6 +262,9 @@ public protocol Store: Sendable {
     func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool
     /// Gives the lease up (the job waits for its next attempt, or another instance).
     func releaseLease(_ id: JobID, owner: String) async throws
+    /// Gives up every lease `owner` holds. An instance calls it once as it starts, so that jobs its
+    /// previous run left mid-step are claimable at once instead of when their leases lapse.
+    func releaseLeases(owner: String) async throws
     /// The job with its credential and all secrets, decrypted. Throws ``StoreError/Code/notFound``.
     func rotation(_ id: JobID) async throws -> Rotation
     /// Commits a step's outcome atomically, if `owner` still holds the lease

@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Foundation
 public import Logging
 public import RotorCore
@@ -21,6 +22,9 @@ public actor RotationEngine: Service {
     private var waiter: CheckedContinuation<Void, Never>?
 
     /// Creates the engine. `fingerprint` names keys in job records without revealing them.
+    /// Provider calls, step durations and job outcomes are recorded through `metrics` (the
+    /// global `MetricsSystem.factory` unless given); providers are wrapped in a
+    /// ``MeteredProvider`` here unless they already are one.
     public init(
         store: any Store,
         providers: [ProviderKind: any Provider],
@@ -28,6 +32,7 @@ public actor RotationEngine: Service {
         clock: any RotorClock = SystemClock(),
         configuration: EngineConfiguration = EngineConfiguration(),
         fingerprint: @escaping @Sendable (Secret) -> String,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
         self.store = store
@@ -36,19 +41,26 @@ public actor RotationEngine: Service {
         self.logger = logger
         self.runner = JobRunner(
             store: store,
-            providers: providers,
+            providers: providers.mapValues { provider in
+                provider is MeteredProvider ? provider : MeteredProvider(provider, factory: metrics)
+            },
             delivery: delivery,
             clock: clock,
             retry: configuration.retry,
             owner: configuration.owner,
             leaseDuration: configuration.leaseDuration,
             fingerprint: fingerprint,
+            metrics: EngineMetrics(factory: metrics),
             logger: logger
         )
     }
 
     /// Claims and runs jobs until graceful shutdown or cancellation.
     public func run() async throws {
+        // Jobs this instance leased before a restart are ours to resume now, not when the leases
+        // lapse. (Claiming never takes jobs leased to anyone, this instance included, so that a
+        // claim's limit is spent on new work, not on jobs already running here.)
+        try await self.store.releaseLeases(owner: self.configuration.owner)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !self.stopping && !Task.isCancelled {

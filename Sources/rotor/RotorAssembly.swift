@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Prometheus
 import RotorAPI
 import RotorCore
 import RotorCrypto
@@ -18,6 +19,8 @@ struct RotorAssembly {
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
+    /// Every metric of this assembly, served by `GET /metrics`.
+    let metrics: PrometheusCollectorRegistry
 
     struct Settings {
         var dataDirectory: String
@@ -27,13 +30,22 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
+        var githubKeys: GitHubKeySet? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
+        /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
+        var metrics = PrometheusCollectorRegistry()
     }
 
     init(_ settings: Settings, logger: Logger) throws {
         self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+        self.metrics = settings.metrics
+        let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
-        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
+        // Metered once here, so the engine's calls and the API's validation calls are counted alike.
+        let providers: [ProviderKind: any Provider] = [
+            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient), factory: metricsFactory)
+        ]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
@@ -48,6 +60,7 @@ struct RotorAssembly {
                 retry: settings.retry
             ),
             fingerprint: fingerprint,
+            metrics: metricsFactory,
             logger: logger
         )
         self.engine = engine
@@ -78,7 +91,9 @@ struct RotorAssembly {
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
-                services: services
+                services: services,
+                githubKeys: settings.githubKeys,
+                metrics: settings.metrics
             )
         )
     }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
+import CoreMetrics
 import FakeVultr
 import Foundation
 import Logging
+import Prometheus
 import RotorAPI
 import RotorCore
 import RotorCrypto
@@ -28,6 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
               ROTOR_LOG_LEVEL     trace, debug, info (default), notice, warning, error, critical
+              ROTOR_LOG_FORMAT    text (default) or json (one JSON object per line)
               ROTOR_EVENT_LOOPS   NIO event-loop threads (default: one per core)
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
@@ -71,14 +74,14 @@ struct ServeCommand: AsyncParsableCommand {
         // Unbuffered, unlike print() into a pipe: the operator needs these lines now.
         FileHandle.standardOutput.write(Data(configuration.notices.map { $0 + "\n" }.joined().utf8))
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
+        configuration.logFormat.bootstrap(level: configuration.logLevel)
+        // Rotor's own parts record into this registry explicitly; the global bootstrap sends
+        // anything else that uses swift-metrics to the same `GET /metrics`.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(RotorMetrics.factory(registry: metrics))
         let logger = Logger(label: "rotor")
         guard self.sandbox else {
-            try await self.serve(configuration, vultrBaseURL: configuration.vultrBaseURL, logger: logger)
+            try await self.serve(configuration, vultrBaseURL: configuration.vultrBaseURL, metrics: metrics, logger: logger)
             return
         }
         let fake = FakeVultr()
@@ -89,11 +92,11 @@ struct ServeCommand: AsyncParsableCommand {
                 "rotor serve --sandbox: a sandbox Vultr API key to register as a credential: \(sandboxKey)",
             ]
             FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
-            try await self.serve(configuration, vultrBaseURL: baseURL, logger: logger)
+            try await self.serve(configuration, vultrBaseURL: baseURL, metrics: metrics, logger: logger)
         }
     }
 
-    private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, logger: Logger) async throws {
+    private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, metrics: PrometheusCollectorRegistry, logger: Logger) async throws {
 
         let assembly: RotorAssembly
         do {
@@ -105,7 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
-                    outboxRetry: configuration.outboxRetry
+                    githubKeys: configuration.githubKeys,
+                    outboxRetry: configuration.outboxRetry,
+                    metrics: metrics
                 ),
                 logger: logger
             )

@@ -1,4 +1,5 @@
 import FakeVultr
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -85,6 +86,7 @@ struct EngineHarness: Sendable {
         keyring: Keyring = .generate(),
         database: String? = nil,
         fake: FakeVultr? = nil,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         _ body: @Sendable (EngineHarness) async throws -> Void
     ) async throws {
         let fake = fake ?? FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
@@ -113,6 +115,7 @@ struct EngineHarness: Sendable {
                         retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
                     ),
                     fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
+                    metrics: metrics,
                     logger: Logger(label: "engine")
                 )
                 let (userID, _) = fake.addUser()

@@ -40,6 +40,26 @@ import Testing
         #expect(try await store.claimJobs(owner: "C", now: self.at(10), leaseUntil: self.at(60), limit: 0).isEmpty)
     }
 
+    @Test("a claim skips jobs leased to the claimer too, so its limit goes to new work; releaseLeases frees all of one owner's")
+    func ownLeasesAndRestart() async throws {
+        let subject = try makeStore()
+        defer { subject.cleanup() }
+        let store = subject.store
+        var ids: [JobID] = []
+        for index in 0..<3 {
+            ids.append(try await store.addJob(for: try await store.addCredential(), at: self.at(Double(index))).id)
+        }
+        #expect(try await store.claimJobs(owner: "A", now: self.at(10), leaseUntil: self.at(60), limit: 1) == [ids[0]])
+        // A still runs ids[0]: the next claim of one job must bring ids[1], not ids[0] again.
+        #expect(try await store.claimJobs(owner: "A", now: self.at(11), leaseUntil: self.at(60), limit: 1) == [ids[1]])
+        #expect(try await store.claimJobs(owner: "B", now: self.at(12), leaseUntil: self.at(60), limit: 1) == [ids[2]])
+
+        // A restarts: its leases go, B's stay.
+        try await store.releaseLeases(owner: "A")
+        #expect(try await store.claimJobs(owner: "A", now: self.at(13), leaseUntil: self.at(60), limit: 10) == [ids[0], ids[1]])
+        #expect(try await store.renewLease(ids[2], owner: "B", until: self.at(90)))
+    }
+
     @Test("renew extends only the holder's lease; release frees only the holder's lease")
     func renewAndRelease() async throws {
         let subject = try makeStore()
