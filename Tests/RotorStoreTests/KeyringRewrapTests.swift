@@ -12,9 +12,10 @@ import Testing
     static let both = try! old.adding(Keyring.generateKey(id: "kek-new"), makeActive: true)
     /// The new key only: after `rotor keyring remove kek-old`.
     static let newOnly = try! both.removing(id: "kek-old")
+    static let triggerID = TriggerID.generate()
 
-    /// Credentials (current key, previous key, a signing secret each) and a subscription,
-    /// sealed under `kek-old`. Returns the credentials' ids and secrets as stored.
+    /// Credentials (current key, previous key, a signing secret each), a subscription and a
+    /// trigger, sealed under `kek-old`. Returns the credentials' ids and secrets as stored.
     private func seed(_ store: SQLiteStore, credentials: Int) async throws -> [CredentialID: CredentialSecrets] {
         var stored: [CredentialID: CredentialSecrets] = [:]
         for index in 0..<credentials {
@@ -26,6 +27,8 @@ import Testing
         }
         let subscription = Subscription(id: .generate(), url: "https://events.example/hook", events: [.jobSucceeded], createdAt: Sample.t0)
         try await store.createSubscription(subscription, signingSecret: Secret("whsec_subscription-secret"))
+        let trigger = WebhookTrigger(id: Self.triggerID, scheme: .github, credentialIDs: Array(stored.keys.prefix(1)), createdAt: Sample.t0)
+        try await store.createTrigger(trigger, secret: Secret("trigger-secret"))
         return stored
     }
 
@@ -34,32 +37,33 @@ import Testing
         let fixture = try SQLiteFixture(keyring: Self.old)
         defer { fixture.cleanup() }
         let stored = try await self.seed(fixture.store, credentials: 3)
-        // 3 × (current, previous, signing) + the subscription's secret.
-        #expect(try await fixture.store.envelopeCountsByKeyID() == ["kek-old": 10])
+        // 3 × (current, previous, signing) + the subscription's and the trigger's secrets.
+        #expect(try await fixture.store.envelopeCountsByKeyID() == ["kek-old": 11])
 
         let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
         #expect(try await rotating.missingEnvelopeKeyIDs() == [])
         let result = try await EnvelopeRewrap.run(store: rotating, batchSize: 4)
-        #expect(result.rewrapped == 10)
-        #expect(result.total == 10)
+        #expect(result.rewrapped == 11)
+        #expect(result.total == 11)
         #expect(result.isComplete)
         #expect(result.failures.isEmpty)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 10])
+        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 11])
 
         let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
         #expect(try await after.missingEnvelopeKeyIDs() == [])
         for (id, secrets) in stored {
             #expect(try await after.credentialSecrets(id) == secrets)
         }
+        #expect(try await after.triggerSecrets(Self.triggerID, at: Sample.t0) == [Secret("trigger-secret")])
         let verification = try await after.verifyEnvelopes()
-        #expect(verification.opened == 10)
+        #expect(verification.opened == 11)
         #expect(verification.failures.isEmpty)
 
         // The store that only has the old key is told which key it lacks, and cannot open them.
         #expect(try await fixture.store.missingEnvelopeKeyIDs() == ["kek-new"])
         let stale = try await fixture.store.verifyEnvelopes()
         #expect(stale.opened == 0)
-        #expect(stale.failures.count == 10)
+        #expect(stale.failures.count == 11)
         #expect(stale.failures.allSatisfy { $0.reason.contains("kek-new") })
 
         // A second run finds nothing to do.
@@ -72,7 +76,7 @@ import Testing
     func interruptAndResume() async throws {
         let fixture = try SQLiteFixture(keyring: Self.old)
         defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 10)  // 31 envelopes
+        let stored = try await self.seed(fixture.store, credentials: 10)  // 32 envelopes
         let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
 
         struct Interrupted: Error {}
@@ -86,19 +90,19 @@ import Testing
                 if seen == 2 { throw Interrupted() }
             }
         }
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 10, "kek-old": 21])
+        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 10, "kek-old": 22])
         for (id, secrets) in stored {
             #expect(try await rotating.credentialSecrets(id) == secrets)
         }
 
         var reports: [EnvelopeRewrapProgress] = []
         let resumed = try await EnvelopeRewrap.run(store: rotating, batchSize: 5) { reports.append($0) }
-        #expect(resumed.rewrapped == 21)
-        #expect(resumed.total == 21)
+        #expect(resumed.rewrapped == 22)
+        #expect(resumed.total == 22)
         #expect(resumed.isComplete)
-        #expect(reports.map(\.rewrapped) == [5, 10, 15, 20, 21])
+        #expect(reports.map(\.rewrapped) == [5, 10, 15, 20, 22])
         #expect(reports.last?.remaining == ["kek-old": 0])
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 31])
+        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 32])
 
         let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
         for (id, secrets) in stored {
@@ -110,17 +114,17 @@ import Testing
     func boundedRuns() async throws {
         let fixture = try SQLiteFixture(keyring: Self.old)
         defer { fixture.cleanup() }
-        _ = try await self.seed(fixture.store, credentials: 4)  // 13 envelopes
+        _ = try await self.seed(fixture.store, credentials: 4)  // 14 envelopes
         let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
         var sizes: [Int] = []
         let first = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7) { sizes.append($0.rewrapped) }
         #expect(sizes == [5, 7])
         #expect(first.rewrapped == 7)
-        #expect(first.remaining == ["kek-old": 6])
+        #expect(first.remaining == ["kek-old": 7])
         #expect(!first.isComplete)
         let second = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7)
-        #expect(second.rewrapped == 6)
-        #expect(second.total == 6)
+        #expect(second.rewrapped == 7)
+        #expect(second.total == 7)
         #expect(second.isComplete)
     }
 
@@ -136,7 +140,7 @@ import Testing
         // A roll with an overlap: the old signing secret is kept as the previous one.
         _ = try await server.rollSigningSecret(
             credential: id, target: targetID, to: Secret("whsec_second"), overlapUntil: Sample.t0.addingTimeInterval(60), at: Sample.t0)
-        #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 5])
+        #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 6])
         let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
 
         // In the window the "server" (still sealing under kek-old) rolls again without overlap:
@@ -146,13 +150,13 @@ import Testing
             _ = try await server.rollSigningSecret(credential: id, target: targetID, to: Secret("whsec_third"), overlapUntil: nil, at: Sample.t0)
         }
         #expect(batch.changedConcurrently == 2)
-        #expect(batch.rewrapped == 3)
+        #expect(batch.rewrapped == 4)
         #expect(batch.next == nil)
         let now = try await rotating.credentialSecrets(id)
         #expect(now.signingSecrets == [targetID: Secret("whsec_third")])
         #expect(now.previousSigningSecrets.isEmpty)
         #expect(now.current == secrets.current)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 3, "kek-old": 1])
+        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 4, "kek-old": 1])
 
         // The next pass takes the envelope the server wrote.
         let rest = try await EnvelopeRewrap.run(store: rotating)
@@ -220,9 +224,9 @@ import Testing
         #expect(try await rotating.missingEnvelopeKeyIDs() == ["kek-old"])
         let result = try await EnvelopeRewrap.run(store: rotating)
         #expect(result.rewrapped == 0)
-        #expect(result.failures.count == 4)
+        #expect(result.failures.count == 5)
         #expect(result.failures.allSatisfy { $0.reason.contains("kek-old") })
         #expect(!result.isComplete)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-old": 4])
+        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-old": 5])
     }
 }
