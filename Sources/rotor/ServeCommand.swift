@@ -38,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
+            Exits 78 if stored secrets are sealed under a key-encryption key the keyring lacks;
+            `rotor keyring` rotates the keyring.
             """
     )
 
@@ -116,6 +118,12 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
             throw ExitCode(74)  // EX_IOERR
         }
+        do {
+            try await Self.checkKeyring(configuration.keyring, opens: assembly.store)
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
+        }
         let engine = assembly.engine
         let dispatcher = assembly.dispatcher
         let responder = assembly.responder
@@ -135,5 +143,29 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
         try? await assembly.shutdownClients()
         logger.info("stopped")
+    }
+
+    /// Refuses to start (exit 78) if stored secrets are sealed under a KEK the keyring lacks:
+    /// jobs would fail on them one by one, later. The check reads the envelopes' KEK ids from an
+    /// index; it decrypts nothing.
+    static func checkKeyring(_ keyring: Keyring, opens store: SQLiteStore) async throws {
+        let missing: [String]
+        do {
+            missing = try await store.missingEnvelopeKeyIDs()
+        } catch {
+            FileHandle.standardError.write(Data("rotor serve: cannot read the database: \(error)\n".utf8))
+            throw ExitCode(74)  // EX_IOERR
+        }
+        guard !missing.isEmpty else { return }
+        let names = missing.map { $0.isEmpty ? "(an unreadable envelope header)" : $0 }.joined(separator: ", ")
+        let message = """
+            rotor serve: refusing to start: stored secrets are sealed under key-encryption key(s) \(names), \
+            which the keyring (keys: \(keyring.keyIDs.joined(separator: ", "))) does not hold. \
+            Start with a keyring that includes \(missing.count == 1 ? "it" : "them") (ROTOR_KEYRING_FILE), e.g. the keyring file from before \
+            `rotor keyring remove`, or restore it from backup.
+
+            """
+        FileHandle.standardError.write(Data(message.utf8))
+        throw ExitCode(78)  // EX_CONFIG
     }
 }
