@@ -109,7 +109,7 @@ public actor RotationEngine: Service {
             return
         }
         for id in ids where self.running.insert(id).inserted {
-            group.addTask {
+            group.addTask(priority: .low) {
                 await self.runner.run(id) { await self.shouldContinue }
                 await self.finished(id)
             }

@@ -27,6 +27,11 @@ public final class SQLiteStore: Store {
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
 
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL).
+    package func synchronousSetting() async throws -> Int {
+        try await self.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
     /// - Throws: ``SQLiteStoreError`` when the file cannot be created or secured, or GRDB's
@@ -38,6 +43,12 @@ public final class SQLiteStore: Store {
         configuration.busyMode = .timeout(10)
         configuration.label = "rotor.store"
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB leaves WAL databases at `synchronous = NORMAL`, which survives a crashed process
+        // but not a crashed machine: the last commits can vanish while their effects at the
+        // provider (a key created, a key deleted) remain. FULL syncs the log on every commit, so
+        // an intent is on disk before its effect; group commit (``GroupCommitWriter``) shares
+        // each sync among the writes that arrive meanwhile. Only the writer connection commits.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
         try Self.backfillCurrentKeyDigests(pool, keyring: keyring)
         // SQLite copies the database's mode to the files it creates next to it; make sure anyway,
