@@ -18,8 +18,7 @@ public actor RotationEngine: Service {
     private let logger: Logger
     private var running: Set<JobID> = []
     private var stopping = false
-    private var wakeRequested = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    private let doorbell = Doorbell()
 
     /// Creates the engine. `fingerprint` names keys in job records without revealing them.
     /// Provider calls, step durations and job outcomes are recorded through `metrics` (the
@@ -81,12 +80,7 @@ public actor RotationEngine: Service {
 
     /// Looks for work now (the API calls this after creating or cancelling a job).
     public func wake() {
-        if let waiter = self.waiter {
-            self.waiter = nil
-            waiter.resume()
-        } else {
-            self.wakeRequested = true
-        }
+        self.doorbell.ring()
     }
 
     /// Whether the engine is running and not stopping, for `/readyz`.
@@ -124,17 +118,7 @@ public actor RotationEngine: Service {
     }
 
     private func waitForWork() async {
-        if self.wakeRequested || self.stopping {
-            self.wakeRequested = false
-            return
-        }
-        let interval = self.configuration.pollInterval
-        let timer = Task {
-            try? await Task.sleep(for: interval)
-            self.wake()
-        }
-        await withCheckedContinuation { self.waiter = $0 }
-        timer.cancel()
-        self.wakeRequested = false
+        if self.stopping { return }
+        await self.doorbell.wait(upTo: self.configuration.pollInterval)
     }
 }
