@@ -267,6 +267,9 @@ public protocol Store: Sendable {
     func releaseLeases(owner: String) async throws
     /// The job with its credential and all secrets, decrypted. Throws ``StoreError/Code/notFound``.
     func rotation(_ id: JobID) async throws -> Rotation
+    /// ``rotation(_:)`` for a runner that already holds the job as it committed it: a store may
+    /// return `knownJob` instead of decoding the row when the stored revision is the same.
+    func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation
     /// Commits a step's outcome atomically, if `owner` still holds the lease
     /// (``StoreError/Code/leaseLost`` otherwise) and the stored job's revision still equals
     /// `commit.job.revision` (``StoreError/Code/conflict`` otherwise: the API changed the job,
@@ -285,5 +288,10 @@ extension Store {
     /// ``updateCredential(_:signingSecrets:ifUnmodifiedSince:)`` without the concurrency check.
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws {
         try await self.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: nil)
+    }
+
+    /// Decodes the job every time: a store without a cheaper way needs nothing more.
+    public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
+        try await self.rotation(id)
     }
 }

@@ -45,6 +45,8 @@ struct JobRunner: Sendable {
             // Whether this runner has already committed the intent for the job's current step
             // (folded into the previous step's commit). A resumed job always records it anew.
             var begun = false
+            // The job as this runner last committed it (the store skips decoding it while it is current).
+            var known: Job?
             while await shouldContinue() {
                 let now = self.clock.now()
                 if now.timeIntervalSince(leaseRenewedAt) >= self.leaseDuration / 3 {
@@ -53,13 +55,14 @@ struct JobRunner: Sendable {
                     }
                     leaseRenewedAt = now
                 }
-                var rotation = try await self.store.rotation(id)
+                var rotation = try await self.store.rotation(id, knownJob: known)
                 if rotation.job.state.isTerminal { return }
                 if let due = rotation.job.nextAttemptAt, due > now {
                     try await self.store.releaseLease(id, owner: self.owner)
                     return
                 }
                 try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
+                known = rotation.job
             }
             try await self.store.releaseLease(id, owner: self.owner)
         } catch let error as StoreError where error.code == .leaseLost || error.code == .conflict {

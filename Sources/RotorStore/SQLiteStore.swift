@@ -332,8 +332,23 @@ public final class SQLiteStore: Store {
     }
 
     public func rotation(_ id: JobID) async throws -> Rotation {
+        try await self.rotation(id, knownJob: nil)
+    }
+
+    public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
         try await self.pool.read { db in
-            guard let job = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            // Every change to a job row bumps its revision, so a job the runner committed itself
+            // is still exactly that job while the revision matches: no need to decode the row
+            // (the engine's most frequent read, and most of its cost).
+            let job: Job
+            if let knownJob, knownJob.id == id,
+                try Int.fetchOne(cached: db, sql: "SELECT revision FROM jobs WHERE id = ?", arguments: [id.rawValue]) == knownJob.revision
+            {
+                job = knownJob
+            } else {
+                guard let fetched = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+                job = fetched
+            }
             guard let credential = try Self.fetchCredential(db, job.credentialID) else {
                 throw Self.credentialNotFound(job.credentialID)
             }

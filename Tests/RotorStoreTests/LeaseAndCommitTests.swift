@@ -60,6 +60,25 @@ import Testing
         #expect(try await store.renewLease(ids[2], owner: "B", until: self.at(90)))
     }
 
+    @Test("rotation(knownJob:) reuses the runner's job only while the stored revision is the same")
+    func knownJobReuse() async throws {
+        let subject = try makeStore()
+        defer { subject.cleanup() }
+        let store = subject.store
+        let job = try await store.addJob(for: try await store.addCredential())
+        // A marker the store never wrote: seeing it back proves the row was not decoded.
+        var known = job
+        known.reason = "runner's copy"
+        #expect(try await store.rotation(job.id, knownJob: known).job.reason == "runner's copy")
+
+        // A cancel bumps the revision: the stored job comes back, with the cancel.
+        _ = try await store.requestCancel(job.id, at: self.at(1))
+        let fresh = try await store.rotation(job.id, knownJob: known).job
+        #expect(fresh.reason != "runner's copy")
+        #expect(fresh.revision == job.revision + 1)
+        #expect(fresh.cancelRequested || fresh.state == .cancelled)
+    }
+
     @Test("renew extends only the holder's lease; release frees only the holder's lease")
     func renewAndRelease() async throws {
         let subject = try makeStore()
