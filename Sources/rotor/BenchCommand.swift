@@ -103,6 +103,7 @@ struct BenchCommand: AsyncParsableCommand {
 
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     let start = ContinuousClock.now
+                    let cpuAtStart = Self.processCPUSeconds()
                     group.addTask { try await assembly.engine.run() }
                     let polling = PollLog()
                     for _ in 0..<self.pollers {
@@ -110,13 +111,14 @@ struct BenchCommand: AsyncParsableCommand {
                     }
                     let jobs = try await Self.waitUntilTerminal(jobIDs, store: assembly)
                     let wall = ContinuousClock.now - start
+                    let cpu = Self.processCPUSeconds() - cpuAtStart
                     polling.finished.store(true, ordering: .relaxed)
                     await assembly.engine.stop()
                     try await group.waitForAll()
 
                     let calls = Self.providerCalls(fake) - countsBefore
                     return BenchReport(
-                        jobs: jobs, wall: wall, queueTime: queueTime, providerCalls: calls,
+                        jobs: jobs, wall: wall, cpuSeconds: cpu, queueTime: queueTime, providerCalls: calls,
                         polls: polling.latencies.withLock { $0 }, peakRSSKilobytes: Self.peakRSSKilobytes(),
                         keysAtFake: seeds.reduce(0) { $0 + fake.keys(ofUser: $1.userID).count }
                     )
@@ -187,6 +189,14 @@ struct BenchCommand: AsyncParsableCommand {
 
     private static func providerCalls(_ fake: FakeVultr) -> Int {
         FakeVultr.Operation.allCases.reduce(0) { $0 + fake.requestCounts($1).received }
+    }
+
+    /// User and system CPU time this process has used, in seconds.
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The process's peak resident set (`VmHWM`), in kB.
@@ -278,6 +288,8 @@ final class PollLog: Sendable {
 struct BenchReport {
     var jobs: [Job]
     var wall: Duration
+    /// CPU time of the whole process while the jobs ran (fake and pollers included).
+    var cpuSeconds: Double
     var queueTime: Duration
     var providerCalls: Int
     var polls: [Duration]
@@ -294,6 +306,8 @@ struct BenchReport {
         say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
         say(String(format: "queued through POST /v1/jobs in %.2f s (%.0f jobs/s)", self.queueTime.seconds, Double(self.jobs.count) / self.queueTime.seconds))
         say(String(format: "wall time %.2f s: %.1f rotations/s; %d succeeded, %d other", wallSeconds, Double(self.jobs.count) / wallSeconds, succeeded, self.jobs.count - succeeded))
+        say(String(format: "CPU while running: %.2f s, %.2f ms per rotation, %.2f cores busy on average (whole process: Rotor, the fake, the pollers)",
+            self.cpuSeconds, self.cpuSeconds * 1000 / Double(max(1, self.jobs.count)), self.cpuSeconds / max(wallSeconds, 0.001)))
         say("rotation latency (started → finished): " + percentiles(runLatencies.map { $0 * 1000 }))
         say(String(format: "provider calls: %d (%.2f per rotation)", self.providerCalls, callsPerRotation))
         if latencyMilliseconds > 0 {
