@@ -35,7 +35,7 @@ import Testing
             let job = try await h.waitFor(try await h.rotate(credential))
             #expect(job.state == .succeeded)
 
-            let scrape = registry.emitToString()
+            let scrape = try await Self.scrapeOnceFinished(registry, "succeeded")
             #expect(Self.value(scrape, Self.calls("create_key", "transient")) == 1)
             #expect(Self.value(scrape, Self.calls("create_key", "success")) == 1)
             #expect(Self.value(scrape, Self.calls("create_key", "permanent")) == 0)
@@ -64,11 +64,23 @@ import Testing
             h.fake.failNext(1, status: .forbidden, on: .create)
             let job = try await h.waitFor(try await h.rotate(credential))
             #expect(job.state == .rolledBack)
-            let scrape = registry.emitToString()
+            let scrape = try await Self.scrapeOnceFinished(registry, "rolled_back")
             #expect(Self.value(scrape, Self.calls("create_key", "permanent")) == 1)
             #expect(Self.value(scrape, Self.calls("create_key", "success")) == 0)
             #expect(Self.value(scrape, #"rotor_job_step_duration_seconds_count{step="rollback"}"#) == 1)
             #expect(Self.value(scrape, #"rotor_jobs_finished_total{state="rolled_back"}"#) == 1)
         }
+    }
+
+    /// The runner counts a finished job just after its final commit, which the test may see
+    /// first: scrape once the count is in (or after two seconds, for the expectations to fail).
+    private static func scrapeOnceFinished(_ registry: PrometheusCollectorRegistry, _ state: String) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            let scrape = registry.emitToString()
+            if Self.value(scrape, #"rotor_jobs_finished_total{state="\#(state)"}"#) == 1 { return scrape }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return registry.emitToString()
     }
 }
