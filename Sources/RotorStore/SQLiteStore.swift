@@ -290,7 +290,7 @@ public final class SQLiteStore: Store {
         guard limit > 0 else { return [] }
         return try await self.writer.write { db in
             let ids = try String.fetchAll(cached: db, sql: """
-                    SELECT id FROM jobs
+                    SELECT id FROM jobs INDEXED BY jobs_unfinished_by_created_at
                     WHERE state IN ('queued', 'running')
                       AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
                       AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now)
