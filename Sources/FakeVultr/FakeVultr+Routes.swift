@@ -103,6 +103,7 @@ extension FakeVultr {
             guard let key = state.keys[id]?.key, key.userID == userID else { throw VultrError.keyNotFound }
             state.keys[id] = nil
             state.keyIDsBySecret[key.secret] = nil
+            state.keyIDsByUser[userID]?.remove(id)
             state.counts[.delete, default: RequestCounts()].succeeded += 1
         }
         return .noContent
