@@ -223,7 +223,7 @@ extension SQLiteStore: SubscriptionStore {
     /// in the caller's transaction; call after its writes.
     func enqueueEvents(_ db: Database, reporting job: Job, since baseline: OutboxBaseline) throws {
         // Most commits change neither; without subscriptions there is nothing to write at all.
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
+        guard try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
         guard let credential = try Self.fetchCredential(db, job.credentialID), let credentialBefore = baseline.credentialState else { return }
         let now = job.updatedAt
         let events = OutboxEvent.reporting(

@@ -47,7 +47,7 @@ extension SQLiteStore {
     /// when cleared). Called in the transaction that writes the key.
     static func indexCurrentKey(_ db: Database, owner: String, _ secret: Secret?) throws {
         guard CredentialID(owner) != nil else { return }
-        try db.execute(
+        try db.run(
             sql: "UPDATE credentials SET current_key_sha256 = ? WHERE id = ?",
             arguments: [secret.map { SHA256.hexDigest($0.reveal()) }, owner]
         )
