@@ -72,7 +72,7 @@ extension FakeVultr {
             let userID = try Self.authenticate(request, in: state)
             // Keyset paging on the creation sequence: a key deleted between pages does not shift
             // the others, so none is skipped or seen twice.
-            let all = state.keys.values.filter { $0.key.userID == userID }.sorted { $0.sequence < $1.sequence }
+            let all = (state.keyIDsByUser[userID] ?? []).compactMap { state.keys[$0] }.sorted { $0.sequence < $1.sequence }
             let rest = all.drop { $0.sequence < startSequence }
             let items = Array(rest.prefix(perPage))
             let next = rest.count > perPage ? Self.encodeCursor(rest[rest.startIndex + perPage].sequence) : ""
