@@ -114,6 +114,7 @@ struct JobRunner: Sendable {
         let finished = self.clock.now()
         switch outcome {
         case .done(var commit):
+            try await self.foldQuietSteps(into: &commit, after: rotation, at: finished)
             begun = try self.beginNextStep(&commit, at: finished)
             try await self.commit(commit, &rotation)
         case .transient(let message, let retryAfter):
@@ -129,6 +130,57 @@ struct JobRunner: Sendable {
             }
         case .permanent(let error):
             try await self.commit(self.fail(rotation, error, now: finished), &rotation)
+        }
+    }
+
+    /// Runs the steps that `commit` leads to and that act on nothing outside the store (`grace`
+    /// as it begins, and `finalize` when no target is to be told) into the same commit: the same
+    /// transitions and timeline, in one transaction instead of one each.
+    private func foldQuietSteps(into commit: inout RotationCommit, after rotation: Rotation, at now: Date) async throws {
+        var next = rotation
+        while true {
+            Self.mirror(commit, into: &next)
+            guard next.job.state == .running, next.job.nextAttemptAt == nil else { return }
+            let quiet: RotationCommit
+            switch next.job.step {
+            case .grace where next.job.graceEndsAt == nil:
+                quiet = try self.grace(next, now: now)
+            case .finalize where !next.job.targets.contains(where: { $0.state == .verified }):
+                try next.job.beginAttempt(at: now)
+                guard case .done(var finalized) = try await self.attempt(.finalize, &next, shouldContinue: { true }) else { return }
+                finalized.events.insert(event(now, "step.started", .finalize, "Attempt \(next.job.attempt) of finalize."), at: 0)
+                quiet = finalized
+            default:
+                return
+            }
+            commit = RotationCommit(
+                job: quiet.job,
+                credential: quiet.credential ?? commit.credential,
+                currentKey: quiet.currentKey == .unchanged ? commit.currentKey : quiet.currentKey,
+                previousKey: quiet.previousKey == .unchanged ? commit.previousKey : quiet.previousKey,
+                pendingKey: quiet.pendingKey == .unchanged ? commit.pendingKey : quiet.pendingKey,
+                events: commit.events + quiet.events
+            )
+        }
+    }
+
+    /// `rotation` as it will be once `commit` is stored (the revision aside).
+    private static func mirror(_ commit: RotationCommit, into rotation: inout Rotation) {
+        rotation.job = commit.job
+        if let credential = commit.credential { rotation.credential = credential }
+        switch commit.currentKey {
+        case .set(let secret): rotation.secrets.current = secret
+        case .clear, .unchanged: break
+        }
+        switch commit.previousKey {
+        case .set(let secret): rotation.secrets.previous = secret
+        case .clear: rotation.secrets.previous = nil
+        case .unchanged: break
+        }
+        switch commit.pendingKey {
+        case .set(let secret): rotation.pendingKey = secret
+        case .clear: rotation.pendingKey = nil
+        case .unchanged: break
         }
     }
 
