@@ -93,6 +93,7 @@ extension SQLiteStore {
         Self.registerSubscriptionMigrations(&migrator)
         Self.registerScheduleAndDeliveryMigration(&migrator)
         Self.registerTriggerMigrations(&migrator)
+        Self.registerTokenAndAuditMigrations(&migrator)
         return migrator
     }
 }
