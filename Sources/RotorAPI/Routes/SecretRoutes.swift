@@ -18,19 +18,31 @@ enum SecretRoutes {
                 try await audit.appendAudit(AuditRecord(at: now, actor: principal.id, action: "secret.read", resource: id.rawValue, outcome: "denied"))
                 throw HTTPError.notFound("No credential with this id exists.")
             }
-            guard let credential = try await services.store.credential(id) else {
+            guard try await services.store.credential(id) != nil else {
                 throw HTTPError.notFound("No credential with this id exists.")
             }
             try await audit.appendAudit(AuditRecord(at: now, actor: principal.id, action: "secret.read", resource: id.rawValue))
-            let secrets: CredentialSecrets
-            do {
-                secrets = try await services.store.credentialSecrets(id)
-            } catch let error as StoreError {
-                throw error.problem
-            }
-            var response = try Response.json(SecretResponse(secret: secrets.current.reveal(), version: credential.version))
+            let (secret, version) = try await Self.currentKey(id, store: services.store)
+            var response = try Response.json(SecretResponse(secret: secret.reveal(), version: version))
             response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
             return response
         }
+    }
+
+    /// The current key with the version it belongs to. Key and version are two reads; a rotation
+    /// committing between them would pair a key with the wrong version, so the version is read
+    /// on both sides and the pair taken only when it did not move.
+    private static func currentKey(_ id: CredentialID, store: any Store) async throws -> (Secret, Int) {
+        for _ in 0..<5 {
+            guard let before = try await store.credential(id)?.version else { throw HTTPError.notFound("No credential with this id exists.") }
+            let secrets: CredentialSecrets
+            do {
+                secrets = try await store.credentialSecrets(id)
+            } catch let error as StoreError {
+                throw error.problem
+            }
+            if try await store.credential(id)?.version == before { return (secrets.current, before) }
+        }
+        throw HTTPError.conflict(code: "conflict", "The credential kept rotating while its key was read; retry the request.")
     }
 }
