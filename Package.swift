@@ -202,7 +202,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorStoreTests",
-            dependencies: ["RotorStore", "RotorCore", "RotorCrypto"],
+            dependencies: ["RotorStore", "RotorCore", "RotorCrypto", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -237,6 +237,7 @@ let package = Package(
                 "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

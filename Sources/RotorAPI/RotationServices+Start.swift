@@ -40,10 +40,12 @@ extension RotationServices {
                 at: now
             )
             do {
-                let creation = try await self.store.createJob(
-                    job, idempotencyKey: nil, requestFingerprint: nil,
-                    events: [JobEvent(at: now, type: "job.created", message: reason)]
-                )
+                let creation = try await Audit.recording("job.create", job.id.rawValue, at: now) {
+                    try await self.store.createJob(
+                        job, idempotencyKey: nil, requestFingerprint: nil,
+                        events: [JobEvent(at: now, type: "job.created", message: reason)]
+                    )
+                }
                 switch creation {
                 case .created(let job), .replayed(let job): return .started(job)
                 }

@@ -58,13 +58,20 @@ public enum RotorApplication {
             MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
         }
 
-        let v1 = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
+        let v1 = ScopedRoutes(group: router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator)), prefix: "/v1")
         IdentityRoutes.register(on: v1)
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
             JobRoutes.register(on: v1, services: services)
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)
+            SecretRoutes.register(on: v1, services: services)
+            if let tokens = services.store as? any TokenStore {
+                TokenRoutes.register(on: v1, services: services, tokens: tokens)
+            }
+            if let audit = services.store as? any AuditStore {
+                AuditRoutes.register(on: v1, audit: audit)
+            }
             if let triggers = services.triggers {
                 TriggerRoutes.register(on: v1, services: services, triggers: triggers)
                 // Authenticated by signature, not bearer token: registered outside the /v1 group.

@@ -89,6 +89,7 @@ extension SQLiteStore: ScheduleStore {
                 arguments: StatementArguments(try Rows.values(stored) + [stored.revision])
             )
             try Self.appendEvents(db, job: stored.id, events)
+            try Self.appendAudit(db, AuditRecord(at: job.createdAt, actor: "scheduler", action: "job.create", resource: stored.id.rawValue))
             try db.run(
                 sql: "UPDATE credentials SET state = ?, next_rotation_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [CredentialState.rotating.rawValue, Rows.time(retryAt), Rows.time(job.createdAt), job.credentialID.rawValue]

@@ -377,8 +377,10 @@ public final class SQLiteStore: Store {
                     message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
-            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
+            let storedState = try Rows.enumValue(JobState.self, row, "state")
+            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: storedState)
             try Self.updateJobRow(db, job, revision: revision + 1)
+            if !storedState.isTerminal && job.state.isTerminal { try Self.auditOutcome(db, job) }
             if let credential = commit.credential {
                 try Self.updateRotationColumns(db, credential)
             }
@@ -393,7 +395,8 @@ public final class SQLiteStore: Store {
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
-        try await self.writer.write { db in
+        let actor = Audit.actor
+        return try await self.writer.write { db in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
             let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
@@ -407,6 +410,7 @@ public final class SQLiteStore: Store {
                 [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")]
             )
             if !stored.state.isTerminal && job.state.isTerminal {
+                try Self.auditOutcome(db, job, actor: actor)
                 try db.run(
                     sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
                     arguments: [

@@ -85,7 +85,11 @@ struct RotorAssembly {
         )
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
-                authenticator: AdminTokenAuthenticator(adminToken: settings.adminToken),
+                // The bootstrap token first: it never costs a store lookup.
+                authenticator: CompositeTokenAuthenticator([
+                    AdminTokenAuthenticator(adminToken: settings.adminToken),
+                    StoreTokenAuthenticator(store: store),
+                ]),
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },

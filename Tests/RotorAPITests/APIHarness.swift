@@ -62,7 +62,10 @@ struct APIHarness: Sendable {
             let metrics = PrometheusCollectorRegistry()
             let responder = RotorApplication.buildResponder(
                 configuration: APIConfiguration(
-                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token),
+                    authenticator: CompositeTokenAuthenticator([
+                        AdminTokenAuthenticator(adminToken: AuthTests.token),
+                        StoreTokenAuthenticator(store: store, clock: clock),
+                    ]),
                     accessLogLevel: .trace,
                     services: services,
                     metrics: metrics

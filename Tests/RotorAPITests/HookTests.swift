@@ -45,6 +45,18 @@ import Testing
             #expect((job["trigger"] as? [String: String]) == ["kind": "webhook", "source": trigger.id])
             #expect(rotor.fake.key(id: rotor.credential.current.providerKeyID) == nil)
             #expect(try await rotor.store.credential(rotor.credential.id)?.version == 2)
+
+            // Audited: the trigger's creation (admin), then the hook call and the job it started
+            // (as the trigger), then the job's outcome (the engine).
+            let entries = try await rotor.store.auditEntries(PageRequest(limit: 50)).items.map(\.record)
+            let actions = entries.map { "\($0.actor) \($0.action) \($0.resource)" }
+            #expect(actions == [
+                "admin trigger.create \(trigger.id)",
+                "trigger:\(trigger.id) job.create \(jobID)",
+                "trigger:\(trigger.id) trigger.hook \(trigger.id)",
+                "engine job.succeeded \(jobID)",
+            ], "\(actions)")
+            #expect(try await rotor.store.verifyAuditChain() == .intact(count: 4))
         }
     }
 

@@ -43,6 +43,16 @@ import Testing
             #expect(finished["state"] as? String == "succeeded")
             #expect(finished["grace_period"] as? String == "PT0S")
             #expect(rotor.fake.key(id: rotor.credential.current.providerKeyID) == nil)
+            // Audited as the scanner's doing, without the token or its hash.
+            let audit = try await rotor.store.auditEntries(PageRequest(limit: 50))
+            let actions = audit.items.map { "\($0.record.actor) \($0.record.action) \($0.record.resource) \($0.record.outcome)" }
+            #expect(actions == [
+                "github-secret-scanning leak.report unmatched false_positive",
+                "github-secret-scanning leak.report \(rotor.credential.id) true_positive",
+                "github-secret-scanning job.create \(job.id) success",
+                "engine job.succeeded \(job.id) success",
+            ], "\(actions)")
+            #expect(!actions.joined().contains(SHA256.hexDigest(rotor.apiKey)))
 
             // The index moved with the rotation's commit.
             let newKey = try await rotor.store.credentialSecrets(rotor.credential.id).current.reveal()

@@ -209,6 +209,14 @@ import Testing
         #expect(try await store.renewLease(job.id, owner: "A", until: self.at(100)) == false)
         #expect(try await store.claimJobs(owner: "A", now: self.at(10), leaseUntil: self.at(100), limit: 10).isEmpty)
         #expect(try await store.credential(credential.id) == finalCredential)
+        // Only the commit that ended the job left an audit entry: the engine's, naming the outcome.
+        let audit = try #require(store as? any AuditStore)
+        let entries = try await audit.auditEntries(PageRequest(limit: 10)).items
+        #expect(entries.map(\.record.action) == ["job.succeeded"])
+        #expect(entries.first?.record.actor == "engine")
+        #expect(entries.first?.record.resource == job.id.rawValue)
+        // Audit times are kept to the millisecond (the RFC 3339 text the hash covers).
+        #expect(abs((entries.first?.record.at ?? .distantPast).timeIntervalSince(self.at(5))) < 0.001)
     }
 
     @Test("cancelling a queued job cancels it and returns its credential to active")

@@ -18,7 +18,11 @@ enum HookRoutes {
     static let tolerance: TimeInterval = 300
 
     static func register(on router: Router, services: RotationServices, triggers: any TriggerStore) {
-        router.post("/v1/hooks/{id}") { request in try await self.receive(request, services, triggers) }
+        router.post("/v1/hooks/{id}") { request in
+            // Audited as the trigger's doing: its signature is the caller's only identity.
+            let actor = request.parameters["id"].map { "trigger:\($0)" } ?? "trigger"
+            return try await Audit.$actor.withValue(actor) { try await self.receive(request, services, triggers) }
+        }
     }
 
     private static func receive(_ request: Request, _ services: RotationServices, _ triggers: any TriggerStore) async throws -> Response {
@@ -49,7 +53,9 @@ enum HookRoutes {
             }
         }
         if started { await services.wakeEngine() }
-        let recorded = try await triggers.recordHookDelivery(id, deliveryID: deliveryID, jobs: jobs, at: now, since: since)
+        let recorded = try await Audit.recording("trigger.hook", id.rawValue, at: now) {
+            try await triggers.recordHookDelivery(id, deliveryID: deliveryID, jobs: jobs, at: now, since: since)
+        }
         // A concurrent duplicate recorded first: it started (or joined) the same jobs.
         return try await self.answer(recorded, replayed: recorded != jobs, services)
     }

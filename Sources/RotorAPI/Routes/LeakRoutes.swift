@@ -14,9 +14,13 @@ import RotorHTTP
 enum LeakRoutes {
     /// Tokens one report may carry.
     static let maximumTokens = 1000
+    /// Who leak reports are audited as.
+    static let actor = "github-secret-scanning"
 
     static func register(on router: Router, services: RotationServices, triggers: any TriggerStore, keys: GitHubKeySet?) {
-        router.post("/v1/leaks/github") { request in try await self.receive(request, services, triggers, keys) }
+        router.post("/v1/leaks/github") { request in
+            try await Audit.$actor.withValue(Self.actor) { try await self.receive(request, services, triggers, keys) }
+        }
     }
 
     private static func receive(_ request: Request, _ services: RotationServices, _ triggers: any TriggerStore, _ keys: GitHubKeySet?) async throws -> Response {
@@ -40,11 +44,19 @@ enum LeakRoutes {
         let digests = items.map { SHA256.hexDigest($0.token) }
         let matches = try await triggers.credentialIDs(currentKeySHA256: digests)
 
+        // The report itself is audited (never its tokens): one entry per matched credential, one
+        // for the tokens that matched none.
+        let audit = services.store as? any AuditStore
+        let reportedAt = services.clock.now()
+        if digests.contains(where: { matches[$0] == nil }) {
+            try await audit?.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: "unmatched", outcome: "false_positive"))
+        }
         var started = false
         var handled: Set<CredentialID> = []
         for (item, digest) in zip(items, digests) {
             guard let credentialID = matches[digest], handled.insert(credentialID).inserted else { continue }
             let source = item.url.flatMap { $0.utf8.count <= 2048 ? $0 : nil } ?? "github-secret-scanning"
+            try await audit?.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: credentialID.rawValue, outcome: "true_positive"))
             let type = item.type.map { String($0.prefix(100)) } ?? "unknown type"
             let reason = "Leaked: GitHub secret scanning reported the current key (\(type)) at \(source)."
             let outcome = try await services.startOrJoin(credentialID, trigger: Trigger(kind: .leak, source: source), reason: reason, gracePeriod: .zero)
@@ -66,7 +78,10 @@ enum LeakRoutes {
                     let event = JobEvent(
                         at: now, type: "job.expedited", step: job.step,
                         message: "A leak report of the key being replaced set the grace period to PT0S.")
-                    if let expedited = try await triggers.expediteJob(job.id, at: now, event: event), expedited.revision != job.revision {
+                    let expedited = try await Audit.recording("job.expedite", job.id.rawValue, at: now) {
+                        try await triggers.expediteJob(job.id, at: now, event: event)
+                    }
+                    if let expedited, expedited.revision != job.revision {
                         started = true
                     }
                 }

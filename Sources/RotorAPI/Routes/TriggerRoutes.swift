@@ -15,7 +15,7 @@ enum TriggerRoutes {
     /// The longest overlap a caller may ask for.
     static let maximumOverlap: TimeInterval = 7 * 86_400
 
-    static func register(on v1: RouterGroup, services: RotationServices, triggers: any TriggerStore) {
+    static func register(on v1: ScopedRoutes, services: RotationServices, triggers: any TriggerStore) {
         v1.post("/triggers") { request in try await self.create(request, services, triggers) }
         v1.get("/triggers") { request in
             let result: Page<WebhookTrigger>
@@ -34,7 +34,9 @@ enum TriggerRoutes {
         v1.delete("/triggers/{id}") { request in
             let id = try request.id("id", as: TriggerID.self)
             do {
-                try await triggers.deleteTrigger(id)
+                try await Audit.recording("trigger.delete", id.rawValue, at: services.clock.now()) {
+                    try await triggers.deleteTrigger(id)
+                }
             } catch let error as StoreError where error.code == .notFound {
                 throw HTTPError.notFound("No trigger with this id exists.")
             }
@@ -82,7 +84,9 @@ enum TriggerRoutes {
 
         let trigger = WebhookTrigger(scheme: scheme, credentialIDs: credentialIDs, description: body.description, createdAt: services.clock.now())
         let secret = Self.generateSecret(for: scheme)
-        try await triggers.createTrigger(trigger, secret: secret)
+        try await Audit.recording("trigger.create", trigger.id.rawValue, at: trigger.createdAt) {
+            try await triggers.createTrigger(trigger, secret: secret)
+        }
         return try Response.json(
             TriggerResource(trigger: trigger, secret: secret.reveal()),
             status: .created,
@@ -104,7 +108,9 @@ enum TriggerRoutes {
         let now = services.clock.now()
         let rolled: WebhookTrigger
         do {
-            rolled = try await triggers.rollTriggerSecret(id, to: secret, previousValidUntil: now.addingTimeInterval(overlap), at: now)
+            rolled = try await Audit.recording("trigger.roll_secret", id.rawValue, at: now) {
+                try await triggers.rollTriggerSecret(id, to: secret, previousValidUntil: now.addingTimeInterval(overlap), at: now)
+            }
         } catch let error as StoreError where error.code == .notFound {
             throw HTTPError.notFound("No trigger with this id exists.")
         }
