@@ -76,6 +76,15 @@ import Testing
             #expect(whoami["id"] == id)
             #expect(whoami.object["scopes"] as? [String] == ["jobs:read"])
             #expect(whoami.object["credential_ids"] as? [String] == ["cred_0000000000000000000000000a"])
+            // Bodies are kept per principal: each token still gets its own, whatever came before.
+            for _ in 0..<2 {
+                let admin = try await api.send(.GET, "/v1/whoami")
+                #expect(admin["id"] == "admin")
+                #expect(admin.object["credential_ids"] == nil)
+                let again = try await api.send(.GET, "/v1/whoami", token: token)
+                #expect(again["id"] == id)
+                #expect(again.object["scopes"] as? [String] == ["jobs:read"])
+            }
         }
     }
 
