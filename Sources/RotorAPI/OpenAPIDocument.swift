@@ -88,11 +88,12 @@ paths:
       security: []
       responses:
         "200":
-          description: The OpenAPI document.
+          description: The OpenAPI document (the YAML of an object).
           content:
             application/yaml:
               schema:
-                type: string
+                type: object
+                required: [openapi, info, paths]
   /v1/whoami:
     get:
       operationId: getWhoAmI
@@ -106,6 +107,8 @@ paths:
                 $ref: "#/components/schemas/Principal"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials:
     post:
       operationId: createCredential
@@ -165,6 +168,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listCredentials
       summary: Credentials by name, in pages. Metadata only.
@@ -203,6 +208,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials/{id}:
     parameters:
       - name: id
@@ -229,6 +236,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     patch:
       operationId: updateCredential
       summary: Change targets, schedule, labels or state.
@@ -282,6 +291,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteCredential
       summary: Forget a credential and its secrets. Keys at the provider are left alone.
@@ -302,6 +313,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials/{id}/targets/{target_id}/roll-secret:
     parameters:
       - name: id
@@ -336,7 +349,10 @@ paths:
               properties:
                 overlap:
                   type: string
-                  description: ISO 8601 duration without years or months, at most P30D (default PT24H).
+                  pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
+                  description: |
+                    ISO 8601 duration without years or months, at most P30D (default PT24H). The
+                    pattern is the documented subset of what is accepted (up to P7D).
                   examples: [PT24H, PT0S]
       responses:
         "200":
@@ -371,6 +387,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs:
     post:
       operationId: createJob
@@ -412,6 +430,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listJobs
       summary: Jobs, newest first.
@@ -420,6 +440,7 @@ paths:
           in: query
           schema:
             type: string
+            pattern: "^cred_[0-9a-z]+$"
         - name: state
           in: query
           schema:
@@ -445,6 +466,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}:
     get:
       operationId: getJob
@@ -453,9 +476,10 @@ paths:
         - $ref: "#/components/parameters/JobID"
         - name: wait
           in: query
-          description: ISO 8601 duration, at most PT60S.
+          description: ISO 8601 duration, at most PT60S (the pattern is the documented subset, whole seconds).
           schema:
             type: string
+            pattern: "^PT([0-9]|[1-5][0-9]|60)S$"
       responses:
         "200":
           description: The job.
@@ -469,6 +493,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/events:
     get:
       operationId: listJobEvents
@@ -494,6 +520,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/deliveries:
     get:
       operationId: listJobDeliveries
@@ -529,6 +557,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/cancel:
     post:
       operationId: cancelJob
@@ -548,6 +578,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "409":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions:
     post:
       operationId: createSubscription
@@ -602,6 +634,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listSubscriptions
       summary: Subscriptions, oldest first. Never their secrets.
@@ -627,6 +661,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions/{id}:
     parameters:
       - $ref: "#/components/parameters/SubscriptionID"
@@ -644,6 +680,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteSubscription
       summary: Delete a subscription with its secret and deliveries; pending deliveries are not sent.
@@ -654,6 +692,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions/{id}/deliveries:
     get:
       operationId: listSubscriptionDeliveries
@@ -683,6 +723,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers:
     post:
       operationId: createTrigger
@@ -718,6 +760,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listTriggers
       summary: Triggers, newest first (never their secrets).
@@ -743,6 +787,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers/{id}:
     parameters:
       - $ref: "#/components/parameters/TriggerID"
@@ -760,6 +806,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteTrigger
       summary: Delete a trigger, its secrets and its replay log; its URL answers 404 from then on.
@@ -770,6 +818,8 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers/{id}/roll-secret:
     parameters:
       - $ref: "#/components/parameters/TriggerID"
@@ -790,6 +840,7 @@ paths:
               properties:
                 overlap:
                   type: string
+                  pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
                   description: ISO 8601 duration without years or months, at most P7D (default PT24H).
                   examples: [PT24H, PT0S]
       responses:
@@ -809,6 +860,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/hooks/{id}:
     parameters:
       - $ref: "#/components/parameters/TriggerID"
@@ -891,6 +944,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "413":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/leaks/github:
     post:
       operationId: reportGitHubLeaks
@@ -968,6 +1023,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
 webhooks:
   job.started:
     post:
@@ -1119,6 +1176,18 @@ components:
         application/problem+json:
           schema:
             $ref: "#/components/schemas/Problem"
+    TooManyRequests:
+      description: The caller (token, source address or trigger) has used up its request rate (`rate_limited`).
+      headers:
+        Retry-After:
+          description: Whole seconds until the next request may succeed.
+          schema:
+            type: integer
+            minimum: 1
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Problem:
       description: An RFC 9457 problem; `code` says which (see the Problem schema).
       content:
@@ -1227,15 +1296,17 @@ components:
         secret:
           type: string
           writeOnly: true
-          minLength: 1
-          maxLength: 256
-          description: The current API key. Never returned.
+          pattern: "^[!-~]{1,256}$"
+          description: The current API key (printable ASCII without spaces, up to 256 characters). Never returned.
         provider_key_id:
           type: string
+          minLength: 1
+          maxLength: 128
           description: The key's id at the provider; else resolved from the key list by the masked suffix.
         key_expiry:
           type: string
-          description: ISO 8601 duration given to new keys as their provider expiry.
+          pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+          description: ISO 8601 duration given to new keys as their provider expiry, longer than zero.
         targets:
           type: array
           maxItems: 50
@@ -1253,7 +1324,8 @@ components:
               signing_secret:
                 type: string
                 writeOnly: true
-                description: A `whsec_` secret; generated when absent.
+                pattern: "^whsec_([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                description: A `whsec_` secret (`whsec_` + base64 of 24–64 random bytes); generated when absent.
               verify_url:
                 type: string
                 format: uri
@@ -1263,13 +1335,24 @@ components:
             When the scheduler starts a rotation by itself (trigger kind `schedule`): `every` after
             the last successful rotation (or creation), or `before_expiry` ahead of the current
             key's provider expiry, whichever comes first. Set one or both.
+          anyOf:
+            - required: [every]
+              properties:
+                every:
+                  type: string
+            - required: [before_expiry]
+              properties:
+                before_expiry:
+                  type: string
           properties:
             every:
               type: [string, "null"]
-              description: ISO 8601 duration, e.g. `P30D`.
+              pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+              description: ISO 8601 duration longer than zero, e.g. `P30D`.
             before_expiry:
               type: [string, "null"]
-              description: ISO 8601 duration before the current key's provider expiry, e.g. `P7D`.
+              pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+              description: ISO 8601 duration longer than zero before the current key's provider expiry, e.g. `P7D`.
         labels:
           type: object
           maxProperties: 64
@@ -1408,7 +1491,7 @@ components:
         code:
           type: string
           description: Stable machine-readable error code.
-          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large]
+          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited]
         detail:
           type: string
         errors:
@@ -1434,12 +1517,16 @@ components:
       properties:
         credential_id:
           type: string
+          pattern: "^cred_[0-9a-z]+$"
         reason:
           type: string
           maxLength: 500
         grace_period:
           type: string
-          description: ISO 8601 duration without years or months, at most P30D (default PT0S).
+          pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
+          description: |
+            ISO 8601 duration without years or months, at most P30D (default PT0S). The pattern is
+            the documented subset of what is accepted (up to P7D).
         dry_run:
           type: boolean
     JobKey:
@@ -1763,6 +1850,7 @@ components:
           uniqueItems: true
           items:
             type: string
+            pattern: "^cred_[0-9a-z]+$"
         description:
           type: string
           maxLength: 200

@@ -108,7 +108,8 @@ struct ServeCommand: AsyncParsableCommand {
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
                     githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
-                    metrics: metrics
+                    metrics: metrics,
+                    rateLimits: configuration.rateLimits
                 ),
                 logger: logger
             )

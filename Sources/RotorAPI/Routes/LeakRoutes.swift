@@ -15,7 +15,7 @@ enum LeakRoutes {
     /// Tokens one report may carry.
     static let maximumTokens = 1000
 
-    static func register(on router: Router, services: RotationServices, triggers: any TriggerStore, keys: GitHubKeySet?) {
+    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore, keys: GitHubKeySet?) {
         router.post("/v1/leaks/github") { request in try await self.receive(request, services, triggers, keys) }
     }
 
