@@ -348,10 +348,10 @@ paths:
               type: object
               properties:
                 overlap:
-                  type: string
+                  type: [string, "null"]
                   pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
                   description: |
-                    ISO 8601 duration without years or months, at most P30D (default PT24H). The
+                    ISO 8601 duration without years or months, at most P30D (default PT24H, also when null). The
                     pattern is the documented subset of what is accepted (up to P7D).
                   examples: [PT24H, PT0S]
       responses:
@@ -839,9 +839,9 @@ paths:
               additionalProperties: false
               properties:
                 overlap:
-                  type: string
+                  type: [string, "null"]
                   pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
-                  description: ISO 8601 duration without years or months, at most P7D (default PT24H).
+                  description: ISO 8601 duration without years or months, at most P7D (default PT24H, also when null).
                   examples: [PT24H, PT0S]
       responses:
         "200":

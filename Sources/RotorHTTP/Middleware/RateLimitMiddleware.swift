@@ -11,14 +11,14 @@ public struct RateLimitMiddleware: Middleware {
     private let now: @Sendable () -> UInt64
 
     /// Limits requests by `key` with `limiter`. `now` gives monotonic nanoseconds (tests pass
-    /// their own).
+    /// their own; the default is NIO's uptime clock).
     public init(
         limiter: RateLimiter,
-        now: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds },
+        now: (@Sendable () -> UInt64)? = nil,
         key: @escaping @Sendable (Request) -> String?
     ) {
         self.limiter = limiter
-        self.now = now
+        self.now = now ?? { NIODeadline.now().uptimeNanoseconds }
         self.key = key
     }
 
