@@ -836,7 +836,6 @@ paths:
           application/json:
             schema:
               type: object
-              additionalProperties: false
               properties:
                 overlap:
                   type: [string, "null"]
@@ -1320,15 +1319,17 @@ components:
               url:
                 type: string
                 format: uri
-                description: "`https`, or `http` to a loopback host."
+                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
+                description: "`https`, or `http` to a loopback host (the pattern is the subset fuzzed: https to a host name)."
               signing_secret:
-                type: string
+                type: [string, "null"]
                 writeOnly: true
                 pattern: "^whsec_([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-                description: A `whsec_` secret (`whsec_` + base64 of 24–64 random bytes); generated when absent.
+                description: A `whsec_` secret (`whsec_` + base64 of 24–64 random bytes); generated when absent or null.
               verify_url:
-                type: string
+                type: [string, "null"]
                 format: uri
+                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
         schedule:
           type: object
           description: |
@@ -1407,7 +1408,13 @@ components:
             $ref: "#/components/schemas/Target"
         schedule:
           oneOf:
-            - $ref: "#/components/schemas/CredentialCreate/properties/schedule"
+            - type: object
+              description: As given, normalized (e.g. `P7DT53H` reads back as `P9DT5H`).
+              properties:
+                every:
+                  type: [string, "null"]
+                before_expiry:
+                  type: [string, "null"]
             - type: "null"
         key_expiry:
           type: [string, "null"]
@@ -1513,22 +1520,22 @@ components:
     JobCreate:
       type: object
       required: [credential_id]
-      additionalProperties: false
+      description: Members other than `credential_id` may be null, meaning their default.
       properties:
         credential_id:
           type: string
           pattern: "^cred_[0-9a-z]+$"
         reason:
-          type: string
+          type: [string, "null"]
           maxLength: 500
         grace_period:
-          type: string
+          type: [string, "null"]
           pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
           description: |
             ISO 8601 duration without years or months, at most P30D (default PT0S). The pattern is
             the documented subset of what is accepted (up to P7D).
         dry_run:
-          type: boolean
+          type: [boolean, "null"]
     JobKey:
       type: object
       required: [provider_key_id, fingerprint]
@@ -1837,11 +1844,11 @@ components:
     TriggerCreate:
       type: object
       required: [credential_ids]
-      additionalProperties: false
+      description: "`scheme` and `description` may be null, meaning their default."
       properties:
         scheme:
-          type: string
-          enum: [standard-webhooks, github]
+          type: [string, "null"]
+          enum: [standard-webhooks, github, null]
           default: standard-webhooks
         credential_ids:
           type: array
@@ -1852,7 +1859,7 @@ components:
             type: string
             pattern: "^cred_[0-9a-z]+$"
         description:
-          type: string
+          type: [string, "null"]
           maxLength: 200
     Trigger:
       type: object
