@@ -5,7 +5,7 @@
 #
 # Driven entirely by the spec, so routes added to openapi.yaml are fuzzed without editing this.
 #
-#   scripts/fuzz-api.sh                      # defaults: 8 examples per operation and phase (~1,000 cases)
+#   scripts/fuzz-api.sh                      # defaults: 8 examples per operation and phase (~1,200 cases)
 #   FUZZ_MAX_EXAMPLES=100 scripts/fuzz-api.sh
 #   FUZZ_SEED=1234 scripts/fuzz-api.sh       # another seed (default fixed; FUZZ_SEED=random)
 #   FUZZ_BINARY=path/to/rotor scripts/fuzz-api.sh   # fuzz an existing binary, no build
