@@ -35,6 +35,8 @@ struct RotorAssembly {
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
         /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
         var metrics = PrometheusCollectorRegistry()
+        /// Request-rate limits; `serve` passes `ROTOR_RATE_LIMIT_*` and `ROTOR_HOOK_RATE_LIMIT_*`.
+        var rateLimits: APIRateLimits = .unlimited
     }
 
     init(_ settings: Settings, logger: Logger) throws {
@@ -97,7 +99,8 @@ struct RotorAssembly {
                 ],
                 services: services,
                 githubKeys: settings.githubKeys,
-                metrics: settings.metrics
+                metrics: settings.metrics,
+                rateLimits: settings.rateLimits
             )
         )
     }

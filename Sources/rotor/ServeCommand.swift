@@ -110,7 +110,8 @@ struct ServeCommand: AsyncParsableCommand {
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
                     githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
-                    metrics: metrics
+                    metrics: metrics,
+                    rateLimits: configuration.rateLimits
                 ),
                 logger: logger
             )
