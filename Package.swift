@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Debian's libssl-dev; RotorCrypto is the only target that imports it.
@@ -86,6 +87,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Persistence behind the same protocols on PostgreSQL (postgres-nio), for several instances
+        // sharing one database: leases with FOR UPDATE SKIP LOCKED, wake-ups with LISTEN/NOTIFY.
+        .target(
+            name: "RotorPostgres",
+            dependencies: [
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Provider adapters; first Vultr, on AsyncHTTPClient.
         .target(
             name: "RotorProviders",
@@ -119,6 +134,7 @@ let package = Package(
                 "RotorCore",
                 "RotorEngine",
                 "RotorStore",
+                "RotorPostgres",
                 "RotorProviders",
                 "FakeVultr",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,7 +204,14 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorStoreTests",
-            dependencies: ["RotorStore", "RotorCore", "RotorCrypto"],
+            dependencies: [
+                "RotorStore",
+                "RotorPostgres",
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -6,12 +6,18 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorHTTP
+import RotorPostgres
 import RotorProviders
 import RotorStore
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 struct RotorAssembly {
-    let store: SQLiteStore
+    /// Every store concern the assembly wires up; SQLiteStore and PostgresStore both provide them.
+    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
+
+    let store: any AssembledStore
+    /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
+    let postgres: PostgresStore?
     let engine: RotationEngine
     let dispatcher: OutboxDispatcher
     let scheduler: RotationScheduler
@@ -28,10 +34,21 @@ struct RotorAssembly {
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
+        /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
+        var databaseURL: PostgresURL? = nil
     }
 
-    init(_ settings: Settings, logger: Logger) throws {
-        self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+    init(_ settings: Settings, logger: Logger) async throws {
+        if let url = settings.databaseURL {
+            // The pool serves the engine's jobs, the API and the listener at once.
+            let postgres = try await PostgresStore.connect(
+                url: url, keyring: settings.keyring, maximumConnections: min(100, max(10, settings.maxConcurrentJobs / 2 + 4)), logger: logger)
+            self.postgres = postgres
+            self.store = postgres
+        } else {
+            self.postgres = nil
+            self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+        }
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
         let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
         self.deliveryClient = WebhookDelivery.makeClient()
@@ -51,6 +68,10 @@ struct RotorAssembly {
             logger: logger
         )
         self.engine = engine
+        // Other instances' new jobs, cancels and released leases wake this engine at once.
+        if let notifications = self.store as? any JobNotifications {
+            notifications.observeJobs { Task { await engine.wake() } }
+        }
         let dispatcher = OutboxDispatcher(
             store: self.store,
             sender: WebhookDelivery(client: self.deliveryClient),
@@ -83,8 +104,10 @@ struct RotorAssembly {
         )
     }
 
-    /// Closes the outbound HTTP clients' connections; call once the engine has stopped.
+    /// Closes the outbound HTTP clients' connections and the database pool; call once the engine
+    /// has stopped.
     func shutdownClients() async throws {
+        self.postgres?.shutdown()
         try await self.deliveryClient.shutdown()
         try await self.providerClient.shutdown()
     }

@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
             Configuration comes from ROTOR_* environment variables; flags override them.
               ROTOR_LISTEN        host:port to listen on (default 127.0.0.1:8080)
               ROTOR_DATA_DIR      data directory (default ./data)
+              ROTOR_DATABASE_URL  postgres://user:password@host:port/database: PostgreSQL instead
+                                  of SQLite, for several instances sharing the work
               ROTOR_ADMIN_TOKEN   bearer token of the bootstrap administrator (16+ characters)
               ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
@@ -95,7 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let assembly: RotorAssembly
         do {
-            assembly = try RotorAssembly(
+            assembly = try await RotorAssembly(
                 RotorAssembly.Settings(
                     dataDirectory: configuration.dataDirectory,
                     keyring: configuration.keyring,
@@ -103,7 +105,8 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
-                    outboxRetry: configuration.outboxRetry
+                    outboxRetry: configuration.outboxRetry,
+                    databaseURL: configuration.databaseURL
                 ),
                 logger: logger
             )

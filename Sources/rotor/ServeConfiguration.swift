@@ -3,6 +3,7 @@ import Logging
 import RotorCore
 import RotorCrypto
 import RotorHTTP
+import RotorPostgres
 
 /// The flags of `rotor serve`, which override the environment.
 struct ServeFlags {
@@ -28,6 +29,8 @@ struct ServeConfiguration {
     var maxConcurrentJobs: Int
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
+    /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
+    var databaseURL: PostgresURL?
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -87,6 +90,16 @@ struct ServeConfiguration {
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
 
+        var databaseURL: PostgresURL?
+        if let text = value("ROTOR_DATABASE_URL") {
+            do {
+                databaseURL = try PostgresURL(parsing: text)
+            } catch {
+                // The error names the part that is wrong, never the password.
+                problems.append("ROTOR_DATABASE_URL: \(error)")
+            }
+        }
+
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
             try DataDirectory.prepare(dataDirectory)
@@ -115,6 +128,7 @@ struct ServeConfiguration {
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
+            databaseURL: databaseURL,
             notices: notices
         )
     }
