@@ -246,6 +246,8 @@ let package = Package(
                 "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",
+                "RotorPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -33,6 +33,8 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        /// How long a job's lease lasts unless renewed.
+        var leaseDuration: Duration = .seconds(30)
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
         /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
         var databaseURL: PostgresURL? = nil
@@ -61,6 +63,7 @@ struct RotorAssembly {
             configuration: EngineConfiguration(
                 owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
+                leaseDuration: Double(settings.leaseDuration.components.seconds) + Double(settings.leaseDuration.components.attoseconds) / 1e18,
                 pollInterval: settings.pollInterval,
                 retry: settings.retry
             ),

@@ -34,6 +34,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
                                   engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
+              ROTOR_LEASE_DURATION  how long a job's lease lasts unless renewed (PT30S): how soon
+                                  another instance takes over a dead one's jobs
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
@@ -105,6 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
+                    leaseDuration: configuration.leaseDuration,
                     outboxRetry: configuration.outboxRetry,
                     databaseURL: configuration.databaseURL
                 ),

@@ -89,6 +89,7 @@ struct ServeConfiguration {
         let maxConcurrentJobs = count("ROTOR_MAX_CONCURRENT_JOBS", default: 64, range: 1...10_000)
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
+        let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -113,7 +114,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -128,6 +129,7 @@ struct ServeConfiguration {
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
+            leaseDuration: leaseDuration,
             databaseURL: databaseURL,
             notices: notices
         )
