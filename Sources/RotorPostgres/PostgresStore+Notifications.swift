@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import Synchronization
 public import RotorCore
 
 extension PostgresStore: JobNotifications {
@@ -30,7 +31,7 @@ extension PostgresStore: JobNotifications {
                                             self.notifyOutboxObservers()
                                         }
                                     }
-                                    try await group.next()
+                                    _ = try await group.next()
                                     group.cancelAll()
                                 }
                             }

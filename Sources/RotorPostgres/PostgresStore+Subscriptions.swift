@@ -1,6 +1,7 @@
 public import Foundation
 import NIOCore
 import PostgresNIO
+import Synchronization
 public import RotorCore
 
 extension PostgresStore: SubscriptionStore {
@@ -28,7 +29,7 @@ extension PostgresStore: SubscriptionStore {
     public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
         let after = try page.cursor.map { try Cursor.decodeTimeAndID($0) }
         return try await self.read { tx in
-            var sql = SQL("SELECT * FROM subscriptions")
+            let sql = SQL("SELECT * FROM subscriptions")
             if let after {
                 let time = sql.bind(.double(after.createdAt))
                 sql.append(" WHERE (created_at > \(time) OR (created_at = \(time) AND id > \(sql.bind(.text(after.id)))))")
@@ -63,7 +64,7 @@ extension PostgresStore: SubscriptionStore {
             guard try await !tx.rows("SELECT 1 AS found FROM subscriptions WHERE id = \(id.rawValue)").isEmpty else {
                 throw StoreError(.notFound, message: "no subscription \(id)")
             }
-            var sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.subscription_id = ")
+            let sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.subscription_id = ")
             sql.append(sql.bind(.text(id.rawValue)))
             if let after {
                 let time = sql.bind(.double(after.createdAt))

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 public import RotorCore
 public import RotorCrypto
@@ -46,14 +47,14 @@ public final class PostgresStore: Store {
     public static func connect(
         url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger
     ) async throws -> PostgresStore {
-        var configuration = PostgresClient.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-            tls: switch url.tlsMode {
+        let tls: PostgresClient.Configuration.TLS =
+            switch url.tlsMode {
             case .disable: .disable
             case .prefer: .prefer(.makeClientConfiguration())
             case .require: .require(.makeClientConfiguration())
             }
-        )
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
         configuration.options.maximumConnections = max(2, maximumConnections)
         configuration.options.connectTimeout = .seconds(5)
         if let searchPath = url.searchPath {
@@ -147,7 +148,7 @@ public final class PostgresStore: Store {
                     for observer in self.outboxObservers.withLock({ $0 }) { observer() }
                 }
                 return value
-            } catch where attempt < 3 && [SQLState.serializationFailure, SQLState.deadlockDetected].contains(SQLState.of(error)) {
+            } catch where attempt < 3 && SQLState.isRetryable(error) {
                 attempt += 1
             }
         }
@@ -174,7 +175,7 @@ public final class PostgresStore: Store {
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
         try await self.write { tx in
-            var sql = SQL("INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", "))) VALUES (")
+            let sql = SQL("INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", "))) VALUES (")
             sql.append(sql.bind(try Rows.values(credential)) + ")")
             guard try await tx.unlessUniqueViolation({ try await tx.run(sql) }) else {
                 throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
@@ -197,7 +198,7 @@ public final class PostgresStore: Store {
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
         let after = try page.cursor.map { try Cursor.decodeName($0) }
         return try await self.read { tx in
-            var sql = SQL("SELECT * FROM credentials")
+            let sql = SQL("SELECT * FROM credentials")
             if let after { sql.append(" WHERE name > \(sql.bind(.text(after)))") }
             // COLLATE "C": byte order, as SQLite compares, whatever the database's locale.
             sql.append(" ORDER BY name COLLATE \"C\" LIMIT \(sql.bind(.int(page.limit + 1)))")
@@ -231,10 +232,10 @@ public final class PostgresStore: Store {
             guard let signingSecrets else { return }
             let owner = credential.id.rawValue
             let kept = Set(signingSecrets.keys.map(Field.signingSecret))
-            let stored = try await tx.rows(
+            let storedFields = try await tx.rows(
                 "SELECT field FROM secrets WHERE owner_id = \(owner) AND starts_with(field, \(Field.signingSecretPrefix)) AND envelope IS NOT NULL"
             ).map { try $0.string("field") }
-            for field in stored where !kept.contains(field) {
+            for field in storedFields where !kept.contains(field) {
                 try await self.deleteSecret(tx, owner: owner, field: field)
             }
             for (target, secret) in signingSecrets {
@@ -310,7 +311,7 @@ public final class PostgresStore: Store {
 
     static func insertJob(_ tx: Transaction, _ job: Job, idempotencyKey: String?, requestFingerprint: String?) async throws {
         let columns = Rows.jobValueColumns + ["revision", "idempotency_key", "request_fingerprint"]
-        var sql = SQL("INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (")
+        let sql = SQL("INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (")
         sql.append(sql.bind(try Rows.values(job) + [.int(job.revision), .text(idempotencyKey), .text(requestFingerprint)]) + ")")
         try await tx.run(sql)
     }
@@ -322,7 +323,7 @@ public final class PostgresStore: Store {
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
         let after = try page.cursor.map { try Cursor.decodeJob($0) }
         return try await self.read { tx in
-            var sql = SQL("SELECT * FROM jobs")
+            let sql = SQL("SELECT * FROM jobs")
             var conditions: [String] = []
             if let credentialID = filter.credentialID {
                 conditions.append("credential_id = \(sql.bind(.text(credentialID.rawValue)))")
@@ -486,7 +487,7 @@ public final class PostgresStore: Store {
 
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ tx: Transaction, _ credential: Credential) async throws {
-        var sql = SQL("UPDATE credentials SET ")
+        let sql = SQL("UPDATE credentials SET ")
         let values = try Rows.values(credential)
         sql.append(
             zip(Rows.credentialColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
@@ -516,7 +517,7 @@ public final class PostgresStore: Store {
 
     /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
     private static func updateJobRow(_ tx: Transaction, _ job: Job, revision: Int) async throws {
-        var sql = SQL("UPDATE jobs SET ")
+        let sql = SQL("UPDATE jobs SET ")
         let values = try Rows.values(job)
         sql.append(
             zip(Rows.jobValueColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
@@ -554,7 +555,7 @@ public final class PostgresStore: Store {
     static func appendEvents(_ tx: Transaction, job: JobID, _ events: [JobEvent]) async throws {
         guard !events.isEmpty else { return }
         var seq = try await tx.rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM job_events WHERE job_id = \(job.rawValue)").first?.int("seq") ?? 0
-        var sql = SQL("INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES ")
+        let sql = SQL("INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES ")
         var tuples: [String] = []
         for event in events {
             seq += 1

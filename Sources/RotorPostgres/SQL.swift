@@ -14,7 +14,10 @@ enum SQLValue: Sendable {
 
 /// A statement being built with `$n` parameters, for SQL whose shape depends on the call
 /// (column lists, optional conditions). Fixed statements use `PostgresQuery` interpolation.
-struct SQL: Sendable {
+///
+/// A class, so that `sql.append("... \(sql.bind(value))")` binds and appends to one statement
+/// without overlapping mutable accesses; each lives within one store call.
+final class SQL {
     private(set) var text: String
     private(set) var binds = PostgresBindings()
 
@@ -23,12 +26,12 @@ struct SQL: Sendable {
     }
 
     /// Appends literal SQL.
-    mutating func append(_ text: String) {
+    func append(_ text: String) {
         self.text += text
     }
 
     /// Binds `value` and returns its placeholder.
-    mutating func bind(_ value: SQLValue) -> String {
+    func bind(_ value: SQLValue) -> String {
         switch value {
         case .text(let value): Self.append(value, to: &self.binds)
         case .int(let value): Self.append(value, to: &self.binds)
@@ -40,7 +43,7 @@ struct SQL: Sendable {
     }
 
     /// Binds each value and returns the placeholders, comma-separated.
-    mutating func bind(_ values: [SQLValue]) -> String {
+    func bind(_ values: [SQLValue]) -> String {
         values.map { self.bind($0) }.joined(separator: ", ")
     }
 
@@ -56,6 +59,12 @@ enum SQLState {
     static let uniqueViolation = "23505"
     static let serializationFailure = "40001"
     static let deadlockDetected = "40P01"
+
+    /// A serialization failure or deadlock: the transaction can simply run again.
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let state = of(error) else { return false }
+        return state == serializationFailure || state == deadlockDetected
+    }
 
     /// The SQLSTATE of a server error, if `error` is one.
     static func of(_ error: any Error) -> String? {

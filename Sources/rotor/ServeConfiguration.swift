@@ -29,6 +29,9 @@ struct ServeConfiguration {
     var maxConcurrentJobs: Int
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
+    /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
+    /// instance takes over the jobs of one that died.
+    var leaseDuration: Duration = .seconds(30)
     /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
     var databaseURL: PostgresURL?
     /// Lines for the operator (what --dev created, where the token is). Never logged.

@@ -93,11 +93,12 @@ struct PostgresStoreTests {
             credential.schedule = Schedule(every: ISODuration(seconds: 3600))
             credential.nextRotationAt = Sample.t0
             try await stores[0].createCredential(credential, secrets: Sample.secrets(for: credential))
+            let scheduled = credential
             let started = try await withThrowingTaskGroup(of: Job?.self) { group in
                 for store in stores {
                     group.addTask {
                         try await store.startScheduledRotation(
-                            Sample.job(for: credential), dueAt: Sample.t0, retryAt: Sample.t0.addingTimeInterval(3600), events: [])
+                            Sample.job(for: scheduled), dueAt: Sample.t0, retryAt: Sample.t0.addingTimeInterval(3600), events: [])
                     }
                 }
                 var jobs: [Job] = []
@@ -105,7 +106,7 @@ struct PostgresStoreTests {
                 return jobs
             }
             #expect(started.count == 1)
-            #expect(try await stores[1].jobs(JobFilter(credentialID: credential.id), PageRequest()).items.map(\.id) == started.map(\.id))
+            #expect(try await stores[1].jobs(JobFilter(credentialID: scheduled.id), PageRequest()).items.map(\.id) == started.map(\.id))
         }
     }
 

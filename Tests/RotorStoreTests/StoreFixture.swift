@@ -78,8 +78,9 @@ struct StoreUnderTest: Sendable {
     static func postgres(keyring: Keyring) async throws -> StoreUnderTest {
         let database = try #require(PostgresTestDatabase.url, "ROTOR_TEST_DATABASE_URL is not set")
         let schema = try await PostgresTestDatabase.createSchema()
-        var url = database
-        url.searchPath = schema
+        var schemaURL = database
+        schemaURL.searchPath = schema
+        let url = schemaURL
         let store = try await PostgresStore.connect(url: url, keyring: keyring, maximumConnections: 4, logger: PostgresTestDatabase.logger)
         let reopened = Mutex<[PostgresStore]>([])
         return StoreUnderTest(

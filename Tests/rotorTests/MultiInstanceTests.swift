@@ -14,12 +14,10 @@ import Testing
 /// `ROTOR_MULTI_INSTANCE_ROTATIONS` sets how many rotations to submit (default 60; the issue's
 /// figure is 500).
 @Suite(
-    .enabled(if: MultiInstanceTests.databaseURL != nil, "ROTOR_TEST_DATABASE_URL is not set: the multi-instance test did NOT run"),
+    .enabled(if: MultiInstanceDatabase.url != nil, "ROTOR_TEST_DATABASE_URL is not set: the multi-instance test did NOT run"),
     .timeLimit(.minutes(10)))
 struct MultiInstanceTests {
-    static let databaseURL: PostgresURL? = ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"].flatMap {
-        $0.isEmpty ? nil : try? PostgresURL(parsing: $0)
-    }
+    static var databaseURL: PostgresURL? { MultiInstanceDatabase.url }
     static let rotations = ProcessInfo.processInfo.environment["ROTOR_MULTI_INSTANCE_ROTATIONS"].flatMap(Int.init) ?? 60
     static let logger = Logger(label: "rotor.multi-instance-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -138,5 +136,12 @@ struct MultiInstanceTests {
         try await Self.withAdminConnection { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: Self.logger)
         }
+    }
+}
+
+/// The test database, outside the suite so that its `.enabled(if:)` trait can name it.
+enum MultiInstanceDatabase {
+    static let url: PostgresURL? = ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"].flatMap {
+        $0.isEmpty ? nil : try? PostgresURL(parsing: $0)
     }
 }
