@@ -264,7 +264,7 @@ extension PostgresStore: SubscriptionStore {
         if wrote {
             tx.wroteOutbox = true
             // Other instances' dispatchers; this one's observers are called after the commit.
-            try await tx.run("SELECT pg_notify(\(Self.outboxChannel), \(self.instanceToken))")
+            try await tx.run("SELECT pg_notify(\(Self.outboxChannel), current_schema() || '|' || \(self.instanceToken))")
         }
     }
 

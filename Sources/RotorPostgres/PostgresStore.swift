@@ -65,15 +65,17 @@ public final class PostgresStore: Store {
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: storeLogger), keyring: keyring, logger: storeLogger)
         let client = store.client
         store.tasks.withLock { $0.append(Task { await client.run() }) }
+        let schema: String
         do {
-            try await client.withConnection { connection in
+            schema = try await client.withConnection { connection in
                 try await Self.migrate(connection, logger: storeLogger)
+                return try await connection.rows("SELECT current_schema() AS schema", logger: storeLogger).first?.string("schema") ?? ""
             }
         } catch {
             store.shutdown()
             throw PostgresStoreError("cannot open the PostgreSQL database \(url): \(Self.describe(error))")
         }
-        store.startListening()
+        await store.startListening(schema: schema)
         return store
     }
 
@@ -569,7 +571,7 @@ public final class PostgresStore: Store {
 
     /// Tells every listening instance that a job may be runnable; sent when the transaction commits.
     static func notifyJobs(_ tx: Transaction) async throws {
-        try await tx.run("SELECT pg_notify(\(Self.jobsChannel), '')")
+        try await tx.run("SELECT pg_notify(\(Self.jobsChannel), current_schema() || '|')")
     }
 }
 
