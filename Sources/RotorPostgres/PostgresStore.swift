@@ -65,11 +65,19 @@ public final class PostgresStore: Store {
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: storeLogger), keyring: keyring, logger: storeLogger)
         let client = store.client
         store.tasks.withLock { $0.append(Task { await client.run() }) }
+        // The migration runs on a connection of its own, before the pool is first used (by then
+        // the pool's run task has started).
         let schema: String
         do {
-            schema = try await client.withConnection { connection in
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(url), id: 0, logger: storeLogger)
+            do {
                 try await Self.migrate(connection, logger: storeLogger)
-                return try await connection.rows("SELECT current_schema() AS schema", logger: storeLogger).first?.string("schema") ?? ""
+                schema = try await connection.rows("SELECT current_schema() AS schema", logger: storeLogger).first?.string("schema") ?? ""
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
             }
         } catch {
             store.shutdown()
@@ -84,7 +92,7 @@ public final class PostgresStore: Store {
         for task in self.tasks.withLock({ $0 }).reversed() { task.cancel() }
     }
 
-    /// A server error's message and code, or the error itself; never a query's parameters.
+    /// A server error's message and code, or the error's kind; never a query's parameters.
     static func describe(_ error: any Error) -> String {
         guard let error = error as? PSQLError else { return "\(error)" }
         if let message = error.serverInfo?[.message] {
@@ -594,5 +602,22 @@ enum Field {
     static func previousSigningSecretTarget(_ field: String) -> TargetID? {
         guard field.hasPrefix(signingSecretPrefix), field.hasSuffix(previousSuffix) else { return nil }
         return TargetID(unchecked: String(field.dropFirst(signingSecretPrefix.count).dropLast(previousSuffix.count)))
+    }
+}
+
+extension PostgresConnection.Configuration {
+    /// A single connection to the server `url` names, as the pool connects.
+    init(_ url: PostgresURL) throws {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch url.tlsMode {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        self.init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        self.options.connectTimeout = .seconds(5)
+        if let searchPath = url.searchPath {
+            self.options.additionalStartupParameters = [("search_path", searchPath)]
+        }
     }
 }

@@ -61,12 +61,13 @@ struct MultiInstanceTests {
                 "ROTOR_RETRY_MAX": "PT0.2S",
                 "ROTOR_LEASE_DURATION": "PT3S",
                 "ROTOR_MAX_CONCURRENT_JOBS": "\(maxConcurrent)",
-                "ROTOR_LOG_LEVEL": "notice",
             ]
             var instances: [RotorProcessTests.RunningRotor] = []
             var ports: [Int] = []
+            var dataDirectories: [String] = []
             for _ in 0..<3 {
                 let dataDirectory = NSTemporaryDirectory() + "rotor-multi-\(UUID().uuidString)"
+                dataDirectories.append(dataDirectory)
                 let instance = try RotorProcessTests.RunningRotor(
                     arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory], environment: environment)
                 instances.append(instance)
@@ -87,13 +88,26 @@ struct MultiInstanceTests {
             }
 
             // Every create takes a while, so the kill lands with creates in flight.
-            fake.setLatency(.milliseconds(30), on: .create)
+            fake.setLatency(.milliseconds(300), on: .create)
             var jobIDs: [String] = []
             let killAt = Self.rotations / 2
+            var orphaned: Set<String> = []
             for (index, credentialID) in credentialIDs.enumerated() {
                 if index == killAt {
+                    // Let the instances claim what was submitted, then kill one mid-step.
+                    try await Task.sleep(for: .milliseconds(200))
                     kill(instances[0].process.processIdentifier, SIGKILL)
                     _ = try await instances[0].exitStatus()
+                    let owner = try String(contentsOfFile: dataDirectories[0] + "/instance-id", encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    try await Self.withAdminConnection { connection in
+                        for try await id in try await connection.query(
+                            "SELECT id FROM \(unescaped: schema).jobs WHERE lease_owner = \(owner) AND state IN ('queued', 'running')",
+                            logger: Self.logger
+                        ).decode(String.self) {
+                            orphaned.insert(id)
+                        }
+                    }
                 }
                 let instance = index >= killAt ? 1 + index % 2 : index % 3
                 let (status, body) = try await self.call(ports[instance], .POST, "/v1/jobs", #"{"credential_id":"\#(credentialID)"}"#)
@@ -106,6 +120,8 @@ struct MultiInstanceTests {
                 let (_, body) = try await self.call(ports[1 + index % 2], .GET, "/v1/jobs/\(jobID)?wait=PT60S")
                 jobs[jobID] = body
             }
+            // Otherwise the kill tested nothing: the dead instance held leases on unfinished jobs.
+            #expect(!orphaned.isEmpty, "the killed instance held no unfinished job")
             let states = Dictionary(grouping: jobs.values, by: { $0["state"] as? String ?? "?" }).mapValues(\.count)
             #expect(states == ["succeeded": Self.rotations], "job states: \(states)")
 
@@ -114,8 +130,8 @@ struct MultiInstanceTests {
             #expect(Set(creates.keys) == Set(jobIDs.map { "rotor-\($0)" }))
             let repeated = creates.filter { $0.value > 1 }
             // A second create is only the crash rule at work (DESIGN.md §2 rule 2): the killed
-            // instance had the first in flight; never more than its concurrency, never three.
-            #expect(repeated.count <= maxConcurrent, "jobs created more than once: \(repeated)")
+            // instance had the first in flight, so only its unfinished jobs, and never three.
+            #expect(Set(repeated.keys).isSubset(of: Set(orphaned.map { "rotor-\($0)" })), "jobs created more than once: \(repeated)")
             #expect(repeated.values.allSatisfy { $0 == 2 }, "jobs created more than once: \(repeated)")
 
             // The provider holds exactly one key per credential: the job's new key.
@@ -126,7 +142,7 @@ struct MultiInstanceTests {
                 #expect(keys.map(\.id) == [newKeyID].compactMap { $0 }, "job \(jobID): keys at the provider \(keys)")
                 #expect(keys.map(\.name) == ["rotor-\(jobID)"])
             }
-            print("multi-instance: \(Self.rotations) rotations over 3 instances (one SIGKILLed after \(killAt) submissions); jobs created twice: \(repeated.count)")
+            print("multi-instance: \(Self.rotations) rotations over 3 instances (one SIGKILLed after \(killAt) submissions, holding \(orphaned.count) unfinished jobs); jobs created twice: \(repeated.count)")
 
             for instance in instances.dropFirst() {
                 instance.process.terminate()
