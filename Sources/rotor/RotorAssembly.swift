@@ -42,9 +42,11 @@ struct RotorAssembly {
 
     init(_ settings: Settings, logger: Logger) async throws {
         if let url = settings.databaseURL {
-            // The pool serves the engine's jobs, the API and the listener at once.
+            // The pool serves the engine's jobs, the API and the listener; each store call holds a
+            // connection for one short transaction, so 20 serve 64 concurrent jobs, and three
+            // instances stay well within PostgreSQL's default max_connections of 100.
             let postgres = try await PostgresStore.connect(
-                url: url, keyring: settings.keyring, maximumConnections: min(100, max(10, settings.maxConcurrentJobs / 2 + 4)), logger: logger)
+                url: url, keyring: settings.keyring, maximumConnections: min(20, settings.maxConcurrentJobs + 4), logger: logger)
             self.postgres = postgres
             self.store = postgres
         } else {
