@@ -209,8 +209,9 @@ public final class PostgresStore: Store {
         let after = try page.cursor.map { try Cursor.decodeName($0) }
         return try await self.read { tx in
             let sql = SQL("SELECT * FROM credentials")
-            if let after { sql.append(" WHERE name > \(sql.bind(.text(after)))") }
-            // COLLATE "C": byte order, as SQLite compares, whatever the database's locale.
+            // COLLATE "C": byte order, as SQLite compares, whatever the database's locale; the
+            // cursor's comparison and the order must agree or a page skips or repeats names.
+            if let after { sql.append(" WHERE name COLLATE \"C\" > \(sql.bind(.text(after)))") }
             sql.append(" ORDER BY name COLLATE \"C\" LIMIT \(sql.bind(.int(page.limit + 1)))")
             var items = try await tx.rows(sql).map(Rows.credential)
             var next: String?

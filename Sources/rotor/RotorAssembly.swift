@@ -47,6 +47,8 @@ struct RotorAssembly {
             // instances stay well within PostgreSQL's default max_connections of 100.
             let postgres = try await PostgresStore.connect(
                 url: url, keyring: settings.keyring, maximumConnections: min(20, settings.maxConcurrentJobs + 4), logger: logger)
+            // The URL's description replaces its password with ***.
+            logger.info("store: PostgreSQL", metadata: ["database": "\(url)"])
             self.postgres = postgres
             self.store = postgres
         } else {

@@ -60,6 +60,43 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("dispatchers of several instances claiming at once never get the same delivery")
+    func concurrentDeliveryClaims() async throws {
+        try await self.withInstances(3) { stores, _ in
+            let store = stores[0]
+            try await store.createSubscription(
+                Subscription(id: .generate(), url: "https://hooks.example/x", events: [.jobStarted], createdAt: Sample.t0),
+                signingSecret: Secret(WebhookSecret.generate().encoded))
+            for _ in 0..<12 {
+                let job = try await store.addJob(for: try await store.addCredential())
+                _ = try await store.claimJobs(owner: "engine", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 20)
+                var started = job
+                try started.start(at: Sample.t0)
+                try await store.commit(RotationCommit(job: started), owner: "engine")
+            }
+            let claims = try await withThrowingTaskGroup(of: [EventID].self) { group in
+                for (index, instance) in stores.enumerated() {
+                    group.addTask {
+                        var mine: [EventID] = []
+                        for call in 0..<6 {
+                            mine += try await instance.claimDeliveries(
+                                owner: "dispatcher-\(index)-\(call)", now: Sample.t0.addingTimeInterval(1),
+                                leaseUntil: Sample.t0.addingTimeInterval(61), limit: 2
+                            ).map(\.event.id)
+                        }
+                        return mine
+                    }
+                }
+                var all: [[EventID]] = []
+                for try await claimed in group { all.append(claimed) }
+                return all
+            }
+            let flat = claims.flatMap { $0 }
+            #expect(flat.count == 12)
+            #expect(Set(flat).count == flat.count, "a delivery was claimed by two dispatchers")
+        }
+    }
+
     @Test("a job created on one instance wakes the others through LISTEN/NOTIFY; so does an outbox row")
     func notifications() async throws {
         try await self.withInstances(2) { stores, _ in

@@ -45,8 +45,9 @@ struct MultiInstanceTests {
         try await Self.withAdminConnection { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: Self.logger)
         }
-        var url = try #require(Self.databaseURL)
-        url.searchPath = schema
+        var schemaURL = try #require(Self.databaseURL)
+        schemaURL.searchPath = schema
+        let url = schemaURL
         let databaseURL = "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)?sslmode=disable&search_path=\(schema)"
         let maxConcurrent = 16
 
@@ -148,6 +149,13 @@ struct MultiInstanceTests {
                 instance.process.terminate()
                 #expect(try await instance.exitStatus() == 0)
             }
+            // The logs name the database, never its password.
+            let password = try #require(url.password)
+            for instance in instances {
+                let leaked = instance.errors.contains(password) || instance.output.contains(password)
+                #expect(!leaked, "the database password is in an instance's output")
+            }
+            #expect(instances[1].errors.contains("postgres://\(url.username):***@"))
         }
         try await Self.withAdminConnection { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: Self.logger)
