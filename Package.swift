@@ -248,6 +248,8 @@ let package = Package(
                 "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",
+                "RotorCore",
+                "RotorEngine",
                 "RotorPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
