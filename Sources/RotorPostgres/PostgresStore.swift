@@ -150,7 +150,7 @@ public final class PostgresStore: Store {
                         try await connection.run("COMMIT", logger: self.logger)
                         return (value, transaction.wroteOutbox)
                     } catch {
-                        try? await connection.run("ROLLBACK", logger: self.logger)
+                        await self.rollBack(connection)
                         throw error
                     }
                 }
@@ -175,10 +175,26 @@ public final class PostgresStore: Store {
                 try await connection.run("COMMIT", logger: self.logger)
                 return value
             } catch {
-                try? await connection.run("ROLLBACK", logger: self.logger)
+                await self.rollBack(connection)
                 throw error
             }
         }
+    }
+
+    /// Ends a failed transaction so the connection goes back to the pool clean. It runs in a task
+    /// of its own, so a cancelled caller still rolls back; a connection that cannot roll back is
+    /// closed, and the pool replaces it.
+    private func rollBack(_ connection: PostgresConnection) async {
+        let logger = self.logger
+        let rolledBack = await Task {
+            do {
+                try await connection.run("ROLLBACK", logger: logger)
+                return true
+            } catch {
+                return false
+            }
+        }.value
+        if !rolledBack { try? await connection.close() }
     }
 
     // MARK: Credentials
