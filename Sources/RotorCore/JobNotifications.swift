@@ -4,7 +4,8 @@
 /// lost notification only delays a job until the next poll.
 public protocol JobNotifications: Sendable {
     /// Calls `observer` whenever a job may have become runnable anywhere: created, cancelled,
-    /// scheduled, its lease released, or its backoff committed. Also called once whenever the
-    /// notification channel (re)connects, since anything sent while it was down was lost.
+    /// scheduled, or its lease released. (A job waiting out a backoff becomes runnable by the
+    /// clock, which polling covers.) Also called once whenever the notification channel
+    /// reconnects, since anything sent while it was down was lost.
     func observeJobs(_ observer: @escaping @Sendable () -> Void)
 }
