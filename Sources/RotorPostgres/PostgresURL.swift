@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A `ROTOR_DATABASE_URL`: `postgres://user:password@host:port/database`, optionally with
 /// `?sslmode=disable|prefer|require` (default `prefer`) and `?search_path=schema`.

@@ -27,15 +27,52 @@ enum StoreKind: String, Sendable, CustomTestStringConvertible {
         let subject: StoreUnderTest
         switch self {
         case .sqlite: subject = try StoreUnderTest(sqlite: SQLiteFixture(keyring: keyring))
-        case .postgres: subject = try await StoreUnderTest.postgres(keyring: keyring)
+        case .postgres:
+            // A few at a time: dozens of schemas migrating at once would starve the rest of the
+            // suite (its timing-sensitive tests run in parallel with this one).
+            await PostgresTestDatabase.slots.acquire()
+            do {
+                subject = try await StoreUnderTest.postgres(keyring: keyring)
+            } catch {
+                await PostgresTestDatabase.slots.release()
+                throw error
+            }
         }
         do {
             try await body(subject)
         } catch {
             await subject.dispose()
+            if self == .postgres { await PostgresTestDatabase.slots.release() }
             throw error
         }
         await subject.dispose()
+        if self == .postgres { await PostgresTestDatabase.slots.release() }
+    }
+}
+
+/// A counting semaphore for async tests.
+actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) {
+        self.available = count
+    }
+
+    func acquire() async {
+        if self.available > 0 {
+            self.available -= 1
+            return
+        }
+        await withCheckedContinuation { self.waiters.append($0) }
+    }
+
+    func release() {
+        if self.waiters.isEmpty {
+            self.available += 1
+        } else {
+            self.waiters.removeFirst().resume()
+        }
     }
 }
 
@@ -110,6 +147,9 @@ enum PostgresTestDatabase {
     }
 
     static let logger = Logger(label: "rotor.store-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// How many PostgreSQL-backed store tests run at once.
+    static let slots = AsyncSemaphore(4)
 
     /// One connection outside any store, for creating and dropping schemas and reading raw rows.
     static func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
