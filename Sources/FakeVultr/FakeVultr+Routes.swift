@@ -73,7 +73,7 @@ extension FakeVultr {
             let userID = try Self.authenticate(request, in: state)
             // Keyset paging on the creation sequence: a key deleted between pages does not shift
             // the others, so none is skipped or seen twice.
-            let all = state.keys.values.filter { $0.key.userID == userID }.sorted { $0.sequence < $1.sequence }
+            let all = (state.keyIDsByUser[userID] ?? []).compactMap { state.keys[$0] }.sorted { $0.sequence < $1.sequence }
             let rest = all.drop { $0.sequence < startSequence }
             let items = Array(rest.prefix(perPage))
             let next = rest.count > perPage ? Self.encodeCursor(rest[rest.startIndex + perPage].sequence) : ""
@@ -104,6 +104,7 @@ extension FakeVultr {
             guard let key = state.keys[id]?.key, key.userID == userID else { throw VultrError.keyNotFound }
             state.keys[id] = nil
             state.keyIDsBySecret[key.secret] = nil
+            state.keyIDsByUser[userID]?.remove(id)
             state.counts[.delete, default: RequestCounts()].succeeded += 1
         }
         return .noContent

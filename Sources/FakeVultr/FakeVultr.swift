@@ -53,6 +53,8 @@ public final class FakeVultr: Sendable {
         var keys: [String: (key: StoredKey, sequence: Int)] = [:]
         /// Key id by plaintext, for authentication.
         var keyIDsBySecret: [String: String] = [:]
+        /// Key ids by user, so that listing one user's keys does not scan everyone's.
+        var keyIDsByUser: [String: Set<String>] = [:]
         var nextSequence = 0
         var counts: [Operation: RequestCounts] = [:]
         var rateWindows: [String: RateWindow] = [:]
@@ -192,10 +194,11 @@ public final class FakeVultr: Sendable {
         state.keys[key.id] = (key, state.nextSequence)
         state.nextSequence += 1
         state.keyIDsBySecret[key.secret] = key.id
+        state.keyIDsByUser[userID, default: []].insert(key.id)
         return key
     }
 
     static func keys(of userID: String, in state: State) -> [StoredKey] {
-        state.keys.values.filter { $0.key.userID == userID }.sorted { $0.sequence < $1.sequence }.map(\.key)
+        (state.keyIDsByUser[userID] ?? []).compactMap { state.keys[$0] }.sorted { $0.sequence < $1.sequence }.map(\.key)
     }
 }

@@ -56,6 +56,31 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Readiness"
+  /metrics:
+    get:
+      operationId: getMetrics
+      summary: Prometheus metrics.
+      description: |
+        Prometheus text exposition (format 0.0.4): request counts and latency histograms by
+        method, route template and status (`rotor_http_requests_total`,
+        `rotor_http_request_duration_seconds`), jobs by state and step (`rotor_jobs`,
+        `rotor_jobs_active`, read from the store at each scrape), finished jobs
+        (`rotor_jobs_finished_total`), step durations (`rotor_job_step_duration_seconds`),
+        provider calls by operation and outcome (`rotor_provider_calls_total`,
+        `rotor_provider_call_duration_seconds`) and the outbox backlog
+        (`rotor_outbox_pending_deliveries`). Unauthenticated like `/healthz`: it holds counts and
+        route templates, never ids or secrets.
+      security: []
+      responses:
+        "200":
+          description: Every metric, in Prometheus text format.
+          content:
+            text/plain:
+              schema:
+                type: string
+              example: |
+                # TYPE rotor_http_requests_total counter
+                rotor_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"} 3
   /openapi.yaml:
     get:
       operationId: getOpenAPIDocument
@@ -71,6 +96,7 @@ paths:
   /v1/whoami:
     get:
       operationId: getWhoAmI
+      x-required-scope: "any"
       summary: The calling token's identity and scopes.
       responses:
         "200":
@@ -84,6 +110,7 @@ paths:
   /v1/credentials:
     post:
       operationId: createCredential
+      x-required-scope: "credentials:write"
       summary: Register a credential; its secret is checked at the provider before anything is stored.
       description: |
         Validates every field (one 422 lists all field errors), then checks that `secret`
@@ -116,6 +143,8 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "409":
           description: "`duplicate_name`, or `rotation_in_progress` (with `job_id`)."
           content:
@@ -142,6 +171,7 @@ paths:
                 $ref: "#/components/schemas/Problem"
     get:
       operationId: listCredentials
+      x-required-scope: "credentials:read"
       summary: Credentials by name, in pages. Metadata only.
       parameters:
         - name: limit
@@ -172,6 +202,8 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "422":
           description: Invalid fields (`invalid_request` with `errors`), or `provider_rejected`.
           content:
@@ -188,6 +220,7 @@ paths:
           pattern: "^cred_[0-9a-z]+$"
     get:
       operationId: getCredential
+      x-required-scope: "credentials:read"
       summary: One credential. Metadata only.
       responses:
         "200":
@@ -198,6 +231,8 @@ paths:
                 $ref: "#/components/schemas/Credential"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           description: No such credential (`not_found`).
           content:
@@ -206,6 +241,7 @@ paths:
                 $ref: "#/components/schemas/Problem"
     patch:
       operationId: updateCredential
+      x-required-scope: "credentials:write"
       summary: Change targets, schedule, labels or state.
       description: |
         `targets` replaces the whole list (new target ids; signing secrets not given are generated
@@ -233,6 +269,8 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           description: No such credential (`not_found`).
           content:
@@ -259,12 +297,15 @@ paths:
                 $ref: "#/components/schemas/Problem"
     delete:
       operationId: deleteCredential
+      x-required-scope: "credentials:write"
       summary: Forget a credential and its secrets. Keys at the provider are left alone.
       responses:
         "204":
           description: Deleted.
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           description: No such credential (`not_found`).
           content:
@@ -293,6 +334,7 @@ paths:
           pattern: "^tgt_[0-9a-z]+$"
     post:
       operationId: rollTargetSecret
+      x-required-scope: "credentials:write"
       summary: Give a target a new signing secret, keeping the old one for an overlap.
       description: |
         Generates a new `whsec_` signing secret for the target and returns it in this response
@@ -328,6 +370,8 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           description: No such credential, or it has no such target (`not_found`).
           content:
@@ -349,6 +393,7 @@ paths:
   /v1/jobs:
     post:
       operationId: createJob
+      x-required-scope: "jobs:write"
       summary: Start a rotation of a credential.
       parameters:
         - name: Idempotency-Key
@@ -381,6 +426,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "409":
           $ref: "#/components/responses/Problem"
         "415":
@@ -389,6 +436,7 @@ paths:
           $ref: "#/components/responses/Problem"
     get:
       operationId: listJobs
+      x-required-scope: "jobs:read"
       summary: Jobs, newest first.
       parameters:
         - name: credential_id
@@ -418,11 +466,14 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "422":
           $ref: "#/components/responses/Problem"
   /v1/jobs/{id}:
     get:
       operationId: getJob
+      x-required-scope: "jobs:read"
       summary: A job; with wait, answers as soon as the job is terminal or the wait is over.
       parameters:
         - $ref: "#/components/parameters/JobID"
@@ -440,6 +491,8 @@ paths:
                 $ref: "#/components/schemas/Job"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
         "422":
@@ -447,6 +500,7 @@ paths:
   /v1/jobs/{id}/events:
     get:
       operationId: listJobEvents
+      x-required-scope: "jobs:read"
       summary: The job's timeline.
       parameters:
         - $ref: "#/components/parameters/JobID"
@@ -467,11 +521,14 @@ paths:
                     type: "null"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
   /v1/jobs/{id}/deliveries:
     get:
       operationId: listJobDeliveries
+      x-required-scope: "jobs:read"
       summary: Every HTTP attempt the job made at its targets, in order.
       description: |
         One entry per attempt: deliveries of `key.pending` (in `distribute`, retried per target
@@ -500,6 +557,8 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
         "422":
@@ -507,6 +566,7 @@ paths:
   /v1/jobs/{id}/cancel:
     post:
       operationId: cancelJob
+      x-required-scope: "jobs:write"
       summary: Cancel a job before revoke has begun; it rolls back and ends cancelled.
       parameters:
         - $ref: "#/components/parameters/JobID"
@@ -519,6 +579,8 @@ paths:
                 $ref: "#/components/schemas/Job"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
         "409":
@@ -526,6 +588,7 @@ paths:
   /v1/subscriptions:
     post:
       operationId: createSubscription
+      x-required-scope: "admin"
       summary: Subscribe a URL to events; the signing secret is in this response only.
       description: |
         Events are written to an outbox in the same transaction as the change they report and
@@ -565,6 +628,8 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "415":
           description: The body is not JSON (`unsupported_media_type`).
           content:
@@ -579,6 +644,7 @@ paths:
                 $ref: "#/components/schemas/Problem"
     get:
       operationId: listSubscriptions
+      x-required-scope: "admin"
       summary: Subscriptions, oldest first. Never their secrets.
       parameters:
         - $ref: "#/components/parameters/Limit"
@@ -600,6 +666,8 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "422":
           $ref: "#/components/responses/Problem"
   /v1/subscriptions/{id}:
@@ -607,6 +675,7 @@ paths:
       - $ref: "#/components/parameters/SubscriptionID"
     get:
       operationId: getSubscription
+      x-required-scope: "admin"
       summary: A subscription, without its secret.
       responses:
         "200":
@@ -617,21 +686,27 @@ paths:
                 $ref: "#/components/schemas/Subscription"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
     delete:
       operationId: deleteSubscription
+      x-required-scope: "admin"
       summary: Delete a subscription with its secret and deliveries; pending deliveries are not sent.
       responses:
         "204":
           description: Deleted.
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
   /v1/subscriptions/{id}/deliveries:
     get:
       operationId: listSubscriptionDeliveries
+      x-required-scope: "admin"
       summary: The subscription's deliveries, newest first, with each one's attempts and last answer.
       parameters:
         - $ref: "#/components/parameters/SubscriptionID"
@@ -654,10 +729,484 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+  /v1/triggers:
+    post:
+      operationId: createTrigger
+      x-required-scope: "admin"
+      summary: Create an inbound trigger; its signing secret is shown in this answer only.
+      description: |
+        A trigger is a URL (`/v1/hooks/{id}`) that a signed webhook calls to rotate the bound
+        credentials. `standard-webhooks` triggers get a `whsec_` secret; `github` triggers get 64
+        hex digits to paste into GitHub's webhook settings (GitHub's HMAC key is the secret's text).
+        The secret is stored only sealed (envelope encryption).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/TriggerCreate"
+      responses:
+        "201":
+          description: The trigger, with `secret`.
+          headers:
+            Location:
+              description: The trigger's URL.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/TriggerWithSecret"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+    get:
+      operationId: listTriggers
+      x-required-scope: "admin"
+      summary: Triggers, newest first (never their secrets).
+      parameters:
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of triggers.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Trigger"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/triggers/{id}:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    get:
+      operationId: getTrigger
+      x-required-scope: "admin"
+      summary: A trigger (never its secret).
+      responses:
+        "200":
+          description: The trigger.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Trigger"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+    delete:
+      operationId: deleteTrigger
+      x-required-scope: "admin"
+      summary: Delete a trigger, its secrets and its replay log; its URL answers 404 from then on.
+      responses:
+        "204":
+          description: Deleted.
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+  /v1/triggers/{id}/roll-secret:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    post:
+      operationId: rollTriggerSecret
+      x-required-scope: "admin"
+      summary: Replace the signing secret; the old one keeps verifying for the overlap.
+      description: |
+        Answers the new secret, once. Until `previous_secret_expires_at` a request signed with
+        either secret verifies, so the sender can switch without dropping a call. Rolling again
+        within an overlap drops the secret before the current one at once.
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                overlap:
+                  type: string
+                  description: ISO 8601 duration without years or months, at most P7D (default PT24H).
+                  examples: [PT24H, PT0S]
+      responses:
+        "200":
+          description: The trigger, with the new `secret`.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/TriggerWithSecret"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/credentials/{id}/secret:
+    parameters:
+      - name: id
+        in: path
+        required: true
+        schema:
+          type: string
+          pattern: "^cred_[0-9a-z]+$"
+    get:
+      operationId: getCredentialSecret
+      x-required-scope: "secrets:read"
+      summary: The credential's current key, for pull consumers; every read is audited.
+      description: |
+        Only for tokens with the `secrets:read` scope that are bound to this credential
+        (`credential_ids`); `admin` does not imply `secrets:read`. A token bound to other
+        credentials gets 404, as if the credential did not exist, and the refused read is audited
+        with outcome `denied`. The read is appended to the audit log before the key is returned.
+        Answers carry `Cache-Control: no-store`.
+      responses:
+        "200":
+          description: The current key and the credential's version.
+          headers:
+            Cache-Control:
+              description: Always `no-store`.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/SecretValue"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "409":
+          $ref: "#/components/responses/Problem"
+  /v1/tokens:
+    post:
+      operationId: createToken
+      x-required-scope: "admin"
+      summary: Create a scoped API token; the token is shown in this answer only.
+      description: |
+        The token (`rtr_…`) is stored only as its SHA-256. `secrets:read` needs `credential_ids`
+        (a key-reading token names the credentials it reads); `admin` cannot be bound. A bound
+        token sees and acts on its credentials only (others answer 404) and cannot register new
+        ones (403). Expired and deleted tokens answer 401 from the next request on.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: "#/components/schemas/TokenCreate"
+      responses:
+        "201":
+          description: The token's metadata, with `token`.
+          headers:
+            Location:
+              description: The token's URL.
+              schema:
+                type: string
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/TokenCreated"
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+    get:
+      operationId: listTokens
+      x-required-scope: "admin"
+      summary: Tokens, newest first (never the tokens themselves).
+      parameters:
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of tokens.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Token"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/tokens/{id}:
+    parameters:
+      - $ref: "#/components/parameters/TokenID"
+    get:
+      operationId: getToken
+      x-required-scope: "admin"
+      summary: A token's metadata.
+      responses:
+        "200":
+          description: The token.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Token"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+    delete:
+      operationId: deleteToken
+      x-required-scope: "admin"
+      summary: Revoke a token; its next request answers 401.
+      responses:
+        "204":
+          description: Deleted.
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/Problem"
+  /v1/audit:
+    get:
+      operationId: listAuditEntries
+      x-required-scope: "admin"
+      summary: The hash-chained audit log, oldest first.
+      description: |
+        Every write (credentials, jobs, triggers, subscriptions, tokens, target secret rolls), every
+        secret read, every trigger call, leak report and job outcome, appended in the same
+        transaction as the change. `hash` is the hex SHA-256 over the entry's fields and the
+        previous entry's hash; `rotor audit verify` checks the chain. Never a secret, token or
+        signature.
+      parameters:
+        - $ref: "#/components/parameters/Limit"
+        - $ref: "#/components/parameters/Cursor"
+      responses:
+        "200":
+          description: A page of entries.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, next_cursor]
+                properties:
+                  data:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/AuditEntry"
+                  next_cursor:
+                    type: [string, "null"]
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "422":
+          $ref: "#/components/responses/Problem"
+  /v1/hooks/{id}:
+    parameters:
+      - $ref: "#/components/parameters/TriggerID"
+    post:
+      operationId: receiveHook
+      summary: A signed webhook; rotates the trigger's credentials. Authenticated by signature, not bearer token.
+      description: |
+        The signature is checked over the raw body in constant time before anything else; the
+        body itself is not parsed (any content). `standard-webhooks` triggers need `webhook-id`,
+        `webhook-timestamp` (Unix seconds, within 5 minutes of Rotor's clock either way) and
+        `webhook-signature` (one or more space-separated `v1,<base64 HMAC-SHA256 of
+        "{id}.{timestamp}.{body}">`; any one matching is enough). `github` triggers need
+        `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` and `X-GitHub-Delivery`.
+
+        Each bound credential gets a rotation job (trigger `webhook`, source the trigger id, no
+        grace period); a credential that already has an active job joins it; disabled or deleted
+        credentials are skipped. A delivery id (`webhook-id` / `X-GitHub-Delivery`) seen within
+        24 hours answers the first delivery's jobs again with `replayed: true` and starts nothing.
+      security: []
+      parameters:
+        - name: webhook-id
+          in: header
+          required: false
+          description: "Standard Webhooks: the message id (1–255 characters); the replay key."
+          schema:
+            type: string
+        - name: webhook-timestamp
+          in: header
+          required: false
+          description: "Standard Webhooks: Unix seconds."
+          schema:
+            type: string
+        - name: webhook-signature
+          in: header
+          required: false
+          description: "Standard Webhooks: `v1,<base64>` entries, space-separated."
+          schema:
+            type: string
+        - name: X-Hub-Signature-256
+          in: header
+          required: false
+          description: "GitHub: `sha256=<hex>`."
+          schema:
+            type: string
+        - name: X-GitHub-Delivery
+          in: header
+          required: false
+          description: "GitHub: the delivery id (1–255 characters); the replay key."
+          schema:
+            type: string
+      requestBody:
+        required: false
+        content:
+          "*/*":
+            schema: {}
+      responses:
+        "202":
+          description: The jobs started or joined (or, for a replay, those of the first delivery).
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [jobs, replayed]
+                properties:
+                  jobs:
+                    type: array
+                    items:
+                      $ref: "#/components/schemas/Job"
+                  replayed:
+                    type: boolean
+        "400":
+          description: A `github` trigger's call without `X-GitHub-Delivery` (`bad_request`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
+        "401":
+          $ref: "#/components/responses/SignatureInvalid"
+        "404":
+          $ref: "#/components/responses/Problem"
+        "413":
+          $ref: "#/components/responses/Problem"
+  /v1/leaks/github:
+    post:
+      operationId: reportGitHubLeaks
+      summary: GitHub secret scanning's partner endpoint. Authenticated by signature, not bearer token.
+      description: |
+        The body is verified before it is parsed: an ECDSA P-256 SHA-256 signature (base64 DER in
+        `Github-Public-Key-Signature`) by the key named in `Github-Public-Key-Identifier`, one of
+        those in `ROTOR_GITHUB_KEYS_FILE` (GitHub's public-keys JSON). Each token's SHA-256 is
+        looked up among managed credentials' current keys; a match starts an emergency rotation
+        (trigger `leak`, source the report's `url`, grace period 0), or joins the active job. Without
+        `ROTOR_GITHUB_KEYS_FILE` the route answers 503 `unavailable`.
+      security: []
+      parameters:
+        - name: Github-Public-Key-Identifier
+          in: header
+          required: true
+          schema:
+            type: string
+        - name: Github-Public-Key-Signature
+          in: header
+          required: true
+          schema:
+            type: string
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: array
+              maxItems: 1000
+              items:
+                type: object
+                required: [token]
+                properties:
+                  token:
+                    type: string
+                  type:
+                    type: string
+                  url:
+                    type: string
+                  source:
+                    type: string
+      responses:
+        "200":
+          description: One label per reported token, in order.
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  type: object
+                  required: [token_hash, token_type, label]
+                  properties:
+                    token_hash:
+                      type: string
+                      description: Hex SHA-256 of the token.
+                    token_type:
+                      type: [string, "null"]
+                    label:
+                      type: string
+                      enum: [true_positive, false_positive]
+        "400":
+          $ref: "#/components/responses/Problem"
+        "401":
+          $ref: "#/components/responses/SignatureInvalid"
+        "413":
+          $ref: "#/components/responses/Problem"
+        "415":
+          $ref: "#/components/responses/Problem"
+        "422":
+          $ref: "#/components/responses/Problem"
+        "503":
+          description: GitHub's keys are not configured (`unavailable`).
+          content:
+            application/problem+json:
+              schema:
+                $ref: "#/components/schemas/Problem"
 webhooks:
   job.started:
     post:
@@ -775,6 +1324,13 @@ components:
       schema:
         type: string
         pattern: "^job_[0-9a-z]+$"
+    TriggerID:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+        pattern: "^trg_[0-9a-z]+$"
     SubscriptionID:
       name: id
       in: path
@@ -782,6 +1338,13 @@ components:
       schema:
         type: string
         pattern: "^sub_[0-9a-z]+$"
+    TokenID:
+      name: id
+      in: path
+      required: true
+      schema:
+        type: string
+        pattern: "^tok_[0-9a-z]+$"
   requestBodies:
     JobEvent:
       description: A `job.*` event, Standard-Webhooks signed (see `createSubscription`).
@@ -796,14 +1359,28 @@ components:
                   data:
                     $ref: "#/components/schemas/JobEventData"
   responses:
+    SignatureInvalid:
+      description: The signature is missing, malformed, stale, from the future, or does not match (`signature_invalid`).
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Problem:
       description: An RFC 9457 problem; `code` says which (see the Problem schema).
       content:
         application/problem+json:
           schema:
             $ref: "#/components/schemas/Problem"
+    Forbidden:
+      description: |
+        The token lacks the scope this operation needs (`forbidden`); see `x-required-scope`.
+        `admin` implies every scope except `secrets:read`.
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Unauthorized:
-      description: Missing, malformed or invalid bearer token.
+      description: Missing, malformed, invalid, expired or revoked bearer token.
       headers:
         WWW-Authenticate:
           description: The `Bearer` challenge of RFC 6750.
@@ -1054,8 +1631,106 @@ components:
         scopes:
           type: array
           items:
+            $ref: "#/components/schemas/Scope"
+        credential_ids:
+          description: The credentials the token is bound to; absent for all.
+          type: array
+          items:
             type: string
-            enum: [admin, "credentials:read", "credentials:write", "jobs:read", "jobs:write", "secrets:read"]
+    Scope:
+      type: string
+      enum: [admin, "credentials:read", "credentials:write", "jobs:read", "jobs:write", "secrets:read"]
+    TokenCreate:
+      type: object
+      required: [name, scopes]
+      properties:
+        name:
+          type: string
+          minLength: 1
+          maxLength: 64
+        scopes:
+          type: array
+          minItems: 1
+          items:
+            $ref: "#/components/schemas/Scope"
+        credential_ids:
+          description: Bind the token to these credentials (required with `secrets:read`, not allowed with `admin`).
+          type: array
+          minItems: 1
+          maxItems: 100
+          items:
+            type: string
+            pattern: "^cred_[0-9a-z]+$"
+        expires_at:
+          description: RFC 3339; in the future.
+          type: string
+          format: date-time
+    Token:
+      type: object
+      required: [id, name, scopes, credential_ids, expires_at, created_at]
+      properties:
+        id:
+          type: string
+          pattern: "^tok_[0-9a-z]+$"
+        name:
+          type: string
+        scopes:
+          type: array
+          items:
+            $ref: "#/components/schemas/Scope"
+        credential_ids:
+          type: [array, "null"]
+          items:
+            type: string
+        expires_at:
+          type: [string, "null"]
+          format: date-time
+        created_at:
+          type: string
+          format: date-time
+    TokenCreated:
+      allOf:
+        - $ref: "#/components/schemas/Token"
+        - type: object
+          required: [token]
+          properties:
+            token:
+              description: The bearer token, shown this once (`rtr_…`).
+              type: string
+    SecretValue:
+      type: object
+      required: [secret, version]
+      properties:
+        secret:
+          type: string
+        version:
+          type: integer
+    AuditEntry:
+      type: object
+      required: [seq, at, actor, action, resource, outcome, hash]
+      properties:
+        seq:
+          type: integer
+          minimum: 1
+        at:
+          type: string
+          format: date-time
+        actor:
+          description: A token id, `admin`, or Rotor itself (`engine`, `scheduler`, `trigger:trg_…`, `github-secret-scanning`).
+          type: string
+        action:
+          description: "`credential.create`, `secret.read`, `job.succeeded`, `trigger.hook`, `leak.report`, …"
+          type: string
+        resource:
+          description: The id acted on.
+          type: string
+        outcome:
+          description: "`success`, `denied`, `true_positive`, `false_positive`."
+          type: string
+        hash:
+          description: Hex SHA-256 over the entry's canonical encoding and the previous entry's hash.
+          type: string
+          pattern: "^[0-9a-f]{64}$"
     Readiness:
       type: object
       required: [status, checks]
@@ -1424,6 +2099,62 @@ components:
         before_expiry:
           type: string
           description: The schedule's ISO 8601 duration.
+    TriggerCreate:
+      type: object
+      required: [credential_ids]
+      additionalProperties: false
+      properties:
+        scheme:
+          type: string
+          enum: [standard-webhooks, github]
+          default: standard-webhooks
+        credential_ids:
+          type: array
+          minItems: 1
+          maxItems: 100
+          uniqueItems: true
+          items:
+            type: string
+        description:
+          type: string
+          maxLength: 200
+    Trigger:
+      type: object
+      required: [id, url, scheme, credential_ids, description, created_at, updated_at, previous_secret_expires_at]
+      properties:
+        id:
+          type: string
+        url:
+          type: string
+          description: The path to POST signed webhooks to, `/v1/hooks/{id}`.
+        scheme:
+          type: string
+          enum: [standard-webhooks, github]
+        credential_ids:
+          type: array
+          items:
+            type: string
+        description:
+          type: [string, "null"]
+        created_at:
+          type: string
+          format: date-time
+        updated_at:
+          type: string
+          format: date-time
+        previous_secret_expires_at:
+          type: [string, "null"]
+          format: date-time
+          description: Until when the secret replaced by the last roll still verifies.
+    TriggerWithSecret:
+      allOf:
+        - $ref: "#/components/schemas/Trigger"
+        - type: object
+          required: [secret]
+          properties:
+            secret:
+              type: string
+              description: The signing secret, shown in this answer only.
 
 """#
 }

@@ -21,6 +21,9 @@ public struct RotationServices: Sendable {
     public var isValidSigningSecret: @Sendable (String) -> Bool
     /// SHA-256 hex of bytes (idempotency fingerprints).
     public var sha256Hex: @Sendable ([UInt8]) -> String
+    /// Inbound triggers and the leaked-key index; without it the trigger, hook and leak routes
+    /// are not served. Defaults to `store` when it is one.
+    public var triggers: (any TriggerStore)?
 
     /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
     public init(
@@ -31,7 +34,8 @@ public struct RotationServices: Sendable {
         fingerprint: (@Sendable (Secret) -> String)? = nil,
         generateSigningSecret: (@Sendable () -> Secret)? = nil,
         isValidSigningSecret: (@Sendable (String) -> Bool)? = nil,
-        sha256Hex: (@Sendable ([UInt8]) -> String)? = nil
+        sha256Hex: (@Sendable ([UInt8]) -> String)? = nil,
+        triggers: (any TriggerStore)? = nil
     ) {
         self.store = store
         self.providers = providers
@@ -41,6 +45,7 @@ public struct RotationServices: Sendable {
         self.generateSigningSecret = generateSigningSecret ?? { Secret(WebhookSecret.generate().encoded) }
         self.isValidSigningSecret = isValidSigningSecret ?? { (try? WebhookSecret(encoded: $0)) != nil }
         self.sha256Hex = sha256Hex ?? { SHA256.hexDigest($0) }
+        self.triggers = triggers ?? (store as? any TriggerStore)
     }
 }
 

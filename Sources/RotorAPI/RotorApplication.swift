@@ -1,4 +1,6 @@
 public import Logging
+public import Prometheus
+import RotorCore
 public import RotorHTTP
 
 /// Everything the v1 API needs from the process that hosts it.
@@ -12,18 +14,29 @@ public struct APIConfiguration: Sendable {
     /// Store, providers and engine for the credential and job routes; without them those routes
     /// are not served.
     public var services: RotationServices?
+    /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`); without them
+    /// `POST /v1/leaks/github` answers 503.
+    public var githubKeys: GitHubKeySet?
+    /// Where metrics are kept. With a registry, every route records request counts and
+    /// latencies into it and `GET /metrics` serves it (with job and outbox gauges read from the
+    /// store, when the services' store keeps them); without one, neither.
+    public var metrics: PrometheusCollectorRegistry?
 
     /// Creates a configuration.
     public init(
         authenticator: any TokenAuthenticator,
         readinessChecks: [ReadinessCheck] = [],
         accessLogLevel: Logger.Level = .info,
-        services: RotationServices? = nil
+        services: RotationServices? = nil,
+        githubKeys: GitHubKeySet? = nil,
+        metrics: PrometheusCollectorRegistry? = nil
     ) {
         self.authenticator = authenticator
         self.readinessChecks = readinessChecks
         self.accessLogLevel = accessLogLevel
         self.services = services
+        self.githubKeys = githubKeys
+        self.metrics = metrics
     }
 }
 
@@ -38,14 +51,33 @@ public enum RotorApplication {
 
         HealthRoutes.register(on: router, checks: configuration.readinessChecks)
         SpecRoutes.register(on: router)
+        if let registry = configuration.metrics {
+            let factory = RotorMetrics.factory(registry: registry)
+            router.instrument(with: HTTPMetrics(factory: factory))
+            let gauges = (configuration.services?.store as? any MetricsStore).map { StoreGauges(store: $0, factory: factory) }
+            MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
+        }
 
-        let v1 = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
+        let v1 = ScopedRoutes(group: router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator)), prefix: "/v1")
         IdentityRoutes.register(on: v1)
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
             JobRoutes.register(on: v1, services: services)
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)
+            SecretRoutes.register(on: v1, services: services)
+            if let tokens = services.store as? any TokenStore {
+                TokenRoutes.register(on: v1, services: services, tokens: tokens)
+            }
+            if let audit = services.store as? any AuditStore {
+                AuditRoutes.register(on: v1, audit: audit)
+            }
+            if let triggers = services.triggers {
+                TriggerRoutes.register(on: v1, services: services, triggers: triggers)
+                // Authenticated by signature, not bearer token: registered outside the /v1 group.
+                HookRoutes.register(on: router, services: services, triggers: triggers)
+                LeakRoutes.register(on: router, services: services, triggers: triggers, keys: configuration.githubKeys)
+            }
         }
         return router.buildResponder()
     }

@@ -72,3 +72,10 @@ public struct TargetID: PrefixedID {
     public let rawValue: String
     public init(unchecked rawValue: String) { self.rawValue = rawValue }
 }
+
+/// An inbound webhook trigger (`trg_…`).
+public struct TriggerID: PrefixedID {
+    public static let prefix = "trg"
+    public let rawValue: String
+    public init(unchecked rawValue: String) { self.rawValue = rawValue }
+}

@@ -262,8 +262,14 @@ public protocol Store: Sendable {
     func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool
     /// Gives the lease up (the job waits for its next attempt, or another instance).
     func releaseLease(_ id: JobID, owner: String) async throws
+    /// Gives up every lease `owner` holds. An instance calls it once as it starts, so that jobs its
+    /// previous run left mid-step are claimable at once instead of when their leases lapse.
+    func releaseLeases(owner: String) async throws
     /// The job with its credential and all secrets, decrypted. Throws ``StoreError/Code/notFound``.
     func rotation(_ id: JobID) async throws -> Rotation
+    /// ``rotation(_:)`` for a runner that already holds the job as it committed it: a store may
+    /// return `knownJob` instead of decoding the row when the stored revision is the same.
+    func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation
     /// Commits a step's outcome atomically, if `owner` still holds the lease
     /// (``StoreError/Code/leaseLost`` otherwise) and the stored job's revision still equals
     /// `commit.job.revision` (``StoreError/Code/conflict`` otherwise: the API changed the job,
@@ -282,5 +288,10 @@ extension Store {
     /// ``updateCredential(_:signingSecrets:ifUnmodifiedSince:)`` without the concurrency check.
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?) async throws {
         try await self.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: nil)
+    }
+
+    /// Decodes the job every time: a store without a cheaper way needs nothing more.
+    public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
+        try await self.rotation(id)
     }
 }

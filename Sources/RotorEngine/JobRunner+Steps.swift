@@ -99,20 +99,9 @@ extension JobRunner {
             let event = Self.targetEvent(.keyPending, rotation, targetID, version: rotation.credential.version + 1, providerKeyID: newKey.providerKeyID, secret: pending, at: now)
             work.append((index, endpoint.target, endpoint.signing, event))
         }
-        let jobID = rotation.job.id
-        let results = await withTaskGroup(of: (Int, RetriedDelivery).self) { group in
-            for item in work {
-                group.addTask {
-                    let result = await self.withRetries(TargetEvent.Kind.keyPending.rawValue, job: jobID, target: item.target.id, shouldContinue: shouldContinue) {
-                        await self.delivery.deliver(item.event, to: item.target, signingSecrets: item.secrets)
-                    }
-                    return (item.index, result)
-                }
-            }
-            var results: [(Int, RetriedDelivery)] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }
-        }
+        let results = await self.retryingEach(work.map { item in
+            (item.index, item.target.id, { await self.delivery.deliver(item.event, to: item.target, signingSecrets: item.secrets) })
+        }, eventType: TargetEvent.Kind.keyPending.rawValue, job: rotation.job.id, shouldContinue: shouldContinue)
         var failure: JobError?
         var transient: (String, Duration?)?
         for (index, result) in results {
@@ -164,20 +153,9 @@ extension JobRunner {
             }
             work.append((index, targetID, url))
         }
-        let jobID = rotation.job.id
-        let results = await withTaskGroup(of: (Int, RetriedDelivery).self) { group in
-            for item in work {
-                group.addTask {
-                    let result = await self.withRetries("verify", job: jobID, target: item.targetID, shouldContinue: shouldContinue) {
-                        await self.delivery.check(url: item.url)
-                    }
-                    return (item.index, result)
-                }
-            }
-            var results: [(Int, RetriedDelivery)] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }
-        }
+        let results = await self.retryingEach(work.map { item in
+            (item.index, item.targetID, { await self.delivery.check(url: item.url) })
+        }, eventType: "verify", job: rotation.job.id, shouldContinue: shouldContinue)
         var failure: JobError?
         var transient: (String, Duration?)?
         for (index, result) in results {

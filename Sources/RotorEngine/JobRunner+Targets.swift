@@ -19,6 +19,26 @@ extension JobRunner {
     /// says (full jitter, `Retry-After` as a floor). Each target retries on its own, so a slow or
     /// flaky consumer neither holds back nor uses up the attempts of the others. Every attempt is
     /// written to the delivery log as it ends.
+    /// Runs every target's call at once, each with its own retries (``withRetries``); the results
+    /// by the index each call came with, in that order.
+    func retryingEach(
+        _ calls: [(index: Int, target: TargetID, call: @Sendable () async -> DeliveryResult)],
+        eventType: String,
+        job: JobID,
+        shouldContinue: @escaping @Sendable () async -> Bool
+    ) async -> [(Int, RetriedDelivery)] {
+        await withTaskGroup(of: (Int, RetriedDelivery).self) { group in
+            for item in calls {
+                group.addTask {
+                    (item.index, await self.withRetries(eventType, job: job, target: item.target, shouldContinue: shouldContinue, item.call))
+                }
+            }
+            var results: [(Int, RetriedDelivery)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }
+        }
+    }
+
     func withRetries(
         _ eventType: String,
         job: JobID,

@@ -17,6 +17,7 @@ struct JobRunner: Sendable {
     let owner: String
     let leaseDuration: TimeInterval
     let fingerprint: @Sendable (Secret) -> String
+    let metrics: EngineMetrics
     let logger: Logger
 
     /// What one attempt at a step came to.
@@ -41,6 +42,11 @@ struct JobRunner: Sendable {
             // step, longer than a provider call's timeout, without a write per step; a lease lost
             // in between is still caught, by the lease guard on every commit.
             var leaseRenewedAt = self.clock.now()
+            // Whether this runner has already committed the intent for the job's current step
+            // (folded into the previous step's commit). A resumed job always records it anew.
+            var begun = false
+            // The job as this runner last committed it (the store skips decoding it while it is current).
+            var known: Job?
             while await shouldContinue() {
                 let now = self.clock.now()
                 if now.timeIntervalSince(leaseRenewedAt) >= self.leaseDuration / 3 {
@@ -49,13 +55,14 @@ struct JobRunner: Sendable {
                     }
                     leaseRenewedAt = now
                 }
-                var rotation = try await self.store.rotation(id)
+                var rotation = try await self.store.rotation(id, knownJob: known)
                 if rotation.job.state.isTerminal { return }
                 if let due = rotation.job.nextAttemptAt, due > now {
                     try await self.store.releaseLease(id, owner: self.owner)
                     return
                 }
-                try await self.advance(&rotation, logger: logger, shouldContinue: shouldContinue)
+                try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
+                known = rotation.job
             }
             try await self.store.releaseLease(id, owner: self.owner)
         } catch let error as StoreError where error.code == .leaseLost || error.code == .conflict {
@@ -69,28 +76,46 @@ struct JobRunner: Sendable {
     }
 
     /// Takes the job one committed transition further.
-    private func advance(_ rotation: inout Rotation, logger: Logger, shouldContinue: @escaping @Sendable () async -> Bool) async throws {
+    ///
+    /// A step that succeeds commits the next step's intent with its own outcome when the next
+    /// step runs at once: one transaction instead of two, and the intent is still on disk before
+    /// the next step's effects. (If the runner then stops, the resumed job records another
+    /// attempt; the one recorded here is spent without having done anything.)
+    private func advance(
+        _ rotation: inout Rotation, begun: inout Bool, logger: Logger, shouldContinue: @escaping @Sendable () async -> Bool
+    ) async throws {
         let now = self.clock.now()
         if rotation.job.state == .queued {
             try rotation.job.start(at: now)
-            try await self.commit(RotationCommit(job: rotation.job, events: [event(now, "job.started", nil, "Rotation started.")]), &rotation)
+            var commit = RotationCommit(job: rotation.job, events: [event(now, "job.started", nil, "Rotation started.")])
+            begun = try self.beginNextStep(&commit, at: now)
+            try await self.commit(commit, &rotation)
             return
         }
         if rotation.job.step == .grace {
             // No provider call: nothing to record an intent for.
-            try await self.commit(try self.grace(rotation, now: now), &rotation)
+            var commit = try self.grace(rotation, now: now)
+            begun = try self.beginNextStep(&commit, at: now)
+            try await self.commit(commit, &rotation)
             return
         }
-        try rotation.job.beginAttempt(at: now)
         let step = rotation.job.step
-        try await self.commit(
-            RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
-            &rotation
-        )
+        if !begun {
+            try rotation.job.beginAttempt(at: now)
+            try await self.commit(
+                RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
+                &rotation
+            )
+        }
+        begun = false
+        let started = ContinuousClock.now
         let outcome = await self.attempt(step, &rotation, shouldContinue: shouldContinue)
+        self.metrics.recordAttempt(step, duration: ContinuousClock.now - started)
         let finished = self.clock.now()
         switch outcome {
-        case .done(let commit):
+        case .done(var commit):
+            try await self.foldQuietSteps(into: &commit, after: rotation, at: finished)
+            begun = try self.beginNextStep(&commit, at: finished)
             try await self.commit(commit, &rotation)
         case .transient(let message, let retryAfter):
             var generator = SystemRandomNumberGenerator()
@@ -108,9 +133,73 @@ struct JobRunner: Sendable {
         }
     }
 
+    /// Runs the steps that `commit` leads to and that act on nothing outside the store (`grace`
+    /// as it begins, and `finalize` when no target is to be told) into the same commit: the same
+    /// transitions and timeline, in one transaction instead of one each.
+    private func foldQuietSteps(into commit: inout RotationCommit, after rotation: Rotation, at now: Date) async throws {
+        var next = rotation
+        while true {
+            Self.mirror(commit, into: &next)
+            guard next.job.state == .running, next.job.nextAttemptAt == nil else { return }
+            let quiet: RotationCommit
+            switch next.job.step {
+            case .grace where next.job.graceEndsAt == nil:
+                quiet = try self.grace(next, now: now)
+            case .finalize where !next.job.targets.contains(where: { $0.state == .verified }):
+                try next.job.beginAttempt(at: now)
+                guard case .done(var finalized) = try await self.attempt(.finalize, &next, shouldContinue: { true }) else { return }
+                finalized.events.insert(event(now, "step.started", .finalize, "Attempt \(next.job.attempt) of finalize."), at: 0)
+                quiet = finalized
+            default:
+                return
+            }
+            commit = RotationCommit(
+                job: quiet.job,
+                credential: quiet.credential ?? commit.credential,
+                currentKey: quiet.currentKey == .unchanged ? commit.currentKey : quiet.currentKey,
+                previousKey: quiet.previousKey == .unchanged ? commit.previousKey : quiet.previousKey,
+                pendingKey: quiet.pendingKey == .unchanged ? commit.pendingKey : quiet.pendingKey,
+                events: commit.events + quiet.events
+            )
+        }
+    }
+
+    /// `rotation` as it will be once `commit` is stored (the revision aside).
+    private static func mirror(_ commit: RotationCommit, into rotation: inout Rotation) {
+        rotation.job = commit.job
+        if let credential = commit.credential { rotation.credential = credential }
+        switch commit.currentKey {
+        case .set(let secret): rotation.secrets.current = secret
+        case .clear, .unchanged: break
+        }
+        switch commit.previousKey {
+        case .set(let secret): rotation.secrets.previous = secret
+        case .clear: rotation.secrets.previous = nil
+        case .unchanged: break
+        }
+        switch commit.pendingKey {
+        case .set(let secret): rotation.pendingKey = secret
+        case .clear: rotation.pendingKey = nil
+        case .unchanged: break
+        }
+    }
+
+    /// Adds the intent for the step `commit` moves the job to, when that step runs at once (not
+    /// `grace`, not waiting, job not over); whether it did.
+    private func beginNextStep(_ commit: inout RotationCommit, at now: Date) throws -> Bool {
+        let job = commit.job
+        guard job.state == .running, job.step != .grace, job.nextAttemptAt == nil else { return false }
+        try commit.job.beginAttempt(at: now)
+        commit.events.append(event(now, "step.started", job.step, "Attempt \(commit.job.attempt) of \(job.step.rawValue)."))
+        return true
+    }
+
     /// Commits and mirrors the store's revision bump locally.
     private func commit(_ commit: RotationCommit, _ rotation: inout Rotation) async throws {
         try await self.store.commit(commit, owner: self.owner)
+        if commit.job.state.isTerminal && !rotation.job.state.isTerminal {
+            self.metrics.recordFinished(commit.job.state)
+        }
         rotation.job = commit.job
         rotation.job.revision += 1
         if let credential = commit.credential { rotation.credential = credential }

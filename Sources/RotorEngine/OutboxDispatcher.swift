@@ -19,8 +19,7 @@ public actor OutboxDispatcher: Service {
     private let logger: Logger
     private var inFlight = 0
     private var stopping = false
-    private var wakeRequested = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    private let doorbell = Doorbell()
     private var nextExpiryCheck: Date?
 
     /// Creates the dispatcher.
@@ -71,12 +70,7 @@ public actor OutboxDispatcher: Service {
 
     /// Looks for due deliveries now.
     public func wake() {
-        if let waiter = self.waiter {
-            self.waiter = nil
-            waiter.resume()
-        } else {
-            self.wakeRequested = true
-        }
+        self.doorbell.ring()
     }
 
     /// Whether the dispatcher is running and not stopping, for `/readyz`.
@@ -172,17 +166,7 @@ public actor OutboxDispatcher: Service {
     }
 
     private func waitForWork() async {
-        if self.wakeRequested || self.stopping {
-            self.wakeRequested = false
-            return
-        }
-        let interval = self.configuration.pollInterval
-        let timer = Task {
-            try? await Task.sleep(for: interval)
-            self.wake()
-        }
-        await withCheckedContinuation { self.waiter = $0 }
-        timer.cancel()
-        self.wakeRequested = false
+        if self.stopping { return }
+        await self.doorbell.wait(upTo: self.configuration.pollInterval)
     }
 }

@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Foundation
 public import Logging
 public import RotorCore
@@ -17,10 +18,12 @@ public actor RotationEngine: Service {
     private let logger: Logger
     private var running: Set<JobID> = []
     private var stopping = false
-    private var wakeRequested = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    private let doorbell = Doorbell()
 
     /// Creates the engine. `fingerprint` names keys in job records without revealing them.
+    /// Provider calls, step durations and job outcomes are recorded through `metrics` (the
+    /// global `MetricsSystem.factory` unless given); providers are wrapped in a
+    /// ``MeteredProvider`` here unless they already are one.
     public init(
         store: any Store,
         providers: [ProviderKind: any Provider],
@@ -28,6 +31,7 @@ public actor RotationEngine: Service {
         clock: any RotorClock = SystemClock(),
         configuration: EngineConfiguration = EngineConfiguration(),
         fingerprint: @escaping @Sendable (Secret) -> String,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
         self.store = store
@@ -36,19 +40,26 @@ public actor RotationEngine: Service {
         self.logger = logger
         self.runner = JobRunner(
             store: store,
-            providers: providers,
+            providers: providers.mapValues { provider in
+                provider is MeteredProvider ? provider : MeteredProvider(provider, factory: metrics)
+            },
             delivery: delivery,
             clock: clock,
             retry: configuration.retry,
             owner: configuration.owner,
             leaseDuration: configuration.leaseDuration,
             fingerprint: fingerprint,
+            metrics: EngineMetrics(factory: metrics),
             logger: logger
         )
     }
 
     /// Claims and runs jobs until graceful shutdown or cancellation.
     public func run() async throws {
+        // Jobs this instance leased before a restart are ours to resume now, not when the leases
+        // lapse. (Claiming never takes jobs leased to anyone, this instance included, so that a
+        // claim's limit is spent on new work, not on jobs already running here.)
+        try await self.store.releaseLeases(owner: self.configuration.owner)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !self.stopping && !Task.isCancelled {
@@ -69,12 +80,7 @@ public actor RotationEngine: Service {
 
     /// Looks for work now (the API calls this after creating or cancelling a job).
     public func wake() {
-        if let waiter = self.waiter {
-            self.waiter = nil
-            waiter.resume()
-        } else {
-            self.wakeRequested = true
-        }
+        self.doorbell.ring()
     }
 
     /// Whether the engine is running and not stopping, for `/readyz`.
@@ -97,7 +103,7 @@ public actor RotationEngine: Service {
             return
         }
         for id in ids where self.running.insert(id).inserted {
-            group.addTask {
+            group.addTask(priority: .low) {
                 await self.runner.run(id) { await self.shouldContinue }
                 await self.finished(id)
             }
@@ -112,17 +118,7 @@ public actor RotationEngine: Service {
     }
 
     private func waitForWork() async {
-        if self.wakeRequested || self.stopping {
-            self.wakeRequested = false
-            return
-        }
-        let interval = self.configuration.pollInterval
-        let timer = Task {
-            try? await Task.sleep(for: interval)
-            self.wake()
-        }
-        await withCheckedContinuation { self.waiter = $0 }
-        timer.cancel()
-        self.wakeRequested = false
+        if self.stopping { return }
+        await self.doorbell.wait(upTo: self.configuration.pollInterval)
     }
 }

@@ -396,7 +396,7 @@ public final class PostgresStore: Store {
                     SELECT id FROM jobs
                     WHERE state IN ('queued', 'running')
                       AND (next_attempt_at IS NULL OR next_attempt_at <= \(now))
-                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= \(now) OR lease_owner = \(owner))
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= \(now))
                     ORDER BY created_at, id
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)
@@ -427,6 +427,15 @@ public final class PostgresStore: Store {
                 UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(id.rawValue) AND lease_owner = \(owner) AND state IN ('queued', 'running') RETURNING id
                 """
+            )
+            if !released.isEmpty { try await Self.notifyJobs(tx) }
+        }
+    }
+
+    public func releaseLeases(owner: String) async throws {
+        try await self.write { tx in
+            let released = try await tx.rows(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = \(owner) RETURNING id"
             )
             if !released.isEmpty { try await Self.notifyJobs(tx) }
         }

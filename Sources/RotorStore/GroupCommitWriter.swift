@@ -1,4 +1,5 @@
 import GRDB
+import RotorCore
 import Synchronization
 
 /// Group commit: writes that arrive while a transaction is being committed wait, then all commit
@@ -36,12 +37,18 @@ final class GroupCommitWriter: Sendable {
     /// Runs `body` in the next batch and returns its result once the batch is durable.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let outcome = Outcome<T>()
+        // The calling task's audit record goes into the same savepoint as the change it reports
+        // (AuditStore): both commit, or neither. Task-locals do not reach the batch's task, so
+        // the record is taken here, in the caller's.
+        let audit = Audit.currentRecord
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let pending = Pending(
                 run: { db in
                     do {
                         var value: T?
                         try db.inSavepoint {
+                            // The request first, then what the body appends as its consequences.
+                            if let audit { try SQLiteStore.appendAudit(db, audit) }
                             value = try body(db)
                             return .commit
                         }

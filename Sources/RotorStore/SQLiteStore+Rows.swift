@@ -18,10 +18,17 @@ enum Rows {
         try row.decode(Double?.self, forColumn: column).map(Date.init(timeIntervalSinceReferenceDate:))
     }
 
-    static func json(_ value: some Encodable) throws -> String {
+    /// One encoder and one decoder for every column: making them per value cost more than the
+    /// encoding itself on the engine's hot path. Both are safe to share once configured.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func optionalJSON(_ value: (some Encodable)?) throws -> String? {
@@ -30,12 +37,12 @@ enum Rows {
 
     static func decodeJSON<T: Decodable>(_ type: T.Type, _ row: Row, _ column: String) throws -> T {
         let text = try row.decode(String.self, forColumn: column)
-        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        return try decoder.decode(T.self, from: Data(text.utf8))
     }
 
     static func decodeOptionalJSON<T: Decodable>(_ type: T.Type, _ row: Row, _ column: String) throws -> T? {
         guard let text = try row.decode(String?.self, forColumn: column) else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        return try decoder.decode(T.self, from: Data(text.utf8))
     }
 
     static func enumValue<T: RawRepresentable>(_ type: T.Type, _ row: Row, _ column: String) throws -> T
@@ -111,6 +118,22 @@ enum Rows {
             job.reason, job.dryRun, job.gracePeriod.description, time(job.graceEndsAt), job.attempt,
             time(job.nextAttemptAt), job.cancelRequested, time(job.createdAt), time(job.startedAt),
             time(job.updatedAt), time(job.finishedAt), try optionalJSON(job.newKey), try json(job.oldKey),
+            try json(job.targets), try optionalJSON(job.error),
+        ]
+    }
+
+    /// The columns a job's transitions change (a leak report can shorten the grace period); id,
+    /// credential, trigger, reason, dry run and creation time are fixed when the job is created.
+    static let jobMutableColumns = [
+        "state", "step", "grace_period", "grace_ends_at", "attempt", "next_attempt_at", "cancel_requested", "started_at", "updated_at",
+        "finished_at", "new_key", "old_key", "targets", "error",
+    ]
+
+    /// Values in the order of ``jobMutableColumns``.
+    static func mutableValues(_ job: Job) throws -> [(any DatabaseValueConvertible)?] {
+        [
+            job.state.rawValue, job.step.rawValue, job.gracePeriod.description, time(job.graceEndsAt), job.attempt, time(job.nextAttemptAt), job.cancelRequested,
+            time(job.startedAt), time(job.updatedAt), time(job.finishedAt), try optionalJSON(job.newKey), try json(job.oldKey),
             try json(job.targets), try optionalJSON(job.error),
         ]
     }

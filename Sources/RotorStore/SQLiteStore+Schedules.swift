@@ -35,11 +35,15 @@ extension SQLiteStore {
     /// commits leave it alone: a scheduled job that rolls back keeps the retry time the scheduler
     /// set, so a failing rotation is not started again at once.
     static func rescheduleIfRotated(_ db: Database, _ committed: Credential) throws {
-        guard var stored = try Self.fetchCredential(db, committed.id), stored.lastRotatedAt != committed.lastRotatedAt else { return }
+        // Most commits do not finish a rotation: compare one column before reading the row.
+        let storedRotatedAt = try Row.fetchOne(cached: db, sql: "SELECT last_rotated_at FROM credentials WHERE id = ?", arguments: [committed.id.rawValue])
+        guard let storedRotatedAt, storedRotatedAt["last_rotated_at"] as Double? != Rows.time(committed.lastRotatedAt),
+            var stored = try Self.fetchCredential(db, committed.id), stored.lastRotatedAt != committed.lastRotatedAt
+        else { return }
         stored.state = committed.state
         stored.current = committed.current
         stored.lastRotatedAt = committed.lastRotatedAt
-        try db.execute(
+        try db.run(
             sql: "UPDATE credentials SET next_rotation_at = ? WHERE id = ?",
             arguments: [Rows.time(stored.scheduledRotationAt()), committed.id.rawValue]
         )
@@ -50,9 +54,7 @@ extension SQLiteStore: ScheduleStore {
     public func credentialsDueForRotation(at now: Date, limit: Int) async throws -> [Credential] {
         guard limit > 0 else { return [] }
         return try await self.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(cached: db, sql: """
                     SELECT * FROM credentials
                     WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'
                     ORDER BY next_rotation_at, id LIMIT ?
@@ -64,9 +66,7 @@ extension SQLiteStore: ScheduleStore {
 
     public func earliestScheduledRotation() async throws -> Date? {
         try await self.pool.read { db in
-            try Double.fetchOne(
-                db,
-                sql: "SELECT MIN(next_rotation_at) FROM credentials WHERE next_rotation_at IS NOT NULL AND state = 'active'"
+            try Double.fetchOne(cached: db, sql: "SELECT MIN(next_rotation_at) FROM credentials WHERE next_rotation_at IS NOT NULL AND state = 'active'"
             ).map(Date.init(timeIntervalSinceReferenceDate:))
         }
     }
@@ -84,12 +84,13 @@ extension SQLiteStore: ScheduleStore {
             var stored = job
             stored.revision = 1
             let columns = Rows.jobValueColumns + ["revision"]
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
                 arguments: StatementArguments(try Rows.values(stored) + [stored.revision])
             )
             try Self.appendEvents(db, job: stored.id, events)
-            try db.execute(
+            try Self.appendAudit(db, AuditRecord(at: job.createdAt, actor: "scheduler", action: "job.create", resource: stored.id.rawValue))
+            try db.run(
                 sql: "UPDATE credentials SET state = ?, next_rotation_at = ?, updated_at = ? WHERE id = ?",
                 arguments: [CredentialState.rotating.rawValue, Rows.time(retryAt), Rows.time(job.createdAt), job.credentialID.rawValue]
             )

@@ -11,7 +11,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func createSubscription(_ subscription: Subscription, signingSecret: Secret) async throws {
         try await self.writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO subscriptions (id, url, events, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [
                     subscription.id.rawValue, subscription.url, try Rows.json(subscription.events), Rows.time(subscription.createdAt),
@@ -23,7 +23,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
         try await self.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue]).map(Self.subscription)
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue]).map(Self.subscription)
         }
     }
 
@@ -38,7 +38,7 @@ extension SQLiteStore: SubscriptionStore {
             }
             sql += " ORDER BY created_at, id LIMIT ?"
             arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.subscription)
+            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Self.subscription)
             var next: String?
             if items.count > page.limit {
                 items.removeLast(items.count - page.limit)
@@ -51,10 +51,10 @@ extension SQLiteStore: SubscriptionStore {
     public func deleteSubscription(_ id: SubscriptionID) async throws {
         try await self.writer.write { db in
             // Deliveries go with it (ON DELETE CASCADE); events no other subscription needs, too.
-            try db.execute(sql: "DELETE FROM subscriptions WHERE id = ?", arguments: [id.rawValue])
+            try db.run(sql: "DELETE FROM subscriptions WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError(.notFound, message: "no subscription \(id)") }
-            try db.execute(sql: "DELETE FROM secrets WHERE owner_id = ?", arguments: [id.rawValue])
-            try db.execute(
+            try db.run(sql: "DELETE FROM secrets WHERE owner_id = ?", arguments: [id.rawValue])
+            try db.run(
                 sql: "DELETE FROM outbox_events WHERE NOT EXISTS (SELECT 1 FROM outbox_deliveries WHERE event_id = outbox_events.id)"
             )
         }
@@ -77,7 +77,7 @@ extension SQLiteStore: SubscriptionStore {
             }
             sql += " ORDER BY d.created_at DESC, d.event_id DESC LIMIT ?"
             arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.delivery)
+            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Self.delivery)
             var next: String?
             if items.count > page.limit {
                 items.removeLast(items.count - page.limit)
@@ -92,9 +92,7 @@ extension SQLiteStore: SubscriptionStore {
     public func claimDeliveries(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         guard limit > 0 else { return [] }
         return try await self.writer.write { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
+            let rows = try Row.fetchAll(cached: db, sql: """
                     SELECT d.event_id, d.subscription_id, d.attempts, d.created_at, e.type, e.timestamp, e.payload, s.url
                     FROM outbox_deliveries d
                     JOIN outbox_events e ON e.id = d.event_id
@@ -113,7 +111,7 @@ extension SQLiteStore: SubscriptionStore {
                 guard let secret = try self.fetchSecret(db, owner: subscriptionID, field: signingSecretField) else {
                     throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "subscription \(subscriptionID) has no stored signing secret")
                 }
-                try db.execute(
+                try db.run(
                     sql: "UPDATE outbox_deliveries SET lease_owner = ?, lease_expires_at = ? WHERE event_id = ? AND subscription_id = ?",
                     arguments: [owner, Rows.time(leaseUntil), eventID, subscriptionID]
                 )
@@ -155,7 +153,7 @@ extension SQLiteStore: SubscriptionStore {
             (state, statusCode, error, nextAttemptAt, deliveredAt) = (.failed, code, message, nil, nil)
         }
         try await self.writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: """
                     UPDATE outbox_deliveries
                     SET state = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, last_attempt_at = ?,
@@ -172,7 +170,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func releaseDeliveryLeases(owner: String) async throws {
         try await self.writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE outbox_deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
                 arguments: [owner]
             )
@@ -182,9 +180,7 @@ extension SQLiteStore: SubscriptionStore {
     @discardableResult
     public func enqueueExpiringEvents(at now: Date) async throws -> Int {
         try await self.writer.write { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
+            let rows = try Row.fetchAll(cached: db, sql: """
                     SELECT c.* FROM credentials c
                     WHERE c.schedule IS NOT NULL
                       AND NOT EXISTS (
@@ -194,7 +190,7 @@ extension SQLiteStore: SubscriptionStore {
             )
             var written = 0
             for credential in try rows.map(Rows.credential) where OutboxEvent.isExpiring(credential, at: now) {
-                try db.execute(
+                try db.run(
                     sql: "INSERT INTO expiry_notices (credential_id, provider_key_id, noticed_at) VALUES (?, ?, ?)",
                     arguments: [credential.id.rawValue, credential.current.providerKeyID, Rows.time(now)]
                 )
@@ -219,7 +215,7 @@ extension SQLiteStore: SubscriptionStore {
 
     /// Reads the states a transaction is about to change; call before its writes.
     static func outboxBaseline(_ db: Database, credential: CredentialID, jobState: JobState?) throws -> OutboxBaseline {
-        let state = try String.fetchOne(db, sql: "SELECT state FROM credentials WHERE id = ?", arguments: [credential.rawValue])
+        let state = try String.fetchOne(cached: db, sql: "SELECT state FROM credentials WHERE id = ?", arguments: [credential.rawValue])
         return OutboxBaseline(jobState: jobState, credentialState: state.flatMap(CredentialState.init(rawValue:)))
     }
 
@@ -227,7 +223,7 @@ extension SQLiteStore: SubscriptionStore {
     /// in the caller's transaction; call after its writes.
     func enqueueEvents(_ db: Database, reporting job: Job, since baseline: OutboxBaseline) throws {
         // Most commits change neither; without subscriptions there is nothing to write at all.
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
+        guard try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
         guard let credential = try Self.fetchCredential(db, job.credentialID), let credentialBefore = baseline.credentialState else { return }
         let now = job.updatedAt
         let events = OutboxEvent.reporting(
@@ -239,19 +235,19 @@ extension SQLiteStore: SubscriptionStore {
     /// wakes the observers once the transaction commits. Events nobody wants are not stored.
     private func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, events FROM subscriptions").map { row in
+        let subscriptions = try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions").map { row in
             (id: try row.decode(String.self, forColumn: "id"), events: Set(try Rows.decodeJSON([EventType].self, row, "events")))
         }
         var wrote = false
         for event in events {
             let recipients = subscriptions.filter { $0.events.contains(event.type) }
             guard !recipients.isEmpty else { continue }
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO outbox_events (id, type, timestamp, payload) VALUES (?, ?, ?, ?)",
                 arguments: [event.id.rawValue, event.type.rawValue, Rows.time(event.timestamp), Data(event.payload)]
             )
             for recipient in recipients {
-                try db.execute(
+                try db.run(
                     sql: """
                         INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
                         VALUES (?, ?, 'pending', 0, ?, ?)

@@ -40,7 +40,7 @@ extension SQLiteStore: TargetSecretStore {
             }
             try self.putSecret(db, owner: owner, field: Field.signingSecret(targetID), secret)
             credential.updatedAt = now
-            try db.execute(
+            try db.run(
                 sql: "UPDATE credentials SET targets = ?, updated_at = ? WHERE id = ?",
                 arguments: [try Rows.json(credential.targets), Rows.time(now), owner]
             )
@@ -52,8 +52,8 @@ extension SQLiteStore: TargetSecretStore {
 extension SQLiteStore: TargetDeliveryLog {
     public func recordDelivery(_ record: TargetDeliveryRecord) async throws {
         try await self.writer.write { db in
-            let seq = (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM target_deliveries WHERE job_id = ?", arguments: [record.jobID.rawValue]) ?? 0) + 1
-            try db.execute(
+            let seq = (try Int.fetchOne(cached: db, sql: "SELECT MAX(seq) FROM target_deliveries WHERE job_id = ?", arguments: [record.jobID.rawValue]) ?? 0) + 1
+            try db.run(
                 sql: """
                     INSERT INTO target_deliveries (job_id, seq, target_id, event_type, attempt, status_code, duration_ms, error, at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -69,9 +69,7 @@ extension SQLiteStore: TargetDeliveryLog {
     public func deliveries(_ job: JobID, _ page: PageRequest) async throws -> Page<TargetDeliveryRecord> {
         let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
         return try await self.pool.read { db in
-            var items = try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            var items = try Row.fetchAll(cached: db, sql: "SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [job.rawValue, after, page.limit + 1]
             ).map { row in
                 TargetDeliveryRecord(

@@ -27,6 +27,11 @@ public final class SQLiteStore: Store {
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
 
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL).
+    package func synchronousSetting() async throws -> Int {
+        try await self.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
     /// - Throws: ``SQLiteStoreError`` when the file cannot be created or secured, or GRDB's
@@ -37,8 +42,18 @@ public final class SQLiteStore: Store {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.label = "rotor.store"
+        // Point reads run on the calling thread (``pointRead(_:)``); with more readers than the
+        // concurrency pool has threads, they never wait for one behind the async reads.
+        configuration.maximumReaderCount = 16
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB leaves WAL databases at `synchronous = NORMAL`, which survives a crashed process
+        // but not a crashed machine: the last commits can vanish while their effects at the
+        // provider (a key created, a key deleted) remain. FULL syncs the log on every commit, so
+        // an intent is on disk before its effect; group commit (``GroupCommitWriter``) shares
+        // each sync among the writes that arrive meanwhile. Only the writer connection commits.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
+        try Self.backfillCurrentKeyDigests(pool, keyring: keyring)
         // SQLite copies the database's mode to the files it creates next to it; make sure anyway,
         // since they hold the same pages.
         for suffix in ["-wal", "-shm"] {
@@ -79,7 +94,7 @@ public final class SQLiteStore: Store {
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
         try await self.writer.write { db in
             do {
-                try db.execute(
+                try db.run(
                     sql: """
                         INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", ")))
                         VALUES (\(Self.placeholders(Rows.credentialColumns.count)))
@@ -115,7 +130,7 @@ public final class SQLiteStore: Store {
             }
             sql += " ORDER BY name LIMIT ?"
             arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Rows.credential)
+            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.credential)
             var next: String?
             if items.count > page.limit {
                 items.removeLast(items.count - page.limit)
@@ -145,9 +160,7 @@ public final class SQLiteStore: Store {
             guard let signingSecrets else { return }
             let owner = credential.id.rawValue
             let kept = Set(signingSecrets.keys.map(Field.signingSecret))
-            let stored = try String.fetchAll(
-                db,
-                sql: "SELECT field FROM secrets WHERE owner_id = ? AND field GLOB ? AND envelope IS NOT NULL",
+            let stored = try String.fetchAll(cached: db, sql: "SELECT field FROM secrets WHERE owner_id = ? AND field GLOB ? AND envelope IS NOT NULL",
                 arguments: [owner, Field.signingSecretPrefix + "*"]
             )
             for field in stored where !kept.contains(field) {
@@ -167,7 +180,7 @@ public final class SQLiteStore: Store {
                     .rotationInProgress, jobID: active,
                     message: "credential \(id) has an active rotation job \(active)")
             }
-            try db.execute(
+            try db.run(
                 sql: """
                     DELETE FROM secrets
                     WHERE owner_id = ? OR owner_id IN (SELECT id FROM jobs WHERE credential_id = ?)
@@ -175,7 +188,7 @@ public final class SQLiteStore: Store {
                 arguments: [id.rawValue, id.rawValue]
             )
             // Finished jobs and their events go with it (ON DELETE CASCADE).
-            try db.execute(sql: "DELETE FROM credentials WHERE id = ?", arguments: [id.rawValue])
+            try db.run(sql: "DELETE FROM credentials WHERE id = ?", arguments: [id.rawValue])
         }
     }
 
@@ -186,7 +199,7 @@ public final class SQLiteStore: Store {
     ) async throws -> JobCreation {
         try await self.writer.write { db in
             if let idempotencyKey,
-                let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
+                let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {
                 let existing = try Rows.job(row)
                 guard try row.decode(String?.self, forColumn: "request_fingerprint") == requestFingerprint else {
@@ -205,7 +218,7 @@ public final class SQLiteStore: Store {
             let columns = Rows.jobValueColumns + ["revision", "lease_owner", "lease_expires_at", "idempotency_key", "request_fingerprint"]
             let values = try Rows.values(stored) + [stored.revision, nil, nil, idempotencyKey, requestFingerprint]
             do {
-                try db.execute(
+                try db.run(
                     sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
                     arguments: StatementArguments(values)
                 )
@@ -221,7 +234,7 @@ public final class SQLiteStore: Store {
 
             credential.state = .rotating
             credential.updatedAt = job.createdAt
-            try db.execute(
+            try db.run(
                 sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ?",
                 arguments: [credential.state.rawValue, Rows.time(credential.updatedAt), credential.id.rawValue]
             )
@@ -230,7 +243,7 @@ public final class SQLiteStore: Store {
     }
 
     public func job(_ id: JobID) async throws -> Job? {
-        try await self.pool.read { db in try Self.fetchJob(db, id) }
+        try self.pointRead { db in try Self.fetchJob(db, id) }
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
@@ -254,7 +267,7 @@ public final class SQLiteStore: Store {
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
             arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Rows.job)
+            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.job)
             var next: String?
             if items.count > page.limit {
                 items.removeLast(items.count - page.limit)
@@ -266,7 +279,7 @@ public final class SQLiteStore: Store {
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
         try await self.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
+            try Row.fetchAll(cached: db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
                 .map(Rows.event)
         }
     }
@@ -276,20 +289,18 @@ public final class SQLiteStore: Store {
     public func claimJobs(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [JobID] {
         guard limit > 0 else { return [] }
         return try await self.writer.write { db in
-            let ids = try String.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM jobs
+            let ids = try String.fetchAll(cached: db, sql: """
+                    SELECT id FROM jobs INDEXED BY jobs_unfinished_by_created_at
                     WHERE state IN ('queued', 'running')
                       AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
-                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now OR lease_owner = :owner)
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now)
                     ORDER BY created_at, id
                     LIMIT :limit
                     """,
-                arguments: ["now": Rows.time(now), "owner": owner, "limit": limit]
+                arguments: ["now": Rows.time(now), "limit": limit]
             )
             for id in ids {
-                try db.execute(
+                try db.run(
                     sql: "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
                     arguments: [owner, Rows.time(leaseUntil), id]
                 )
@@ -300,7 +311,7 @@ public final class SQLiteStore: Store {
 
     public func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool {
         try await self.writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
                 arguments: [Rows.time(until), id.rawValue, owner]
             )
@@ -310,16 +321,37 @@ public final class SQLiteStore: Store {
 
     public func releaseLease(_ id: JobID, owner: String) async throws {
         try await self.writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                 arguments: [id.rawValue, owner]
             )
         }
     }
 
+    public func releaseLeases(owner: String) async throws {
+        try await self.writer.write { db in
+            try db.run(sql: "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?", arguments: [owner])
+        }
+    }
+
     public func rotation(_ id: JobID) async throws -> Rotation {
-        try await self.pool.read { db in
-            guard let job = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+        try await self.rotation(id, knownJob: nil)
+    }
+
+    public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
+        try self.pointRead { db in
+            // Every change to a job row bumps its revision, so a job the runner committed itself
+            // is still exactly that job while the revision matches: no need to decode the row
+            // (the engine's most frequent read, and most of its cost).
+            let job: Job
+            if let knownJob, knownJob.id == id,
+                try Int.fetchOne(cached: db, sql: "SELECT revision FROM jobs WHERE id = ?", arguments: [id.rawValue]) == knownJob.revision
+            {
+                job = knownJob
+            } else {
+                guard let fetched = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+                job = fetched
+            }
             guard let credential = try Self.fetchCredential(db, job.credentialID) else {
                 throw Self.credentialNotFound(job.credentialID)
             }
@@ -333,8 +365,7 @@ public final class SQLiteStore: Store {
         try await self.writer.write { db in
             let job = commit.job
             guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
+                let row = try Row.fetchOne(cached: db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
             else { throw Self.jobNotFound(job.id) }
             guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
@@ -346,8 +377,10 @@ public final class SQLiteStore: Store {
                     message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
-            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
+            let storedState = try Rows.enumValue(JobState.self, row, "state")
+            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: storedState)
             try Self.updateJobRow(db, job, revision: revision + 1)
+            if !storedState.isTerminal && job.state.isTerminal { try Self.auditOutcome(db, job) }
             if let credential = commit.credential {
                 try Self.updateRotationColumns(db, credential)
             }
@@ -362,7 +395,8 @@ public final class SQLiteStore: Store {
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
-        try await self.writer.write { db in
+        let actor = Audit.actor
+        return try await self.writer.write { db in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
             let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
@@ -376,7 +410,8 @@ public final class SQLiteStore: Store {
                 [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")]
             )
             if !stored.state.isTerminal && job.state.isTerminal {
-                try db.execute(
+                try Self.auditOutcome(db, job, actor: actor)
+                try db.run(
                     sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
                     arguments: [
                         CredentialState.active.rawValue, Rows.time(now), job.credentialID.rawValue,
@@ -390,6 +425,18 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: Helpers
+
+    /// A read of a few rows by key, on the calling thread.
+    ///
+    /// GRDB's async read hands the work to a queue that waits for a free reader, then to the
+    /// reader's queue, then back: three thread hand-offs that cost milliseconds each on a busy
+    /// machine, for a read that itself takes tens of microseconds (in WAL mode a reader never
+    /// waits for the writer). The engine's per-step read and `GET /v1/jobs/{id}` use this; the
+    /// reader pool is larger than the concurrency threads that can be inside it at once, so
+    /// taking a reader does not wait either.
+    private func pointRead<T>(_ body: (Database) throws -> T) throws -> T {
+        try self.pool.read(body)
+    }
 
     static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
@@ -408,7 +455,7 @@ public final class SQLiteStore: Store {
         let assignments = Rows.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
         let values = try Rows.values(credential)
         do {
-            try db.execute(
+            try db.run(
                 sql: "UPDATE credentials SET \(assignments) WHERE id = ?",
                 arguments: StatementArguments(Array(values.dropFirst()) + [values[0]])
             )
@@ -422,7 +469,7 @@ public final class SQLiteStore: Store {
     /// schedule and targets patched during a rotation are not overwritten by the engine.
     private static func updateRotationColumns(_ db: Database, _ credential: Credential) throws {
         try Self.rescheduleIfRotated(db, credential)
-        try db.execute(
+        try db.run(
             sql: """
                 UPDATE credentials SET state = ?, version = ?, current_key = ?, previous_key = ?,
                     last_rotated_at = ?, updated_at = ? WHERE id = ?
@@ -435,29 +482,28 @@ public final class SQLiteStore: Store {
         guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
     }
 
+    private static let updateJobSQL = "UPDATE jobs SET \(Rows.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ? WHERE id = ?"
+    private static let updateFinishedJobSQL =
+        "UPDATE jobs SET \(Rows.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?"
+
     /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
     private static func updateJobRow(_ db: Database, _ job: Job, revision: Int) throws {
-        let assignments = Rows.jobValueColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
-        let leaseClause = job.state.isTerminal ? ", lease_owner = NULL, lease_expires_at = NULL" : ""
-        let values = Array(try Rows.values(job).dropFirst()) + [revision, job.id.rawValue]
-        try db.execute(
-            sql: "UPDATE jobs SET \(assignments), revision = ?\(leaseClause) WHERE id = ?",
-            arguments: StatementArguments(values)
+        try db.run(
+            sql: job.state.isTerminal ? Self.updateFinishedJobSQL : Self.updateJobSQL,
+            arguments: StatementArguments(try Rows.mutableValues(job) + [revision, job.id.rawValue])
         )
     }
 
     static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
-        try Row.fetchOne(db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
+        try Row.fetchOne(cached: db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
     }
 
     static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
-        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
+        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
     }
 
     static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
-        try String.fetchOne(
-            db,
-            sql: "SELECT id FROM jobs WHERE credential_id = ? AND state IN ('queued', 'running') LIMIT 1",
+        try String.fetchOne(cached: db, sql: "SELECT id FROM jobs WHERE credential_id = ? AND state IN ('queued', 'running') LIMIT 1",
             arguments: [credential.rawValue]
         ).map(JobID.init(unchecked:))
     }
@@ -465,10 +511,10 @@ public final class SQLiteStore: Store {
     static func appendEvents(_ db: Database, job: JobID, _ events: [JobEvent]) throws {
         guard !events.isEmpty else { return }
         var seq =
-            try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0
+            try Int.fetchOne(cached: db, sql: "SELECT MAX(seq) FROM job_events WHERE job_id = ?", arguments: [job.rawValue]) ?? 0
         for event in events {
             seq += 1
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [job.rawValue, seq, Rows.time(event.at), event.type, event.step?.rawValue, event.message]
             )
@@ -490,28 +536,34 @@ enum Field {
 
 extension SQLiteStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old one.
+    /// A credential's current key also updates the leaked-key index (`current_key_sha256`).
     func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
-        let stored = try Int.fetchOne(
-            db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        let stored = try Int.fetchOne(cached: db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
         let envelope = try Envelope.seal(
             Array(secret.reveal().utf8),
             context: EnvelopeContext(recordID: owner, field: field, version: version),
             keyring: self.keyring
         )
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO secrets (owner_id, field, version, envelope) VALUES (?, ?, ?, ?)
                 ON CONFLICT (owner_id, field) DO UPDATE SET version = excluded.version, envelope = excluded.envelope
                 """,
             arguments: [owner, field, version, Data(envelope)]
         )
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, secret)
+        }
     }
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ db: Database, owner: String, field: String) throws {
-        try db.execute(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        try db.run(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
+        if field == Field.currentKey {
+            try Self.indexCurrentKey(db, owner: owner, nil)
+        }
     }
 
     fileprivate func apply(_ change: SecretChange, _ db: Database, owner: String, field: String) throws {
@@ -524,8 +576,7 @@ extension SQLiteStore {
 
     func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
         guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
+            let row = try Row.fetchOne(cached: db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
                 arguments: [owner, field])
         else { return nil }
         return try self.openSecret(row, owner: owner, field: field)
@@ -549,7 +600,7 @@ extension SQLiteStore {
         var previous: Secret?
         var signing: [TargetID: Secret] = [:]
         var previousSigning: [TargetID: Secret] = [:]
-        let rows = try Row.fetchAll(db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
+        let rows = try Row.fetchAll(cached: db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
         for row in rows {
             let field = try row.decode(String.self, forColumn: "field")
             let secret = try self.openSecret(row, owner: owner, field: field)

@@ -19,7 +19,8 @@ import Synchronization
 /// without its rate limit, optionally slowed by a fixed latency on every call. The bench creates
 /// one fake user and one credential per job, queues every job through `POST /v1/jobs` while the
 /// engine is not yet running, then starts the engine and measures until every job is terminal.
-/// While they run, pollers time `GET /v1/jobs/{id}` as a caller following its job would.
+/// While they run, pollers in a separate process (`rotor bench-poll`) time `GET /v1/jobs/{id}` as
+/// a caller following its job would.
 /// Peak RSS is the whole process's (Rotor, the fake and the bench's own clients): an upper
 /// bound for Rotor alone.
 struct BenchCommand: AsyncParsableCommand {
@@ -103,21 +104,22 @@ struct BenchCommand: AsyncParsableCommand {
 
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     let start = ContinuousClock.now
+                    let cpuAtStart = Self.processCPUSeconds()
                     group.addTask { try await assembly.engine.run() }
-                    let polling = PollLog()
-                    for _ in 0..<self.pollers {
-                        group.addTask { try await api.poll(jobIDs, into: polling) }
-                    }
+                    // The pollers run in a process of their own, as callers do: their HTTP client
+                    // then competes for the machine's cores, not for Rotor's threads.
+                    let pollers = self.pollers > 0 ? try PollerProcess(baseURL: api.baseURL, token: adminToken, ids: jobIDs, pollers: self.pollers) : nil
                     let jobs = try await Self.waitUntilTerminal(jobIDs, store: assembly)
                     let wall = ContinuousClock.now - start
-                    polling.finished.store(true, ordering: .relaxed)
+                    let cpu = Self.processCPUSeconds() - cpuAtStart
+                    let polls = try await pollers?.finish() ?? []
                     await assembly.engine.stop()
                     try await group.waitForAll()
 
                     let calls = Self.providerCalls(fake) - countsBefore
                     return BenchReport(
-                        jobs: jobs, wall: wall, queueTime: queueTime, providerCalls: calls,
-                        polls: polling.latencies.withLock { $0 }, peakRSSKilobytes: Self.peakRSSKilobytes(),
+                        jobs: jobs, wall: wall, cpuSeconds: cpu, queueTime: queueTime, providerCalls: calls,
+                        polls: polls, peakRSSKilobytes: Self.peakRSSKilobytes(),
                         keysAtFake: seeds.reduce(0) { $0 + fake.keys(ofUser: $1.userID).count }
                     )
                 }
@@ -162,42 +164,39 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Waits until every job is terminal, reading the store (not the API, which the pollers time).
-    /// Jobs are claimed oldest first, so the unfinished ones are checked from the front each round.
+    /// Waits until every job is terminal, then reads them all. Progress comes from the store's
+    /// aggregate counts (one query every 100 ms, what `/metrics` reads), not from reading jobs
+    /// one by one, which would cost the engine more CPU than the figures could tolerate.
     private static func waitUntilTerminal(_ ids: [JobID], store assembly: RotorAssembly) async throws -> [Job] {
-        var pending = ids[...]
-        var done: [Job] = []
-        done.reserveCapacity(ids.count)
+        var unfinished = ids.count
         var stalledRounds = 0
-        while !pending.isEmpty {
-            try await Task.sleep(for: .milliseconds(50))
-            var stillPending: [JobID] = []
-            var checked = 0
-            var progressed = false
-            for id in pending {
-                // Past the engine's window nothing can have finished yet; keep the rest as they are.
-                if checked >= 1024 {
-                    stillPending.append(id)
-                    continue
-                }
-                checked += 1
-                guard let job = try await assembly.store.job(id) else { throw BenchFailure("job \(id) vanished") }
-                if job.state.isTerminal {
-                    done.append(job)
-                    progressed = true
-                } else {
-                    stillPending.append(id)
-                }
-            }
-            pending = stillPending[...]
-            stalledRounds = progressed ? 0 : stalledRounds + 1
-            if stalledRounds > 1200 { throw BenchFailure("no job finished for a minute; \(pending.count) still pending") }
+        while unfinished > 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            let counts = try await assembly.store.jobCounts()
+            let now = counts.filter { !$0.state.isTerminal }.reduce(0) { $0 + $1.count }
+            stalledRounds = now < unfinished ? 0 : stalledRounds + 1
+            unfinished = now
+            if stalledRounds > 600 { throw BenchFailure("no job finished for a minute; \(unfinished) still unfinished") }
         }
-        return done
+        var jobs: [Job] = []
+        jobs.reserveCapacity(ids.count)
+        for id in ids {
+            guard let job = try await assembly.store.job(id) else { throw BenchFailure("job \(id) vanished") }
+            jobs.append(job)
+        }
+        return jobs
     }
 
     private static func providerCalls(_ fake: FakeVultr) -> Int {
         FakeVultr.Operation.allCases.reduce(0) { $0 + fake.requestCounts($1).received }
+    }
+
+    /// User and system CPU time this process has used, in seconds.
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// The process's peak resident set (`VmHWM`), in kB.
@@ -251,20 +250,7 @@ struct BenchAPI: Sendable {
         }
     }
 
-    /// Times `GET /v1/jobs/{id}` for random jobs, about every 10 ms, until the log says finished.
-    func poll(_ ids: [JobID], into log: PollLog) async throws {
-        while !log.finished.load(ordering: .relaxed) {
-            let id = ids.randomElement()!
-            let start = ContinuousClock.now
-            let (status, _) = try await self.call(.GET, "/v1/jobs/\(id)")
-            let elapsed = ContinuousClock.now - start
-            guard status == .ok else { throw BenchFailure("GET /v1/jobs/\(id) answered \(status.code)") }
-            log.latencies.withLock { $0.append(elapsed) }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    private func call(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
+    func call(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
@@ -279,16 +265,12 @@ struct BenchAPI: Sendable {
     }
 }
 
-/// The pollers' timings, and the flag that stops them.
-final class PollLog: Sendable {
-    let finished = Atomic<Bool>(false)
-    let latencies = Mutex<[Duration]>([])
-}
-
 /// What one bench run measured, and whether its rotations kept their promises.
 struct BenchReport {
     var jobs: [Job]
     var wall: Duration
+    /// CPU time of the bench process while the jobs ran (Rotor and the fake; not the pollers).
+    var cpuSeconds: Double
     var queueTime: Duration
     var providerCalls: Int
     var polls: [Duration]
@@ -305,6 +287,8 @@ struct BenchReport {
         say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
         say(String(format: "queued through POST /v1/jobs in %.2f s (%.0f jobs/s)", self.queueTime.seconds, Double(self.jobs.count) / self.queueTime.seconds))
         say(String(format: "wall time %.2f s: %.1f rotations/s; %d succeeded, %d other", wallSeconds, Double(self.jobs.count) / wallSeconds, succeeded, self.jobs.count - succeeded))
+        say(String(format: "CPU while running: %.2f s, %.2f ms per rotation, %.2f cores busy on average (Rotor and the fake)",
+            self.cpuSeconds, self.cpuSeconds * 1000 / Double(max(1, self.jobs.count)), self.cpuSeconds / max(wallSeconds, 0.001)))
         say("rotation latency (started → finished): " + percentiles(runLatencies.map { $0 * 1000 }))
         say(String(format: "provider calls: %d (%.2f per rotation)", self.providerCalls, callsPerRotation))
         if latencyMilliseconds > 0 {

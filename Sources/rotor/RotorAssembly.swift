@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Prometheus
 import RotorAPI
 import RotorCore
 import RotorCrypto
@@ -13,7 +14,9 @@ import RotorStore
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 struct RotorAssembly {
     /// Every store concern the assembly wires up; SQLiteStore and PostgresStore both provide them.
-    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
+    /// The API finds triggers, tokens, audit and metrics by casting the store it is given, so
+    /// they are on wherever the store implements them (both stores do).
+    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & MetricsStore
 
     let store: any AssembledStore
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
@@ -24,6 +27,8 @@ struct RotorAssembly {
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
+    /// Every metric of this assembly, served by `GET /metrics`.
+    let metrics: PrometheusCollectorRegistry
 
     struct Settings {
         var dataDirectory: String
@@ -35,9 +40,13 @@ struct RotorAssembly {
         var pollInterval: Duration = .seconds(1)
         /// How long a job's lease lasts unless renewed.
         var leaseDuration: Duration = .seconds(30)
+        /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
+        var githubKeys: GitHubKeySet? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
         /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
         var databaseURL: PostgresURL? = nil
+        /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
+        var metrics = PrometheusCollectorRegistry()
     }
 
     init(_ settings: Settings, logger: Logger) async throws {
@@ -55,8 +64,13 @@ struct RotorAssembly {
             self.postgres = nil
             self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
         }
+        self.metrics = settings.metrics
+        let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
-        let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient)]
+        // Metered once here, so the engine's calls and the API's validation calls are counted alike.
+        let providers: [ProviderKind: any Provider] = [
+            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient), factory: metricsFactory)
+        ]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
@@ -72,6 +86,7 @@ struct RotorAssembly {
                 retry: settings.retry
             ),
             fingerprint: fingerprint,
+            metrics: metricsFactory,
             logger: logger
         )
         self.engine = engine
@@ -98,15 +113,20 @@ struct RotorAssembly {
             wakeEngine: { await engine.wake() },
             fingerprint: fingerprint
         )
+        // The bootstrap token first: it never costs a store lookup.
+        var authenticators: [any TokenAuthenticator] = [AdminTokenAuthenticator(adminToken: settings.adminToken)]
+        if let tokens = store as? any TokenStore { authenticators.append(StoreTokenAuthenticator(store: tokens)) }
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
-                authenticator: AdminTokenAuthenticator(adminToken: settings.adminToken),
+                authenticator: CompositeTokenAuthenticator(authenticators),
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
-                services: services
+                services: services,
+                githubKeys: settings.githubKeys,
+                metrics: settings.metrics
             )
         )
     }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
+import CoreMetrics
 import FakeVultr
 import Foundation
 import Logging
+import Prometheus
 import RotorAPI
 import RotorCore
 import RotorCrypto
@@ -30,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
               ROTOR_LOG_LEVEL     trace, debug, info (default), notice, warning, error, critical
+              ROTOR_LOG_FORMAT    text (default) or json (one JSON object per line)
               ROTOR_EVENT_LOOPS   NIO event-loop threads (default: one per core)
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
@@ -39,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
+            Exits 78 if stored secrets are sealed under a key-encryption key the keyring lacks;
+            `rotor keyring` rotates the keyring.
             """
     )
 
@@ -73,14 +78,14 @@ struct ServeCommand: AsyncParsableCommand {
         // Unbuffered, unlike print() into a pipe: the operator needs these lines now.
         FileHandle.standardOutput.write(Data(configuration.notices.map { $0 + "\n" }.joined().utf8))
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
-        }
+        configuration.logFormat.bootstrap(level: configuration.logLevel)
+        // Rotor's own parts record into this registry explicitly; the global bootstrap sends
+        // anything else that uses swift-metrics to the same `GET /metrics`.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(RotorMetrics.factory(registry: metrics))
         let logger = Logger(label: "rotor")
         guard self.sandbox else {
-            try await self.serve(configuration, vultrBaseURL: configuration.vultrBaseURL, logger: logger)
+            try await self.serve(configuration, vultrBaseURL: configuration.vultrBaseURL, metrics: metrics, logger: logger)
             return
         }
         let fake = FakeVultr()
@@ -91,11 +96,11 @@ struct ServeCommand: AsyncParsableCommand {
                 "rotor serve --sandbox: a sandbox Vultr API key to register as a credential: \(sandboxKey)",
             ]
             FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
-            try await self.serve(configuration, vultrBaseURL: baseURL, logger: logger)
+            try await self.serve(configuration, vultrBaseURL: baseURL, metrics: metrics, logger: logger)
         }
     }
 
-    private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, logger: Logger) async throws {
+    private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, metrics: PrometheusCollectorRegistry, logger: Logger) async throws {
 
         let assembly: RotorAssembly
         do {
@@ -108,14 +113,24 @@ struct ServeCommand: AsyncParsableCommand {
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
                     leaseDuration: configuration.leaseDuration,
+                    githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
-                    databaseURL: configuration.databaseURL
+                    databaseURL: configuration.databaseURL,
+                    metrics: metrics
                 ),
                 logger: logger
             )
         } catch {
             FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
             throw ExitCode(74)  // EX_IOERR
+        }
+        do {
+            if let envelopes = assembly.store as? any EnvelopeKeyStore {
+                try await Self.checkKeyring(configuration.keyring, opens: envelopes)
+            }
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
         }
         let engine = assembly.engine
         let dispatcher = assembly.dispatcher
@@ -136,5 +151,29 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
         try? await assembly.shutdownClients()
         logger.info("stopped")
+    }
+
+    /// Refuses to start (exit 78) if stored secrets are sealed under a KEK the keyring lacks:
+    /// jobs would fail on them one by one, later. The check reads the envelopes' KEK ids from an
+    /// index; it decrypts nothing.
+    static func checkKeyring(_ keyring: Keyring, opens store: any EnvelopeKeyStore) async throws {
+        let missing: [String]
+        do {
+            missing = try await store.missingEnvelopeKeyIDs()
+        } catch {
+            FileHandle.standardError.write(Data("rotor serve: cannot read the database: \(error)\n".utf8))
+            throw ExitCode(74)  // EX_IOERR
+        }
+        guard !missing.isEmpty else { return }
+        let names = missing.map { $0.isEmpty ? "(an unreadable envelope header)" : $0 }.joined(separator: ", ")
+        let message = """
+            rotor serve: refusing to start: stored secrets are sealed under key-encryption key(s) \(names), \
+            which the keyring (keys: \(keyring.keyIDs.joined(separator: ", "))) does not hold. \
+            Start with a keyring that includes \(missing.count == 1 ? "it" : "them") (ROTOR_KEYRING_FILE), e.g. the keyring file from before \
+            `rotor keyring remove`, or restore it from backup.
+
+            """
+        FileHandle.standardError.write(Data(message.utf8))
+        throw ExitCode(78)  // EX_CONFIG
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
@@ -19,6 +20,8 @@ struct ServeConfiguration {
     var adminToken: String
     var keyring: Keyring
     var logLevel: Logger.Level
+    /// `ROTOR_LOG_FORMAT`: `text` (default) or `json`.
+    var logFormat: LogFormat = .text
     /// NIO event-loop threads; nil for NIO's default of one per core.
     var eventLoops: Int?
     /// Vultr's API base URL (`ROTOR_VULTR_BASE_URL`); never taken from a request.
@@ -27,6 +30,9 @@ struct ServeConfiguration {
     var retry: RetryPolicy
     /// `ROTOR_MAX_CONCURRENT_JOBS`.
     var maxConcurrentJobs: Int
+    /// GitHub's secret-scanning public keys from `ROTOR_GITHUB_KEYS_FILE`; nil when unset, and
+    /// then `POST /v1/leaks/github` answers 503.
+    var githubKeys: GitHubKeySet? = nil
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
     /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
@@ -56,6 +62,12 @@ struct ServeConfiguration {
         let logLevel = Logger.Level(rawValue: logLevelText.lowercased())
         if logLevel == nil {
             problems.append("ROTOR_LOG_LEVEL '\(logLevelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let logFormatText = value("ROTOR_LOG_FORMAT") ?? "text"
+        let logFormat = LogFormat(rawValue: logFormatText.lowercased())
+        if logFormat == nil {
+            problems.append("ROTOR_LOG_FORMAT '\(logFormatText)' is not one of text, json")
         }
 
         var eventLoops: Int?
@@ -104,6 +116,15 @@ struct ServeConfiguration {
             }
         }
 
+        var githubKeys: GitHubKeySet?
+        if let path = value("ROTOR_GITHUB_KEYS_FILE") {
+            do {
+                githubKeys = try GitHubKeySet.load(fromFile: path)
+            } catch {
+                problems.append("ROTOR_GITHUB_KEYS_FILE '\(path)': \(error) (save https://api.github.com/meta/public_keys/secret_scanning there)")
+            }
+        }
+
         let dataDirectory = flags.dataDir ?? value("ROTOR_DATA_DIR") ?? "./data"
         do {
             try DataDirectory.prepare(dataDirectory)
@@ -116,7 +137,7 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
-        guard problems.isEmpty, let listen, let logLevel, let adminToken, let keyring, let retryBase, let retryMax,
+        guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
             let outboxRetryBase, let outboxRetryMax, let leaseDuration
         else {
             throw ConfigurationError(problems: problems)
@@ -127,10 +148,12 @@ struct ServeConfiguration {
             adminToken: adminToken,
             keyring: keyring,
             logLevel: logLevel,
+            logFormat: logFormat,
             eventLoops: eventLoops,
             vultrBaseURL: vultrBaseURL,
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
+            githubKeys: githubKeys,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             leaseDuration: leaseDuration,
             databaseURL: databaseURL,

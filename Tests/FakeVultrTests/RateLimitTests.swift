@@ -8,13 +8,15 @@ import Testing
     func limited() async throws {
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: 5))
         let (_, key) = fake.addUser()
+        // Sent all at once, so that even a loaded machine puts far more than 5 into one second.
         let replies = try await fake.withClient { client in
-            var replies: [Reply] = []
-            for _ in 0..<20 { replies.append(try await client.send(.GET, "/v2/account", key: key)) }
-            return replies
+            try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<20 { group.addTask { try await client.send(.GET, "/v2/account", key: key) } }
+                return try await group.reduce(into: [Reply]()) { $0.append($1) }
+            }
         }
         let limited = replies.filter { $0.status == .tooManyRequests }
-        #expect(replies.first?.status == .ok)
+        #expect(replies.contains { $0.status == .ok })
         #expect(limited.count >= 5)
         for reply in limited {
             try reply.expectVultrError(.tooManyRequests)

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import RotorAPI
 import RotorCore
 import RotorCrypto
@@ -33,6 +34,8 @@ struct APIHarness: Sendable {
     let vultrBaseURL: String
     /// The services the responder was built with.
     let services: RotationServices
+    /// The registry `GET /metrics` serves (this harness's own; nothing is bootstrapped globally).
+    let metrics: PrometheusCollectorRegistry
 
     /// Runs `body` with a fresh harness; the fake stops and the temporary directory is removed
     /// afterwards. `configure` may change the services before the responder is built (for
@@ -56,14 +59,21 @@ struct APIHarness: Sendable {
                 clock: clock
             )
             configure(&services)
+            let metrics = PrometheusCollectorRegistry()
             let responder = RotorApplication.buildResponder(
                 configuration: APIConfiguration(
-                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token),
+                    authenticator: CompositeTokenAuthenticator([
+                        AdminTokenAuthenticator(adminToken: AuthTests.token),
+                        StoreTokenAuthenticator(store: store, clock: clock),
+                    ]),
                     accessLogLevel: .trace,
-                    services: services
+                    services: services,
+                    metrics: metrics
                 )
             )
-            let harness = APIHarness(responder: responder, store: store, fake: fake, vultrBaseURL: baseURL, services: services)
+            let harness = APIHarness(
+                responder: responder, store: store, fake: fake, vultrBaseURL: baseURL, services: services, metrics: metrics
+            )
             return try await body(harness)
         }
     }

@@ -1,4 +1,5 @@
 import FakeVultr
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -76,16 +77,24 @@ struct EngineHarness: Sendable {
     /// One delivery client for the whole test process.
     static let client = WebhookDelivery.makeClient()
 
+    /// - Parameters:
+    ///   - keyring: the store's keyring.
+    ///   - database: an existing database to run on (kept afterwards); else a temporary one.
+    ///   - fake: a FakeVultr to run (its keys outlive the harness); else a fresh one.
     static func with(
         gracePeriodJobs: Bool = false,
+        keyring: Keyring = .generate(),
+        database: String? = nil,
+        fake: FakeVultr? = nil,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         _ body: @Sendable (EngineHarness) async throws -> Void
     ) async throws {
-        let fake = FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
+        let fake = fake ?? FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
         let receiver = TargetReceiver()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-engine-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
+        let store = try SQLiteStore(path: database ?? directory.appendingPathComponent("rotor.sqlite").path, keyring: keyring)
         let client = Self.client
 
         try await fake.run { vultrURL in
@@ -106,6 +115,7 @@ struct EngineHarness: Sendable {
                         retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
                     ),
                     fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
+                    metrics: metrics,
                     logger: Logger(label: "engine")
                 )
                 let (userID, _) = fake.addUser()

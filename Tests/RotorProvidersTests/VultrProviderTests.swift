@@ -18,6 +18,21 @@ import Testing
         }
     }
 
+    @Test("dates: Vultr's Z, offset and fractional forms parse to the same instant; ours format as RFC 3339 UTC", arguments: [
+        "2030-01-02T03:04:05Z", "2030-01-02T03:04:05+00:00", "2030-01-02T03:04:05.000Z", "2030-01-02T05:04:05+02:00",
+    ])
+    func dates(_ text: String) throws {
+        let expected = Date(timeIntervalSince1970: 1_893_553_445)  // 2030-01-02T03:04:05Z
+        #expect(VultrProvider.parseDate(text) == expected)
+        #expect(VultrProvider.formatDate(expected) == "2030-01-02T03:04:05Z")
+    }
+
+    @Test("an unparseable date is dropped, not guessed")
+    func badDate() {
+        #expect(VultrProvider.parseDate("next tuesday") == nil)
+        #expect(VultrProvider.parseDate("") == nil)
+    }
+
     @Test("verify accepts a live key and rejects a wrong one as permanent")
     func verify() async throws {
         try await self.withFake { fake, provider in

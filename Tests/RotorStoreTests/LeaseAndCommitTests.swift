@@ -40,6 +40,48 @@ import Testing
         }
     }
 
+    @Test("a claim skips jobs leased to the claimer too, so its limit goes to new work; releaseLeases frees all of one owner's", arguments: StoreKind.all)
+    func ownLeasesAndRestart(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            var ids: [JobID] = []
+            for index in 0..<3 {
+                ids.append(try await store.addJob(for: try await store.addCredential(), at: self.at(Double(index))).id)
+            }
+            #expect(try await store.claimJobs(owner: "A", now: self.at(10), leaseUntil: self.at(60), limit: 1) == [ids[0]])
+            // A still runs ids[0]: the next claim of one job must bring ids[1], not ids[0] again.
+            #expect(try await store.claimJobs(owner: "A", now: self.at(11), leaseUntil: self.at(60), limit: 1) == [ids[1]])
+            #expect(try await store.claimJobs(owner: "B", now: self.at(12), leaseUntil: self.at(60), limit: 1) == [ids[2]])
+
+            // A restarts: its leases go, B's stay.
+            try await store.releaseLeases(owner: "A")
+            #expect(try await store.claimJobs(owner: "A", now: self.at(13), leaseUntil: self.at(60), limit: 10) == [ids[0], ids[1]])
+            #expect(try await store.renewLease(ids[2], owner: "B", until: self.at(90)))
+        }
+    }
+
+    @Test("rotation(knownJob:) reuses the runner's job only while the stored revision is the same", arguments: StoreKind.all)
+    func knownJobReuse(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let job = try await store.addJob(for: try await store.addCredential())
+            // The runner's copy, marked so that seeing the marker back shows it was reused.
+            var known = job
+            known.reason = "runner's copy"
+            let reused = try await store.rotation(job.id, knownJob: known).job
+            #expect(reused.revision == job.revision)
+            // SQLite hands the runner's copy back without decoding the row; PostgreSQL decodes it.
+            if kind == .sqlite { #expect(reused.reason == "runner's copy") }
+
+            // A cancel bumps the revision: the stored job comes back, with the cancel.
+            _ = try await store.requestCancel(job.id, at: self.at(1))
+            let fresh = try await store.rotation(job.id, knownJob: known).job
+            #expect(fresh.reason != "runner's copy")
+            #expect(fresh.revision == job.revision + 1)
+            #expect(fresh.cancelRequested || fresh.state == .cancelled)
+        }
+    }
+
     @Test("renew extends only the holder's lease; release frees only the holder's lease", arguments: StoreKind.all)
     func renewAndRelease(_ kind: StoreKind) async throws {
         try await kind.withStore { subject in
@@ -169,6 +211,14 @@ import Testing
             #expect(try await store.renewLease(job.id, owner: "A", until: self.at(100)) == false)
             #expect(try await store.claimJobs(owner: "A", now: self.at(10), leaseUntil: self.at(100), limit: 10).isEmpty)
             #expect(try await store.credential(credential.id) == finalCredential)
+            // Only the commit that ended the job left an audit entry: the engine's, naming the outcome.
+            let audit = try #require(store as? any AuditStore)
+            let entries = try await audit.auditEntries(PageRequest(limit: 10)).items
+            #expect(entries.map(\.record.action) == ["job.succeeded"])
+            #expect(entries.first?.record.actor == "engine")
+            #expect(entries.first?.record.resource == job.id.rawValue)
+            // Audit times are kept to the millisecond (the RFC 3339 text the hash covers).
+            #expect(abs((entries.first?.record.at ?? .distantPast).timeIntervalSince(self.at(5))) < 0.001)
         }
     }
 

@@ -75,6 +75,13 @@ import Darwin
         #expect(try mode(fixture.path + "-shm") == 0o600)
     }
 
+    @Test("every commit is synced (synchronous = FULL), not left to the next checkpoint")
+    func commitsAreSynced() async throws {
+        let fixture = try SQLiteFixture()
+        defer { fixture.cleanup() }
+        #expect(try await fixture.store.synchronousSetting() == 2)
+    }
+
     @Test("an existing database file readable by others is restricted to 0600 on open")
     func existingFileIsRestricted() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-store-\(UUID().uuidString)")

@@ -66,11 +66,11 @@ import Testing
             return self.process.terminationStatus
         }
 
-        /// The port from the `listening` log line.
+        /// The port from the `listening` log line (text or JSON).
         func port(within limit: Duration = .seconds(20)) async throws -> Int {
             let deadline = ContinuousClock.now + limit
             while ContinuousClock.now < deadline {
-                if let match = self.errors.firstMatch(of: /address=127\.0\.0\.1:(\d+)/), let port = Int(match.output.1) {
+                if let match = self.errors.firstMatch(of: /address[=":]+127\.0\.0\.1:(\d+)/), let port = Int(match.output.1) {
                     return port
                 }
                 guard self.process.isRunning else { break }

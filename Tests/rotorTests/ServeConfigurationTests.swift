@@ -67,14 +67,16 @@ import Testing
         #expect(configuration.http.host == "127.0.0.1")
         #expect(configuration.http.port == 8080)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.logFormat == .text)
         #expect(configuration.eventLoops == nil)
         #expect(configuration.notices.isEmpty)
         #expect(configuration.outboxRetry.base == .seconds(5) && configuration.outboxRetry.maximum == .seconds(3600))
         let tuned = try self.resolve([
             "ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_EVENT_LOOPS": "1",
-            "ROTOR_OUTBOX_RETRY_BASE": "PT0.2S", "ROTOR_OUTBOX_RETRY_MAX": "PT2S",
+            "ROTOR_OUTBOX_RETRY_BASE": "PT0.2S", "ROTOR_OUTBOX_RETRY_MAX": "PT2S", "ROTOR_LOG_FORMAT": "JSON",
         ])
         #expect(tuned.eventLoops == 1)
+        #expect(tuned.logFormat == .json)
         #expect(tuned.outboxRetry.base == .milliseconds(200) && tuned.outboxRetry.maximum == .seconds(2))
     }
 
@@ -95,6 +97,7 @@ import Testing
         (["ROTOR_LISTEN": "nonsense"], "ROTOR_LISTEN"),
         (["ROTOR_LISTEN": "127.0.0.1:99999"], "ROTOR_LISTEN"),
         (["ROTOR_LOG_LEVEL": "loud"], "ROTOR_LOG_LEVEL"),
+        (["ROTOR_LOG_FORMAT": "xml"], "ROTOR_LOG_FORMAT"),
         (["ROTOR_EVENT_LOOPS": "0"], "ROTOR_EVENT_LOOPS"),
         (["ROTOR_EVENT_LOOPS": "many"], "ROTOR_EVENT_LOOPS"),
         (["ROTOR_ADMIN_TOKEN": "short"], "at least 16 characters"),

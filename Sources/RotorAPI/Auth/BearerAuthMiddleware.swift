@@ -1,5 +1,6 @@
 public import RotorHTTP
 import NIOHTTP1
+import RotorCore
 
 /// Requires `Authorization: Bearer <token>` (RFC 6750) and attaches the caller's ``Principal``.
 ///
@@ -20,7 +21,8 @@ public struct BearerAuthMiddleware: Middleware {
         }
         var request = request
         request.principal = principal
-        var response = try await next(request)
+        // Store writes made for this request are audited as this token's doing.
+        var response = try await Audit.$actor.withValue(principal.id) { try await next(request) }
         // Authenticated answers may carry credentials; no cache may keep them.
         response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
         return response

@@ -10,15 +10,20 @@ import RotorHTTP
 /// metadata only; the one exception is a target signing secret Rotor generated, shown in the
 /// create (or patch) response that made it and never again.
 enum CredentialRoutes {
-    static func register(on v1: RouterGroup, services: RotationServices) {
+    static func register(on v1: ScopedRoutes, services: RotationServices) {
         v1.post("/credentials") { request in
             try await self.create(request, services: services)
         }
         v1.get("/credentials") { request in
             let page = try pageRequest(request)
-            let result: Page<Credential>
+            var result: Page<Credential>
             do {
                 result = try await services.store.credentials(page)
+                if let bound = request.principal?.credentialIDs {
+                    // A bound token lists only its credentials; a page may then hold fewer than
+                    // `limit` items while `next_cursor` still leads on.
+                    result.items.removeAll { !bound.contains($0.id.rawValue) }
+                }
             } catch let error as StoreError where error.code == .notFound {
                 throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a valid cursor")])
             } catch let error as StoreError {
@@ -35,8 +40,11 @@ enum CredentialRoutes {
         }
         v1.delete("/credentials/{id}") { request in
             let id = try request.id("id", as: CredentialID.self)
+            _ = try request.require(.credentialsWrite, on: id)
             do {
-                try await services.store.deleteCredential(id)
+                try await Audit.recording("credential.delete", id.rawValue, at: services.clock.now()) {
+                    try await services.store.deleteCredential(id)
+                }
             } catch let error as StoreError {
                 throw error.problem
             }
@@ -48,6 +56,7 @@ enum CredentialRoutes {
 
     private static func load(_ request: Request, services: RotationServices) async throws -> Credential {
         let id = try request.id("id", as: CredentialID.self)
+        _ = try request.require(.credentialsRead, on: id)
         guard let credential = try await services.store.credential(id) else {
             throw HTTPError.notFound("No credential with this id exists.")
         }
@@ -55,6 +64,9 @@ enum CredentialRoutes {
     }
 
     private static func create(_ request: Request, services: RotationServices) async throws -> Response {
+        if request.principal?.credentialIDs != nil {
+            throw HTTPError.forbidden("A token bound to credentials cannot register new ones.")
+        }
         let body = try request.decode(CredentialCreateBody.self)
         var errors: [HTTPError.FieldError] = []
 
@@ -163,7 +175,9 @@ enum CredentialRoutes {
         )
         credential.nextRotationAt = credential.scheduledRotationAt()
         do {
-            try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
+            try await Audit.recording("credential.create", credential.id.rawValue, at: now) {
+                try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
+            }
         } catch let error as StoreError {
             throw error.problem
         }
@@ -176,6 +190,7 @@ enum CredentialRoutes {
 
     private static func update(_ request: Request, services: RotationServices) async throws -> Response {
         let id = try request.id("id", as: CredentialID.self)
+        _ = try request.require(.credentialsWrite, on: id)
         let body = try request.decode(CredentialPatchBody.self)
         guard !body.isEmpty else {
             throw HTTPError.invalidRequest("Nothing to change: give at least one of targets, schedule, labels or state.")
@@ -234,7 +249,9 @@ enum CredentialRoutes {
         }
         do {
             // Compare-and-set: a job starting (or the engine committing) meanwhile answers 409.
-            try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
+            try await Audit.recording("credential.update", id.rawValue, at: services.clock.now()) {
+                try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
+            }
         } catch let error as StoreError {
             throw error.problem
         }

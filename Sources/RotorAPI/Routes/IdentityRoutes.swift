@@ -1,14 +1,37 @@
+import NIOCore
+import NIOHTTP1
 import RotorHTTP
+import Synchronization
 
 /// `GET /v1/whoami`: the token's own identity and scopes, so an operator can check what a token
 /// is allowed to do without trying it.
 enum IdentityRoutes {
-    static func register(on v1: RouterGroup) {
+    static func register(on v1: ScopedRoutes) {
+        let bodies = EncodedPrincipals()
         v1.get("/whoami") { request in
             guard let principal = request.principal else {
                 throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
             }
-            return try Response.json(principal)
+            return Response(status: .ok, headers: ["Content-Type": "application/json"], body: try bodies.body(for: principal))
         }
+    }
+}
+
+/// Each principal's JSON, encoded once: the same few tokens ask `whoami` again and again, and
+/// Foundation's encoder cost more than the rest of the route together. A principal is a value
+/// (its id, name, scopes and bindings), so a changed token is a different key, never a stale
+/// body; the table is emptied when it reaches its bound.
+final class EncodedPrincipals: Sendable {
+    private static let limit = 1024
+    private let bodies = Mutex<[Principal: ByteBuffer]>([:])
+
+    func body(for principal: Principal) throws -> ByteBuffer {
+        if let body = self.bodies.withLock({ $0[principal] }) { return body }
+        let body = try Response.json(principal).body
+        self.bodies.withLock { bodies in
+            if bodies.count >= Self.limit { bodies.removeAll(keepingCapacity: true) }
+            bodies[principal] = body
+        }
+        return body
     }
 }

@@ -9,13 +9,22 @@ enum JobRoutes {
     /// The longest `?wait=` a caller may ask for.
     static let maximumWait: TimeInterval = 60
 
-    static func register(on v1: RouterGroup, services: RotationServices) {
+    static func register(on v1: ScopedRoutes, services: RotationServices) {
         v1.post("/jobs") { request in try await self.create(request, services) }
         v1.get("/jobs") { request in
             let filter = try self.filter(request)
-            let page: Page<Job>
+            var page: Page<Job>
             do {
-                page = try await services.store.jobs(filter, try pageRequest(request))
+                if let bound = request.principal?.credentialIDs, let only = filter.credentialID, !bound.contains(only.rawValue) {
+                    // Another credential's jobs: as if it had none.
+                    page = Page(items: [], nextCursor: nil)
+                } else {
+                    page = try await services.store.jobs(filter, try pageRequest(request))
+                    if let bound = request.principal?.credentialIDs {
+                        // A page may then hold fewer than `limit` items while `next_cursor` leads on.
+                        page.items.removeAll { !bound.contains($0.credentialID.rawValue) }
+                    }
+                }
             } catch let error as StoreError where error.code == .notFound {
                 throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
             }
@@ -26,7 +35,9 @@ enum JobRoutes {
             let wait = try self.waitDuration(request)
             let deadline = Date().addingTimeInterval(wait)
             while true {
-                guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
+                guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
+                    throw HTTPError.notFound("No job \(id).")
+                }
                 if job.state.isTerminal || Date() >= deadline {
                     return try Response.json(JobResource(job: job))
                 }
@@ -35,13 +46,21 @@ enum JobRoutes {
         }
         v1.get("/jobs/{id}/events") { request in
             let id = try request.id("id", as: JobID.self)
-            guard try await services.store.job(id) != nil else { throw HTTPError.notFound("No job \(id).") }
+            guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
+                throw HTTPError.notFound("No job \(id).")
+            }
             return try Response.json(ListResponse(data: try await services.store.events(id), nextCursor: nil))
         }
         v1.post("/jobs/{id}/cancel") { request in
             let id = try request.id("id", as: JobID.self)
+            guard let stored = try await services.store.job(id), request.principal?.mayAct(on: stored.credentialID) ?? false else {
+                throw HTTPError.notFound("No job \(id).")
+            }
             do {
-                let job = try await services.store.requestCancel(id, at: services.clock.now())
+                let now = services.clock.now()
+                let job = try await Audit.recording("job.cancel", id.rawValue, at: now) {
+                    try await services.store.requestCancel(id, at: now)
+                }
                 await services.wakeEngine()
                 return try Response.json(JobResource(job: job), status: .accepted)
             } catch let error as JobTransitionError {
@@ -64,7 +83,7 @@ enum JobRoutes {
         if gracePeriod.fixedSeconds.map({ $0 > 30 * 86_400 }) ?? true {
             throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "grace_period", message: "must be a fixed duration of at most P30D (no years or months)")])
         }
-        guard let credential = try await services.store.credential(credentialID) else {
+        guard request.principal?.mayAct(on: credentialID) ?? false, let credential = try await services.store.credential(credentialID) else {
             throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
         }
         guard credential.state != .disabled else {
@@ -88,12 +107,14 @@ enum JobRoutes {
         )
         let created: Job
         do {
-            let creation = try await services.store.createJob(
-                job,
-                idempotencyKey: idempotencyKey,
-                requestFingerprint: services.sha256Hex(Array(request.body.readableBytesView)),
-                events: [JobEvent(at: now, type: "job.created", message: "Requested by \(request.principal?.name ?? "unknown")\(body.reason.map { ": \($0)" } ?? ".")")]
-            )
+            let creation = try await Audit.recording("job.create", job.id.rawValue, at: now) {
+                try await services.store.createJob(
+                    job,
+                    idempotencyKey: idempotencyKey,
+                    requestFingerprint: services.sha256Hex(Array(request.body.readableBytesView)),
+                    events: [JobEvent(at: now, type: "job.created", message: "Requested by \(request.principal?.name ?? "unknown")\(body.reason.map { ": \($0)" } ?? ".")")]
+                )
+            }
             switch creation {
             case .created(let job):
                 created = job

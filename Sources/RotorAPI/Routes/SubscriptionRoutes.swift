@@ -9,7 +9,7 @@ enum SubscriptionRoutes {
     /// The longest subscription URL accepted.
     static let maximumURLLength = 2048
 
-    static func register(on v1: RouterGroup, services: RotationServices) {
+    static func register(on v1: ScopedRoutes, services: RotationServices) {
         guard let store = services.store as? any SubscriptionStore else { return }
         v1.post("/subscriptions") { request in try await self.create(request, store: store, services: services) }
         v1.get("/subscriptions") { request in
@@ -29,7 +29,9 @@ enum SubscriptionRoutes {
         v1.delete("/subscriptions/{id}") { request in
             let id = try request.id("id", as: SubscriptionID.self)
             do {
-                try await store.deleteSubscription(id)
+                try await Audit.recording("subscription.delete", id.rawValue, at: services.clock.now()) {
+                    try await store.deleteSubscription(id)
+                }
             } catch let error as StoreError where error.code == .notFound {
                 throw HTTPError.notFound("No subscription with this id exists.")
             }
@@ -81,7 +83,9 @@ enum SubscriptionRoutes {
 
         let subscription = Subscription(id: .generate(), url: url, events: events, createdAt: services.clock.now())
         let secret = services.generateSigningSecret()
-        try await store.createSubscription(subscription, signingSecret: secret)
+        try await Audit.recording("subscription.create", subscription.id.rawValue, at: subscription.createdAt) {
+            try await store.createSubscription(subscription, signingSecret: secret)
+        }
         return try Response.json(
             SubscriptionResource(subscription: subscription, secret: secret),
             status: .created,

@@ -12,7 +12,7 @@ enum TargetRoutes {
     /// The longest overlap a roll may ask for.
     static let maximumOverlap: TimeInterval = 30 * 86_400
 
-    static func register(on v1: RouterGroup, services: RotationServices) {
+    static func register(on v1: ScopedRoutes, services: RotationServices) {
         v1.post("/credentials/{id}/targets/{target_id}/roll-secret") { request in
             try await self.rollSecret(request, services: services)
         }
@@ -22,7 +22,9 @@ enum TargetRoutes {
             guard let log = services.store as? any TargetDeliveryLog else {
                 throw HTTPError.unavailable("This store keeps no delivery log.")
             }
-            guard try await services.store.job(id) != nil else { throw HTTPError.notFound("No job \(id).") }
+            guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
+                throw HTTPError.notFound("No job \(id).")
+            }
             let result: Page<TargetDeliveryRecord>
             do {
                 result = try await log.deliveries(id, page)
@@ -38,6 +40,7 @@ enum TargetRoutes {
     /// switch over without dropping any.
     private static func rollSecret(_ request: Request, services: RotationServices) async throws -> Response {
         let id = try request.id("id", as: CredentialID.self)
+        _ = try request.require(.credentialsWrite, on: id)
         let targetID = try request.id("target_id", as: TargetID.self)
         var overlap = Self.defaultOverlap
         if request.body.readableBytes > 0 {
@@ -59,13 +62,15 @@ enum TargetRoutes {
         let secret = services.generateSigningSecret()
         let credential: Credential
         do {
-            credential = try await store.rollSigningSecret(
-                credential: id,
-                target: targetID,
-                to: secret,
-                overlapUntil: overlap.isZero ? nil : overlap.adding(to: now),
-                at: now
-            )
+            credential = try await Audit.recording("target.roll_secret", targetID.rawValue, at: now) {
+                try await store.rollSigningSecret(
+                    credential: id,
+                    target: targetID,
+                    to: secret,
+                    overlapUntil: overlap.isZero ? nil : overlap.adding(to: now),
+                    at: now
+                )
+            }
         } catch let error as StoreError {
             throw error.problem
         }

@@ -9,6 +9,7 @@ public import NIOHTTP1
 public final class Router {
     private let trie = RouteTrieBuilder()
     private var middleware: [any Middleware] = []
+    private var instrumentation: (any RouteInstrumentation)?
 
     /// An empty router.
     public init() {}
@@ -16,6 +17,12 @@ public final class Router {
     /// Adds middleware that runs for every request, including those answered 404 or 405.
     public func use(_ middleware: any Middleware) {
         self.middleware.append(middleware)
+    }
+
+    /// Wraps every route, and the answers for unmatched requests, in `instrumentation`'s
+    /// per-route middleware when the router is frozen (see ``RouteInstrumentation``).
+    public func instrument(with instrumentation: any RouteInstrumentation) {
+        self.instrumentation = instrumentation
     }
 
     /// Registers `responder` for `method` on `path` (e.g. `/v1/jobs/{id}`).
@@ -30,7 +37,11 @@ public final class Router {
 
     /// Freezes the routes into a responder. The router may not be changed afterwards.
     public func buildResponder() -> RouterResponder {
-        RouterResponder(root: self.trie.freeze(), middleware: self.middleware)
+        RouterResponder(
+            root: self.trie.freeze(instrumentation: self.instrumentation),
+            middleware: self.middleware,
+            unmatched: self.instrumentation.map { [$0.middleware(for: .unmatched)] } ?? []
+        )
     }
 }
 

@@ -5,10 +5,15 @@ public struct RouterResponder: Sendable {
     private let root: RouteNode
     private let responder: Responder
 
-    init(root: RouteNode, middleware: [any Middleware]) {
+    init(root: RouteNode, middleware: [any Middleware], unmatched: [any Middleware] = []) {
         self.root = root
+        // Requests that resolve to no route still pass through the instrumentation, under one
+        // fixed label, so 404s and 405s are counted too.
+        let unmatchedResponder: Responder = unmatched.wrapping { [root] request in
+            try Self.refusal(request, root: root)
+        }
         self.responder = middleware.wrapping { [root] request in
-            try await Self.dispatch(request, root: root)
+            try await Self.dispatch(request, root: root, unmatched: unmatchedResponder)
         }
     }
 
@@ -25,9 +30,9 @@ public struct RouterResponder: Sendable {
         return match.node.endpoints[method]?.template
     }
 
-    private static func dispatch(_ request: Request, root: RouteNode) async throws -> Response {
+    private static func dispatch(_ request: Request, root: RouteNode, unmatched: Responder) async throws -> Response {
         guard let match = root.resolve(request.pathSegments) else {
-            throw HTTPError.notFound()
+            return try await unmatched(request)
         }
         let endpoint: RouteNode.Endpoint
         if let exact = match.node.endpoints[request.method.rawValue] {
@@ -35,12 +40,20 @@ public struct RouterResponder: Sendable {
         } else if request.method == .HEAD, let get = match.node.endpoints["GET"] {
             endpoint = get
         } else {
-            throw HTTPError.methodNotAllowed(request.method, allowed: match.node.allowedMethods)
+            return try await unmatched(request)
         }
         var request = request
         for capture in match.captures {
             request.parameters[capture.name] = capture.value
         }
         return try await endpoint.responder(request)
+    }
+
+    /// The 404 or 405 for a request no route answers.
+    private static func refusal(_ request: Request, root: RouteNode) throws(HTTPError) -> Response {
+        guard let match = root.resolve(request.pathSegments) else {
+            throw HTTPError.notFound()
+        }
+        throw HTTPError.methodNotAllowed(request.method, allowed: match.node.allowedMethods)
     }
 }

@@ -36,11 +36,20 @@ final class RouteTrieBuilder {
         node.handlers[method.rawValue] = RouteNode.Endpoint(template: pattern.description, responder: responder)
     }
 
-    func freeze() -> RouteNode {
-        RouteNode(
-            literals: self.literals.mapValues { $0.freeze() },
-            capture: self.capture.map { RouteNode.Capture(name: $0.name, node: $0.node.freeze()) },
-            endpoints: self.handlers
+    /// The immutable trie; with `instrumentation`, each endpoint's responder is wrapped in the
+    /// middleware it returns for that route.
+    func freeze(instrumentation: (any RouteInstrumentation)? = nil) -> RouteNode {
+        var endpoints = self.handlers
+        if let instrumentation {
+            for (method, endpoint) in endpoints {
+                let middleware = instrumentation.middleware(for: RouteDescriptor(method: method, template: endpoint.template))
+                endpoints[method] = RouteNode.Endpoint(template: endpoint.template, responder: [middleware].wrapping(endpoint.responder))
+            }
+        }
+        return RouteNode(
+            literals: self.literals.mapValues { $0.freeze(instrumentation: instrumentation) },
+            capture: self.capture.map { RouteNode.Capture(name: $0.name, node: $0.node.freeze(instrumentation: instrumentation)) },
+            endpoints: endpoints
         )
     }
 }

@@ -1,0 +1,227 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+public import Logging
+import Synchronization
+
+/// A swift-log handler that writes one JSON object per line (`ROTOR_LOG_FORMAT=json`):
+///
+/// ```json
+/// {"timestamp":"2026-11-26T20:31:02.123Z","level":"info","label":"rotor","message":"request","metadata":{"request_id":"req_…","http.status":"200"}}
+/// ```
+///
+/// Metadata is nested under `metadata` so that no key can shadow the fixed fields. Callers never
+/// put secrets in metadata (STYLE.md rule 4); as a second line of defence, values under keys that
+/// name credentials (``LogRedaction/isSensitiveMetadataKey(_:)``) are replaced by `[REDACTED]`.
+public struct JSONLogHandler: LogHandler {
+    /// Receives each finished line, newline included.
+    public typealias Sink = @Sendable ([UInt8]) -> Void
+
+    /// The logger's label.
+    public let label: String
+    /// The minimum level logged.
+    public var logLevel: Logger.Level
+    /// Metadata on every line of this logger.
+    public var metadata: Logger.Metadata = [:]
+    /// Adds contextual metadata when a line is written.
+    public var metadataProvider: Logger.MetadataProvider?
+    private let sink: Sink
+
+    /// A handler writing finished lines to `sink`.
+    public init(label: String, logLevel: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping Sink) {
+        self.label = label
+        self.logLevel = logLevel
+        self.metadataProvider = metadataProvider
+        self.sink = sink
+    }
+
+    /// A handler writing to standard error, one `write(2)` per line under a process-wide lock,
+    /// so that lines from concurrent requests never interleave.
+    public static func standardError(label: String, logLevel: Logger.Level = .info) -> JSONLogHandler {
+        JSONLogHandler(label: label, logLevel: logLevel, sink: StandardError.write)
+    }
+
+    /// The value of `key` in this logger's metadata.
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = self.metadata
+        if let provided = self.metadataProvider?.get() {
+            merged.merge(provided) { _, new in new }
+        }
+        if let explicit = event.metadata {
+            merged.merge(explicit) { _, new in new }
+        }
+        self.sink(Self.line(timestamp: Self.now(), level: event.level, label: self.label, message: event.message.description, metadata: merged))
+    }
+
+    /// The encoded line for one event, newline included. `timestamp` is Unix seconds and
+    /// nanoseconds.
+    static func line(
+        timestamp: (seconds: Int, nanoseconds: Int),
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(192 + message.utf8.count)
+        out.append(contentsOf: #"{"timestamp":""#.utf8)
+        Self.appendTimestamp(timestamp, to: &out)
+        out.append(contentsOf: #"","level":"#.utf8)
+        Self.appendString(level.rawValue, to: &out)
+        out.append(contentsOf: #","label":"#.utf8)
+        Self.appendString(label, to: &out)
+        out.append(contentsOf: #","message":"#.utf8)
+        Self.appendString(message, to: &out)
+        if !metadata.isEmpty {
+            out.append(contentsOf: #","metadata":"#.utf8)
+            Self.appendObject(metadata, redacting: true, to: &out)
+        }
+        out.append(contentsOf: "}\n".utf8)
+        return out
+    }
+
+    private static func appendObject(_ metadata: Logger.Metadata, redacting: Bool, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        // Sorted, so that lines are stable and easy to compare.
+        for (index, key) in metadata.keys.sorted().enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            Self.appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            if redacting, LogRedaction.isSensitiveMetadataKey(key) {
+                Self.appendString("[REDACTED]", to: &out)
+            } else {
+                Self.appendValue(metadata[key]!, to: &out)
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    private static func appendValue(_ value: Logger.Metadata.Value, to out: inout [UInt8]) {
+        switch value {
+        case .string(let text):
+            Self.appendString(text, to: &out)
+        case .stringConvertible(let convertible):
+            Self.appendString(convertible.description, to: &out)
+        case .array(let values):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.appendValue(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            Self.appendObject(dictionary, redacting: true, to: &out)
+        }
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped (RFC 8259 §7),
+    /// plus U+2028 and U+2029, which break JavaScript-based log viewers. Other UTF-8 passes as is.
+    static func appendString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var bytes = text.utf8.makeIterator()
+        var pending: [UInt8] = []
+        while let byte = bytes.next() {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
+            case 0x00..<0x20, 0x7F:
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0F)])
+            case 0xE2:
+                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
+                pending = [byte]
+                if let second = bytes.next() {
+                    pending.append(second)
+                    if second == 0x80, let third = bytes.next() {
+                        if third == 0xA8 || third == 0xA9 {
+                            out.append(contentsOf: (third == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
+                            pending = []
+                            continue
+                        }
+                        pending.append(third)
+                    }
+                }
+                out.append(contentsOf: pending)
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `2026-11-26T20:31:02.123Z`: UTC, milliseconds.
+    static func appendTimestamp(_ timestamp: (seconds: Int, nanoseconds: Int), to out: inout [UInt8]) {
+        var time = time_t(timestamp.seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(timestamp.nanoseconds / 1_000_000, 3)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    private static func now() -> (seconds: Int, nanoseconds: Int) {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return (Int(spec.tv_sec), Int(spec.tv_nsec))
+    }
+}
+
+/// Standard error for ``JSONLogHandler``: whole lines, never interleaved.
+private enum StandardError {
+    private static let lock = Mutex(())
+
+    static func write(_ line: [UInt8]) {
+        Self.lock.withLock { _ in
+            line.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    #if canImport(Darwin)
+                    let written = Darwin.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                    #else
+                    let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                    #endif
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return  // Nowhere left to report a failing stderr.
+                    }
+                    offset += written
+                }
+            }
+        }
+    }
+}

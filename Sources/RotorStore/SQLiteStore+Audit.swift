@@ -1,0 +1,135 @@
+public import Foundation
+import GRDB
+public import RotorCore
+import RotorCrypto
+
+extension SQLiteStore: AuditStore {
+    public func appendAudit(_ record: AuditRecord) async throws {
+        try await self.writer.write { db in try Self.appendAudit(db, record) }
+    }
+
+    public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
+        let after = try page.cursor.map(Cursor.decodeSequence) ?? 0
+        return try await self.pool.read { db in
+            var items = try Row.fetchAll(
+                cached: db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, page.limit + 1]
+            ).map(Self.auditEntry(from:))
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(sequence: $0.seq) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func verifyAuditChain() async throws -> AuditVerification {
+        try await self.pool.read { db in try Self.verifyAuditChain(db) }
+    }
+
+    /// Verifies the audit chain of the database at `path`, opened read-only: `rotor audit verify`
+    /// needs neither the keyring nor a migration, and must not change what it checks.
+    public static func verifyAuditChain(databaseAt path: String) throws -> AuditVerification {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.label = "rotor.audit-verify"
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        return try queue.read { db in
+            guard try db.tableExists("audit_log") else { return .intact(count: 0) }
+            return try Self.verifyAuditChain(db)
+        }
+    }
+
+    // MARK: Chain
+
+    /// The hash before the first entry.
+    static let auditGenesisHash = String(repeating: "0", count: 64)
+
+    /// Appends `record` after the last entry, in the caller's transaction.
+    static func appendAudit(_ db: Database, _ record: AuditRecord) throws {
+        let last = try Row.fetchOne(cached: db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        let seq = (try last?.decode(Int.self, forColumn: "seq") ?? 0) + 1
+        let previous = try last?.decode(String.self, forColumn: "hash") ?? Self.auditGenesisHash
+        let at = Self.auditTime(record.at)
+        let hash = Self.auditHash(seq: seq, at: at, actor: record.actor, action: record.action, resource: record.resource, outcome: record.outcome, previous: previous)
+        try db.run(
+            sql: "INSERT INTO audit_log (seq, at, actor, action, resource, outcome, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [seq, at, record.actor, record.action, record.resource, record.outcome, hash]
+        )
+    }
+
+    /// SHA-256 (hex) over the entry's fields and the previous hash, each as `<UTF-8 length>:<bytes>;`
+    /// (a netstring-like encoding: no field's content can be mistaken for a boundary).
+    static func auditHash(seq: Int, at: String, actor: String, action: String, resource: String, outcome: String, previous: String) -> String {
+        var bytes: [UInt8] = []
+        for field in [String(seq), at, actor, action, resource, outcome, previous] {
+            bytes += Array("\(field.utf8.count):".utf8)
+            bytes += Array(field.utf8)
+            bytes.append(UInt8(ascii: ";"))
+        }
+        return SHA256.hexDigest(bytes)
+    }
+
+    /// RFC 3339 UTC with milliseconds, the form the API shows.
+    static func auditTime(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+    }
+
+    private static func verifyAuditChain(_ db: Database) throws -> AuditVerification {
+        var previous = Self.auditGenesisHash
+        var expectedSeq = 1
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
+        while let row = try cursor.next() {
+            let seq = try row.decode(Int.self, forColumn: "seq")
+            guard seq == expectedSeq else {
+                return .broken(seq: seq, reason: "expected entry \(expectedSeq) here: an entry is missing")
+            }
+            let stored = try row.decode(String.self, forColumn: "hash")
+            let computed = Self.auditHash(
+                seq: seq,
+                at: try row.decode(String.self, forColumn: "at"),
+                actor: try row.decode(String.self, forColumn: "actor"),
+                action: try row.decode(String.self, forColumn: "action"),
+                resource: try row.decode(String.self, forColumn: "resource"),
+                outcome: try row.decode(String.self, forColumn: "outcome"),
+                previous: previous
+            )
+            guard computed == stored else {
+                return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
+            }
+            previous = stored
+            expectedSeq += 1
+        }
+        return .intact(count: expectedSeq - 1)
+    }
+
+    private static func auditEntry(from row: Row) throws -> AuditEntry {
+        let text = try row.decode(String.self, forColumn: "at")
+        guard let at = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
+            throw Rows.corrupt("at", text)
+        }
+        return AuditEntry(
+            seq: try row.decode(Int.self, forColumn: "seq"),
+            record: AuditRecord(
+                at: at,
+                actor: try row.decode(String.self, forColumn: "actor"),
+                action: try row.decode(String.self, forColumn: "action"),
+                resource: try row.decode(String.self, forColumn: "resource"),
+                outcome: try row.decode(String.self, forColumn: "outcome")
+            ),
+            hash: try row.decode(String.self, forColumn: "hash")
+        )
+    }
+}
+
+extension SQLiteStore {
+    /// Appends a job's terminal state (`job.succeeded`, `job.rolled_back`, ...), in the
+    /// transaction that makes it terminal: the engine's doing, or the caller's when a cancel
+    /// ends a queued job at once.
+    static func auditOutcome(_ db: Database, _ job: Job, actor: String = "engine") throws {
+        try Self.appendAudit(
+            db,
+            AuditRecord(at: job.finishedAt ?? job.updatedAt, actor: actor, action: "job.\(job.state.rawValue)", resource: job.id.rawValue)
+        )
+    }
+}

@@ -1,0 +1,150 @@
+public import Foundation
+import GRDB
+public import RotorCore
+import RotorCrypto
+
+extension SQLiteStore: EnvelopeKeyStore {
+    /// The keyring's active KEK id.
+    public var activeEnvelopeKeyID: String { self.keyring.activeKeyID }
+
+    /// The keyring's KEK ids.
+    public var envelopeKeyIDs: [String] { self.keyring.keyIDs }
+
+    /// Counts envelopes per KEK from the `kek_id` index ("v3-envelope-kek-ids"); decrypts nothing.
+    public func envelopeCountsByKeyID() async throws -> [String: Int] {
+        try await self.pool.read { db in
+            var counts: [String: Int] = [:]
+            let rows = try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id")
+            for row in rows {
+                counts[try row.decode(String.self, forColumn: "kek_id")] = try row.decode(Int.self, forColumn: "n")
+            }
+            return counts
+        }
+    }
+
+    /// Reads a batch on a reader and re-wraps it there, then writes back each envelope with a
+    /// compare-and-set in one short write, so the writer lock is held for the UPDATEs only.
+    public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
+        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
+    }
+
+    /// ``rewrapEnvelopes(under:after:limit:)`` with `beforeWrite` run between the read and the
+    /// write, so tests can change a secret in that window.
+    package func rewrapEnvelopes(
+        under keyID: String,
+        after cursor: EnvelopeCursor?,
+        limit: Int,
+        beforeWrite: @Sendable () async throws -> Void
+    ) async throws -> EnvelopeRewrapBatch {
+        precondition(limit > 0)
+        let keyring = self.keyring
+        guard keyID != keyring.activeKeyID else {
+            return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
+        }
+        let (rewraps, failures, last, full) = try await self.pool.read { db in
+            let rows: [Row]
+            if let cursor {
+                rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT owner_id, field, version, envelope FROM secrets
+                        WHERE kek_id = ? AND (owner_id, field) > (?, ?) ORDER BY owner_id, field LIMIT ?
+                        """,
+                    arguments: [keyID, cursor.owner, cursor.field, limit])
+            } else {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT owner_id, field, version, envelope FROM secrets WHERE kek_id = ? ORDER BY owner_id, field LIMIT ?",
+                    arguments: [keyID, limit])
+            }
+            var rewraps: [Rewrap] = []
+            var failures: [EnvelopeFailure] = []
+            var last: EnvelopeCursor?
+            for row in rows {
+                let owner = try row.decode(String.self, forColumn: "owner_id")
+                let field = try row.decode(String.self, forColumn: "field")
+                let version = try row.decode(Int.self, forColumn: "version")
+                let envelope = try row.decode(Data.self, forColumn: "envelope")
+                last = EnvelopeCursor(owner: owner, field: field)
+                do {
+                    let rewrapped = try Envelope.rewrap(
+                        Array(envelope), context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: keyring)
+                    rewraps.append(Rewrap(owner: owner, field: field, version: version, old: envelope, new: Data(rewrapped)))
+                } catch {
+                    failures.append(EnvelopeFailure(owner: owner, field: field, reason: String(describing: error)))
+                }
+            }
+            return (rewraps, failures, last, rows.count == limit)
+        }
+        try await beforeWrite()
+        let changed: Int
+        if rewraps.isEmpty {
+            changed = 0
+        } else {
+            changed = try await self.writer.write { db in
+                var changed = 0
+                for rewrap in rewraps {
+                    // Only the exact bytes that were re-wrapped are replaced: a secret rotated,
+                    // cleared or re-sealed meanwhile keeps its newer value.
+                    try db.execute(
+                        sql: "UPDATE secrets SET envelope = ? WHERE owner_id = ? AND field = ? AND version = ? AND envelope = ?",
+                        arguments: [rewrap.new, rewrap.owner, rewrap.field, rewrap.version, rewrap.old])
+                    if db.changesCount == 0 { changed += 1 }
+                }
+                return changed
+            }
+        }
+        return EnvelopeRewrapBatch(
+            rewrapped: rewraps.count - changed, changedConcurrently: changed, failures: failures, next: full ? last : nil)
+    }
+
+    /// Opens every envelope, a page at a time in (owner, field) order on the reader pool.
+    public func verifyEnvelopes() async throws -> EnvelopeVerification {
+        let keyring = self.keyring
+        var result = EnvelopeVerification(opened: 0, failures: [])
+        var cursor = EnvelopeCursor(owner: "", field: "")
+        while true {
+            let after = cursor
+            let (opened, failures, last) = try await self.pool.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT owner_id, field, version, envelope FROM secrets
+                        WHERE envelope IS NOT NULL AND (owner_id, field) > (?, ?) ORDER BY owner_id, field LIMIT 500
+                        """,
+                    arguments: [after.owner, after.field])
+                var opened = 0
+                var failures: [EnvelopeFailure] = []
+                var last: EnvelopeCursor?
+                for row in rows {
+                    let owner = try row.decode(String.self, forColumn: "owner_id")
+                    let field = try row.decode(String.self, forColumn: "field")
+                    let version = try row.decode(Int.self, forColumn: "version")
+                    let envelope = try row.decode(Data.self, forColumn: "envelope")
+                    last = EnvelopeCursor(owner: owner, field: field)
+                    do {
+                        var plaintext = try Envelope.open(
+                            Array(envelope), context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: keyring)
+                        plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                        opened += 1
+                    } catch {
+                        failures.append(EnvelopeFailure(owner: owner, field: field, reason: String(describing: error)))
+                    }
+                }
+                return (opened, failures, last)
+            }
+            result.opened += opened
+            result.failures += failures
+            guard let last else { return result }
+            cursor = last
+        }
+    }
+}
+
+/// One envelope re-wrapped on a reader, waiting for its compare-and-set.
+private struct Rewrap: Sendable {
+    var owner: String
+    var field: String
+    var version: Int
+    var old: Data
+    var new: Data
+}

@@ -1,0 +1,115 @@
+public import Foundation
+import GRDB
+public import RotorCore
+
+extension SQLiteStore: TokenStore {
+    /// `v3-tokens-audit`: scoped API tokens (by SHA-256 only) and the hash-chained audit log.
+    static func registerTokenAndAuditMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v3-tokens-audit") { db in
+            try db.execute(
+                sql: """
+                    -- The token itself is never stored: only the hex SHA-256 it is looked up by.
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        sha256 TEXT NOT NULL UNIQUE,
+                        scopes TEXT NOT NULL,
+                        credential_ids TEXT,
+                        expires_at REAL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE INDEX tokens_by_created_at ON tokens(created_at, id);
+
+                    -- Append-only; each hash covers the entry and the previous hash. `at` is the
+                    -- RFC 3339 text that was hashed, so verification needs no time arithmetic.
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY NOT NULL,
+                        at TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        resource TEXT NOT NULL,
+                        outcome TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    """
+            )
+        }
+    }
+
+    public func createToken(_ token: APIToken, sha256: String) async throws {
+        try await self.writer.write { db in
+            try db.run(
+                sql: """
+                    INSERT INTO tokens (id, name, sha256, scopes, credential_ids, expires_at, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    token.id.rawValue, token.name, sha256, try Rows.json(token.scopes.map(\.rawValue)),
+                    try Rows.optionalJSON(token.credentialIDs), Rows.time(token.expiresAt), Rows.time(token.createdAt),
+                ]
+            )
+        }
+    }
+
+    public func token(sha256: String) async throws -> APIToken? {
+        try await self.pool.read { db in
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(Self.token(from:))
+        }
+    }
+
+    public func token(_ id: TokenID) async throws -> APIToken? {
+        try await self.pool.read { db in
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue]).map(Self.token(from:))
+        }
+    }
+
+    public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
+        let after = try page.cursor.map(Self.decodeTokenCursor)
+        return try await self.pool.read { db in
+            var sql = "SELECT * FROM tokens"
+            var arguments: StatementArguments = []
+            if let after {
+                sql += " WHERE (created_at < ? OR (created_at = ? AND id < ?))"
+                arguments += [after.createdAt, after.createdAt, after.id]
+            }
+            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.token(from:))
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode("k:\($0.createdAt.timeIntervalSinceReferenceDate)|\($0.id.rawValue)") }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteToken(_ id: TokenID) async throws {
+        try await self.writer.write { db in
+            try db.run(sql: "DELETE FROM tokens WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { throw StoreError(.notFound, message: "token \(id) does not exist") }
+        }
+    }
+
+    private static func token(from row: Row) throws -> APIToken {
+        let scopes = try Rows.decodeJSON([String].self, row, "scopes").map { text in
+            guard let scope = TokenScope(rawValue: text) else { throw Rows.corrupt("scopes", text) }
+            return scope
+        }
+        return APIToken(
+            id: TokenID(unchecked: try row.decode(String.self, forColumn: "id")),
+            name: try row.decode(String.self, forColumn: "name"),
+            scopes: scopes,
+            credentialIDs: try Rows.decodeOptionalJSON([CredentialID].self, row, "credential_ids"),
+            expiresAt: try Rows.optionalDate(row, "expires_at"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+
+    private static func decodeTokenCursor(_ cursor: String) throws -> (createdAt: Double, id: String) {
+        guard let text = Cursor.decode(cursor), text.hasPrefix("k:"), let bar = text.firstIndex(of: "|"),
+            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
+        return (createdAt, String(text[text.index(after: bar)...]))
+    }
+}

@@ -1,0 +1,288 @@
+public import Foundation
+import GRDB
+public import RotorCore
+import RotorCrypto
+
+extension SQLiteStore {
+    /// `v2-triggers`: inbound triggers, their replay log, and the leaked-key index on credentials.
+    static func registerTriggerMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v2-triggers") { db in
+            try db.execute(
+                sql: """
+                    -- Secrets live in `secrets` (owner = trigger id), sealed like every other.
+                    CREATE TABLE triggers (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        scheme TEXT NOT NULL,
+                        credential_ids TEXT NOT NULL,
+                        description TEXT,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        previous_secret_expires_at REAL
+                    );
+                    CREATE INDEX triggers_by_created_at ON triggers(created_at, id);
+
+                    -- What each delivery answered, so a replay within 24 h answers the same and
+                    -- starts nothing (DESIGN.md §4).
+                    CREATE TABLE hook_deliveries (
+                        trigger_id TEXT NOT NULL REFERENCES triggers(id) ON DELETE CASCADE,
+                        delivery_id TEXT NOT NULL,
+                        received_at REAL NOT NULL,
+                        job_ids TEXT NOT NULL,
+                        PRIMARY KEY (trigger_id, delivery_id)
+                    );
+                    CREATE INDEX hook_deliveries_by_received_at ON hook_deliveries(received_at);
+
+                    -- Hex SHA-256 of the credential's current key, kept by putSecret whenever the
+                    -- current key changes, so a leak report is matched by an index lookup rather
+                    -- than by decrypting every key. Filled for existing rows at open
+                    -- (backfillCurrentKeyDigests): a migration has no keyring.
+                    ALTER TABLE credentials ADD COLUMN current_key_sha256 TEXT;
+                    CREATE INDEX credentials_by_current_key_sha256 ON credentials(current_key_sha256);
+                    """
+            )
+        }
+    }
+
+    /// Keeps `credentials.current_key_sha256` equal to the digest of `owner`'s current key (nil
+    /// when cleared). Called in the transaction that writes the key.
+    static func indexCurrentKey(_ db: Database, owner: String, _ secret: Secret?) throws {
+        guard CredentialID(owner) != nil else { return }
+        try db.run(
+            sql: "UPDATE credentials SET current_key_sha256 = ? WHERE id = ?",
+            arguments: [secret.map { SHA256.hexDigest($0.reveal()) }, owner]
+        )
+    }
+
+    /// Computes the index for credentials stored before it existed (once; later writes keep it).
+    static func backfillCurrentKeyDigests(_ pool: DatabasePool, keyring: Keyring) throws {
+        try pool.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.id, s.version, s.envelope FROM credentials c
+                    JOIN secrets s ON s.owner_id = c.id AND s.field = ? AND s.envelope IS NOT NULL
+                    WHERE c.current_key_sha256 IS NULL
+                    """,
+                arguments: [Field.currentKey]
+            )
+            for row in rows {
+                let id = try row.decode(String.self, forColumn: "id")
+                let plaintext = try Envelope.open(
+                    Array(try row.decode(Data.self, forColumn: "envelope")),
+                    context: EnvelopeContext(recordID: id, field: Field.currentKey, version: try row.decode(Int.self, forColumn: "version")),
+                    keyring: keyring
+                )
+                try db.execute(
+                    sql: "UPDATE credentials SET current_key_sha256 = ? WHERE id = ?",
+                    arguments: [SHA256.hexDigest(plaintext), id]
+                )
+            }
+        }
+    }
+}
+
+extension Field {
+    static let triggerSecret = "trigger_secret"
+    static let triggerPreviousSecret = "trigger_previous_secret"
+}
+
+extension SQLiteStore: TriggerStore {
+    // MARK: Triggers
+
+    public func createTrigger(_ trigger: WebhookTrigger, secret: Secret) async throws {
+        try await self.writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO triggers (id, scheme, credential_ids, description, created_at, updated_at, previous_secret_expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    trigger.id.rawValue, trigger.scheme.rawValue, try Rows.json(trigger.credentialIDs), trigger.description,
+                    Rows.time(trigger.createdAt), Rows.time(trigger.updatedAt), Rows.time(trigger.previousSecretExpiresAt),
+                ]
+            )
+            try self.putSecret(db, owner: trigger.id.rawValue, field: Field.triggerSecret, secret)
+        }
+    }
+
+    public func trigger(_ id: TriggerID) async throws -> WebhookTrigger? {
+        try await self.pool.read { db in try Self.fetchTrigger(db, id) }
+    }
+
+    public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
+        let after = try page.cursor.map(TriggerCursor.decode)
+        return try await self.pool.read { db in
+            var sql = "SELECT * FROM triggers"
+            var arguments: StatementArguments = []
+            if let after {
+                sql += " WHERE (created_at < ? OR (created_at = ? AND id < ?))"
+                arguments += [after.createdAt, after.createdAt, after.id]
+            }
+            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            arguments += [page.limit + 1]
+            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.trigger(from:))
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map(TriggerCursor.encode)
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteTrigger(_ id: TriggerID) async throws {
+        try await self.writer.write { db in
+            try db.execute(sql: "DELETE FROM triggers WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { throw Self.triggerNotFound(id) }
+            // Its replay log goes by ON DELETE CASCADE; its secrets have no foreign key.
+            try db.execute(sql: "DELETE FROM secrets WHERE owner_id = ?", arguments: [id.rawValue])
+        }
+    }
+
+    public func triggerSecrets(_ id: TriggerID, at now: Date) async throws -> [Secret] {
+        try await self.pool.read { db in
+            guard let trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
+            var secrets: [Secret] = []
+            if let current = try self.fetchSecret(db, owner: id.rawValue, field: Field.triggerSecret) {
+                secrets.append(current)
+            }
+            if let expiresAt = trigger.previousSecretExpiresAt, expiresAt > now,
+                let previous = try self.fetchSecret(db, owner: id.rawValue, field: Field.triggerPreviousSecret)
+            {
+                secrets.append(previous)
+            }
+            return secrets
+        }
+    }
+
+    public func rollTriggerSecret(_ id: TriggerID, to secret: Secret, previousValidUntil: Date, at now: Date) async throws -> WebhookTrigger {
+        try await self.writer.write { db in
+            guard var trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
+            let owner = id.rawValue
+            if let current = try self.fetchSecret(db, owner: owner, field: Field.triggerSecret) {
+                try self.putSecret(db, owner: owner, field: Field.triggerPreviousSecret, current)
+            }
+            try self.putSecret(db, owner: owner, field: Field.triggerSecret, secret)
+            trigger.previousSecretExpiresAt = previousValidUntil
+            trigger.updatedAt = now
+            try db.execute(
+                sql: "UPDATE triggers SET previous_secret_expires_at = ?, updated_at = ? WHERE id = ?",
+                arguments: [Rows.time(previousValidUntil), Rows.time(now), owner]
+            )
+            return trigger
+        }
+    }
+
+    // MARK: Replays
+
+    public func hookDelivery(_ trigger: TriggerID, deliveryID: String, since: Date) async throws -> [JobID]? {
+        try await self.pool.read { db in
+            try Self.fetchDelivery(db, trigger, deliveryID, since: since)
+        }
+    }
+
+    public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
+        try await self.writer.write { db in
+            try db.execute(sql: "DELETE FROM hook_deliveries WHERE received_at < ?", arguments: [Rows.time(since)])
+            if let first = try Self.fetchDelivery(db, trigger, deliveryID, since: since) {
+                return first
+            }
+            try db.execute(
+                sql: "INSERT INTO hook_deliveries (trigger_id, delivery_id, received_at, job_ids) VALUES (?, ?, ?, ?)",
+                arguments: [trigger.rawValue, deliveryID, Rows.time(now), try Rows.json(jobs)]
+            )
+            return jobs
+        }
+    }
+
+    // MARK: Leaked keys
+
+    public func credentialIDs(currentKeySHA256 digests: [String]) async throws -> [String: CredentialID] {
+        guard !digests.isEmpty else { return [:] }
+        return try await self.pool.read { db in
+            var found: [String: CredentialID] = [:]
+            // One indexed lookup per digest; a report holds a handful of tokens.
+            for digest in Set(digests) {
+                if let id = try String.fetchOne(
+                    db, sql: "SELECT id FROM credentials WHERE current_key_sha256 = ? LIMIT 1", arguments: [digest])
+                {
+                    found[digest] = CredentialID(unchecked: id)
+                }
+            }
+            return found
+        }
+    }
+
+    public func expediteJob(_ id: JobID, at now: Date, event: JobEvent) async throws -> Job? {
+        try await self.writer.write { db in
+            guard let job = try Self.fetchJob(db, id) else { return nil }
+            let graceRunning = job.graceEndsAt.map { $0 > now } ?? false
+            // From revoke on the old key is going anyway; a rollback keeps it.
+            guard !job.state.isTerminal, job.step.canRollBack, !job.gracePeriod.isZero || graceRunning else {
+                return job
+            }
+            let time = Rows.time(now)
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET grace_period = :zero,
+                        grace_ends_at = CASE WHEN grace_ends_at > :now THEN :now ELSE grace_ends_at END,
+                        next_attempt_at = CASE WHEN step = 'grace' AND next_attempt_at > :now THEN :now ELSE next_attempt_at END,
+                        updated_at = :now, revision = revision + 1
+                    WHERE id = :id
+                    """,
+                arguments: ["zero": ISODuration.zero.description, "now": time, "id": id.rawValue]
+            )
+            try Self.appendEvents(db, job: id, [event])
+            return try Self.fetchJob(db, id)
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func triggerNotFound(_ id: TriggerID) -> StoreError {
+        StoreError(.notFound, message: "no trigger \(id)")
+    }
+
+    private static func fetchTrigger(_ db: Database, _ id: TriggerID) throws -> WebhookTrigger? {
+        try Row.fetchOne(db, sql: "SELECT * FROM triggers WHERE id = ?", arguments: [id.rawValue]).map(Self.trigger(from:))
+    }
+
+    private static func trigger(from row: Row) throws -> WebhookTrigger {
+        WebhookTrigger(
+            id: TriggerID(unchecked: try row.decode(String.self, forColumn: "id")),
+            scheme: try Rows.enumValue(WebhookTrigger.Scheme.self, row, "scheme"),
+            credentialIDs: try Rows.decodeJSON([CredentialID].self, row, "credential_ids"),
+            description: try row.decode(String?.self, forColumn: "description"),
+            createdAt: try Rows.date(row, "created_at"),
+            updatedAt: try Rows.date(row, "updated_at"),
+            previousSecretExpiresAt: try Rows.optionalDate(row, "previous_secret_expires_at")
+        )
+    }
+
+    private static func fetchDelivery(_ db: Database, _ trigger: TriggerID, _ deliveryID: String, since: Date) throws -> [JobID]? {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT job_ids FROM hook_deliveries WHERE trigger_id = ? AND delivery_id = ? AND received_at >= ?",
+                arguments: [trigger.rawValue, deliveryID, Rows.time(since)])
+        else { return nil }
+        return try Rows.decodeJSON([JobID].self, row, "job_ids")
+    }
+}
+
+/// Opaque cursor of the trigger list: base64url of the last item's (created_at, id).
+private enum TriggerCursor {
+    static func encode(_ trigger: WebhookTrigger) -> String {
+        Data("t:\(trigger.createdAt.timeIntervalSinceReferenceDate)|\(trigger.id.rawValue)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) throws -> (createdAt: Double, id: String) {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("t:"),
+            let bar = text.firstIndex(of: "|"), let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
+        return (createdAt, String(text[text.index(after: bar)...]))
+    }
+}

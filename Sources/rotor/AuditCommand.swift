@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import RotorCore
+import RotorStore
+
+/// `rotor audit`: operator tools for the audit log.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check the hash-chained audit log.",
+        subcommands: [Verify.self]
+    )
+
+    /// `rotor audit verify`: walks the chain, names the first broken entry.
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify the audit log's hash chain.",
+            discussion: """
+                Opens the database read-only (no keyring needed; the server may keep running) and
+                recomputes every entry's hash from its fields and the previous entry's hash.
+                Exits 0 and prints the number of entries when the chain is intact; otherwise
+                prints the seq of the first entry that does not match and exits 1.
+                """
+        )
+
+        @Option(help: "The data directory (overrides ROTOR_DATA_DIR; default ./data).")
+        var dataDir: String?
+
+        func run() throws {
+            let directory = self.dataDir ?? ProcessInfo.processInfo.environment["ROTOR_DATA_DIR"] ?? "./data"
+            let path = DataDirectory.path(directory, "rotor.sqlite")
+            guard FileManager.default.fileExists(atPath: path) else {
+                FileHandle.standardError.write(Data("rotor audit verify: no database at \(path)\n".utf8))
+                throw ExitCode(2)
+            }
+            switch try SQLiteStore.verifyAuditChain(databaseAt: path) {
+            case .intact(let count):
+                print("audit log intact: \(count) entries")
+            case .broken(let seq, let reason):
+                print("audit log BROKEN at entry \(seq): \(reason)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}

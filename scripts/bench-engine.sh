@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Rotation engine benchmark (issue 3): builds `rotor` in release mode and runs its hidden
+# `rotor bench` subcommand twice against the in-process fake Vultr API (rate limit off):
+#
+#   1. 1,000 rotations with no injected latency          target: >= 200 rotations/s
+#   2. 10,000 queued jobs with 50 ms on every provider call
+#        targets: wall time <= 1.5 x (provider calls per rotation x 50 ms x jobs / concurrency),
+#                 peak RSS < 200 MB, GET /v1/jobs/{id} p99 < 10 ms while the jobs run
+#
+# Each run prints rotations/s, rotation latency percentiles (started -> finished), provider calls,
+# GET /v1/jobs/{id} latency percentiles (two pollers, each about every 10 ms), and the peak RSS of
+# the whole bench process (Rotor, the fake and the bench's clients: an upper bound for Rotor).
+# A run fails if any rotation does not succeed or the fake ends with other than one key per
+# credential. Misses of the targets are reported; BENCH_ENFORCE=1 makes them fail the script.
+#
+# Usage: scripts/bench-engine.sh
+#        JOBS=1000 LATENCY_JOBS=10000 CONCURRENCY=64 scripts/bench-engine.sh
+#        ROTOR_DATABASE_URL=postgres://... scripts/bench-engine.sh   (PostgreSQL store, when built in)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-1000}
+LATENCY_JOBS=${LATENCY_JOBS:-10000}
+LATENCY_MS=${LATENCY_MS:-50}
+CONCURRENCY=${CONCURRENCY:-64}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench-engine: %s\n' "$*" >&2; exit 1; }
+for value in "$JOBS" "$LATENCY_JOBS" "$LATENCY_MS" "$CONCURRENCY"; do
+    [[ $value =~ ^[1-9][0-9]*$ ]] || die "JOBS, LATENCY_JOBS, LATENCY_MS and CONCURRENCY must be positive integers"
+done
+
+log "building rotor (release)"
+swift build -c release --product rotor
+bin="$(swift build -c release --show-bin-path)/rotor"
+[[ -x $bin ]] || die "no executable at $bin"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rotor-bench-engine.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME ARGS...: runs one bench, shows its report, keeps it in $tmp/NAME.
+run() {
+    local name=$1
+    shift
+    log "rotor bench $*"
+    "$bin" bench "$@" | tee "$tmp/$name"
+    echo
+}
+
+run plain --jobs "$JOBS" --concurrency "$CONCURRENCY"
+run latency --jobs "$LATENCY_JOBS" --latency-ms "$LATENCY_MS" --concurrency "$CONCURRENCY"
+
+# Figures from the reports.
+field() { sed -n "s/$2/\1/p" "$tmp/$1" | head -n 1; }
+plain_rate=$(field plain '^wall time [0-9.]* s: \([0-9.]*\) rotations\/s.*')
+ratio=$(field latency '.*measured\/ideal \([0-9.]*\).*')
+rss=$(field latency '^peak RSS.*: \([0-9.]*\) MB$')
+get_p99=$(field latency '^GET.*p99 \([0-9.]*\) ms.*')
+
+echo "=== targets (2 CPUs: $(nproc) here) ==="
+missed=0
+check() { # check LABEL VALUE OP LIMIT
+    if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !((op == ">=" && v >= l) || (op == "<=" && v <= l) || (op == "<" && v < l)) }'; then
+        printf 'met:    %-48s %s (target %s %s)\n' "$1" "$2" "$3" "$4"
+    else
+        printf 'MISSED: %-48s %s (target %s %s)\n' "$1" "$2" "$3" "$4"
+        missed=1
+    fi
+}
+check "rotations/s, no latency" "${plain_rate:-0}" ">=" 200
+check "wall time / ideal, ${LATENCY_MS} ms latency" "${ratio:-99}" "<=" 1.5
+check "peak RSS (MB), $LATENCY_JOBS jobs" "${rss:-9999}" "<" 200
+check "GET /v1/jobs/{id} p99 (ms) while running" "${get_p99:-9999}" "<" 10
+if ((missed)) && [[ ${BENCH_ENFORCE:-0} == 1 ]]; then exit 1; fi
+exit 0
