@@ -150,6 +150,9 @@ extension PostgresStore {
                 """,
             ]
         ),
+        PostgresStore.triggerMigration,
+        PostgresStore.keyringMigration,
+        PostgresStore.tokenAndAuditMigration,
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

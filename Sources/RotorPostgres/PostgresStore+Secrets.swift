@@ -20,12 +20,18 @@ extension PostgresStore {
             ON CONFLICT (owner_id, field) DO UPDATE SET version = excluded.version, envelope = excluded.envelope
             """
         )
+        if field == Field.currentKey {
+            try await Self.indexCurrentKey(tx, owner: owner, secret)
+        }
     }
 
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ tx: Transaction, owner: String, field: String) async throws {
         try await tx.run("UPDATE secrets SET envelope = NULL WHERE owner_id = \(owner) AND field = \(field)")
+        if field == Field.currentKey {
+            try await Self.indexCurrentKey(tx, owner: owner, nil)
+        }
     }
 
     func apply(_ change: SecretChange, _ tx: Transaction, owner: String, field: String) async throws {

@@ -83,6 +83,12 @@ public final class PostgresStore: Store {
             store.shutdown()
             throw PostgresStoreError("cannot open the PostgreSQL database \(url): \(Self.describe(error))")
         }
+        do {
+            try await store.backfillCurrentKeyDigests()
+        } catch {
+            store.shutdown()
+            throw PostgresStoreError("cannot index the stored current keys: \(Self.describe(error))")
+        }
         await store.startListening(schema: schema)
         return store
     }
@@ -113,6 +119,10 @@ public final class PostgresStore: Store {
         let logger: Logger
         /// Outbox rows were written: wake this instance's dispatcher after the commit.
         var wroteOutbox = false
+        /// Audit records to append just before the commit, in order: the calling task's pending
+        /// record (``Audit/currentRecord``) first, then what the write appends as its
+        /// consequences (a job's terminal state), as the SQLite store orders them.
+        var audits: [AuditRecord] = []
 
         func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
             try await self.connection.rows(query, logger: self.logger)
@@ -138,15 +148,22 @@ public final class PostgresStore: Store {
 
     /// Runs `body` in a read-write transaction (read committed, with explicit row locks). A
     /// serialization failure or deadlock rolls back and runs `body` again, up to three times.
+    ///
+    /// The calling task's pending audit record (AuditStore) commits with the write, or not at all.
     func write<T: Sendable>(_ body: (inout Transaction) async throws -> T) async throws -> T {
+        // Read in the caller's task: the connection's closure may run elsewhere.
+        let pendingAudit = Audit.currentRecord
         var attempt = 1
         while true {
             do {
                 let (value, wroteOutbox) = try await self.client.withConnection { connection in
                     var transaction = Transaction(connection: connection, logger: self.logger)
+                    if let pendingAudit { transaction.audits.append(pendingAudit) }
                     try await connection.run("BEGIN", logger: self.logger)
                     do {
                         let value = try await body(&transaction)
+                        // Last, so the chain's lock is held only for the commit.
+                        try await Self.appendAudits(transaction, transaction.audits)
                         try await connection.run("COMMIT", logger: self.logger)
                         return (value, transaction.wroteOutbox)
                     } catch {
@@ -471,6 +488,9 @@ public final class PostgresStore: Store {
 
             let baseline = try await Self.outboxBaseline(tx, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
             try await Self.updateJobRow(tx, job, revision: revision + 1)
+            if !(try Rows.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
+                tx.audits.append(Self.outcomeRecord(job))
+            }
             if let credential = commit.credential {
                 try await Self.updateRotationColumns(tx, credential)
             }
@@ -485,7 +505,8 @@ public final class PostgresStore: Store {
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
-        try await self.write { tx in
+        let actor = Audit.actor
+        return try await self.write { tx in
             guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw Self.jobNotFound(id) }
             let baseline = try await Self.outboxBaseline(tx, credential: stored.credentialID, jobState: stored.state)
             var job = stored
@@ -497,6 +518,7 @@ public final class PostgresStore: Store {
             try await Self.appendEvents(
                 tx, job: id, [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")])
             if !stored.state.isTerminal && job.state.isTerminal {
+                tx.audits.append(Self.outcomeRecord(job, actor: actor))
                 try await tx.run(
                     """
                     UPDATE credentials SET state = \(CredentialState.active.rawValue), updated_at = \(now.timeIntervalSinceReferenceDate)

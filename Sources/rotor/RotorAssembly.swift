@@ -14,9 +14,10 @@ import RotorStore
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 struct RotorAssembly {
     /// Every store concern the assembly wires up; SQLiteStore and PostgresStore both provide them.
-    /// The API finds triggers, tokens, audit and metrics by casting the store it is given, so
-    /// they are on wherever the store implements them (both stores do).
-    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & MetricsStore
+    /// The API reaches triggers, tokens, audit and metrics by casting the store it is given:
+    /// naming them here makes sure the PostgreSQL store has them too.
+    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
+        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore
 
     let store: any AssembledStore
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
@@ -113,12 +114,13 @@ struct RotorAssembly {
             wakeEngine: { await engine.wake() },
             fingerprint: fingerprint
         )
-        // The bootstrap token first: it never costs a store lookup.
-        var authenticators: [any TokenAuthenticator] = [AdminTokenAuthenticator(adminToken: settings.adminToken)]
-        if let tokens = store as? any TokenStore { authenticators.append(StoreTokenAuthenticator(store: tokens)) }
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
-                authenticator: CompositeTokenAuthenticator(authenticators),
+                authenticator: CompositeTokenAuthenticator([
+                    // The bootstrap token first: it never costs a store lookup.
+                    AdminTokenAuthenticator(adminToken: settings.adminToken),
+                    StoreTokenAuthenticator(store: store),
+                ]),
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },

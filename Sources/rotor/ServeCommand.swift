@@ -125,9 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(74)  // EX_IOERR
         }
         do {
-            if let envelopes = assembly.store as? any EnvelopeKeyStore {
-                try await Self.checkKeyring(configuration.keyring, opens: envelopes)
-            }
+            try await Self.checkKeyring(configuration.keyring, opens: assembly.store)
         } catch {
             try? await assembly.shutdownClients()
             throw error

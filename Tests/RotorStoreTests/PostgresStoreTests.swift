@@ -10,7 +10,7 @@ import Testing
 @Suite(.enabled(if: PostgresTestDatabase.url != nil, "ROTOR_TEST_DATABASE_URL is not set: the PostgreSQL store was NOT tested"))
 struct PostgresStoreTests {
     /// Runs `body` with `count` stores (instances) on one fresh schema.
-    private func withInstances(_ count: Int, _ body: ([PostgresStore], String) async throws -> Void) async throws {
+    func withInstances(_ count: Int, _ body: ([PostgresStore], String) async throws -> Void) async throws {
         let schema = try await PostgresTestDatabase.createSchema()
         var url = try #require(PostgresTestDatabase.url)
         url.searchPath = schema
@@ -159,7 +159,7 @@ struct PostgresStoreTests {
                 }
                 return versions
             }
-            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions"])
+            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit"])
         }
     }
 

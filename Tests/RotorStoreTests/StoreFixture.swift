@@ -8,7 +8,8 @@ import RotorStore
 import Testing
 
 /// Everything a store implements; the suite runs against each implementation.
-typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & Sendable
+typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore
+    & AuditStore & MetricsStore & EnvelopeKeyStore & Sendable
 
 /// The store implementations under test: SQLite always, PostgreSQL when `ROTOR_TEST_DATABASE_URL`
 /// names a database (`.ci/run` starts one; see README). Without it the PostgreSQL cases are not
