@@ -17,7 +17,8 @@ bin_dir() {
 }
 
 as_owner() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # setpriv (util-linux) only switches ids: no PAM session, no terminal handling.
+  if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
 }
 
 case "${1:-}" in
