@@ -95,4 +95,51 @@ struct PostgresAPITests {
         try? FileManager.default.removeItem(atPath: dataDirectory)
         try await Self.admin("DROP SCHEMA \(schema) CASCADE")
     }
+
+    @Test("rotor keyring rewrap, verify and remove work on the PostgreSQL database named by ROTOR_DATABASE_URL")
+    func keyringCommands() async throws {
+        let raw = try #require(ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"])
+        let schema = "test_kek_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
+        try await Self.admin("CREATE SCHEMA \(schema)")
+        let schemaURL = raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)"
+        let directory = NSTemporaryDirectory() + "rotor-pg-kek-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/keyring.json"
+        let environment = ["ROTOR_DATABASE_URL": schemaURL, "ROTOR_KEYRING_FILE": file, "ROTOR_DATA_DIR": directory]
+        func rotor(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+            let process = try RotorProcessTests.RunningRotor(arguments: arguments, environment: environment)
+            let status = try await process.exitStatus()
+            return (status, process.output, process.errors)
+        }
+        #expect(try await rotor(["keyring", "generate", "--id", "kek-old"]).status == 0)
+
+        // A credential sealed under kek-old, in PostgreSQL only (no rotor.sqlite is made).
+        let url = try PostgresURL(parsing: schemaURL)
+        let seeded = try await PostgresStore.connect(url: url, keyring: try Keyring.load(fromFile: file), maximumConnections: 2, logger: Self.logger)
+        let now = Date()
+        let credential = Credential(
+            id: .generate(), name: "sealed", provider: .vultr, current: KeyInfo(providerKeyID: "k1", fingerprint: "sha256:x", createdAt: now),
+            targets: [], labels: [:], createdAt: now, updatedAt: now)
+        try await seeded.createCredential(credential, secrets: CredentialSecrets(current: Secret("pg-secret-value"), previous: Secret("pg-previous")))
+        seeded.shutdown()
+
+        #expect(try await rotor(["keyring", "add", "--id", "kek-new"]).status == 0)
+        let rewrap = try await rotor(["keyring", "rewrap"])
+        #expect(rewrap.status == 0, "\(rewrap.errors)")
+        #expect(rewrap.output.contains("2"), "\(rewrap.output)")
+        let removed = try await rotor(["keyring", "remove", "kek-old"])
+        #expect(removed.status == 0, "\(removed.errors)")
+        let verified = try await rotor(["keyring", "verify"])
+        #expect(verified.status == 0, "\(verified.errors)")
+        #expect(verified.output.contains("kek-new: 2"), "\(verified.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/rotor.sqlite"))
+
+        let after = try await PostgresStore.connect(url: url, keyring: try Keyring.load(fromFile: file), maximumConnections: 2, logger: Self.logger)
+        let secrets = try await after.credentialSecrets(credential.id)
+        after.shutdown()
+        #expect(secrets.current == Secret("pg-secret-value"))
+        #expect(secrets.previous == Secret("pg-previous"))
+        try await Self.admin("DROP SCHEMA \(schema) CASCADE")
+    }
 }
