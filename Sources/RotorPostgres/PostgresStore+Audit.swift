@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 import PostgresNIO
 public import RotorCore
 import RotorCrypto
@@ -57,26 +58,56 @@ extension PostgresStore: AuditStore {
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await self.read { tx in
-            var previous = Self.auditGenesisHash
-            var expectedSeq = 1
-            for row in try await tx.rows("SELECT * FROM audit_log ORDER BY seq") {
-                let seq = try row.int("seq")
-                guard seq == expectedSeq else {
-                    return .broken(seq: seq, reason: "expected entry \(expectedSeq) here: an entry is missing")
-                }
-                let stored = try row.string("hash")
-                let computed = Self.auditHash(
-                    seq: seq, at: try row.string("at"), actor: try row.string("actor"), action: try row.string("action"),
-                    resource: try row.string("resource"), outcome: try row.string("outcome"), previous: previous)
-                guard computed == stored else {
-                    return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
-                }
-                previous = stored
-                expectedSeq += 1
-            }
-            return .intact(count: expectedSeq - 1)
+        try await self.read { tx in try Self.verifyAuditChain(try await tx.rows("SELECT * FROM audit_log ORDER BY seq")) }
+    }
+
+    /// Verifies the audit chain of the database at `url` on one read-only connection, without
+    /// migrating anything: `rotor audit verify` needs no keyring and must not change what it checks.
+    public static func verifyAuditChain(url: PostgresURL, logger: Logger) async throws -> AuditVerification {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: PostgresConnection.Configuration(url), id: 0, logger: logger)
+        } catch {
+            throw PostgresStoreError("cannot open the PostgreSQL database \(url): \(Self.describe(error))")
         }
+        do {
+            try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            let exists = try await connection.rows("SELECT to_regclass('audit_log') IS NOT NULL AS present", logger: logger).first
+            let result: AuditVerification
+            if try exists?["present"].decode(Bool.self) == true {
+                result = try Self.verifyAuditChain(try await connection.rows("SELECT * FROM audit_log ORDER BY seq", logger: logger))
+            } else {
+                result = .intact(count: 0)
+            }
+            try await connection.run("COMMIT", logger: logger)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Walks `rows` (the whole log, by seq) from the genesis hash.
+    private static func verifyAuditChain(_ rows: [PostgresRandomAccessRow]) throws -> AuditVerification {
+        var previous = Self.auditGenesisHash
+        var expectedSeq = 1
+        for row in rows {
+            let seq = try row.int("seq")
+            guard seq == expectedSeq else {
+                return .broken(seq: seq, reason: "expected entry \(expectedSeq) here: an entry is missing")
+            }
+            let stored = try row.string("hash")
+            let computed = Self.auditHash(
+                seq: seq, at: try row.string("at"), actor: try row.string("actor"), action: try row.string("action"),
+                resource: try row.string("resource"), outcome: try row.string("outcome"), previous: previous)
+            guard computed == stored else {
+                return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
+            }
+            previous = stored
+            expectedSeq += 1
+        }
+        return .intact(count: expectedSeq - 1)
     }
 
     // MARK: Chain

@@ -42,7 +42,7 @@ struct PostgresAPITests {
         return (response.status, String(buffer: response.body))
     }
 
-    @Test("a token issued through the API authenticates from PostgreSQL; the audit log and /metrics read it too")
+    @Test("a token issued through the API authenticates from PostgreSQL; the audit log, rotor audit verify and /metrics read it too")
     func tokensAuditMetrics() async throws {
         let schema = "test_api_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
         try await Self.admin("CREATE SCHEMA \(schema)")
@@ -86,6 +86,20 @@ struct PostgresAPITests {
             let metrics = try await Self.call(responder, .GET, "/metrics", token: ServeConfigurationTests.token)
             #expect(metrics.status == .ok)
             #expect(metrics.body.contains("rotor_outbox_pending_deliveries"))
+
+            // `rotor audit verify` reads the same chain from PostgreSQL: create and delete.
+            let raw = try #require(ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"])
+            let verifier = try RotorProcessTests.RunningRotor(
+                arguments: ["audit", "verify"],
+                environment: ["ROTOR_DATABASE_URL": raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)", "ROTOR_DATA_DIR": dataDirectory])
+            #expect(try await verifier.exitStatus() == 0, "\(verifier.errors)")
+            #expect(verifier.output.contains("audit log intact: 2 entries"), "\(verifier.output)")
+            try await Self.admin("UPDATE \(schema).audit_log SET actor = 'someone-else' WHERE seq = 1")
+            let tampered = try RotorProcessTests.RunningRotor(
+                arguments: ["audit", "verify"],
+                environment: ["ROTOR_DATABASE_URL": raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)", "ROTOR_DATA_DIR": dataDirectory])
+            #expect(try await tampered.exitStatus() == 1)
+            #expect(tampered.output.contains("BROKEN at entry 1"), "\(tampered.output)")
         } catch {
             assembly.postgres?.shutdown()
             throw error
