@@ -52,6 +52,17 @@ extension PostgresStore: EnvelopeKeyStore {
     /// Reads a batch and re-wraps it outside any transaction, then writes back each envelope with
     /// a compare-and-set in one short transaction.
     public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
+        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
+    }
+
+    /// ``rewrapEnvelopes(under:after:limit:)`` with `beforeWrite` run between the read and the
+    /// write, so tests can change a secret in that window.
+    package func rewrapEnvelopes(
+        under keyID: String,
+        after cursor: EnvelopeCursor?,
+        limit: Int,
+        beforeWrite: @Sendable () async throws -> Void
+    ) async throws -> EnvelopeRewrapBatch {
         precondition(limit > 0)
         let keyring = self.keyring
         guard keyID != keyring.activeKeyID else {
@@ -86,6 +97,7 @@ extension PostgresStore: EnvelopeKeyStore {
                 failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
             }
         }
+        try await beforeWrite()
         var changed = 0
         if !rewraps.isEmpty {
             let batch = rewraps

@@ -1,6 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
+import RotorPostgres
 import RotorStore
 import Synchronization
 import Testing
@@ -30,6 +31,15 @@ import Testing
         let trigger = WebhookTrigger(id: Self.triggerID, scheme: .github, credentialIDs: Array(stored.keys.prefix(1)), createdAt: Sample.t0)
         try await store.createTrigger(trigger, secret: Secret("trigger-secret"))
         return stored
+    }
+
+    /// One batch of `kek-old`'s envelopes, with `beforeWrite` run between its read and its write.
+    private static func rewrapOldKey(_ store: any TestedStore, beforeWrite: @Sendable () async throws -> Void) async throws -> EnvelopeRewrapBatch {
+        if let sqlite = store as? SQLiteStore {
+            return try await sqlite.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100, beforeWrite: beforeWrite)
+        }
+        let postgres = try #require(store as? PostgresStore)
+        return try await postgres.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100, beforeWrite: beforeWrite)
     }
 
     @Test("rewrap moves every envelope to the new KEK; with the old KEK removed every secret still opens", arguments: StoreKind.all)
@@ -128,43 +138,43 @@ import Testing
         }
     }
 
-    @Test("a secret changed or cleared between read and write is not overwritten by its re-wrapped old value")
-    func compareAndSet() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 1)
-        let (id, secrets) = try #require(stored.first)
-        let credential = try #require(try await fixture.store.credential(id))
-        let targetID = credential.targets[0].id
-        let server = fixture.store
-        // A roll with an overlap: the old signing secret is kept as the previous one.
-        _ = try await server.rollSigningSecret(
-            credential: id, target: targetID, to: Secret("whsec_second"), overlapUntil: Sample.t0.addingTimeInterval(60), at: Sample.t0)
-        #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 6])
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
+    @Test("a secret changed or cleared between read and write is not overwritten by its re-wrapped old value", arguments: StoreKind.all)
+    func compareAndSet(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            let stored = try await self.seed(subject.store, credentials: 1)
+            let (id, secrets) = try #require(stored.first)
+            let credential = try #require(try await subject.store.credential(id))
+            let targetID = credential.targets[0].id
+            let server = subject.store
+            // A roll with an overlap: the old signing secret is kept as the previous one.
+            _ = try await server.rollSigningSecret(
+                credential: id, target: targetID, to: Secret("whsec_second"), overlapUntil: Sample.t0.addingTimeInterval(60), at: Sample.t0)
+            #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 6])
+            let rotating = try await subject.reopen(Self.both)
 
-        // In the window the "server" (still sealing under kek-old) rolls again without overlap:
-        // the signing secret gets a new version, and the previous one is cleared, keeping its
-        // version; only the envelope comparison tells that one has changed.
-        let batch = try await rotating.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100) {
-            _ = try await server.rollSigningSecret(credential: id, target: targetID, to: Secret("whsec_third"), overlapUntil: nil, at: Sample.t0)
+            // In the window the "server" (still sealing under kek-old) rolls again without overlap:
+            // the signing secret gets a new version, and the previous one is cleared, keeping its
+            // version; only the envelope comparison tells that one has changed.
+            let batch = try await Self.rewrapOldKey(rotating) {
+                _ = try await server.rollSigningSecret(credential: id, target: targetID, to: Secret("whsec_third"), overlapUntil: nil, at: Sample.t0)
+            }
+            #expect(batch.changedConcurrently == 2)
+            #expect(batch.rewrapped == 4)
+            #expect(batch.next == nil)
+            let now = try await rotating.credentialSecrets(id)
+            #expect(now.signingSecrets == [targetID: Secret("whsec_third")])
+            #expect(now.previousSigningSecrets.isEmpty)
+            #expect(now.current == secrets.current)
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 4, "kek-old": 1])
+
+            // The next pass takes the envelope the server wrote.
+            let rest = try await EnvelopeRewrap.run(store: rotating)
+            #expect(rest.rewrapped == 1)
+            #expect(rest.isComplete)
+            let after = try await subject.reopen(Self.newOnly)
+            #expect(try await after.credentialSecrets(id).signingSecrets == [targetID: Secret("whsec_third")])
+            #expect(try await after.credentialSecrets(id).previousSigningSecrets.isEmpty)
         }
-        #expect(batch.changedConcurrently == 2)
-        #expect(batch.rewrapped == 4)
-        #expect(batch.next == nil)
-        let now = try await rotating.credentialSecrets(id)
-        #expect(now.signingSecrets == [targetID: Secret("whsec_third")])
-        #expect(now.previousSigningSecrets.isEmpty)
-        #expect(now.current == secrets.current)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 4, "kek-old": 1])
-
-        // The next pass takes the envelope the server wrote.
-        let rest = try await EnvelopeRewrap.run(store: rotating)
-        #expect(rest.rewrapped == 1)
-        #expect(rest.isComplete)
-        let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
-        #expect(try await after.credentialSecrets(id).signingSecrets == [targetID: Secret("whsec_third")])
-        #expect(try await after.credentialSecrets(id).previousSigningSecrets.isEmpty)
     }
 
     @Test("online: rewrap beside a writer on another connection loses no write and leaves every secret openable", arguments: StoreKind.all)
