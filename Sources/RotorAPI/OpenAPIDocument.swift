@@ -88,11 +88,12 @@ paths:
       security: []
       responses:
         "200":
-          description: The OpenAPI document.
+          description: The OpenAPI document (the YAML of an object).
           content:
             application/yaml:
               schema:
-                type: string
+                type: object
+                required: [openapi, info, paths]
   /v1/whoami:
     get:
       operationId: getWhoAmI
@@ -107,6 +108,8 @@ paths:
                 $ref: "#/components/schemas/Principal"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials:
     post:
       operationId: createCredential
@@ -169,6 +172,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listCredentials
       x-required-scope: "credentials:read"
@@ -210,6 +215,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials/{id}:
     parameters:
       - name: id
@@ -239,6 +246,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     patch:
       operationId: updateCredential
       x-required-scope: "credentials:write"
@@ -295,6 +304,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteCredential
       x-required-scope: "credentials:write"
@@ -318,6 +329,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials/{id}/targets/{target_id}/roll-secret:
     parameters:
       - name: id
@@ -352,8 +365,11 @@ paths:
               type: object
               properties:
                 overlap:
-                  type: string
-                  description: ISO 8601 duration without years or months, at most P30D (default PT24H).
+                  type: [string, "null"]
+                  pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
+                  description: |
+                    ISO 8601 duration without years or months, at most P30D (default PT24H, also when null). The
+                    pattern is the documented subset of what is accepted (up to P7D).
                   examples: [PT24H, PT0S]
       responses:
         "200":
@@ -390,6 +406,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs:
     post:
       operationId: createJob
@@ -434,6 +452,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listJobs
       x-required-scope: "jobs:read"
@@ -443,6 +463,7 @@ paths:
           in: query
           schema:
             type: string
+            pattern: "^cred_[0-9a-z]+$"
         - name: state
           in: query
           schema:
@@ -470,6 +491,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}:
     get:
       operationId: getJob
@@ -479,9 +502,10 @@ paths:
         - $ref: "#/components/parameters/JobID"
         - name: wait
           in: query
-          description: ISO 8601 duration, at most PT60S.
+          description: ISO 8601 duration, at most PT60S (the pattern is the documented subset, whole seconds).
           schema:
             type: string
+            pattern: "^PT([0-9]|[1-5][0-9]|60)S$"
       responses:
         "200":
           description: The job.
@@ -497,6 +521,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/events:
     get:
       operationId: listJobEvents
@@ -525,6 +551,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/deliveries:
     get:
       operationId: listJobDeliveries
@@ -563,6 +591,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/jobs/{id}/cancel:
     post:
       operationId: cancelJob
@@ -585,6 +615,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "409":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions:
     post:
       operationId: createSubscription
@@ -642,6 +674,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listSubscriptions
       x-required-scope: "admin"
@@ -670,6 +704,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions/{id}:
     parameters:
       - $ref: "#/components/parameters/SubscriptionID"
@@ -690,6 +726,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteSubscription
       x-required-scope: "admin"
@@ -703,6 +741,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/subscriptions/{id}/deliveries:
     get:
       operationId: listSubscriptionDeliveries
@@ -735,6 +775,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers:
     post:
       operationId: createTrigger
@@ -773,6 +815,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     get:
       operationId: listTriggers
       x-required-scope: "admin"
@@ -801,6 +845,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers/{id}:
     parameters:
       - $ref: "#/components/parameters/TriggerID"
@@ -821,6 +867,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
     delete:
       operationId: deleteTrigger
       x-required-scope: "admin"
@@ -834,6 +882,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/triggers/{id}/roll-secret:
     parameters:
       - $ref: "#/components/parameters/TriggerID"
@@ -851,11 +901,11 @@ paths:
           application/json:
             schema:
               type: object
-              additionalProperties: false
               properties:
                 overlap:
-                  type: string
-                  description: ISO 8601 duration without years or months, at most P7D (default PT24H).
+                  type: [string, "null"]
+                  pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
+                  description: ISO 8601 duration without years or months, at most P7D (default PT24H, also when null).
                   examples: [PT24H, PT0S]
       responses:
         "200":
@@ -876,6 +926,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "422":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/credentials/{id}/secret:
     parameters:
       - name: id
@@ -908,6 +960,8 @@ paths:
                 $ref: "#/components/schemas/SecretValue"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "404":
@@ -946,6 +1000,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "415":
@@ -976,6 +1032,8 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "422":
@@ -996,6 +1054,8 @@ paths:
                 $ref: "#/components/schemas/Token"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "404":
@@ -1009,6 +1069,8 @@ paths:
           description: Deleted.
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "404":
@@ -1044,6 +1106,8 @@ paths:
                     type: [string, "null"]
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
         "403":
           $ref: "#/components/responses/Forbidden"
         "422":
@@ -1130,6 +1194,8 @@ paths:
           $ref: "#/components/responses/Problem"
         "413":
           $ref: "#/components/responses/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
   /v1/leaks/github:
     post:
       operationId: reportGitHubLeaks
@@ -1207,6 +1273,8 @@ paths:
             application/problem+json:
               schema:
                 $ref: "#/components/schemas/Problem"
+        "429":
+          $ref: "#/components/responses/TooManyRequests"
 webhooks:
   job.started:
     post:
@@ -1365,6 +1433,18 @@ components:
         application/problem+json:
           schema:
             $ref: "#/components/schemas/Problem"
+    TooManyRequests:
+      description: The caller (token, source address or trigger) has used up its request rate (`rate_limited`).
+      headers:
+        Retry-After:
+          description: Whole seconds until the next request may succeed.
+          schema:
+            type: integer
+            minimum: 1
+      content:
+        application/problem+json:
+          schema:
+            $ref: "#/components/schemas/Problem"
     Problem:
       description: An RFC 9457 problem; `code` says which (see the Problem schema).
       content:
@@ -1481,15 +1561,17 @@ components:
         secret:
           type: string
           writeOnly: true
-          minLength: 1
-          maxLength: 256
-          description: The current API key. Never returned.
+          pattern: "^[!-~]{1,256}$"
+          description: The current API key (printable ASCII without spaces, up to 256 characters). Never returned.
         provider_key_id:
           type: string
+          minLength: 1
+          maxLength: 128
           description: The key's id at the provider; else resolved from the key list by the masked suffix.
         key_expiry:
           type: string
-          description: ISO 8601 duration given to new keys as their provider expiry.
+          pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+          description: ISO 8601 duration given to new keys as their provider expiry, longer than zero.
         targets:
           type: array
           maxItems: 50
@@ -1503,27 +1585,41 @@ components:
               url:
                 type: string
                 format: uri
-                description: "`https`, or `http` to a loopback host."
+                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
+                description: "`https`, or `http` to a loopback host (the pattern is the subset fuzzed: https to a host name)."
               signing_secret:
-                type: string
+                type: [string, "null"]
                 writeOnly: true
-                description: A `whsec_` secret; generated when absent.
+                pattern: "^whsec_([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                description: A `whsec_` secret (`whsec_` + base64 of 24–64 random bytes); generated when absent or null.
               verify_url:
-                type: string
+                type: [string, "null"]
                 format: uri
+                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
         schedule:
           type: object
           description: |
             When the scheduler starts a rotation by itself (trigger kind `schedule`): `every` after
             the last successful rotation (or creation), or `before_expiry` ahead of the current
             key's provider expiry, whichever comes first. Set one or both.
+          anyOf:
+            - required: [every]
+              properties:
+                every:
+                  type: string
+            - required: [before_expiry]
+              properties:
+                before_expiry:
+                  type: string
           properties:
             every:
               type: [string, "null"]
-              description: ISO 8601 duration, e.g. `P30D`.
+              pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+              description: ISO 8601 duration longer than zero, e.g. `P30D`.
             before_expiry:
               type: [string, "null"]
-              description: ISO 8601 duration before the current key's provider expiry, e.g. `P7D`.
+              pattern: "^P([1-9][0-9]?[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]?DT[1-9][0-9]?H)$"
+              description: ISO 8601 duration longer than zero before the current key's provider expiry, e.g. `P7D`.
         labels:
           type: object
           maxProperties: 64
@@ -1578,7 +1674,13 @@ components:
             $ref: "#/components/schemas/Target"
         schedule:
           oneOf:
-            - $ref: "#/components/schemas/CredentialCreate/properties/schedule"
+            - type: object
+              description: As given, normalized (e.g. `P7DT53H` reads back as `P9DT5H`).
+              properties:
+                every:
+                  type: [string, "null"]
+                before_expiry:
+                  type: [string, "null"]
             - type: "null"
         key_expiry:
           type: [string, "null"]
@@ -1760,7 +1862,7 @@ components:
         code:
           type: string
           description: Stable machine-readable error code.
-          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large]
+          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited]
         detail:
           type: string
         errors:
@@ -1782,18 +1884,22 @@ components:
     JobCreate:
       type: object
       required: [credential_id]
-      additionalProperties: false
+      description: Members other than `credential_id` may be null, meaning their default.
       properties:
         credential_id:
           type: string
+          pattern: "^cred_[0-9a-z]+$"
         reason:
-          type: string
+          type: [string, "null"]
           maxLength: 500
         grace_period:
-          type: string
-          description: ISO 8601 duration without years or months, at most P30D (default PT0S).
+          type: [string, "null"]
+          pattern: "^P([0-7]D|T([0-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])H|T[0-9]{1,4}M|T[0-9]{1,5}S)$"
+          description: |
+            ISO 8601 duration without years or months, at most P30D (default PT0S). The pattern is
+            the documented subset of what is accepted (up to P7D).
         dry_run:
-          type: boolean
+          type: [boolean, "null"]
     JobKey:
       type: object
       required: [provider_key_id, fingerprint]
@@ -2102,11 +2208,11 @@ components:
     TriggerCreate:
       type: object
       required: [credential_ids]
-      additionalProperties: false
+      description: "`scheme` and `description` may be null, meaning their default."
       properties:
         scheme:
-          type: string
-          enum: [standard-webhooks, github]
+          type: [string, "null"]
+          enum: [standard-webhooks, github, null]
           default: standard-webhooks
         credential_ids:
           type: array
@@ -2115,8 +2221,9 @@ components:
           uniqueItems: true
           items:
             type: string
+            pattern: "^cred_[0-9a-z]+$"
         description:
-          type: string
+          type: [string, "null"]
           maxLength: 200
     Trigger:
       type: object

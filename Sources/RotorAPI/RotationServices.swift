@@ -84,7 +84,9 @@ func pageRequest(_ request: Request) throws(HTTPError) -> PageRequest {
         }
         limit = value
     }
-    return PageRequest(limit: limit, cursor: request.query["cursor"])
+    // `?cursor=` is the first page: a client that fills in an empty `next_cursor` asks for nothing more.
+    let cursor = request.query["cursor"].flatMap { $0.isEmpty ? nil : $0 }
+    return PageRequest(limit: limit, cursor: cursor)
 }
 
 /// `{"data": [...], "next_cursor": "..." | null}`.

@@ -21,6 +21,8 @@ public struct APIConfiguration: Sendable {
     /// latencies into it and `GET /metrics` serves it (with job and outbox gauges read from the
     /// store, when the services' store keeps them); without one, neither.
     public var metrics: PrometheusCollectorRegistry?
+    /// Request-rate limits; off unless given (`rotor serve` passes its `ROTOR_*` settings).
+    public var rateLimits: APIRateLimits
 
     /// Creates a configuration.
     public init(
@@ -29,7 +31,8 @@ public struct APIConfiguration: Sendable {
         accessLogLevel: Logger.Level = .info,
         services: RotationServices? = nil,
         githubKeys: GitHubKeySet? = nil,
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PrometheusCollectorRegistry? = nil,
+        rateLimits: APIRateLimits = .unlimited
     ) {
         self.authenticator = authenticator
         self.readinessChecks = readinessChecks
@@ -37,6 +40,7 @@ public struct APIConfiguration: Sendable {
         self.services = services
         self.githubKeys = githubKeys
         self.metrics = metrics
+        self.rateLimits = rateLimits
     }
 }
 
@@ -58,7 +62,11 @@ public enum RotorApplication {
             MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
         }
 
-        let v1 = ScopedRoutes(group: router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator)), prefix: "/v1")
+        let authenticated = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
+        // Limited per principal, so inside authentication: an invalid token never gets a bucket.
+        let limited = configuration.rateLimits.perTokenMiddleware().map { authenticated.group("", middleware: $0) } ?? authenticated
+        let v1 = ScopedRoutes(group: limited, prefix: "/v1")
+        let signed = configuration.rateLimits.signedMiddleware().reduce(router.group("")) { $0.group("", middleware: $1) }
         IdentityRoutes.register(on: v1)
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
@@ -75,8 +83,8 @@ public enum RotorApplication {
             if let triggers = services.triggers {
                 TriggerRoutes.register(on: v1, services: services, triggers: triggers)
                 // Authenticated by signature, not bearer token: registered outside the /v1 group.
-                HookRoutes.register(on: router, services: services, triggers: triggers)
-                LeakRoutes.register(on: router, services: services, triggers: triggers, keys: configuration.githubKeys)
+                HookRoutes.register(on: signed, services: services, triggers: triggers)
+                LeakRoutes.register(on: signed, services: services, triggers: triggers, keys: configuration.githubKeys)
             }
         }
         return router.buildResponder()

@@ -127,7 +127,18 @@ extension DeliveryOutcome {
 public enum OutboundURL {
     /// nil when `text` is acceptable, else what is wrong with it (to follow the field name).
     public static func problem(with text: String) -> String? {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+        // RFC 3986 characters only: URLComponents lets some others (`{`, `|`, ...) through, and
+        // such a URL is not one every HTTP client will send as given.
+        let isURICharacter: (UInt8) -> Bool = { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                true
+            default:
+                "-._~:/?#[]@!$&'()*+,;=%".utf8.contains(byte)
+            }
+        }
+        guard text.utf8.allSatisfy(isURICharacter),
+            let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             let host = components.host, !host.isEmpty
         else {
             return "must be an absolute https URL"

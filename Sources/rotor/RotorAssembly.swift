@@ -48,6 +48,8 @@ struct RotorAssembly {
         var databaseURL: PostgresURL? = nil
         /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
         var metrics = PrometheusCollectorRegistry()
+        /// Request-rate limits; `serve` passes `ROTOR_RATE_LIMIT_*` and `ROTOR_HOOK_RATE_LIMIT_*`.
+        var rateLimits: APIRateLimits = .unlimited
     }
 
     init(_ settings: Settings, logger: Logger) async throws {
@@ -128,7 +130,8 @@ struct RotorAssembly {
                 ],
                 services: services,
                 githubKeys: settings.githubKeys,
-                metrics: settings.metrics
+                metrics: settings.metrics,
+                rateLimits: settings.rateLimits
             )
         )
     }

@@ -116,7 +116,8 @@ struct ServeCommand: AsyncParsableCommand {
                     githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
                     databaseURL: configuration.databaseURL,
-                    metrics: metrics
+                    metrics: metrics,
+                    rateLimits: configuration.rateLimits
                 ),
                 logger: logger
             )

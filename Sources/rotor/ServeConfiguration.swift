@@ -40,6 +40,8 @@ struct ServeConfiguration {
     var leaseDuration: Duration = .seconds(30)
     /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
     var databaseURL: PostgresURL?
+    /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
+    var rateLimits: APIRateLimits = .defaults
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -116,6 +118,26 @@ struct ServeConfiguration {
             }
         }
 
+        // A rate of 0 turns a limit off; the burst is how many requests may come at once.
+        func rateLimit(_ prefix: String, default fallback: RateLimiter.Limit) -> RateLimiter.Limit? {
+            let rateName = prefix + "_RPS"
+            var rate = fallback.rate
+            if let text = value(rateName) {
+                guard let number = Double(text), number.isFinite, (0...1_000_000).contains(number) else {
+                    problems.append("\(rateName) '\(text)' is not a number of requests per second from 0 (off) to 1000000")
+                    return nil
+                }
+                rate = number
+            }
+            let burst = count(prefix + "_BURST", default: fallback.burst, range: 1...1_000_000)
+            return rate > 0 ? RateLimiter.Limit(rate: rate, burst: burst) : nil
+        }
+        let defaults = APIRateLimits.defaults
+        let rateLimits = APIRateLimits(
+            perToken: defaults.perToken.flatMap { rateLimit("ROTOR_RATE_LIMIT", default: $0) },
+            signed: defaults.signed.flatMap { rateLimit("ROTOR_HOOK_RATE_LIMIT", default: $0) }
+        )
+
         var githubKeys: GitHubKeySet?
         if let path = value("ROTOR_GITHUB_KEYS_FILE") {
             do {
@@ -157,6 +179,7 @@ struct ServeConfiguration {
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             leaseDuration: leaseDuration,
             databaseURL: databaseURL,
+            rateLimits: rateLimits,
             notices: notices
         )
     }

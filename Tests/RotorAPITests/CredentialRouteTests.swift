@@ -344,6 +344,13 @@ import Testing
             #expect(rotating.status == .unprocessableEntity)
             #expect(rotating.fields == ["state"])
 
+            // Only schedule may be null; a null elsewhere is not "unchanged" but an error.
+            for field in ["state", "targets", "labels"] {
+                let null = try await api.send(.PATCH, path, json: [field: NSNull()])
+                #expect(null.status == .unprocessableEntity, "\(field): \(null)")
+                #expect(null.fields == [field], "\(null)")
+            }
+
             let retargeted = try await api.send(.PATCH, path, json: ["targets": [["type": "webhook", "url": "https://new.example.com/hook"]]])
             #expect(retargeted.status == .ok, "\(retargeted)")
             let targets = try #require(retargeted.object["targets"] as? [[String: Any]])

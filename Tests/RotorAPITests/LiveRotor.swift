@@ -26,6 +26,8 @@ struct LiveRotor: Sendable {
     let credential: Credential
     /// Its current key's plaintext (a test may report it leaked).
     let apiKey: String
+    /// The responder the server runs, for requests that should bypass the socket (no peer address).
+    let responder: RouterResponder
 
     /// One answer over the socket.
     struct Reply: Sendable {
@@ -40,7 +42,7 @@ struct LiveRotor: Sendable {
     }
 
     /// Runs `body` against a fresh instance; everything stops afterwards.
-    static func run(githubKeys: GitHubKeySet? = nil, _ body: @escaping @Sendable (LiveRotor) async throws -> Void) async throws {
+    static func run(githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, _ body: @escaping @Sendable (LiveRotor) async throws -> Void) async throws {
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-live-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -67,7 +69,8 @@ struct LiveRotor: Sendable {
             let services = RotationServices(store: store, providers: providers, wakeEngine: { await engine.wake() })
             let responder = RotorApplication.buildResponder(
                 configuration: APIConfiguration(
-                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services, githubKeys: githubKeys)
+                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services, githubKeys: githubKeys,
+                    rateLimits: rateLimits)
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await engine.run() }
@@ -75,7 +78,7 @@ struct LiveRotor: Sendable {
                     try await HTTPServer.withRunningServer(
                         configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: responder, logger: Logger(label: "live")
                     ) { address in
-                        try await body(LiveRotor(baseURL: "http://127.0.0.1:\(address.port ?? 0)", store: store, fake: fake, credential: credential, apiKey: apiKey))
+                        try await body(LiveRotor(baseURL: "http://127.0.0.1:\(address.port ?? 0)", store: store, fake: fake, credential: credential, apiKey: apiKey, responder: responder))
                     }
                 } catch {
                     await engine.stop()

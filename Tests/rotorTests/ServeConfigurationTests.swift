@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
@@ -71,10 +72,16 @@ import Testing
         #expect(configuration.eventLoops == nil)
         #expect(configuration.notices.isEmpty)
         #expect(configuration.outboxRetry.base == .seconds(5) && configuration.outboxRetry.maximum == .seconds(3600))
+        #expect(configuration.rateLimits == .defaults)
+        #expect(configuration.rateLimits.perToken == .init(rate: 50, burst: 100))
+        #expect(configuration.rateLimits.signed == .init(rate: 2, burst: 20))
         let tuned = try self.resolve([
             "ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey, "ROTOR_EVENT_LOOPS": "1",
             "ROTOR_OUTBOX_RETRY_BASE": "PT0.2S", "ROTOR_OUTBOX_RETRY_MAX": "PT2S", "ROTOR_LOG_FORMAT": "JSON",
+            "ROTOR_RATE_LIMIT_RPS": "0.5", "ROTOR_RATE_LIMIT_BURST": "7", "ROTOR_HOOK_RATE_LIMIT_RPS": "0",
         ])
+        #expect(tuned.rateLimits.perToken == .init(rate: 0.5, burst: 7))
+        #expect(tuned.rateLimits.signed == nil)
         #expect(tuned.eventLoops == 1)
         #expect(tuned.logFormat == .json)
         #expect(tuned.outboxRetry.base == .milliseconds(200) && tuned.outboxRetry.maximum == .seconds(2))
@@ -107,6 +114,9 @@ import Testing
         (["ROTOR_KEYRING_FILE": "/x", "ROTOR_MASTER_KEY": "y"], "set only one"),
         (["ROTOR_OUTBOX_RETRY_BASE": "soon"], "ROTOR_OUTBOX_RETRY_BASE"),
         (["ROTOR_OUTBOX_RETRY_MAX": "PT0S"], "ROTOR_OUTBOX_RETRY_MAX"),
+        (["ROTOR_RATE_LIMIT_RPS": "-1"], "ROTOR_RATE_LIMIT_RPS"),
+        (["ROTOR_HOOK_RATE_LIMIT_RPS": "fast"], "ROTOR_HOOK_RATE_LIMIT_RPS"),
+        (["ROTOR_RATE_LIMIT_BURST": "0"], "ROTOR_RATE_LIMIT_BURST"),
     ])
     func badValues(overrides: [String: String], expected: String) {
         var environment = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]

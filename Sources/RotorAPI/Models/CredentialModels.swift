@@ -68,9 +68,11 @@ struct CredentialPatchBody: Decodable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.targets = try container.decodeIfPresent([TargetBody].self, forKey: .targets)
-        self.labels = try container.decodeIfPresent([String: String].self, forKey: .labels)
-        self.state = try container.decodeIfPresent(String.self, forKey: .state)
+        // Only `schedule` may be null (it clears the schedule); a null anywhere else is an error
+        // rather than "unchanged", so a client that meant to clear something hears that it did not.
+        self.targets = container.contains(.targets) ? try container.decode([TargetBody].self, forKey: .targets) : nil
+        self.labels = container.contains(.labels) ? try container.decode([String: String].self, forKey: .labels) : nil
+        self.state = container.contains(.state) ? try container.decode(String.self, forKey: .state) : nil
         if container.contains(.schedule) {
             if try container.decodeNil(forKey: .schedule) {
                 self.schedule = .null

@@ -17,7 +17,7 @@ enum HookRoutes {
     /// Standard Webhooks' timestamp tolerance, both ways.
     static let tolerance: TimeInterval = 300
 
-    static func register(on router: Router, services: RotationServices, triggers: any TriggerStore) {
+    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore) {
         router.post("/v1/hooks/{id}") { request in
             // Audited as the trigger's doing: its signature is the caller's only identity.
             let actor = request.parameters["id"].map { "trigger:\($0)" } ?? "trigger"

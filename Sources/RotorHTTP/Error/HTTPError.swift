@@ -134,6 +134,16 @@ extension HTTPError {
         HTTPError(.unsupportedMediaType, code: "unsupported_media_type", detail: detail)
     }
 
+    /// 429 `rate_limited` with `Retry-After` in whole seconds.
+    public static func tooManyRequests(retryAfter seconds: Int) -> HTTPError {
+        HTTPError(
+            .tooManyRequests,
+            code: "rate_limited",
+            detail: "Too many requests; retry after \(seconds) s.",
+            headers: ["Retry-After": String(seconds)]
+        )
+    }
+
     /// 500 `internal`. The detail names the request id so an operator can find the log line;
     /// nothing about the cause reaches the client.
     public static func `internal`(requestID: String?) -> HTTPError {
