@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Already in the graph through postgres-nio; named for its TLS configuration type.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
@@ -92,6 +95,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Persistence behind the same protocols on PostgreSQL (postgres-nio), for several instances
+        // sharing one database: leases with FOR UPDATE SKIP LOCKED, wake-ups with LISTEN/NOTIFY.
+        .target(
+            name: "RotorPostgres",
+            dependencies: [
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Provider adapters; first Vultr, on AsyncHTTPClient.
         .target(
             name: "RotorProviders",
@@ -125,6 +142,7 @@ let package = Package(
                 "RotorCore",
                 "RotorEngine",
                 "RotorStore",
+                "RotorPostgres",
                 "RotorProviders",
                 "FakeVultr",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -202,7 +220,15 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorStoreTests",
-            dependencies: ["RotorStore", "RotorCore", "RotorCrypto", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RotorStore",
+                "RotorPostgres",
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -237,6 +263,10 @@ let package = Package(
                 "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",
+                "RotorCore",
+                "RotorEngine",
+                "RotorPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -40,6 +40,7 @@ extension FakeVultr {
             let userID = try Self.authenticate(request, in: state)
             let key = Self.insertKey(into: &state, userID: userID, name: body.name ?? "", expire: expire, dateExpire: dateExpire)
             state.counts[.create, default: RequestCounts()].succeeded += 1
+            state.createdNames.append(key.name)
             let drop = state.dropsAfterCreate > 0
             if drop { state.dropsAfterCreate -= 1 }
             return (key, drop)

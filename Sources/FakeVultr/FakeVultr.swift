@@ -61,6 +61,8 @@ public final class FakeVultr: Sendable {
         var faults: [Fault] = []
         var latency: (duration: Duration, operation: Operation?)?
         var dropsAfterCreate = 0
+        /// The name of every key created through the API, in order.
+        var createdNames: [String] = []
     }
 
     let configuration: Configuration
@@ -104,6 +106,12 @@ public final class FakeVultr: Sendable {
     /// The key with `id`, if it exists (has not been deleted).
     public func key(id: String) -> StoredKey? {
         self.state.withLock { $0.keys[id]?.key }
+    }
+
+    /// The names of the keys created through the API, in creation order, one entry per create
+    /// (deleted keys included): how a test counts the creates a job made.
+    public func createdKeyNames() -> [String] {
+        self.state.withLock { $0.createdNames }
     }
 
     /// How many requests `operation` has received and how many took effect.

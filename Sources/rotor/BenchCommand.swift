@@ -75,7 +75,7 @@ struct BenchCommand: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
 
         let report = try await fake.run { vultrURL in
-            let assembly = try RotorAssembly(
+            let assembly = try await RotorAssembly(
                 RotorAssembly.Settings(
                     dataDirectory: directory,
                     keyring: Keyring.generate(),

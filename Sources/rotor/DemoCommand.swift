@@ -44,7 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
                 responder: consumer.responder(),
                 logger: logger
             ) { consumerAddress in
-                let assembly = try RotorAssembly(
+                let assembly = try await RotorAssembly(
                     RotorAssembly.Settings(
                         dataDirectory: directory,
                         keyring: Keyring.generate(),

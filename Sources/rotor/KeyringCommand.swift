@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
+import RotorCore
 import RotorCrypto
+import RotorPostgres
 import RotorStore
 
 /// `rotor keyring`: create and rotate the key-encryption keys (KEKs) that seal secrets at rest
@@ -36,7 +39,7 @@ struct KeyringLocation: ParsableArguments {
     @Option(help: "The keyring JSON file (default: ROTOR_KEYRING_FILE, else <data dir>/keyring.json).")
     var keyringFile: String?
 
-    @Option(help: "The data directory holding rotor.sqlite (default: ROTOR_DATA_DIR, else ./data).")
+    @Option(help: "The data directory holding rotor.sqlite (default: ROTOR_DATA_DIR, else ./data); with ROTOR_DATABASE_URL set, that PostgreSQL database is used instead.")
     var dataDir: String?
 
     private static func environment(_ name: String) -> String? {
@@ -70,8 +73,24 @@ struct KeyringLocation: ParsableArguments {
         }
     }
 
-    /// Opens the data directory's database, which must exist: a keyring command never creates one.
-    func openStore(keyring: Keyring, command: String) throws -> SQLiteStore {
+    /// Opens the store: PostgreSQL when `ROTOR_DATABASE_URL` is set (as `rotor serve` does),
+    /// else the data directory's database, which must exist: a keyring command never creates one.
+    func openStore(keyring: Keyring, command: String) async throws -> any EnvelopeKeyStore {
+        if let text = Self.environment("ROTOR_DATABASE_URL") {
+            let url: PostgresURL
+            do {
+                url = try PostgresURL(parsing: text)
+            } catch {
+                // The error names the part that is wrong, never the password.
+                throw KeyringCommandError(command: command, message: "ROTOR_DATABASE_URL: \(error)", exitCode: 78)
+            }
+            do {
+                return try await PostgresStore.connect(
+                    url: url, keyring: keyring, maximumConnections: 2, logger: Logger(label: "rotor.keyring", factory: { _ in SwiftLogNoOpLogHandler() }))
+            } catch {
+                throw KeyringCommandError(command: command, message: "\(error)", exitCode: 74)
+            }
+        }
         let path = self.databasePath
         guard FileManager.default.fileExists(atPath: path) else {
             throw KeyringCommandError(

@@ -119,7 +119,7 @@ struct KeyringRemoveCommand: AsyncParsableCommand {
                 throw KeyringCommandError(command: "remove", message: "\(error)", exitCode: 65)
             }
             if !self.force {
-                let store = try self.location.openStore(keyring: keyring, command: "remove")
+                let store = try await self.location.openStore(keyring: keyring, command: "remove")
                 let inUse = try await store.envelopeCountsByKeyID()[self.kekID, default: 0]
                 guard inUse == 0 else {
                     throw KeyringCommandError(
@@ -147,7 +147,7 @@ struct KeyringVerifyCommand: AsyncParsableCommand {
     func run() async throws {
         try await self.reportingKeyringErrors {
             let keyring = try self.location.loadKeyring(command: "verify")
-            let store = try self.location.openStore(keyring: keyring, command: "verify")
+            let store = try await self.location.openStore(keyring: keyring, command: "verify")
             let result = try await store.verifyEnvelopes()
             let counts = try await store.envelopeCountsByKeyID()
             let byKey = counts.keys.sorted().map { "\($0.isEmpty ? "(unreadable header)" : $0): \(counts[$0]!)" }.joined(separator: ", ")

@@ -46,7 +46,7 @@ struct KeyringRewrapCommand: AsyncParsableCommand {
     func run() async throws {
         try await self.reportingKeyringErrors {
             let keyring = try self.location.loadKeyring(command: "rewrap")
-            let store = try self.location.openStore(keyring: keyring, command: "rewrap")
+            let store = try await self.location.openStore(keyring: keyring, command: "rewrap")
             let active = keyring.activeKeyID
 
             let missing = try await store.missingEnvelopeKeyIDs()

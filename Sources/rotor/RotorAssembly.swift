@@ -7,12 +7,21 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorHTTP
+import RotorPostgres
 import RotorProviders
 import RotorStore
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 struct RotorAssembly {
-    let store: SQLiteStore
+    /// Every store concern the assembly wires up; SQLiteStore and PostgresStore both provide them.
+    /// The API reaches triggers, tokens, audit and metrics by casting the store it is given:
+    /// naming them here makes sure the PostgreSQL store has them too.
+    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
+        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore
+
+    let store: any AssembledStore
+    /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
+    let postgres: PostgresStore?
     let engine: RotationEngine
     let dispatcher: OutboxDispatcher
     let scheduler: RotationScheduler
@@ -30,17 +39,34 @@ struct RotorAssembly {
         var retry: RetryPolicy
         var maxConcurrentJobs: Int
         var pollInterval: Duration = .seconds(1)
+        /// How long a job's lease lasts unless renewed.
+        var leaseDuration: Duration = .seconds(30)
         /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
         var githubKeys: GitHubKeySet? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
+        /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
+        var databaseURL: PostgresURL? = nil
         /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
         var metrics = PrometheusCollectorRegistry()
         /// Request-rate limits; `serve` passes `ROTOR_RATE_LIMIT_*` and `ROTOR_HOOK_RATE_LIMIT_*`.
         var rateLimits: APIRateLimits = .unlimited
     }
 
-    init(_ settings: Settings, logger: Logger) throws {
-        self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+    init(_ settings: Settings, logger: Logger) async throws {
+        if let url = settings.databaseURL {
+            // The pool serves the engine's jobs, the API and the listener; each store call holds a
+            // connection for one short transaction, so 20 serve 64 concurrent jobs, and three
+            // instances stay well within PostgreSQL's default max_connections of 100.
+            let postgres = try await PostgresStore.connect(
+                url: url, keyring: settings.keyring, maximumConnections: min(20, settings.maxConcurrentJobs + 4), logger: logger)
+            // The URL's description replaces its password with ***.
+            logger.info("store: PostgreSQL", metadata: ["database": "\(url)"])
+            self.postgres = postgres
+            self.store = postgres
+        } else {
+            self.postgres = nil
+            self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+        }
         self.metrics = settings.metrics
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
@@ -58,6 +84,7 @@ struct RotorAssembly {
             configuration: EngineConfiguration(
                 owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
+                leaseDuration: Double(settings.leaseDuration.components.seconds) + Double(settings.leaseDuration.components.attoseconds) / 1e18,
                 pollInterval: settings.pollInterval,
                 retry: settings.retry
             ),
@@ -66,6 +93,10 @@ struct RotorAssembly {
             logger: logger
         )
         self.engine = engine
+        // Other instances' new jobs, cancels and released leases wake this engine at once.
+        if let notifications = self.store as? any JobNotifications {
+            notifications.observeJobs { Task { await engine.wake() } }
+        }
         let dispatcher = OutboxDispatcher(
             store: self.store,
             sender: WebhookDelivery(client: self.deliveryClient),
@@ -87,8 +118,8 @@ struct RotorAssembly {
         )
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
-                // The bootstrap token first: it never costs a store lookup.
                 authenticator: CompositeTokenAuthenticator([
+                    // The bootstrap token first: it never costs a store lookup.
                     AdminTokenAuthenticator(adminToken: settings.adminToken),
                     StoreTokenAuthenticator(store: store),
                 ]),
@@ -105,8 +136,10 @@ struct RotorAssembly {
         )
     }
 
-    /// Closes the outbound HTTP clients' connections; call once the engine has stopped.
+    /// Closes the outbound HTTP clients' connections and the database pool; call once the engine
+    /// has stopped.
     func shutdownClients() async throws {
+        self.postgres?.shutdown()
         try await self.deliveryClient.shutdown()
         try await self.providerClient.shutdown()
     }

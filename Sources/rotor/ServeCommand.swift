@@ -26,6 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
             Configuration comes from ROTOR_* environment variables; flags override them.
               ROTOR_LISTEN        host:port to listen on (default 127.0.0.1:8080)
               ROTOR_DATA_DIR      data directory (default ./data)
+              ROTOR_DATABASE_URL  postgres://user:password@host:port/database: PostgreSQL instead
+                                  of SQLite, for several instances sharing the work
               ROTOR_ADMIN_TOKEN   bearer token of the bootstrap administrator (16+ characters)
               ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
               ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
@@ -35,6 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
                                   engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
+              ROTOR_LEASE_DURATION  how long a job's lease lasts unless renewed (PT30S): how soon
+                                  another instance takes over a dead one's jobs
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
@@ -100,7 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let assembly: RotorAssembly
         do {
-            assembly = try RotorAssembly(
+            assembly = try await RotorAssembly(
                 RotorAssembly.Settings(
                     dataDirectory: configuration.dataDirectory,
                     keyring: configuration.keyring,
@@ -108,8 +112,10 @@ struct ServeCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrBaseURL,
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
+                    leaseDuration: configuration.leaseDuration,
                     githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
+                    databaseURL: configuration.databaseURL,
                     metrics: metrics,
                     rateLimits: configuration.rateLimits
                 ),
@@ -149,7 +155,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// Refuses to start (exit 78) if stored secrets are sealed under a KEK the keyring lacks:
     /// jobs would fail on them one by one, later. The check reads the envelopes' KEK ids from an
     /// index; it decrypts nothing.
-    static func checkKeyring(_ keyring: Keyring, opens store: SQLiteStore) async throws {
+    static func checkKeyring(_ keyring: Keyring, opens store: any EnvelopeKeyStore) async throws {
         let missing: [String]
         do {
             missing = try await store.missingEnvelopeKeyIDs()

@@ -4,6 +4,7 @@ import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
+import RotorPostgres
 
 /// The flags of `rotor serve`, which override the environment.
 struct ServeFlags {
@@ -34,6 +35,11 @@ struct ServeConfiguration {
     var githubKeys: GitHubKeySet? = nil
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
+    /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
+    /// instance takes over the jobs of one that died.
+    var leaseDuration: Duration = .seconds(30)
+    /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
+    var databaseURL: PostgresURL?
     /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
     var rateLimits: APIRateLimits = .defaults
     /// Lines for the operator (what --dev created, where the token is). Never logged.
@@ -100,6 +106,17 @@ struct ServeConfiguration {
         let maxConcurrentJobs = count("ROTOR_MAX_CONCURRENT_JOBS", default: 64, range: 1...10_000)
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
+        let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
+
+        var databaseURL: PostgresURL?
+        if let text = value("ROTOR_DATABASE_URL") {
+            do {
+                databaseURL = try PostgresURL(parsing: text)
+            } catch {
+                // The error names the part that is wrong, never the password.
+                problems.append("ROTOR_DATABASE_URL: \(error)")
+            }
+        }
 
         // A rate of 0 turns a limit off; the burst is how many requests may come at once.
         func rateLimit(_ prefix: String, default fallback: RateLimiter.Limit) -> RateLimiter.Limit? {
@@ -143,7 +160,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -160,6 +177,8 @@ struct ServeConfiguration {
             maxConcurrentJobs: maxConcurrentJobs,
             githubKeys: githubKeys,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
+            leaseDuration: leaseDuration,
+            databaseURL: databaseURL,
             rateLimits: rateLimits,
             notices: notices
         )

@@ -10,35 +10,35 @@ import Testing
         AuditRecord(at: Sample.t0, actor: "tok_test", action: action, resource: resource)
     }
 
-    @Test("a write's pending audit record commits with it, and not at all when the write fails")
-    func sameTransaction() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        let credential = Sample.credential(name: "one")
-        try await Audit.$actor.withValue("tok_writer") {
-            try await Audit.recording("credential.create", credential.id.rawValue, at: Sample.t0) {
-                try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
-            }
-            // Same name: refused, and so is its audit entry.
-            let clash = Sample.credential(name: "one")
-            await #expect(throws: StoreError.self) {
-                try await Audit.recording("credential.create", clash.id.rawValue, at: Sample.t0) {
-                    try await store.createCredential(clash, secrets: Sample.secrets(for: clash))
+    @Test("a write's pending audit record commits with it, and not at all when the write fails", arguments: StoreKind.all)
+    func sameTransaction(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = Sample.credential(name: "one")
+            try await Audit.$actor.withValue("tok_writer") {
+                try await Audit.recording("credential.create", credential.id.rawValue, at: Sample.t0) {
+                    try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
+                }
+                // Same name: refused, and so is its audit entry.
+                let clash = Sample.credential(name: "one")
+                await #expect(throws: StoreError.self) {
+                    try await Audit.recording("credential.create", clash.id.rawValue, at: Sample.t0) {
+                        try await store.createCredential(clash, secrets: Sample.secrets(for: clash))
+                    }
                 }
             }
+            // Without a pending record, a write appends nothing.
+            try await store.updateCredential(credential, signingSecrets: nil)
+            let page = try await store.auditEntries(PageRequest(limit: 10))
+            #expect(page.items.count == 1)
+            let entry = try #require(page.items.first)
+            #expect(entry.seq == 1)
+            #expect(entry.record.actor == "tok_writer")
+            #expect(entry.record.action == "credential.create")
+            #expect(entry.record.resource == credential.id.rawValue)
+            #expect(entry.record.outcome == "success")
+            #expect(try await store.verifyAuditChain() == .intact(count: 1))
         }
-        // Without a pending record, a write appends nothing.
-        try await store.updateCredential(credential, signingSecrets: nil)
-        let page = try await store.auditEntries(PageRequest(limit: 10))
-        #expect(page.items.count == 1)
-        let entry = try #require(page.items.first)
-        #expect(entry.seq == 1)
-        #expect(entry.record.actor == "tok_writer")
-        #expect(entry.record.action == "credential.create")
-        #expect(entry.record.resource == credential.id.rawValue)
-        #expect(entry.record.outcome == "success")
-        #expect(try await store.verifyAuditChain() == .intact(count: 1))
     }
 
     @Test("entries page oldest first; the chain verifies, and an edited or deleted row is named")
@@ -78,31 +78,31 @@ import Testing
         #expect(missing == 5)
     }
 
-    @Test("tokens: by hash, by id, newest first in pages, deleted for good")
-    func tokens() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        var made: [APIToken] = []
-        for index in 0..<3 {
-            let token = APIToken(
-                id: .generate(), name: "t\(index)", scopes: [.jobsRead, .secretsRead],
-                credentialIDs: index == 0 ? [CredentialID.generate()] : nil,
-                expiresAt: index == 1 ? Sample.t0.addingTimeInterval(60) : nil,
-                createdAt: Sample.t0.addingTimeInterval(Double(index))
-            )
-            try await store.createToken(token, sha256: String(repeating: "\(index)", count: 64))
-            made.append(token)
+    @Test("tokens: by hash, by id, newest first in pages, deleted for good", arguments: StoreKind.all)
+    func tokens(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            var made: [APIToken] = []
+            for index in 0..<3 {
+                let token = APIToken(
+                    id: .generate(), name: "t\(index)", scopes: [.jobsRead, .secretsRead],
+                    credentialIDs: index == 0 ? [CredentialID.generate()] : nil,
+                    expiresAt: index == 1 ? Sample.t0.addingTimeInterval(60) : nil,
+                    createdAt: Sample.t0.addingTimeInterval(Double(index))
+                )
+                try await store.createToken(token, sha256: String(repeating: "\(index)", count: 64))
+                made.append(token)
+            }
+            #expect(try await store.token(sha256: String(repeating: "1", count: 64)) == made[1])
+            #expect(try await store.token(sha256: String(repeating: "9", count: 64)) == nil)
+            #expect(try await store.token(made[0].id) == made[0])
+            let page = try await store.tokens(PageRequest(limit: 2))
+            #expect(page.items.map(\.id) == [made[2].id, made[1].id])
+            let rest = try await store.tokens(PageRequest(limit: 2, cursor: page.nextCursor))
+            #expect(rest.items.map(\.id) == [made[0].id])
+            try await store.deleteToken(made[1].id)
+            #expect(try await store.token(sha256: String(repeating: "1", count: 64)) == nil)
+            await #expect(throws: StoreError.self) { try await store.deleteToken(made[1].id) }
         }
-        #expect(try await store.token(sha256: String(repeating: "1", count: 64)) == made[1])
-        #expect(try await store.token(sha256: String(repeating: "9", count: 64)) == nil)
-        #expect(try await store.token(made[0].id) == made[0])
-        let page = try await store.tokens(PageRequest(limit: 2))
-        #expect(page.items.map(\.id) == [made[2].id, made[1].id])
-        let rest = try await store.tokens(PageRequest(limit: 2, cursor: page.nextCursor))
-        #expect(rest.items.map(\.id) == [made[0].id])
-        try await store.deleteToken(made[1].id)
-        #expect(try await store.token(sha256: String(repeating: "1", count: 64)) == nil)
-        await #expect(throws: StoreError.self) { try await store.deleteToken(made[1].id) }
     }
 }

@@ -3,146 +3,146 @@ import RotorCore
 import Testing
 
 @Suite struct CredentialStoreTests {
-    @Test("a credential reads back equal, with secrets, and with a Date() taken now")
-    func roundTrip() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let now = Date()
-        let credential = Credential(
-            id: .generate(),
-            name: "payments.vultr-1",
-            provider: .vultr,
-            state: .active,
-            version: 3,
-            current: Sample.key("cur", at: now),
-            previous: KeyInfo(providerKeyID: "prev", fingerprint: "sha256:abcdefabcdef", createdAt: now.addingTimeInterval(-1.000_001)),
-            targets: [Target(id: .generate(), url: "https://a.example/hook", verifyURL: "https://a.example/ok"), Target(id: .generate(), url: "https://b.example/hook")],
-            schedule: Schedule(every: ISODuration(seconds: 86_400 * 30), beforeExpiry: ISODuration(months: 1)),
-            keyExpiry: try ISODuration(parsing: "P90DT1.5S"),
-            labels: ["env": "prod", "team": "payments"],
-            nextRotationAt: now.addingTimeInterval(1_234.567_891),
-            lastRotatedAt: now.addingTimeInterval(-0.333_333_333),
-            createdAt: now,
-            updatedAt: now.addingTimeInterval(0.000_000_1)
-        )
-        let secrets = CredentialSecrets(
-            current: Secret("current-κλειδί"),
-            previous: Secret("previous-key"),
-            signingSecrets: [credential.targets[0].id: Secret("whsec_a"), credential.targets[1].id: Secret("whsec_b")]
-        )
-        try await subject.store.createCredential(credential, secrets: secrets)
+    @Test("a credential reads back equal, with secrets, and with a Date() taken now", arguments: StoreKind.all)
+    func roundTrip(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let now = Date()
+            let credential = Credential(
+                id: .generate(),
+                name: "payments.vultr-1",
+                provider: .vultr,
+                state: .active,
+                version: 3,
+                current: Sample.key("cur", at: now),
+                previous: KeyInfo(providerKeyID: "prev", fingerprint: "sha256:abcdefabcdef", createdAt: now.addingTimeInterval(-1.000_001)),
+                targets: [Target(id: .generate(), url: "https://a.example/hook", verifyURL: "https://a.example/ok"), Target(id: .generate(), url: "https://b.example/hook")],
+                schedule: Schedule(every: ISODuration(seconds: 86_400 * 30), beforeExpiry: ISODuration(months: 1)),
+                keyExpiry: try ISODuration(parsing: "P90DT1.5S"),
+                labels: ["env": "prod", "team": "payments"],
+                nextRotationAt: now.addingTimeInterval(1_234.567_891),
+                lastRotatedAt: now.addingTimeInterval(-0.333_333_333),
+                createdAt: now,
+                updatedAt: now.addingTimeInterval(0.000_000_1)
+            )
+            let secrets = CredentialSecrets(
+                current: Secret("current-κλειδί"),
+                previous: Secret("previous-key"),
+                signingSecrets: [credential.targets[0].id: Secret("whsec_a"), credential.targets[1].id: Secret("whsec_b")]
+            )
+            try await subject.store.createCredential(credential, secrets: secrets)
 
-        #expect(try await subject.store.credential(credential.id) == credential)
-        #expect(try await subject.store.credentialSecrets(credential.id) == secrets)
-        #expect(try await subject.store.credential(.generate()) == nil)
-        let missing = await #expect(throws: StoreError.self) {
-            _ = try await subject.store.credentialSecrets(.generate())
+            #expect(try await subject.store.credential(credential.id) == credential)
+            #expect(try await subject.store.credentialSecrets(credential.id) == secrets)
+            #expect(try await subject.store.credential(.generate()) == nil)
+            let missing = await #expect(throws: StoreError.self) {
+                _ = try await subject.store.credentialSecrets(.generate())
+            }
+            #expect(missing?.code == .notFound)
         }
-        #expect(missing?.code == .notFound)
     }
 
-    @Test("a second credential with the same name is refused as duplicateName")
-    func duplicateName() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        _ = try await subject.store.addCredential(name: "same")
-        let error = await #expect(throws: StoreError.self) {
+    @Test("a second credential with the same name is refused as duplicateName", arguments: StoreKind.all)
+    func duplicateName(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
             _ = try await subject.store.addCredential(name: "same")
+            let error = await #expect(throws: StoreError.self) {
+                _ = try await subject.store.addCredential(name: "same")
+            }
+            #expect(error?.code == .duplicateName)
+            #expect(try await subject.store.credentials(PageRequest()).items.count == 1)
         }
-        #expect(error?.code == .duplicateName)
-        #expect(try await subject.store.credentials(PageRequest()).items.count == 1)
     }
 
-    @Test("credentials list by name in pages, each name once")
-    func paging() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let names = ["echo", "alpha", "delta", "charlie", "bravo"]
-        for name in names { _ = try await subject.store.addCredential(name: name) }
+    @Test("credentials list by name in pages, each name once", arguments: StoreKind.all)
+    func paging(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let names = ["echo", "alpha", "delta", "charlie", "bravo"]
+            for name in names { _ = try await subject.store.addCredential(name: name) }
 
-        var seen: [String] = []
-        var pages = 0
-        var cursor: String?
-        repeat {
-            let page = try await subject.store.credentials(PageRequest(limit: 2, cursor: cursor))
-            pages += 1
-            #expect(page.items.count <= 2)
-            seen += page.items.map(\.name)
-            cursor = page.nextCursor
-        } while cursor != nil && pages < 10
-        #expect(pages == 3)
-        #expect(seen == names.sorted())
+            var seen: [String] = []
+            var pages = 0
+            var cursor: String?
+            repeat {
+                let page = try await subject.store.credentials(PageRequest(limit: 2, cursor: cursor))
+                pages += 1
+                #expect(page.items.count <= 2)
+                seen += page.items.map(\.name)
+                cursor = page.nextCursor
+            } while cursor != nil && pages < 10
+            #expect(pages == 3)
+            #expect(seen == names.sorted())
 
-        let exact = try await subject.store.credentials(PageRequest(limit: 5))
-        #expect(exact.items.count == 5)
-        #expect(exact.nextCursor == nil)
-    }
-
-    @Test("update replaces metadata and exactly the given signing secrets")
-    func update() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        var credential = try await store.addCredential(name: "original", targets: 2)
-        let other = try await store.addCredential(name: "taken")
-        let before = try await store.credentialSecrets(credential.id)
-
-        credential.name = "renamed"
-        credential.labels = ["env": "staging"]
-        credential.state = .disabled
-        credential.updatedAt = Sample.t0.addingTimeInterval(10)
-        try await store.updateCredential(credential, signingSecrets: nil)
-        #expect(try await store.credential(credential.id) == credential)
-        #expect(try await store.credentialSecrets(credential.id) == before)
-
-        let kept = credential.targets[1]
-        let added = Target(id: .generate(), url: "https://new.example/hook")
-        credential.targets = [kept, added]
-        try await store.updateCredential(credential, signingSecrets: [kept.id: Secret("whsec_rotated"), added.id: Secret("whsec_new")])
-        let after = try await store.credentialSecrets(credential.id)
-        #expect(after.signingSecrets == [kept.id: Secret("whsec_rotated"), added.id: Secret("whsec_new")])
-        #expect(after.current == before.current)
-
-        // A signing secret removed earlier can be given again.
-        let returning = try #require(before.signingSecrets.keys.first { $0 != kept.id })
-        try await store.updateCredential(credential, signingSecrets: [returning: Secret("whsec_back")])
-        #expect(try await store.credentialSecrets(credential.id).signingSecrets == [returning: Secret("whsec_back")])
-
-        var clash = credential
-        clash.name = other.name
-        let duplicate = await #expect(throws: StoreError.self) { try await store.updateCredential(clash, signingSecrets: nil) }
-        #expect(duplicate?.code == .duplicateName)
-        #expect(try await store.credential(credential.id)?.name == "renamed")
-
-        let missing = await #expect(throws: StoreError.self) {
-            try await store.updateCredential(Sample.credential(), signingSecrets: nil)
+            let exact = try await subject.store.credentials(PageRequest(limit: 5))
+            #expect(exact.items.count == 5)
+            #expect(exact.nextCursor == nil)
         }
-        #expect(missing?.code == .notFound)
     }
 
-    @Test("delete removes the credential, its secrets and its finished jobs; refused while a job is active")
-    func delete() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let credential = try await store.addCredential()
-        let job = try await store.addJob(for: credential)
+    @Test("update replaces metadata and exactly the given signing secrets", arguments: StoreKind.all)
+    func update(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            var credential = try await store.addCredential(name: "original", targets: 2)
+            let other = try await store.addCredential(name: "taken")
+            let before = try await store.credentialSecrets(credential.id)
 
-        let refused = await #expect(throws: StoreError.self) { try await store.deleteCredential(credential.id) }
-        #expect(refused?.code == .rotationInProgress)
-        #expect(refused?.jobID == job.id)
-        #expect(try await store.credential(credential.id) != nil)
+            credential.name = "renamed"
+            credential.labels = ["env": "staging"]
+            credential.state = .disabled
+            credential.updatedAt = Sample.t0.addingTimeInterval(10)
+            try await store.updateCredential(credential, signingSecrets: nil)
+            #expect(try await store.credential(credential.id) == credential)
+            #expect(try await store.credentialSecrets(credential.id) == before)
 
-        _ = try await store.requestCancel(job.id, at: Sample.t0.addingTimeInterval(1))
-        try await store.deleteCredential(credential.id)
-        #expect(try await store.credential(credential.id) == nil)
-        #expect(try await store.job(job.id) == nil)
-        let secrets = await #expect(throws: StoreError.self) { _ = try await store.credentialSecrets(credential.id) }
-        #expect(secrets?.code == .notFound)
-        let again = await #expect(throws: StoreError.self) { try await store.deleteCredential(credential.id) }
-        #expect(again?.code == .notFound)
+            let kept = credential.targets[1]
+            let added = Target(id: .generate(), url: "https://new.example/hook")
+            credential.targets = [kept, added]
+            try await store.updateCredential(credential, signingSecrets: [kept.id: Secret("whsec_rotated"), added.id: Secret("whsec_new")])
+            let after = try await store.credentialSecrets(credential.id)
+            #expect(after.signingSecrets == [kept.id: Secret("whsec_rotated"), added.id: Secret("whsec_new")])
+            #expect(after.current == before.current)
 
-        // The name is free again.
-        _ = try await store.addCredential(name: credential.name)
+            // A signing secret removed earlier can be given again.
+            let returning = try #require(before.signingSecrets.keys.first { $0 != kept.id })
+            try await store.updateCredential(credential, signingSecrets: [returning: Secret("whsec_back")])
+            #expect(try await store.credentialSecrets(credential.id).signingSecrets == [returning: Secret("whsec_back")])
+
+            var clash = credential
+            clash.name = other.name
+            let duplicate = await #expect(throws: StoreError.self) { try await store.updateCredential(clash, signingSecrets: nil) }
+            #expect(duplicate?.code == .duplicateName)
+            #expect(try await store.credential(credential.id)?.name == "renamed")
+
+            let missing = await #expect(throws: StoreError.self) {
+                try await store.updateCredential(Sample.credential(), signingSecrets: nil)
+            }
+            #expect(missing?.code == .notFound)
+        }
+    }
+
+    @Test("delete removes the credential, its secrets and its finished jobs; refused while a job is active", arguments: StoreKind.all)
+    func delete(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            let job = try await store.addJob(for: credential)
+
+            let refused = await #expect(throws: StoreError.self) { try await store.deleteCredential(credential.id) }
+            #expect(refused?.code == .rotationInProgress)
+            #expect(refused?.jobID == job.id)
+            #expect(try await store.credential(credential.id) != nil)
+
+            _ = try await store.requestCancel(job.id, at: Sample.t0.addingTimeInterval(1))
+            try await store.deleteCredential(credential.id)
+            #expect(try await store.credential(credential.id) == nil)
+            #expect(try await store.job(job.id) == nil)
+            let secrets = await #expect(throws: StoreError.self) { _ = try await store.credentialSecrets(credential.id) }
+            #expect(secrets?.code == .notFound)
+            let again = await #expect(throws: StoreError.self) { try await store.deleteCredential(credential.id) }
+            #expect(again?.code == .notFound)
+
+            // The name is free again.
+            _ = try await store.addCredential(name: credential.name)
+        }
     }
 }

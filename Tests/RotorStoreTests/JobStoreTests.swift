@@ -3,145 +3,145 @@ import RotorCore
 import Testing
 
 @Suite struct JobStoreTests {
-    @Test("a created job reads back equal at revision 1, and its credential turns rotating")
-    func roundTrip() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let credential = try await store.addCredential(targets: 2)
-        var job = Sample.job(for: credential, at: Date())
-        job.graceEndsAt = Date().addingTimeInterval(0.123_456_7)
-        job.newKey = Sample.key("new")
+    @Test("a created job reads back equal at revision 1, and its credential turns rotating", arguments: StoreKind.all)
+    func roundTrip(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential(targets: 2)
+            var job = Sample.job(for: credential, at: Date())
+            job.graceEndsAt = Date().addingTimeInterval(0.123_456_7)
+            job.newKey = Sample.key("new")
 
-        guard case .created(let created) = try await store.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: []) else {
-            Issue.record("expected a new job")
-            return
+            guard case .created(let created) = try await store.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: []) else {
+                Issue.record("expected a new job")
+                return
+            }
+            #expect(created.revision == 1)
+            job.revision = 1
+            #expect(created == job)
+            #expect(try await store.job(job.id) == job)
+            #expect(try await store.job(.generate()) == nil)
+            #expect(try await store.credential(credential.id)?.state == .rotating)
         }
-        #expect(created.revision == 1)
-        job.revision = 1
-        #expect(created == job)
-        #expect(try await store.job(job.id) == job)
-        #expect(try await store.job(.generate()) == nil)
-        #expect(try await store.credential(credential.id)?.state == .rotating)
     }
 
-    @Test("a job for an unknown credential is refused as notFound")
-    func unknownCredential() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let error = await #expect(throws: StoreError.self) {
-            _ = try await subject.store.createJob(Sample.job(for: Sample.credential()), idempotencyKey: nil, requestFingerprint: nil, events: [])
+    @Test("a job for an unknown credential is refused as notFound", arguments: StoreKind.all)
+    func unknownCredential(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let error = await #expect(throws: StoreError.self) {
+                _ = try await subject.store.createJob(Sample.job(for: Sample.credential()), idempotencyKey: nil, requestFingerprint: nil, events: [])
+            }
+            #expect(error?.code == .notFound)
         }
-        #expect(error?.code == .notFound)
     }
 
-    @Test("a second active job for a credential is refused with the first job's id; after it ends, a new one is accepted")
-    func oneActiveJobPerCredential() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let credential = try await store.addCredential()
-        let first = try await store.addJob(for: credential)
+    @Test("a second active job for a credential is refused with the first job's id; after it ends, a new one is accepted", arguments: StoreKind.all)
+    func oneActiveJobPerCredential(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            let first = try await store.addJob(for: credential)
 
-        let error = await #expect(throws: StoreError.self) {
-            _ = try await store.addJob(for: credential, at: Sample.t0.addingTimeInterval(1))
+            let error = await #expect(throws: StoreError.self) {
+                _ = try await store.addJob(for: credential, at: Sample.t0.addingTimeInterval(1))
+            }
+            #expect(error?.code == .rotationInProgress)
+            #expect(error?.jobID == first.id)
+
+            // Another credential is not affected.
+            _ = try await store.addJob(for: try await store.addCredential())
+
+            // Run the first job to rolled_back and commit it terminal.
+            #expect(try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 10).contains(first.id))
+            var rotation = try await store.rotation(first.id)
+            try rotation.job.start(at: Sample.t0)
+            try rotation.job.beginAttempt(at: Sample.t0)
+            try rotation.job.failStep(JobError(code: "provider_rejected", message: "no", step: .create), at: Sample.t0)
+            try rotation.job.beginAttempt(at: Sample.t0)
+            try rotation.job.completeStep(at: Sample.t0)
+            #expect(rotation.job.state == .rolledBack)
+            var restored = rotation.credential
+            restored.state = .active
+            try await store.commit(RotationCommit(job: rotation.job, credential: restored), owner: "A")
+
+            let second = try await store.addJob(for: credential, at: Sample.t0.addingTimeInterval(2))
+            #expect(second.id != first.id)
+            #expect(try await store.job(first.id)?.state == .rolledBack)
         }
-        #expect(error?.code == .rotationInProgress)
-        #expect(error?.jobID == first.id)
-
-        // Another credential is not affected.
-        _ = try await store.addJob(for: try await store.addCredential())
-
-        // Run the first job to rolled_back and commit it terminal.
-        #expect(try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 10).contains(first.id))
-        var rotation = try await store.rotation(first.id)
-        try rotation.job.start(at: Sample.t0)
-        try rotation.job.beginAttempt(at: Sample.t0)
-        try rotation.job.failStep(JobError(code: "provider_rejected", message: "no", step: .create), at: Sample.t0)
-        try rotation.job.beginAttempt(at: Sample.t0)
-        try rotation.job.completeStep(at: Sample.t0)
-        #expect(rotation.job.state == .rolledBack)
-        var restored = rotation.credential
-        restored.state = .active
-        try await store.commit(RotationCommit(job: rotation.job, credential: restored), owner: "A")
-
-        let second = try await store.addJob(for: credential, at: Sample.t0.addingTimeInterval(2))
-        #expect(second.id != first.id)
-        #expect(try await store.job(first.id)?.state == .rolledBack)
     }
 
-    @Test("an idempotency key replays the same request's job and refuses a different request")
-    func idempotency() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let credential = try await store.addCredential()
-        let job = Sample.job(for: credential)
+    @Test("an idempotency key replays the same request's job and refuses a different request", arguments: StoreKind.all)
+    func idempotency(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            let job = Sample.job(for: credential)
 
-        guard case .created(let created) = try await store.createJob(job, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
-            Issue.record("expected a new job")
-            return
-        }
-        let retry = Sample.job(for: credential, at: Sample.t0.addingTimeInterval(5))
-        guard case .replayed(let replayed) = try await store.createJob(retry, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
-            Issue.record("expected a replay")
-            return
-        }
-        #expect(replayed == created)
+            guard case .created(let created) = try await store.createJob(job, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
+                Issue.record("expected a new job")
+                return
+            }
+            let retry = Sample.job(for: credential, at: Sample.t0.addingTimeInterval(5))
+            guard case .replayed(let replayed) = try await store.createJob(retry, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
+                Issue.record("expected a replay")
+                return
+            }
+            #expect(replayed == created)
 
-        let conflict = await #expect(throws: StoreError.self) {
-            _ = try await store.createJob(retry, idempotencyKey: "key-1", requestFingerprint: "fp-2", events: [])
+            let conflict = await #expect(throws: StoreError.self) {
+                _ = try await store.createJob(retry, idempotencyKey: "key-1", requestFingerprint: "fp-2", events: [])
+            }
+            #expect(conflict?.code == .idempotencyConflict)
+            #expect(try await store.jobs(JobFilter(), PageRequest()).items.map(\.id) == [created.id])
         }
-        #expect(conflict?.code == .idempotencyConflict)
-        #expect(try await store.jobs(JobFilter(), PageRequest()).items.map(\.id) == [created.id])
     }
 
-    @Test("jobs list newest first, filter by credential and by state, and page")
-    func listing() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let one = try await store.addCredential()
-        let two = try await store.addCredential()
-        let j1 = try await store.addJob(for: one, at: Sample.t0)
-        _ = try await store.requestCancel(j1.id, at: Sample.t0.addingTimeInterval(0.5))
-        let j2 = try await store.addJob(for: one, at: Sample.t0.addingTimeInterval(1))
-        let j3 = try await store.addJob(for: two, at: Sample.t0.addingTimeInterval(2))
+    @Test("jobs list newest first, filter by credential and by state, and page", arguments: StoreKind.all)
+    func listing(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let one = try await store.addCredential()
+            let two = try await store.addCredential()
+            let j1 = try await store.addJob(for: one, at: Sample.t0)
+            _ = try await store.requestCancel(j1.id, at: Sample.t0.addingTimeInterval(0.5))
+            let j2 = try await store.addJob(for: one, at: Sample.t0.addingTimeInterval(1))
+            let j3 = try await store.addJob(for: two, at: Sample.t0.addingTimeInterval(2))
 
-        #expect(try await store.jobs(JobFilter(), PageRequest()).items.map(\.id) == [j3.id, j2.id, j1.id])
-        #expect(try await store.jobs(JobFilter(credentialID: one.id), PageRequest()).items.map(\.id) == [j2.id, j1.id])
-        #expect(try await store.jobs(JobFilter(state: .cancelled), PageRequest()).items.map(\.id) == [j1.id])
-        #expect(try await store.jobs(JobFilter(credentialID: two.id, state: .cancelled), PageRequest()).items.isEmpty)
+            #expect(try await store.jobs(JobFilter(), PageRequest()).items.map(\.id) == [j3.id, j2.id, j1.id])
+            #expect(try await store.jobs(JobFilter(credentialID: one.id), PageRequest()).items.map(\.id) == [j2.id, j1.id])
+            #expect(try await store.jobs(JobFilter(state: .cancelled), PageRequest()).items.map(\.id) == [j1.id])
+            #expect(try await store.jobs(JobFilter(credentialID: two.id, state: .cancelled), PageRequest()).items.isEmpty)
 
-        let first = try await store.jobs(JobFilter(), PageRequest(limit: 2))
-        #expect(first.items.map(\.id) == [j3.id, j2.id])
-        let cursor = try #require(first.nextCursor)
-        let second = try await store.jobs(JobFilter(), PageRequest(limit: 2, cursor: cursor))
-        #expect(second.items.map(\.id) == [j1.id])
-        #expect(second.nextCursor == nil)
+            let first = try await store.jobs(JobFilter(), PageRequest(limit: 2))
+            #expect(first.items.map(\.id) == [j3.id, j2.id])
+            let cursor = try #require(first.nextCursor)
+            let second = try await store.jobs(JobFilter(), PageRequest(limit: 2, cursor: cursor))
+            #expect(second.items.map(\.id) == [j1.id])
+            #expect(second.nextCursor == nil)
+        }
     }
 
-    @Test("events get seq 1, 2, … in order across creation, commits and cancel")
-    func events() async throws {
-        let subject = try makeStore()
-        defer { subject.cleanup() }
-        let store = subject.store
-        let credential = try await store.addCredential()
-        let job = try await store.addJob(
-            for: credential, events: [Sample.event("job.created"), Sample.event("job.queued", at: Sample.t0.addingTimeInterval(0.001))])
+    @Test("events get seq 1, 2, … in order across creation, commits and cancel", arguments: StoreKind.all)
+    func events(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            let job = try await store.addJob(
+                for: credential, events: [Sample.event("job.created"), Sample.event("job.queued", at: Sample.t0.addingTimeInterval(0.001))])
 
-        _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
-        var rotation = try await store.rotation(job.id)
-        try rotation.job.start(at: Sample.t0)
-        try await store.commit(
-            RotationCommit(job: rotation.job, events: [Sample.event("job.started"), Sample.event("step.started", step: .create)]), owner: "A")
-        _ = try await store.requestCancel(job.id, at: Sample.t0.addingTimeInterval(3))
+            _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
+            var rotation = try await store.rotation(job.id)
+            try rotation.job.start(at: Sample.t0)
+            try await store.commit(
+                RotationCommit(job: rotation.job, events: [Sample.event("job.started"), Sample.event("step.started", step: .create)]), owner: "A")
+            _ = try await store.requestCancel(job.id, at: Sample.t0.addingTimeInterval(3))
 
-        let events = try await store.events(job.id)
-        #expect(events.map(\.seq) == [1, 2, 3, 4, 5])
-        #expect(events.map(\.type) == ["job.created", "job.queued", "job.started", "step.started", "job.cancel_requested"])
-        #expect(events[1] == JobEvent(seq: 2, at: Sample.t0.addingTimeInterval(0.001), type: "job.queued", message: "job.queued happened"))
-        #expect(events[3].step == .create)
-        #expect(try await store.events(.generate()).isEmpty)
+            let events = try await store.events(job.id)
+            #expect(events.map(\.seq) == [1, 2, 3, 4, 5])
+            #expect(events.map(\.type) == ["job.created", "job.queued", "job.started", "step.started", "job.cancel_requested"])
+            #expect(events[1] == JobEvent(seq: 2, at: Sample.t0.addingTimeInterval(0.001), type: "job.queued", message: "job.queued happened"))
+            #expect(events[3].step == .create)
+            #expect(try await store.events(.generate()).isEmpty)
+        }
     }
 }

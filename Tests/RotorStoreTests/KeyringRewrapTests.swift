@@ -1,6 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
+import RotorPostgres
 import RotorStore
 import Synchronization
 import Testing
@@ -16,7 +17,7 @@ import Testing
 
     /// Credentials (current key, previous key, a signing secret each), a subscription and a
     /// trigger, sealed under `kek-old`. Returns the credentials' ids and secrets as stored.
-    private func seed(_ store: SQLiteStore, credentials: Int) async throws -> [CredentialID: CredentialSecrets] {
+    private func seed(_ store: any TestedStore, credentials: Int) async throws -> [CredentialID: CredentialSecrets] {
         var stored: [CredentialID: CredentialSecrets] = [:]
         for index in 0..<credentials {
             let credential = Sample.credential(name: "cred-\(index)")
@@ -32,201 +33,210 @@ import Testing
         return stored
     }
 
-    @Test("rewrap moves every envelope to the new KEK; with the old KEK removed every secret still opens")
-    func rewrapThenRemove() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 3)
-        // 3 × (current, previous, signing) + the subscription's and the trigger's secrets.
-        #expect(try await fixture.store.envelopeCountsByKeyID() == ["kek-old": 11])
-
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
-        #expect(try await rotating.missingEnvelopeKeyIDs() == [])
-        let result = try await EnvelopeRewrap.run(store: rotating, batchSize: 4)
-        #expect(result.rewrapped == 11)
-        #expect(result.total == 11)
-        #expect(result.isComplete)
-        #expect(result.failures.isEmpty)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 11])
-
-        let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
-        #expect(try await after.missingEnvelopeKeyIDs() == [])
-        for (id, secrets) in stored {
-            #expect(try await after.credentialSecrets(id) == secrets)
+    /// One batch of `kek-old`'s envelopes, with `beforeWrite` run between its read and its write.
+    private static func rewrapOldKey(_ store: any TestedStore, beforeWrite: @Sendable () async throws -> Void) async throws -> EnvelopeRewrapBatch {
+        if let sqlite = store as? SQLiteStore {
+            return try await sqlite.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100, beforeWrite: beforeWrite)
         }
-        #expect(try await after.triggerSecrets(Self.triggerID, at: Sample.t0) == [Secret("trigger-secret")])
-        let verification = try await after.verifyEnvelopes()
-        #expect(verification.opened == 11)
-        #expect(verification.failures.isEmpty)
-
-        // The store that only has the old key is told which key it lacks, and cannot open them.
-        #expect(try await fixture.store.missingEnvelopeKeyIDs() == ["kek-new"])
-        let stale = try await fixture.store.verifyEnvelopes()
-        #expect(stale.opened == 0)
-        #expect(stale.failures.count == 11)
-        #expect(stale.failures.allSatisfy { $0.reason.contains("kek-new") })
-
-        // A second run finds nothing to do.
-        let again = try await EnvelopeRewrap.run(store: rotating, batchSize: 4)
-        #expect(again.rewrapped == 0)
-        #expect(again.total == 0)
+        let postgres = try #require(store as? PostgresStore)
+        return try await postgres.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100, beforeWrite: beforeWrite)
     }
 
-    @Test("an interrupted rewrap leaves every secret openable, and running it again finishes only what is left")
-    func interruptAndResume() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 10)  // 32 envelopes
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
+    @Test("rewrap moves every envelope to the new KEK; with the old KEK removed every secret still opens", arguments: StoreKind.all)
+    func rewrapThenRemove(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            let stored = try await self.seed(subject.store, credentials: 3)
+            // 3 × (current, previous, signing) + the subscription's and the trigger's secrets.
+            #expect(try await subject.store.envelopeCountsByKeyID() == ["kek-old": 11])
 
-        struct Interrupted: Error {}
-        let batches = Mutex(0)
-        await #expect(throws: Interrupted.self) {
-            _ = try await EnvelopeRewrap.run(store: rotating, batchSize: 5) { progress in
-                let seen = batches.withLock { count -> Int in
-                    count += 1
-                    return count
-                }
-                if seen == 2 { throw Interrupted() }
+            let rotating = try await subject.reopen(Self.both)
+            #expect(try await rotating.missingEnvelopeKeyIDs() == [])
+            let result = try await EnvelopeRewrap.run(store: rotating, batchSize: 4)
+            #expect(result.rewrapped == 11)
+            #expect(result.total == 11)
+            #expect(result.isComplete)
+            #expect(result.failures.isEmpty)
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 11])
+
+            let after = try await subject.reopen(Self.newOnly)
+            #expect(try await after.missingEnvelopeKeyIDs() == [])
+            for (id, secrets) in stored {
+                #expect(try await after.credentialSecrets(id) == secrets)
             }
-        }
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 10, "kek-old": 22])
-        for (id, secrets) in stored {
-            #expect(try await rotating.credentialSecrets(id) == secrets)
-        }
+            #expect(try await after.triggerSecrets(Self.triggerID, at: Sample.t0) == [Secret("trigger-secret")])
+            let verification = try await after.verifyEnvelopes()
+            #expect(verification.opened == 11)
+            #expect(verification.failures.isEmpty)
 
-        var reports: [EnvelopeRewrapProgress] = []
-        let resumed = try await EnvelopeRewrap.run(store: rotating, batchSize: 5) { reports.append($0) }
-        #expect(resumed.rewrapped == 22)
-        #expect(resumed.total == 22)
-        #expect(resumed.isComplete)
-        #expect(reports.map(\.rewrapped) == [5, 10, 15, 20, 22])
-        #expect(reports.last?.remaining == ["kek-old": 0])
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 32])
+            // The store that only has the old key is told which key it lacks, and cannot open them.
+            #expect(try await subject.store.missingEnvelopeKeyIDs() == ["kek-new"])
+            let stale = try await subject.store.verifyEnvelopes()
+            #expect(stale.opened == 0)
+            #expect(stale.failures.count == 11)
+            #expect(stale.failures.allSatisfy { $0.reason.contains("kek-new") })
 
-        let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
-        for (id, secrets) in stored {
-            #expect(try await after.credentialSecrets(id) == secrets)
+            // A second run finds nothing to do.
+            let again = try await EnvelopeRewrap.run(store: rotating, batchSize: 4)
+            #expect(again.rewrapped == 0)
+            #expect(again.total == 0)
         }
     }
 
-    @Test("maxEnvelopes bounds one run; the next run continues where it stopped")
-    func boundedRuns() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        _ = try await self.seed(fixture.store, credentials: 4)  // 14 envelopes
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
-        var sizes: [Int] = []
-        let first = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7) { sizes.append($0.rewrapped) }
-        #expect(sizes == [5, 7])
-        #expect(first.rewrapped == 7)
-        #expect(first.remaining == ["kek-old": 7])
-        #expect(!first.isComplete)
-        let second = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7)
-        #expect(second.rewrapped == 7)
-        #expect(second.total == 7)
-        #expect(second.isComplete)
-    }
+    @Test("an interrupted rewrap leaves every secret openable, and running it again finishes only what is left", arguments: StoreKind.all)
+    func interruptAndResume(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            let stored = try await self.seed(subject.store, credentials: 10)  // 32 envelopes
+            let rotating = try await subject.reopen(Self.both)
 
-    @Test("a secret changed or cleared between read and write is not overwritten by its re-wrapped old value")
-    func compareAndSet() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 1)
-        let (id, secrets) = try #require(stored.first)
-        let credential = try #require(try await fixture.store.credential(id))
-        let targetID = credential.targets[0].id
-        let server = fixture.store
-        // A roll with an overlap: the old signing secret is kept as the previous one.
-        _ = try await server.rollSigningSecret(
-            credential: id, target: targetID, to: Secret("whsec_second"), overlapUntil: Sample.t0.addingTimeInterval(60), at: Sample.t0)
-        #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 6])
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
-
-        // In the window the "server" (still sealing under kek-old) rolls again without overlap:
-        // the signing secret gets a new version, and the previous one is cleared, keeping its
-        // version; only the envelope comparison tells that one has changed.
-        let batch = try await rotating.rewrapEnvelopes(under: "kek-old", after: nil, limit: 100) {
-            _ = try await server.rollSigningSecret(credential: id, target: targetID, to: Secret("whsec_third"), overlapUntil: nil, at: Sample.t0)
-        }
-        #expect(batch.changedConcurrently == 2)
-        #expect(batch.rewrapped == 4)
-        #expect(batch.next == nil)
-        let now = try await rotating.credentialSecrets(id)
-        #expect(now.signingSecrets == [targetID: Secret("whsec_third")])
-        #expect(now.previousSigningSecrets.isEmpty)
-        #expect(now.current == secrets.current)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 4, "kek-old": 1])
-
-        // The next pass takes the envelope the server wrote.
-        let rest = try await EnvelopeRewrap.run(store: rotating)
-        #expect(rest.rewrapped == 1)
-        #expect(rest.isComplete)
-        let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
-        #expect(try await after.credentialSecrets(id).signingSecrets == [targetID: Secret("whsec_third")])
-        #expect(try await after.credentialSecrets(id).previousSigningSecrets.isEmpty)
-    }
-
-    @Test("online: rewrap beside a writer on another connection loses no write and leaves every secret openable")
-    func concurrentWrites() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        let stored = try await self.seed(fixture.store, credentials: 20)
-        // The server restarted with the new keyring seals under kek-new; both stores are
-        // separate connection pools on one file, as `rotor serve` and `rotor keyring rewrap` are.
-        let server = try SQLiteStore(path: fixture.path, keyring: Self.both)
-        let rotating = try SQLiteStore(path: fixture.path, keyring: Self.both)
-        let ids = Array(stored.keys)
-
-        let written = try await withThrowingTaskGroup(of: [CredentialID: String].self) { group in
-            group.addTask {
-                var last: [CredentialID: String] = [:]
-                for round in 0..<3 {
-                    for id in ids {
-                        let credential = try #require(try await server.credential(id))
-                        let value = "whsec_round-\(round)-\(id.rawValue)"
-                        _ = try await server.rollSigningSecret(
-                            credential: id, target: credential.targets[0].id, to: Secret(value), overlapUntil: nil, at: Sample.t0)
-                        last[id] = value
+            struct Interrupted: Error {}
+            let batches = Mutex(0)
+            await #expect(throws: Interrupted.self) {
+                _ = try await EnvelopeRewrap.run(store: rotating, batchSize: 5) { progress in
+                    let seen = batches.withLock { count -> Int in
+                        count += 1
+                        return count
                     }
+                    if seen == 2 { throw Interrupted() }
                 }
-                return last
             }
-            group.addTask {
-                let result = try await EnvelopeRewrap.run(store: rotating, batchSize: 1)
-                #expect(result.failures.isEmpty)
-                #expect(result.isComplete)
-                return [:]
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 10, "kek-old": 22])
+            for (id, secrets) in stored {
+                #expect(try await rotating.credentialSecrets(id) == secrets)
             }
-            var written: [CredentialID: String] = [:]
-            for try await part in group { written.merge(part) { $1 } }
-            return written
-        }
 
-        #expect(try await rotating.envelopeCountsByKeyID().keys.sorted() == ["kek-new"])
-        let after = try SQLiteStore(path: fixture.path, keyring: Self.newOnly)
-        for (id, secrets) in stored {
-            let now = try await after.credentialSecrets(id)
-            #expect(now.current == secrets.current)
-            #expect(now.previous == secrets.previous)
-            #expect(now.signingSecrets.values.map { $0.reveal() } == [try #require(written[id])])
+            var reports: [EnvelopeRewrapProgress] = []
+            let resumed = try await EnvelopeRewrap.run(store: rotating, batchSize: 5) { reports.append($0) }
+            #expect(resumed.rewrapped == 22)
+            #expect(resumed.total == 22)
+            #expect(resumed.isComplete)
+            #expect(reports.map(\.rewrapped) == [5, 10, 15, 20, 22])
+            #expect(reports.last?.remaining == ["kek-old": 0])
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 32])
+
+            let after = try await subject.reopen(Self.newOnly)
+            for (id, secrets) in stored {
+                #expect(try await after.credentialSecrets(id) == secrets)
+            }
         }
-        #expect(try await after.verifyEnvelopes().failures.isEmpty)
     }
 
-    @Test("an envelope under a KEK the keyring lacks is reported, not re-wrapped")
-    func missingKeyIsAFailure() async throws {
-        let fixture = try SQLiteFixture(keyring: Self.old)
-        defer { fixture.cleanup() }
-        _ = try await self.seed(fixture.store, credentials: 1)
-        let unrelated = try Keyring.generate(id: "kek-other").adding(Keyring.generateKey(id: "kek-new"), makeActive: true)
-        let rotating = try SQLiteStore(path: fixture.path, keyring: unrelated)
-        #expect(try await rotating.missingEnvelopeKeyIDs() == ["kek-old"])
-        let result = try await EnvelopeRewrap.run(store: rotating)
-        #expect(result.rewrapped == 0)
-        #expect(result.failures.count == 5)
-        #expect(result.failures.allSatisfy { $0.reason.contains("kek-old") })
-        #expect(!result.isComplete)
-        #expect(try await rotating.envelopeCountsByKeyID() == ["kek-old": 5])
+    @Test("maxEnvelopes bounds one run; the next run continues where it stopped", arguments: StoreKind.all)
+    func boundedRuns(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            _ = try await self.seed(subject.store, credentials: 4)  // 14 envelopes
+            let rotating = try await subject.reopen(Self.both)
+            var sizes: [Int] = []
+            let first = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7) { sizes.append($0.rewrapped) }
+            #expect(sizes == [5, 7])
+            #expect(first.rewrapped == 7)
+            #expect(first.remaining == ["kek-old": 7])
+            #expect(!first.isComplete)
+            let second = try await EnvelopeRewrap.run(store: rotating, batchSize: 5, maxEnvelopes: 7)
+            #expect(second.rewrapped == 7)
+            #expect(second.total == 7)
+            #expect(second.isComplete)
+        }
+    }
+
+    @Test("a secret changed or cleared between read and write is not overwritten by its re-wrapped old value", arguments: StoreKind.all)
+    func compareAndSet(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            let stored = try await self.seed(subject.store, credentials: 1)
+            let (id, secrets) = try #require(stored.first)
+            let credential = try #require(try await subject.store.credential(id))
+            let targetID = credential.targets[0].id
+            let server = subject.store
+            // A roll with an overlap: the old signing secret is kept as the previous one.
+            _ = try await server.rollSigningSecret(
+                credential: id, target: targetID, to: Secret("whsec_second"), overlapUntil: Sample.t0.addingTimeInterval(60), at: Sample.t0)
+            #expect(try await server.envelopeCountsByKeyID() == ["kek-old": 6])
+            let rotating = try await subject.reopen(Self.both)
+
+            // In the window the "server" (still sealing under kek-old) rolls again without overlap:
+            // the signing secret gets a new version, and the previous one is cleared, keeping its
+            // version; only the envelope comparison tells that one has changed.
+            let batch = try await Self.rewrapOldKey(rotating) {
+                _ = try await server.rollSigningSecret(credential: id, target: targetID, to: Secret("whsec_third"), overlapUntil: nil, at: Sample.t0)
+            }
+            #expect(batch.changedConcurrently == 2)
+            #expect(batch.rewrapped == 4)
+            #expect(batch.next == nil)
+            let now = try await rotating.credentialSecrets(id)
+            #expect(now.signingSecrets == [targetID: Secret("whsec_third")])
+            #expect(now.previousSigningSecrets.isEmpty)
+            #expect(now.current == secrets.current)
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-new": 4, "kek-old": 1])
+
+            // The next pass takes the envelope the server wrote.
+            let rest = try await EnvelopeRewrap.run(store: rotating)
+            #expect(rest.rewrapped == 1)
+            #expect(rest.isComplete)
+            let after = try await subject.reopen(Self.newOnly)
+            #expect(try await after.credentialSecrets(id).signingSecrets == [targetID: Secret("whsec_third")])
+            #expect(try await after.credentialSecrets(id).previousSigningSecrets.isEmpty)
+        }
+    }
+
+    @Test("online: rewrap beside a writer on another connection loses no write and leaves every secret openable", arguments: StoreKind.all)
+    func concurrentWrites(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            let stored = try await self.seed(subject.store, credentials: 20)
+            // The server restarted with the new keyring seals under kek-new; both stores are
+            // separate connection pools on one file, as `rotor serve` and `rotor keyring rewrap` are.
+            let server = try await subject.reopen(Self.both)
+            let rotating = try await subject.reopen(Self.both)
+            let ids = Array(stored.keys)
+
+            let written = try await withThrowingTaskGroup(of: [CredentialID: String].self) { group in
+                group.addTask {
+                    var last: [CredentialID: String] = [:]
+                    for round in 0..<3 {
+                        for id in ids {
+                            let credential = try #require(try await server.credential(id))
+                            let value = "whsec_round-\(round)-\(id.rawValue)"
+                            _ = try await server.rollSigningSecret(
+                                credential: id, target: credential.targets[0].id, to: Secret(value), overlapUntil: nil, at: Sample.t0)
+                            last[id] = value
+                        }
+                    }
+                    return last
+                }
+                group.addTask {
+                    let result = try await EnvelopeRewrap.run(store: rotating, batchSize: 1)
+                    #expect(result.failures.isEmpty)
+                    #expect(result.isComplete)
+                    return [:]
+                }
+                var written: [CredentialID: String] = [:]
+                for try await part in group { written.merge(part) { $1 } }
+                return written
+            }
+
+            #expect(try await rotating.envelopeCountsByKeyID().keys.sorted() == ["kek-new"])
+            let after = try await subject.reopen(Self.newOnly)
+            for (id, secrets) in stored {
+                let now = try await after.credentialSecrets(id)
+                #expect(now.current == secrets.current)
+                #expect(now.previous == secrets.previous)
+                #expect(now.signingSecrets.values.map { $0.reveal() } == [try #require(written[id])])
+            }
+            #expect(try await after.verifyEnvelopes().failures.isEmpty)
+        }
+    }
+
+    @Test("an envelope under a KEK the keyring lacks is reported, not re-wrapped", arguments: StoreKind.all)
+    func missingKeyIsAFailure(_ kind: StoreKind) async throws {
+        try await kind.withStore(keyring: Self.old) { subject in
+            _ = try await self.seed(subject.store, credentials: 1)
+            let unrelated = try Keyring.generate(id: "kek-other").adding(Keyring.generateKey(id: "kek-new"), makeActive: true)
+            let rotating = try await subject.reopen(unrelated)
+            #expect(try await rotating.missingEnvelopeKeyIDs() == ["kek-old"])
+            let result = try await EnvelopeRewrap.run(store: rotating)
+            #expect(result.rewrapped == 0)
+            #expect(result.failures.count == 5)
+            #expect(result.failures.allSatisfy { $0.reason.contains("kek-old") })
+            #expect(!result.isComplete)
+            #expect(try await rotating.envelopeCountsByKeyID() == ["kek-old": 5])
+        }
     }
 }

@@ -94,21 +94,4 @@ import Darwin
         _ = try SQLiteStore(path: path, keyring: .generate())
         #expect(try mode(path) == 0o600)
     }
-
-    @Test("data survives reopening; without the KEK, opening a secret fails with an error naming it")
-    func reopenWithoutKEK() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let credential = try await fixture.store.addCredential()
-
-        let reopened = try SQLiteStore(path: fixture.path, keyring: fixture.keyring)
-        #expect(try await reopened.credential(credential.id) == credential)
-        #expect(try await reopened.credentialSecrets(credential.id).current == Secret("current-secret"))
-
-        let stranger = try SQLiteStore(path: fixture.path, keyring: .generate(id: "other-kek"))
-        #expect(try await stranger.credential(credential.id) == credential)
-        let error = await #expect(throws: CryptoError.self) { _ = try await stranger.credentialSecrets(credential.id) }
-        #expect(error?.code == .unknownKey)
-        #expect(String(describing: error).contains(fixture.keyring.activeKeyID))
-    }
 }

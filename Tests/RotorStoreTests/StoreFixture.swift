@@ -1,13 +1,232 @@
 import Foundation
+import Logging
+import PostgresNIO
 import RotorCore
 import RotorCrypto
+import RotorPostgres
 import RotorStore
+import Testing
 
-/// A fresh store and a way to dispose of it. Tests that only use ``Store`` go through
-/// ``makeStore()`` so the same suite can run against every implementation.
-struct StoreUnderTest {
-    var store: any Store
-    var cleanup: @Sendable () -> Void
+/// Everything a store implements; the suite runs against each implementation.
+typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore
+    & AuditStore & MetricsStore & EnvelopeKeyStore & Sendable
+
+/// The store implementations under test: SQLite always, PostgreSQL when `ROTOR_TEST_DATABASE_URL`
+/// names a database (`.ci/run` starts one; see README). Without it the PostgreSQL cases are not
+/// generated and ``PostgresAvailabilityTests`` reports itself skipped, so a run without
+/// PostgreSQL never looks like one that tested it.
+enum StoreKind: String, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    static let all: [StoreKind] = PostgresTestDatabase.url == nil ? [.sqlite] : [.sqlite, .postgres]
+
+    var testDescription: String { self.rawValue }
+
+    /// Runs `body` with a fresh, empty store, and disposes of it afterwards.
+    func withStore(keyring: Keyring = .generate(), _ body: (StoreUnderTest) async throws -> Void) async throws {
+        let subject: StoreUnderTest
+        switch self {
+        case .sqlite: subject = try StoreUnderTest(sqlite: SQLiteFixture(keyring: keyring))
+        case .postgres:
+            // A few at a time: dozens of schemas migrating at once would starve the rest of the
+            // suite (its timing-sensitive tests run in parallel with this one).
+            await PostgresTestDatabase.slots.acquire()
+            do {
+                subject = try await StoreUnderTest.postgres(keyring: keyring)
+            } catch {
+                await PostgresTestDatabase.slots.release()
+                throw error
+            }
+        }
+        do {
+            try await body(subject)
+        } catch {
+            await subject.dispose()
+            if self == .postgres { await PostgresTestDatabase.slots.release() }
+            throw error
+        }
+        await subject.dispose()
+        if self == .postgres { await PostgresTestDatabase.slots.release() }
+    }
+}
+
+/// A counting semaphore for async tests.
+actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) {
+        self.available = count
+    }
+
+    func acquire() async {
+        if self.available > 0 {
+            self.available -= 1
+            return
+        }
+        await withCheckedContinuation { self.waiters.append($0) }
+    }
+
+    func release() {
+        if self.waiters.isEmpty {
+            self.available += 1
+        } else {
+            self.waiters.removeFirst().resume()
+        }
+    }
+}
+
+/// A fresh store and what a test needs beyond its protocols.
+struct StoreUnderTest: Sendable {
+    var store: any TestedStore
+    var keyring: Keyring
+    /// Every byte the store keeps (the SQLite files; PostgreSQL's table contents).
+    var storedBytes: @Sendable () async throws -> [UInt8]
+    /// A second store on the same data with another keyring (a restart, another instance).
+    var reopen: @Sendable (Keyring) async throws -> any TestedStore
+    var dispose: @Sendable () async -> Void
+
+    init(sqlite fixture: SQLiteFixture) {
+        self.store = fixture.store
+        self.keyring = fixture.keyring
+        let path = fixture.path
+        self.storedBytes = {
+            let database = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            let wal = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path + "-wal")))) ?? []
+            return database + wal
+        }
+        self.reopen = { keyring in try SQLiteStore(path: path, keyring: keyring) }
+        let cleanup = fixture.cleanup
+        self.dispose = { cleanup() }
+    }
+
+    init(
+        store: any TestedStore, keyring: Keyring, storedBytes: @escaping @Sendable () async throws -> [UInt8],
+        reopen: @escaping @Sendable (Keyring) async throws -> any TestedStore, dispose: @escaping @Sendable () async -> Void
+    ) {
+        self.store = store
+        self.keyring = keyring
+        self.storedBytes = storedBytes
+        self.reopen = reopen
+        self.dispose = dispose
+    }
+
+    /// A PostgreSQL store in a schema of its own, dropped afterwards.
+    static func postgres(keyring: Keyring) async throws -> StoreUnderTest {
+        let database = try #require(PostgresTestDatabase.url, "ROTOR_TEST_DATABASE_URL is not set")
+        let schema = try await PostgresTestDatabase.createSchema()
+        var schemaURL = database
+        schemaURL.searchPath = schema
+        let url = schemaURL
+        let store = try await PostgresStore.connect(url: url, keyring: keyring, maximumConnections: 4, logger: PostgresTestDatabase.logger)
+        let reopened = Mutex<[PostgresStore]>([])
+        return StoreUnderTest(
+            store: store,
+            keyring: keyring,
+            storedBytes: { try await PostgresTestDatabase.dump(schema: schema) },
+            reopen: { keyring in
+                let other = try await PostgresStore.connect(url: url, keyring: keyring, maximumConnections: 4, logger: PostgresTestDatabase.logger)
+                reopened.withLock { $0.append(other) }
+                return other
+            },
+            dispose: {
+                for other in reopened.withLock({ $0 }) { other.shutdown() }
+                store.shutdown()
+                try? await PostgresTestDatabase.dropSchema(schema)
+            }
+        )
+    }
+}
+
+import Synchronization
+
+/// The test database named by `ROTOR_TEST_DATABASE_URL`, and a schema per test inside it.
+enum PostgresTestDatabase {
+    static let url: PostgresURL? = ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"].flatMap { text in
+        text.isEmpty ? nil : try? PostgresURL(parsing: text)
+    }
+
+    static let logger = Logger(label: "rotor.store-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// How many PostgreSQL-backed store tests run at once.
+    static let slots = AsyncSemaphore(4)
+
+    /// One connection outside any store, for creating and dropping schemas and reading raw rows.
+    static func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let url = try #require(self.url)
+        let configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+            tls: .disable)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: self.logger)
+        do {
+            let value = try await body(connection)
+            try await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    static func createSchema() async throws -> String {
+        let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try await self.withConnection { connection in
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(name)"), logger: self.logger)
+        }
+        return name
+    }
+
+    static func dropSchema(_ name: String) async throws {
+        try await self.withConnection { connection in
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(name) CASCADE"), logger: self.logger)
+        }
+    }
+
+    /// Every value in every table of `schema`: text columns as UTF-8, bytea columns raw.
+    static func dump(schema: String) async throws -> [UInt8] {
+        try await self.withConnection { connection in
+            var bytes: [UInt8] = []
+            let columns = try await connection.query(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = \(schema) ORDER BY table_name, ordinal_position",
+                logger: self.logger)
+            var pairs: [(String, String)] = []
+            for try await (table, column) in columns.decode((String, String).self) { pairs.append((table, column)) }
+            for (table, column) in pairs {
+                // ::bytea of text gives its UTF-8; bytea stays as it is; other types as their text.
+                let rows = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT convert_to(\"\(column)\"::text, 'UTF8') AS value FROM \(schema).\"\(table)\" WHERE \"\(column)\" IS NOT NULL"),
+                    logger: self.logger)
+                for try await value in rows.decode(ByteBuffer.self) { bytes += value.readableBytesView }
+                let raw = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT "\(column)" AS value FROM \(schema)."\(table)"
+                            WHERE pg_typeof("\(column)") = 'bytea'::regtype AND "\(column)" IS NOT NULL
+                            """),
+                    logger: self.logger)
+                for try await value in raw.decode(ByteBuffer.self) { bytes += value.readableBytesView }
+            }
+            return bytes
+        }
+    }
+}
+
+/// Makes it visible when the PostgreSQL half of the suite did not run.
+@Suite struct PostgresAvailabilityTests {
+    @Test(
+        "the store suite also runs against PostgreSQL (set ROTOR_TEST_DATABASE_URL; .ci/run does)",
+        .enabled(if: PostgresTestDatabase.url != nil, "ROTOR_TEST_DATABASE_URL is not set: the PostgreSQL store was NOT tested"))
+    func postgresIsConfigured() async throws {
+        let version = try await PostgresTestDatabase.withConnection { connection in
+            var version = ""
+            for try await text in try await connection.query("SHOW server_version", logger: PostgresTestDatabase.logger).decode(String.self) {
+                version = text
+            }
+            return version
+        }
+        #expect(!version.isEmpty)
+    }
 }
 
 /// A SQLite store in its own temporary directory.
@@ -29,11 +248,6 @@ struct SQLiteFixture {
         let directory = self.directory
         return { try? FileManager.default.removeItem(at: directory) }
     }
-}
-
-func makeStore() throws -> StoreUnderTest {
-    let fixture = try SQLiteFixture()
-    return StoreUnderTest(store: fixture.store, cleanup: fixture.cleanup)
 }
 
 /// Sample values. Times have sub-microsecond fractions on purpose: the store must give back

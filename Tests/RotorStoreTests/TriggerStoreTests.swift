@@ -15,79 +15,79 @@ import Testing
 
     static let secrets = ["whsec_dHJpZ2dlci1zZWNyZXQtb25lLTAxMjM0NTY3ODk=", "whsec_dHJpZ2dlci1zZWNyZXQtdHdvLTAxMjM0NTY3ODk="]
 
-    @Test("a trigger round-trips; its secrets are sealed (no plaintext or base64 on disk); a roll keeps the old secret only until the overlap ends")
-    func triggersAndSecrets() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        let credential = Sample.credential()
-        try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
-        let trigger = WebhookTrigger(scheme: .github, credentialIDs: [credential.id], description: "ci", createdAt: Sample.t0)
-        try await store.createTrigger(trigger, secret: Secret(Self.secrets[0]))
-        #expect(try await store.trigger(trigger.id) == trigger)
-        #expect(try await store.triggerSecrets(trigger.id, at: Sample.t0) == [Secret(Self.secrets[0])])
+    @Test("a trigger round-trips; its secrets are sealed (no plaintext or base64 on disk); a roll keeps the old secret only until the overlap ends", arguments: StoreKind.all)
+    func triggersAndSecrets(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = Sample.credential()
+            try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
+            let trigger = WebhookTrigger(scheme: .github, credentialIDs: [credential.id], description: "ci", createdAt: Sample.t0)
+            try await store.createTrigger(trigger, secret: Secret(Self.secrets[0]))
+            #expect(try await store.trigger(trigger.id) == trigger)
+            #expect(try await store.triggerSecrets(trigger.id, at: Sample.t0) == [Secret(Self.secrets[0])])
 
-        let until = Sample.t0.addingTimeInterval(3600)
-        let rolled = try await store.rollTriggerSecret(trigger.id, to: Secret(Self.secrets[1]), previousValidUntil: until, at: Sample.t0)
-        #expect(rolled.previousSecretExpiresAt == until)
-        #expect(try await store.trigger(trigger.id) == rolled)
-        #expect(try await store.triggerSecrets(trigger.id, at: until.addingTimeInterval(-1)) == [Secret(Self.secrets[1]), Secret(Self.secrets[0])])
-        #expect(try await store.triggerSecrets(trigger.id, at: until) == [Secret(Self.secrets[1])])
+            let until = Sample.t0.addingTimeInterval(3600)
+            let rolled = try await store.rollTriggerSecret(trigger.id, to: Secret(Self.secrets[1]), previousValidUntil: until, at: Sample.t0)
+            #expect(rolled.previousSecretExpiresAt == until)
+            #expect(try await store.trigger(trigger.id) == rolled)
+            #expect(try await store.triggerSecrets(trigger.id, at: until.addingTimeInterval(-1)) == [Secret(Self.secrets[1]), Secret(Self.secrets[0])])
+            #expect(try await store.triggerSecrets(trigger.id, at: until) == [Secret(Self.secrets[1])])
 
-        let files = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture.path))) + [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture.path + "-wal")))
-        for secret in Self.secrets {
-            for needle in [secret, String(secret.dropFirst(6)), Data(secret.utf8).base64EncodedString()] {
-                let found = Self.find(needle, in: files)
-                #expect(!found, "a trigger secret is on disk")
+            let files = try await subject.storedBytes()
+            for secret in Self.secrets {
+                for needle in [secret, String(secret.dropFirst(6)), Data(secret.utf8).base64EncodedString()] {
+                    let found = Self.find(needle, in: files)
+                    #expect(!found, "a trigger secret is on disk")
+                }
             }
+
+            let page = try await store.triggers(PageRequest(limit: 1))
+            #expect(page.items.map(\.id) == [trigger.id])
+            #expect(page.nextCursor == nil)
+            try await store.deleteTrigger(trigger.id)
+            #expect(try await store.trigger(trigger.id) == nil)
+            await #expect(throws: StoreError.self) { try await store.deleteTrigger(trigger.id) }
+            await #expect(throws: StoreError.self) { try await store.triggerSecrets(trigger.id, at: Sample.t0) }
         }
-
-        let page = try await store.triggers(PageRequest(limit: 1))
-        #expect(page.items.map(\.id) == [trigger.id])
-        #expect(page.nextCursor == nil)
-        try await store.deleteTrigger(trigger.id)
-        #expect(try await store.trigger(trigger.id) == nil)
-        await #expect(throws: StoreError.self) { try await store.deleteTrigger(trigger.id) }
-        await #expect(throws: StoreError.self) { try await store.triggerSecrets(trigger.id, at: Sample.t0) }
     }
 
-    @Test("the replay log answers the first delivery's jobs within the window and forgets older ones")
-    func replayLog() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        let trigger = WebhookTrigger(scheme: .standardWebhooks, credentialIDs: [], createdAt: Sample.t0)
-        try await store.createTrigger(trigger, secret: Secret(Self.secrets[0]))
-        let first = [JobID.generate()]
-        let day: TimeInterval = 86_400
-        #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: Sample.t0.addingTimeInterval(-day)) == nil)
-        #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: first, at: Sample.t0, since: Sample.t0.addingTimeInterval(-day)) == first)
-        // A concurrent duplicate gets the first one's answer.
-        #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: [.generate()], at: Sample.t0, since: Sample.t0.addingTimeInterval(-day)) == first)
-        #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: Sample.t0.addingTimeInterval(-day)) == first)
-        let later = Sample.t0.addingTimeInterval(day + 1)
-        #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: later.addingTimeInterval(-day)) == nil)
-        let second = [JobID.generate()]
-        #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: second, at: later, since: later.addingTimeInterval(-day)) == second)
+    @Test("the replay log answers the first delivery's jobs within the window and forgets older ones", arguments: StoreKind.all)
+    func replayLog(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let trigger = WebhookTrigger(scheme: .standardWebhooks, credentialIDs: [], createdAt: Sample.t0)
+            try await store.createTrigger(trigger, secret: Secret(Self.secrets[0]))
+            let first = [JobID.generate()]
+            let day: TimeInterval = 86_400
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: Sample.t0.addingTimeInterval(-day)) == nil)
+            #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: first, at: Sample.t0, since: Sample.t0.addingTimeInterval(-day)) == first)
+            // A concurrent duplicate gets the first one's answer.
+            #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: [.generate()], at: Sample.t0, since: Sample.t0.addingTimeInterval(-day)) == first)
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: Sample.t0.addingTimeInterval(-day)) == first)
+            let later = Sample.t0.addingTimeInterval(day + 1)
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: later.addingTimeInterval(-day)) == nil)
+            let second = [JobID.generate()]
+            #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: second, at: later, since: later.addingTimeInterval(-day)) == second)
+        }
     }
 
-    @Test("the current-key index follows the current key: set at creation, moved by the commit that swaps keys")
-    func currentKeyIndex() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        let credential = Sample.credential()
-        try await store.createCredential(credential, secrets: Sample.secrets(for: credential, current: "old-key-plaintext"))
-        let old = SHA256.hexDigest("old-key-plaintext")
-        let new = SHA256.hexDigest("new-key-plaintext")
-        #expect(try await store.credentialIDs(currentKeySHA256: [old, new]) == [old: credential.id])
+    @Test("the current-key index follows the current key: set at creation, moved by the commit that swaps keys", arguments: StoreKind.all)
+    func currentKeyIndex(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = Sample.credential()
+            try await store.createCredential(credential, secrets: Sample.secrets(for: credential, current: "old-key-plaintext"))
+            let old = SHA256.hexDigest("old-key-plaintext")
+            let new = SHA256.hexDigest("new-key-plaintext")
+            #expect(try await store.credentialIDs(currentKeySHA256: [old, new]) == [old: credential.id])
 
-        var job = try await store.addJob(for: credential)
-        _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
-        try job.start(at: Sample.t0)
-        try await store.commit(RotationCommit(job: job, currentKey: .set(Secret("new-key-plaintext")), previousKey: .set(Secret("old-key-plaintext"))), owner: "A")
-        #expect(try await store.credentialIDs(currentKeySHA256: [old, new]) == [new: credential.id])
-        #expect(try await store.credentialIDs(currentKeySHA256: []) == [:])
+            var job = try await store.addJob(for: credential)
+            _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
+            try job.start(at: Sample.t0)
+            try await store.commit(RotationCommit(job: job, currentKey: .set(Secret("new-key-plaintext")), previousKey: .set(Secret("old-key-plaintext"))), owner: "A")
+            #expect(try await store.credentialIDs(currentKeySHA256: [old, new]) == [new: credential.id])
+            #expect(try await store.credentialIDs(currentKeySHA256: []) == [:])
+        }
     }
 
     @Test("a database from before the index gets it backfilled when opened")
@@ -110,29 +110,29 @@ import Testing
         #expect(try await reopened.credentialIDs(currentKeySHA256: [digest]) == [digest: credential.id])
     }
 
-    @Test("expediting takes the grace period out once, bumps the revision so a runner's older copy cannot write it back, and leaves finished jobs alone")
-    func expedite() async throws {
-        let fixture = try SQLiteFixture()
-        defer { fixture.cleanup() }
-        let store = fixture.store
-        let credential = Sample.credential()
-        try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
-        var job = try await store.addJob(for: credential)
-        #expect(job.gracePeriod == ISODuration(seconds: 300))
-        _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
-        let event = JobEvent(at: Sample.t0, type: "job.expedited", message: "leak")
-        let expedited = try #require(try await store.expediteJob(job.id, at: Sample.t0, event: event))
-        #expect(expedited.gracePeriod == .zero)
-        #expect(expedited.revision == job.revision + 1)
-        #expect(try await store.events(job.id).map(\.type).contains("job.expedited"))
-        // Nothing left to take out: unchanged, no second event.
-        #expect(try await store.expediteJob(job.id, at: Sample.t0, event: event)?.revision == expedited.revision)
-        #expect(try await store.events(job.id).filter { $0.type == "job.expedited" }.count == 1)
+    @Test("expediting takes the grace period out once, bumps the revision so a runner's older copy cannot write it back, and leaves finished jobs alone", arguments: StoreKind.all)
+    func expedite(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = Sample.credential()
+            try await store.createCredential(credential, secrets: Sample.secrets(for: credential))
+            var job = try await store.addJob(for: credential)
+            #expect(job.gracePeriod == ISODuration(seconds: 300))
+            _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
+            let event = JobEvent(at: Sample.t0, type: "job.expedited", message: "leak")
+            let expedited = try #require(try await store.expediteJob(job.id, at: Sample.t0, event: event))
+            #expect(expedited.gracePeriod == .zero)
+            #expect(expedited.revision == job.revision + 1)
+            #expect(try await store.events(job.id).map(\.type).contains("job.expedited"))
+            // Nothing left to take out: unchanged, no second event.
+            #expect(try await store.expediteJob(job.id, at: Sample.t0, event: event)?.revision == expedited.revision)
+            #expect(try await store.events(job.id).filter { $0.type == "job.expedited" }.count == 1)
 
-        // The runner's copy is stale: its commit is refused rather than restoring the grace period.
-        try job.start(at: Sample.t0)
-        await #expect(throws: StoreError.self) { try await store.commit(RotationCommit(job: job), owner: "A") }
-        #expect(try await store.job(job.id)?.gracePeriod == .zero)
-        #expect(try await store.expediteJob(.generate(), at: Sample.t0, event: event) == nil)
+            // The runner's copy is stale: its commit is refused rather than restoring the grace period.
+            try job.start(at: Sample.t0)
+            await #expect(throws: StoreError.self) { try await store.commit(RotationCommit(job: job), owner: "A") }
+            #expect(try await store.job(job.id)?.gracePeriod == .zero)
+            #expect(try await store.expediteJob(.generate(), at: Sample.t0, event: event) == nil)
+        }
     }
 }

@@ -4,6 +4,7 @@ import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
+import RotorPostgres
 @testable import rotor
 import Testing
 
@@ -42,6 +43,21 @@ import Testing
         #expect(problems.contains { $0.contains("ROTOR_MASTER_KEY") && $0.contains("ROTOR_KEYRING_FILE") })
         let description = ConfigurationError(problems: problems).description
         #expect(description.contains("rotor serve --dev"))
+    }
+
+    @Test("ROTOR_DATABASE_URL selects PostgreSQL; a bad one is refused without showing its password")
+    func databaseURL() throws {
+        let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        #expect(try self.resolve(base).databaseURL == nil)
+        var environment = base
+        environment["ROTOR_DATABASE_URL"] = "postgres://rotor:hunter2-secret@db.example:5433/rotor"
+        let url = try #require(try self.resolve(environment).databaseURL)
+        #expect(url.host == "db.example" && url.port == 5433 && url.database == "rotor" && url.password == "hunter2-secret")
+        environment["ROTOR_DATABASE_URL"] = "postgres://rotor:hunter2-secret@db.example:5433/"
+        let problems = self.problems(environment)
+        #expect(problems.count == 1)
+        #expect(problems.first?.contains("ROTOR_DATABASE_URL") == true)
+        #expect(problems.allSatisfy { !$0.contains("hunter2") })
     }
 
     @Test("a token and a master key are enough; defaults apply")

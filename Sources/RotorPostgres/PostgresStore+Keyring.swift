@@ -1,0 +1,166 @@
+public import Foundation
+import NIOCore
+import PostgresNIO
+public import RotorCore
+import RotorCrypto
+
+extension PostgresStore {
+    /// `v3-envelope-kek-ids`: the KEK id of every envelope, as an indexed column, for
+    /// `rotor keyring` (as in the SQLite store).
+    ///
+    /// A generated column reads the id out of the envelope header (DESIGN.md §3, format in
+    /// ``Envelope``: byte 5 is the id's length n, 1–64, and the id follows), so every writer keeps
+    /// it right without knowing of it, and finding the envelopes under a KEK is an index search
+    /// instead of decrypting every secret. A header out of range gives `''`, like SQLite's; NULL
+    /// while the secret is cleared. Ids are ASCII, which `encode(…, 'escape')` keeps as it is.
+    static let keyringMigration = Migration(
+        version: "v3-envelope-kek-ids",
+        statements: [
+            """
+            ALTER TABLE secrets ADD COLUMN kek_id text GENERATED ALWAYS AS (
+                CASE
+                    WHEN envelope IS NULL THEN NULL
+                    WHEN length(envelope) < 5 THEN ''
+                    WHEN get_byte(envelope, 4) BETWEEN 1 AND 64 THEN encode(substring(envelope FROM 6 FOR get_byte(envelope, 4)), 'escape')
+                    ELSE ''
+                END
+            ) STORED
+            """,
+            "CREATE INDEX secrets_by_kek_id ON secrets(kek_id, owner_id, field)",
+        ]
+    )
+}
+
+extension PostgresStore: EnvelopeKeyStore {
+    /// The keyring's active KEK id.
+    public var activeEnvelopeKeyID: String { self.keyring.activeKeyID }
+
+    /// The keyring's KEK ids.
+    public var envelopeKeyIDs: [String] { self.keyring.keyIDs }
+
+    /// Counts envelopes per KEK from the `kek_id` index; decrypts nothing.
+    public func envelopeCountsByKeyID() async throws -> [String: Int] {
+        try await self.read { tx in
+            var counts: [String: Int] = [:]
+            for row in try await tx.rows("SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id") {
+                counts[try row.string("kek_id")] = try row.int("n")
+            }
+            return counts
+        }
+    }
+
+    /// Reads a batch and re-wraps it outside any transaction, then writes back each envelope with
+    /// a compare-and-set in one short transaction.
+    public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
+        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
+    }
+
+    /// ``rewrapEnvelopes(under:after:limit:)`` with `beforeWrite` run between the read and the
+    /// write, so tests can change a secret in that window.
+    package func rewrapEnvelopes(
+        under keyID: String,
+        after cursor: EnvelopeCursor?,
+        limit: Int,
+        beforeWrite: @Sendable () async throws -> Void
+    ) async throws -> EnvelopeRewrapBatch {
+        precondition(limit > 0)
+        let keyring = self.keyring
+        guard keyID != keyring.activeKeyID else {
+            return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
+        }
+        let rows = try await self.read { tx in
+            let rows: [PostgresRandomAccessRow]
+            if let cursor {
+                rows = try await tx.rows(
+                    """
+                    SELECT owner_id, field, version, envelope FROM secrets
+                    WHERE kek_id = \(keyID) AND (owner_id, field) > (\(cursor.owner), \(cursor.field)) ORDER BY owner_id, field LIMIT \(limit)
+                    """
+                )
+            } else {
+                rows = try await tx.rows(
+                    "SELECT owner_id, field, version, envelope FROM secrets WHERE kek_id = \(keyID) ORDER BY owner_id, field LIMIT \(limit)"
+                )
+            }
+            return try rows.map { row in
+                StoredEnvelope(owner: try row.string("owner_id"), field: try row.string("field"), version: try row.int("version"), bytes: try row.bytes("envelope"))
+            }
+        }
+        var rewraps: [(stored: StoredEnvelope, new: [UInt8])] = []
+        var failures: [EnvelopeFailure] = []
+        for stored in rows {
+            do {
+                let rewrapped = try Envelope.rewrap(
+                    stored.bytes, context: EnvelopeContext(recordID: stored.owner, field: stored.field, version: stored.version), keyring: keyring)
+                rewraps.append((stored, rewrapped))
+            } catch {
+                failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
+            }
+        }
+        try await beforeWrite()
+        var changed = 0
+        if !rewraps.isEmpty {
+            let batch = rewraps
+            changed = try await self.write { tx in
+                var changed = 0
+                for rewrap in batch {
+                    // Only the exact bytes that were re-wrapped are replaced: a secret rotated,
+                    // cleared or re-sealed meanwhile keeps its newer value.
+                    let updated = try await tx.rows(
+                        """
+                        UPDATE secrets SET envelope = \(ByteBuffer(bytes: rewrap.new))
+                        WHERE owner_id = \(rewrap.stored.owner) AND field = \(rewrap.stored.field) AND version = \(rewrap.stored.version)
+                          AND envelope = \(ByteBuffer(bytes: rewrap.stored.bytes))
+                        RETURNING owner_id
+                        """
+                    )
+                    if updated.isEmpty { changed += 1 }
+                }
+                return changed
+            }
+        }
+        let last = rows.last.map { EnvelopeCursor(owner: $0.owner, field: $0.field) }
+        return EnvelopeRewrapBatch(
+            rewrapped: rewraps.count - changed, changedConcurrently: changed, failures: failures, next: rows.count == limit ? last : nil)
+    }
+
+    /// Opens every envelope, a page at a time in (owner, field) order.
+    public func verifyEnvelopes() async throws -> EnvelopeVerification {
+        let keyring = self.keyring
+        var result = EnvelopeVerification(opened: 0, failures: [])
+        var cursor = EnvelopeCursor(owner: "", field: "")
+        while true {
+            let after = cursor
+            let rows = try await self.read { tx in
+                try await tx.rows(
+                    """
+                    SELECT owner_id, field, version, envelope FROM secrets
+                    WHERE envelope IS NOT NULL AND (owner_id, field) > (\(after.owner), \(after.field)) ORDER BY owner_id, field LIMIT 500
+                    """
+                ).map { row in
+                    StoredEnvelope(owner: try row.string("owner_id"), field: try row.string("field"), version: try row.int("version"), bytes: try row.bytes("envelope"))
+                }
+            }
+            for stored in rows {
+                do {
+                    var plaintext = try Envelope.open(
+                        stored.bytes, context: EnvelopeContext(recordID: stored.owner, field: stored.field, version: stored.version), keyring: keyring)
+                    plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                    result.opened += 1
+                } catch {
+                    result.failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
+                }
+            }
+            guard let last = rows.last else { return result }
+            cursor = EnvelopeCursor(owner: last.owner, field: last.field)
+        }
+    }
+}
+
+/// One envelope as stored.
+private struct StoredEnvelope: Sendable {
+    var owner: String
+    var field: String
+    var version: Int
+    var bytes: [UInt8]
+}

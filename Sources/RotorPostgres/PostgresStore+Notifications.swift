@@ -1,0 +1,81 @@
+import Logging
+import PostgresNIO
+public import RotorCore
+import Synchronization
+
+extension PostgresStore: JobNotifications {
+    public func observeJobs(_ observer: @escaping @Sendable () -> Void) {
+        self.jobObservers.withLock { $0.append(observer) }
+    }
+
+    /// A notification's payload: the schema it concerns (channels are per database, and several
+    /// deployments or test runs may share one) and the instance that sent it.
+    static func payload(schema: String, instance: String) -> String { schema + "|" + instance }
+
+    /// Holds one pooled connection that `LISTEN`s on the jobs and outbox channels, calling the
+    /// observers on every notification about this store's schema; reconnects after a second when
+    /// the connection drops, and then calls every observer once, since whatever was sent while
+    /// nobody listened is lost. Returns once the first `LISTEN` is in place (or failed), so that
+    /// a store that has connected also hears every later change.
+    func startListening(schema: String) async {
+        // Finished once the first LISTEN is in place or has failed; finishing again does nothing.
+        let (ready, signal) = AsyncStream<Void>.makeStream()
+        let task = Task { [client = self.client, logger = self.logger] in
+            var connectedBefore = false
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.jobsChannel) { jobs in
+                            try await connection.listen(on: Self.outboxChannel) { outbox in
+                                signal.finish()
+                                if connectedBefore {
+                                    self.notifyJobObservers()
+                                    self.notifyOutboxObservers()
+                                }
+                                connectedBefore = true
+                                try await self.relay(jobs: jobs, outbox: outbox, schema: schema)
+                            }
+                        }
+                    }
+                } catch {
+                    signal.finish()
+                    if Task.isCancelled { return }
+                    logger.warning("listening for other instances' changes failed; retrying", metadata: ["error": "\(Self.describe(error))"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            signal.finish()
+        }
+        self.track(task)
+        for await _ in ready {}
+    }
+
+    /// Calls the observers for each notification until the connection ends.
+    private func relay(jobs: PostgresNotificationSequence, outbox: PostgresNotificationSequence, schema: String) async throws {
+        let prefix = schema + "|"
+        let own = Self.payload(schema: schema, instance: self.instanceToken)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await notification in jobs where notification.payload.hasPrefix(prefix) {
+                    self.notifyJobObservers()
+                }
+            }
+            group.addTask {
+                // This instance's own outbox rows woke its dispatcher when they committed.
+                for try await notification in outbox where notification.payload.hasPrefix(prefix) && notification.payload != own {
+                    self.notifyOutboxObservers()
+                }
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func notifyJobObservers() {
+        for observer in self.jobObservers.withLock({ $0 }) { observer() }
+    }
+
+    private func notifyOutboxObservers() {
+        for observer in self.outboxObservers.withLock({ $0 }) { observer() }
+    }
+}

@@ -1,0 +1,88 @@
+import NIOCore
+import PostgresNIO
+import RotorCore
+import RotorCrypto
+
+extension PostgresStore {
+    /// Seals `secret` under the next version of (owner, field) and stores it in place of the old
+    /// one. The row lock keeps two writers from sealing under the same version.
+    func putSecret(_ tx: Transaction, owner: String, field: String, _ secret: Secret) async throws {
+        let stored = try await tx.rows("SELECT version FROM secrets WHERE owner_id = \(owner) AND field = \(field) FOR UPDATE").first
+        let version = (try stored?.int("version") ?? 0) + 1
+        let envelope = try Envelope.seal(
+            Array(secret.reveal().utf8),
+            context: EnvelopeContext(recordID: owner, field: field, version: version),
+            keyring: self.keyring
+        )
+        try await tx.run(
+            """
+            INSERT INTO secrets (owner_id, field, version, envelope) VALUES (\(owner), \(field), \(version), \(ByteBuffer(bytes: envelope)))
+            ON CONFLICT (owner_id, field) DO UPDATE SET version = excluded.version, envelope = excluded.envelope
+            """
+        )
+        if field == Field.currentKey {
+            try await Self.indexCurrentKey(tx, owner: owner, secret)
+        }
+    }
+
+    /// Removes the value but keeps the row's version as a tombstone, so that a value set again
+    /// later gets a version never used before and no older envelope can be put back in its place.
+    func deleteSecret(_ tx: Transaction, owner: String, field: String) async throws {
+        try await tx.run("UPDATE secrets SET envelope = NULL WHERE owner_id = \(owner) AND field = \(field)")
+        if field == Field.currentKey {
+            try await Self.indexCurrentKey(tx, owner: owner, nil)
+        }
+    }
+
+    func apply(_ change: SecretChange, _ tx: Transaction, owner: String, field: String) async throws {
+        switch change {
+        case .unchanged: return
+        case .set(let secret): try await self.putSecret(tx, owner: owner, field: field, secret)
+        case .clear: try await self.deleteSecret(tx, owner: owner, field: field)
+        }
+    }
+
+    func fetchSecret(_ tx: Transaction, owner: String, field: String) async throws -> Secret? {
+        guard
+            let row = try await tx.rows(
+                "SELECT version, envelope FROM secrets WHERE owner_id = \(owner) AND field = \(field) AND envelope IS NOT NULL"
+            ).first
+        else { return nil }
+        return try self.openSecret(row, owner: owner, field: field)
+    }
+
+    private func openSecret(_ row: PostgresRandomAccessRow, owner: String, field: String) throws -> Secret {
+        let plaintext = try Envelope.open(
+            try row.bytes("envelope"),
+            context: EnvelopeContext(recordID: owner, field: field, version: try row.int("version")),
+            keyring: self.keyring
+        )
+        return Secret(String(decoding: plaintext, as: UTF8.self))
+    }
+
+    /// The credential's secrets; a credential without a stored current key is corrupt.
+    func fetchCredentialSecrets(_ tx: Transaction, _ id: CredentialID) async throws -> CredentialSecrets {
+        let owner = id.rawValue
+        var current: Secret?
+        var previous: Secret?
+        var signing: [TargetID: Secret] = [:]
+        var previousSigning: [TargetID: Secret] = [:]
+        let rows = try await tx.rows("SELECT field, version, envelope FROM secrets WHERE owner_id = \(owner) AND envelope IS NOT NULL")
+        for row in rows {
+            let field = try row.string("field")
+            let secret = try self.openSecret(row, owner: owner, field: field)
+            switch field {
+            case Field.currentKey: current = secret
+            case Field.previousKey: previous = secret
+            default:
+                if let target = Field.previousSigningSecretTarget(field) {
+                    previousSigning[target] = secret
+                } else if field.hasPrefix(Field.signingSecretPrefix) {
+                    signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
+                }
+            }
+        }
+        guard let current else { throw PostgresStoreError("credential \(id) has no stored current key") }
+        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
+    }
+}

@@ -1,0 +1,297 @@
+public import Foundation
+import NIOCore
+import PostgresNIO
+import Synchronization
+public import RotorCore
+
+extension PostgresStore: SubscriptionStore {
+    // MARK: Subscriptions
+
+    public func createSubscription(_ subscription: Subscription, signingSecret: Secret) async throws {
+        try await self.write { tx in
+            try await tx.run(
+                """
+                INSERT INTO subscriptions (id, url, events, created_at)
+                VALUES (\(subscription.id.rawValue), \(subscription.url), \(try Rows.json(subscription.events)),
+                    \(subscription.createdAt.timeIntervalSinceReferenceDate))
+                """
+            )
+            try await self.putSecret(tx, owner: subscription.id.rawValue, field: Field.subscriptionSigningSecret, signingSecret)
+        }
+    }
+
+    public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
+        try await self.read { tx in
+            try await tx.rows("SELECT * FROM subscriptions WHERE id = \(id.rawValue)").first.map(Self.subscription)
+        }
+    }
+
+    public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
+        let after = try page.cursor.map { try Cursor.decodeTimeAndID($0) }
+        return try await self.read { tx in
+            let sql = SQL("SELECT * FROM subscriptions")
+            if let after {
+                let time = sql.bind(.double(after.createdAt))
+                sql.append(" WHERE (created_at > \(time) OR (created_at = \(time) AND id > \(sql.bind(.text(after.id)))))")
+            }
+            sql.append(" ORDER BY created_at, id LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Self.subscription)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(time: $0.createdAt.timeIntervalSinceReferenceDate, id: $0.id.rawValue) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteSubscription(_ id: SubscriptionID) async throws {
+        try await self.write { tx in
+            // Deliveries go with it (ON DELETE CASCADE); events no other subscription needs, too.
+            guard try await !tx.rows("DELETE FROM subscriptions WHERE id = \(id.rawValue) RETURNING id").isEmpty else {
+                throw StoreError(.notFound, message: "no subscription \(id)")
+            }
+            try await tx.run("DELETE FROM secrets WHERE owner_id = \(id.rawValue)")
+            try await tx.run(
+                "DELETE FROM outbox_events WHERE NOT EXISTS (SELECT 1 FROM outbox_deliveries WHERE event_id = outbox_events.id)"
+            )
+        }
+    }
+
+    public func deliveries(of id: SubscriptionID, _ page: PageRequest) async throws -> Page<SubscriptionDelivery> {
+        let after = try page.cursor.map { try Cursor.decodeTimeAndID($0) }
+        return try await self.read { tx in
+            guard try await !tx.rows("SELECT 1 AS found FROM subscriptions WHERE id = \(id.rawValue)").isEmpty else {
+                throw StoreError(.notFound, message: "no subscription \(id)")
+            }
+            let sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.subscription_id = ")
+            sql.append(sql.bind(.text(id.rawValue)))
+            if let after {
+                let time = sql.bind(.double(after.createdAt))
+                sql.append(" AND (d.created_at < \(time) OR (d.created_at = \(time) AND d.event_id < \(sql.bind(.text(after.id)))))")
+            }
+            sql.append(" ORDER BY d.created_at DESC, d.event_id DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Self.delivery)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(time: $0.createdAt.timeIntervalSinceReferenceDate, id: $0.eventID.rawValue) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    // MARK: Outbox
+
+    public func claimDeliveries(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+        guard limit > 0 else { return [] }
+        let now = now.timeIntervalSinceReferenceDate
+        let until = leaseUntil.timeIntervalSinceReferenceDate
+        return try await self.write { tx in
+            // SKIP LOCKED: dispatchers of several instances take different deliveries.
+            let rows = try await tx.rows(
+                """
+                SELECT d.event_id, d.subscription_id, d.attempts, d.created_at, e.type, e.timestamp, e.payload, s.url
+                FROM outbox_deliveries d
+                JOIN outbox_events e ON e.id = d.event_id
+                JOIN subscriptions s ON s.id = d.subscription_id
+                WHERE d.state = 'pending' AND d.next_attempt_at <= \(now)
+                  AND (d.lease_owner IS NULL OR d.lease_expires_at <= \(now))
+                ORDER BY d.next_attempt_at, d.created_at, d.event_id
+                LIMIT \(limit)
+                FOR UPDATE OF d SKIP LOCKED
+                """
+            )
+            var messages: [OutboxMessage] = []
+            for row in rows {
+                let eventID = try row.string("event_id")
+                let subscriptionID = try row.string("subscription_id")
+                guard let secret = try await self.fetchSecret(tx, owner: subscriptionID, field: Field.subscriptionSigningSecret) else {
+                    throw PostgresStoreError("subscription \(subscriptionID) has no stored signing secret")
+                }
+                try await tx.run(
+                    """
+                    UPDATE outbox_deliveries SET lease_owner = \(owner), lease_expires_at = \(until)
+                    WHERE event_id = \(eventID) AND subscription_id = \(subscriptionID)
+                    """
+                )
+                let event = OutboxEvent(
+                    id: EventID(unchecked: eventID),
+                    type: try Rows.enumValue(EventType.self, row, "type"),
+                    timestamp: try Rows.date(row, "timestamp"),
+                    payload: try row.bytes("payload")
+                )
+                messages.append(
+                    OutboxMessage(
+                        event: event,
+                        subscriptionID: SubscriptionID(unchecked: subscriptionID),
+                        url: try row.string("url"),
+                        signingSecret: secret,
+                        attempts: try row.int("attempts"),
+                        createdAt: try Rows.date(row, "created_at")
+                    )
+                )
+            }
+            return messages
+        }
+    }
+
+    public func recordDeliveryAttempt(
+        event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
+    ) async throws {
+        let state: DeliveryState
+        let statusCode: Int?
+        let error: String?
+        let nextAttemptAt: Date?
+        let deliveredAt: Date?
+        switch result {
+        case .delivered(let code):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.delivered, code, nil, nil, now)
+        case .retry(let next, let code, let message):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.pending, code, message, next, nil)
+        case .failed(let code, let message):
+            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.failed, code, message, nil, nil)
+        }
+        try await self.write { tx in
+            try await tx.run(
+                """
+                UPDATE outbox_deliveries
+                SET state = \(state.rawValue), attempts = attempts + 1, last_status_code = \(statusCode),
+                    last_error = \(error.map { String($0.prefix(500)) }), last_attempt_at = \(now.timeIntervalSinceReferenceDate),
+                    next_attempt_at = \(nextAttemptAt?.timeIntervalSinceReferenceDate),
+                    delivered_at = \(deliveredAt?.timeIntervalSinceReferenceDate), lease_owner = NULL, lease_expires_at = NULL
+                WHERE event_id = \(event.rawValue) AND subscription_id = \(subscription.rawValue) AND lease_owner = \(owner)
+                  AND state = 'pending'
+                """
+            )
+        }
+    }
+
+    public func releaseDeliveryLeases(owner: String) async throws {
+        try await self.write { tx in
+            try await tx.run("UPDATE outbox_deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = \(owner)")
+        }
+    }
+
+    @discardableResult
+    public func enqueueExpiringEvents(at now: Date) async throws -> Int {
+        try await self.write { tx in
+            let rows = try await tx.rows(
+                """
+                SELECT c.* FROM credentials c
+                WHERE c.schedule IS NOT NULL
+                  AND NOT EXISTS (
+                      SELECT 1 FROM expiry_notices n
+                      WHERE n.credential_id = c.id AND n.provider_key_id = (c.current_key::jsonb ->> 'provider_key_id'))
+                """
+            )
+            var written = 0
+            for credential in try rows.map(Rows.credential) where OutboxEvent.isExpiring(credential, at: now) {
+                // Another instance checking at the same moment: its notice wins, this one writes nothing.
+                let noticed = try await tx.rows(
+                    """
+                    INSERT INTO expiry_notices (credential_id, provider_key_id, noticed_at)
+                    VALUES (\(credential.id.rawValue), \(credential.current.providerKeyID), \(now.timeIntervalSinceReferenceDate))
+                    ON CONFLICT DO NOTHING RETURNING credential_id
+                    """
+                )
+                guard !noticed.isEmpty else { continue }
+                try await self.enqueue(&tx, [OutboxEvent.expiring(credential, at: now)], at: now)
+                written += 1
+            }
+            return written
+        }
+    }
+
+    public func observeOutbox(_ observer: @escaping @Sendable () -> Void) {
+        self.outboxObservers.withLock { $0.append(observer) }
+    }
+
+    // MARK: Writing events (inside other transactions)
+
+    /// What a change is compared with to know which events it reports.
+    struct OutboxBaseline {
+        var jobState: JobState?
+        var credentialState: CredentialState?
+    }
+
+    /// Reads the states a transaction is about to change; call before its writes.
+    static func outboxBaseline(_ tx: Transaction, credential: CredentialID, jobState: JobState?) async throws -> OutboxBaseline {
+        let state = try await tx.rows("SELECT state FROM credentials WHERE id = \(credential.rawValue)").first?.string("state")
+        return OutboxBaseline(jobState: jobState, credentialState: state.flatMap(CredentialState.init(rawValue:)))
+    }
+
+    /// Writes the events that the change to `job` (and its credential) since `baseline` reports,
+    /// in the caller's transaction; call after its writes.
+    func enqueueEvents(_ tx: inout Transaction, reporting job: Job, since baseline: OutboxBaseline) async throws {
+        // Most commits change neither; without subscriptions there is nothing to write at all.
+        guard try await !tx.rows("SELECT 1 AS found FROM subscriptions LIMIT 1").isEmpty else { return }
+        guard let credential = try await Self.fetchCredential(tx, job.credentialID), let credentialBefore = baseline.credentialState else { return }
+        let now = job.updatedAt
+        let events = OutboxEvent.reporting(
+            jobStateBefore: baseline.jobState, job: job, credentialStateBefore: credentialBefore, credential: credential, at: now)
+        try await self.enqueue(&tx, events, at: now)
+    }
+
+    /// Inserts each event with one pending delivery per subscription that wants its type, and
+    /// has every instance's dispatcher woken once the transaction commits. Events nobody wants
+    /// are not stored.
+    private func enqueue(_ tx: inout Transaction, _ events: [OutboxEvent], at now: Date) async throws {
+        guard !events.isEmpty else { return }
+        let subscriptions = try await tx.rows("SELECT id, events FROM subscriptions").map { row in
+            (id: try row.string("id"), events: Set(try Rows.decodeJSON([EventType].self, row, "events")))
+        }
+        var wrote = false
+        for event in events {
+            let recipients = subscriptions.filter { $0.events.contains(event.type) }
+            guard !recipients.isEmpty else { continue }
+            try await tx.run(
+                """
+                INSERT INTO outbox_events (id, type, timestamp, payload)
+                VALUES (\(event.id.rawValue), \(event.type.rawValue), \(event.timestamp.timeIntervalSinceReferenceDate), \(ByteBuffer(bytes: event.payload)))
+                """
+            )
+            for recipient in recipients {
+                try await tx.run(
+                    """
+                    INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
+                    VALUES (\(event.id.rawValue), \(recipient.id), 'pending', 0, \(now.timeIntervalSinceReferenceDate), \(now.timeIntervalSinceReferenceDate))
+                    """
+                )
+            }
+            wrote = true
+        }
+        if wrote {
+            tx.wroteOutbox = true
+            // Other instances' dispatchers; this one's observers are called after the commit.
+            try await tx.run("SELECT pg_notify(\(Self.outboxChannel), current_schema() || '|' || \(self.instanceToken))")
+        }
+    }
+
+    // MARK: Rows
+
+    private static func subscription(_ row: PostgresRandomAccessRow) throws -> Subscription {
+        Subscription(
+            id: SubscriptionID(unchecked: try row.string("id")),
+            url: try row.string("url"),
+            events: try Rows.decodeJSON([EventType].self, row, "events"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+
+    private static func delivery(_ row: PostgresRandomAccessRow) throws -> SubscriptionDelivery {
+        SubscriptionDelivery(
+            eventID: EventID(unchecked: try row.string("event_id")),
+            subscriptionID: SubscriptionID(unchecked: try row.string("subscription_id")),
+            type: try Rows.enumValue(EventType.self, row, "type"),
+            state: try Rows.enumValue(DeliveryState.self, row, "state"),
+            attempts: try row.int("attempts"),
+            lastStatusCode: try row.optionalInt("last_status_code"),
+            lastError: try row.optionalString("last_error"),
+            lastAttemptAt: try Rows.optionalDate(row, "last_attempt_at"),
+            nextAttemptAt: try Rows.optionalDate(row, "next_attempt_at"),
+            deliveredAt: try Rows.optionalDate(row, "delivered_at"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+}

@@ -1,0 +1,80 @@
+public import Foundation
+import PostgresNIO
+public import RotorCore
+
+extension PostgresStore: TokenStore {
+    public func createToken(_ token: APIToken, sha256: String) async throws {
+        let scopes = try Rows.json(token.scopes.map(\.rawValue))
+        let credentialIDs = try Rows.optionalJSON(token.credentialIDs)
+        try await self.write { tx in
+            try await tx.run(
+                """
+                INSERT INTO tokens (id, name, sha256, scopes, credential_ids, expires_at, created_at)
+                VALUES (\(token.id.rawValue), \(token.name), \(sha256), \(scopes), \(credentialIDs),
+                    \(token.expiresAt?.timeIntervalSinceReferenceDate), \(token.createdAt.timeIntervalSinceReferenceDate))
+                """
+            )
+        }
+    }
+
+    public func token(sha256: String) async throws -> APIToken? {
+        try await self.read { tx in
+            try await tx.rows("SELECT * FROM tokens WHERE sha256 = \(sha256)").first.map(Self.token(from:))
+        }
+    }
+
+    public func token(_ id: TokenID) async throws -> APIToken? {
+        try await self.read { tx in
+            try await tx.rows("SELECT * FROM tokens WHERE id = \(id.rawValue)").first.map(Self.token(from:))
+        }
+    }
+
+    public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
+        let after = try page.cursor.map(Self.decodeTokenCursor)
+        return try await self.read { tx in
+            let sql = SQL("SELECT * FROM tokens")
+            if let after {
+                let time = sql.bind(.double(after.createdAt))
+                sql.append(" WHERE (created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id))) COLLATE \"C\"))")
+            }
+            sql.append(" ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Self.token(from:))
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode("k:\($0.createdAt.timeIntervalSinceReferenceDate)|\($0.id.rawValue)") }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteToken(_ id: TokenID) async throws {
+        try await self.write { tx in
+            guard try await !tx.rows("DELETE FROM tokens WHERE id = \(id.rawValue) RETURNING id").isEmpty else {
+                throw StoreError(.notFound, message: "token \(id) does not exist")
+            }
+        }
+    }
+
+    private static func token(from row: PostgresRandomAccessRow) throws -> APIToken {
+        let scopes = try Rows.decodeJSON([String].self, row, "scopes").map { text in
+            guard let scope = TokenScope(rawValue: text) else { throw Rows.corrupt("scopes", text) }
+            return scope
+        }
+        return APIToken(
+            id: TokenID(unchecked: try row.string("id")),
+            name: try row.string("name"),
+            scopes: scopes,
+            credentialIDs: try Rows.decodeOptionalJSON([CredentialID].self, row, "credential_ids"),
+            expiresAt: try Rows.optionalDate(row, "expires_at"),
+            createdAt: try Rows.date(row, "created_at")
+        )
+    }
+
+    private static func decodeTokenCursor(_ cursor: String) throws -> (createdAt: Double, id: String) {
+        guard let text = Cursor.decode(cursor), text.hasPrefix("k:"), let bar = text.firstIndex(of: "|"),
+            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
+        return (createdAt, String(text[text.index(after: bar)...]))
+    }
+}

@@ -1,0 +1,300 @@
+public import Foundation
+import PostgresNIO
+public import RotorCore
+import RotorCrypto
+
+extension PostgresStore {
+    /// `v2-triggers`: inbound triggers, their replay log, and the leaked-key index on credentials.
+    static let triggerMigration = Migration(
+        version: "v2-triggers",
+        statements: [
+            // Secrets live in `secrets` (owner = trigger id), sealed like every other.
+            """
+            CREATE TABLE triggers (
+                id text PRIMARY KEY,
+                scheme text NOT NULL,
+                credential_ids text NOT NULL,
+                description text,
+                created_at double precision NOT NULL,
+                updated_at double precision NOT NULL,
+                previous_secret_expires_at double precision
+            )
+            """,
+            "CREATE INDEX triggers_by_created_at ON triggers(created_at, id)",
+            // What each delivery answered, so a replay within 24 h answers the same and starts
+            // nothing (DESIGN.md §4).
+            """
+            CREATE TABLE hook_deliveries (
+                trigger_id text NOT NULL REFERENCES triggers(id) ON DELETE CASCADE,
+                delivery_id text NOT NULL,
+                received_at double precision NOT NULL,
+                job_ids text NOT NULL,
+                PRIMARY KEY (trigger_id, delivery_id)
+            )
+            """,
+            "CREATE INDEX hook_deliveries_by_received_at ON hook_deliveries(received_at)",
+            // Hex SHA-256 of the credential's current key, kept by putSecret in the transaction
+            // that changes the current key, so a leak report is matched by an index lookup rather
+            // than by decrypting every key. Filled for existing rows at connect
+            // (backfillCurrentKeyDigests): a migration has no keyring.
+            "ALTER TABLE credentials ADD COLUMN current_key_sha256 text",
+            "CREATE INDEX credentials_by_current_key_sha256 ON credentials(current_key_sha256)",
+        ]
+    )
+
+    /// Keeps `credentials.current_key_sha256` equal to the digest of `owner`'s current key (nil
+    /// when cleared). Called in the transaction that writes the key.
+    static func indexCurrentKey(_ tx: Transaction, owner: String, _ secret: Secret?) async throws {
+        guard CredentialID(owner) != nil else { return }
+        let digest = secret.map { SHA256.hexDigest($0.reveal()) }
+        try await tx.run("UPDATE credentials SET current_key_sha256 = \(digest) WHERE id = \(owner)")
+    }
+
+    /// Computes the index for credentials stored before it existed (once; later writes keep it).
+    func backfillCurrentKeyDigests() async throws {
+        try await self.write { tx in
+            let rows = try await tx.rows(
+                """
+                SELECT c.id, s.version, s.envelope FROM credentials c
+                JOIN secrets s ON s.owner_id = c.id AND s.field = \(Field.currentKey) AND s.envelope IS NOT NULL
+                WHERE c.current_key_sha256 IS NULL
+                FOR UPDATE OF c
+                """
+            )
+            for row in rows {
+                let id = try row.string("id")
+                let plaintext = try Envelope.open(
+                    try row.bytes("envelope"),
+                    context: EnvelopeContext(recordID: id, field: Field.currentKey, version: try row.int("version")),
+                    keyring: self.keyring
+                )
+                try await tx.run("UPDATE credentials SET current_key_sha256 = \(SHA256.hexDigest(plaintext)) WHERE id = \(id)")
+            }
+        }
+    }
+}
+
+extension Field {
+    static let triggerSecret = "trigger_secret"
+    static let triggerPreviousSecret = "trigger_previous_secret"
+}
+
+extension PostgresStore: TriggerStore {
+    // MARK: Triggers
+
+    public func createTrigger(_ trigger: WebhookTrigger, secret: Secret) async throws {
+        let credentialIDs = try Rows.json(trigger.credentialIDs)
+        try await self.write { tx in
+            try await tx.run(
+                """
+                INSERT INTO triggers (id, scheme, credential_ids, description, created_at, updated_at, previous_secret_expires_at)
+                VALUES (\(trigger.id.rawValue), \(trigger.scheme.rawValue), \(credentialIDs), \(trigger.description),
+                    \(trigger.createdAt.timeIntervalSinceReferenceDate), \(trigger.updatedAt.timeIntervalSinceReferenceDate),
+                    \(trigger.previousSecretExpiresAt?.timeIntervalSinceReferenceDate))
+                """
+            )
+            try await self.putSecret(tx, owner: trigger.id.rawValue, field: Field.triggerSecret, secret)
+        }
+    }
+
+    public func trigger(_ id: TriggerID) async throws -> WebhookTrigger? {
+        try await self.read { tx in try await Self.fetchTrigger(tx, id) }
+    }
+
+    public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
+        let after = try page.cursor.map(TriggerCursor.decode)
+        return try await self.read { tx in
+            let sql = SQL("SELECT * FROM triggers")
+            if let after {
+                let time = sql.bind(.double(after.createdAt))
+                sql.append(" WHERE (created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id))) COLLATE \"C\"))")
+            }
+            sql.append(" ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Self.trigger(from:))
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map(TriggerCursor.encode)
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func deleteTrigger(_ id: TriggerID) async throws {
+        try await self.write { tx in
+            guard try await !tx.rows("DELETE FROM triggers WHERE id = \(id.rawValue) RETURNING id").isEmpty else {
+                throw Self.triggerNotFound(id)
+            }
+            // Its replay log goes by ON DELETE CASCADE; its secrets have no foreign key.
+            try await tx.run("DELETE FROM secrets WHERE owner_id = \(id.rawValue)")
+        }
+    }
+
+    public func triggerSecrets(_ id: TriggerID, at now: Date) async throws -> [Secret] {
+        try await self.read { tx in
+            guard let trigger = try await Self.fetchTrigger(tx, id) else { throw Self.triggerNotFound(id) }
+            var secrets: [Secret] = []
+            if let current = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.triggerSecret) {
+                secrets.append(current)
+            }
+            if let expiresAt = trigger.previousSecretExpiresAt, expiresAt > now,
+                let previous = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.triggerPreviousSecret)
+            {
+                secrets.append(previous)
+            }
+            return secrets
+        }
+    }
+
+    public func rollTriggerSecret(_ id: TriggerID, to secret: Secret, previousValidUntil: Date, at now: Date) async throws -> WebhookTrigger {
+        try await self.write { tx in
+            // The trigger's row lock orders concurrent rolls: each moves the current secret it saw.
+            guard var trigger = try await Self.fetchTrigger(tx, id, lock: true) else { throw Self.triggerNotFound(id) }
+            let owner = id.rawValue
+            if let current = try await self.fetchSecret(tx, owner: owner, field: Field.triggerSecret) {
+                try await self.putSecret(tx, owner: owner, field: Field.triggerPreviousSecret, current)
+            }
+            try await self.putSecret(tx, owner: owner, field: Field.triggerSecret, secret)
+            trigger.previousSecretExpiresAt = previousValidUntil
+            trigger.updatedAt = now
+            try await tx.run(
+                """
+                UPDATE triggers SET previous_secret_expires_at = \(previousValidUntil.timeIntervalSinceReferenceDate),
+                    updated_at = \(now.timeIntervalSinceReferenceDate)
+                WHERE id = \(owner)
+                """
+            )
+            return trigger
+        }
+    }
+
+    // MARK: Replays
+
+    public func hookDelivery(_ trigger: TriggerID, deliveryID: String, since: Date) async throws -> [JobID]? {
+        try await self.read { tx in try await Self.fetchDelivery(tx, trigger, deliveryID, since: since) }
+    }
+
+    public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
+        let jobIDs = try Rows.json(jobs)
+        return try await self.write { tx in
+            try await tx.run("DELETE FROM hook_deliveries WHERE received_at < \(since.timeIntervalSinceReferenceDate)")
+            // A concurrent duplicate (this instance or another) inserts first or waits on the key:
+            // either way one row wins, and the loser answers with the winner's jobs.
+            let inserted = try await tx.rows(
+                """
+                INSERT INTO hook_deliveries (trigger_id, delivery_id, received_at, job_ids)
+                VALUES (\(trigger.rawValue), \(deliveryID), \(now.timeIntervalSinceReferenceDate), \(jobIDs))
+                ON CONFLICT (trigger_id, delivery_id) DO NOTHING
+                RETURNING delivery_id
+                """
+            )
+            if !inserted.isEmpty { return jobs }
+            guard let first = try await Self.fetchDelivery(tx, trigger, deliveryID, since: since) else {
+                // The row in the way is older than `since` (committed after this transaction's
+                // clean-up above): it no longer counts, so this delivery takes its place.
+                try await tx.run(
+                    """
+                    UPDATE hook_deliveries SET received_at = \(now.timeIntervalSinceReferenceDate), job_ids = \(jobIDs)
+                    WHERE trigger_id = \(trigger.rawValue) AND delivery_id = \(deliveryID)
+                    """
+                )
+                return jobs
+            }
+            return first
+        }
+    }
+
+    // MARK: Leaked keys
+
+    public func credentialIDs(currentKeySHA256 digests: [String]) async throws -> [String: CredentialID] {
+        guard !digests.isEmpty else { return [:] }
+        return try await self.read { tx in
+            var found: [String: CredentialID] = [:]
+            // One indexed lookup per digest; a report holds a handful of tokens.
+            for digest in Set(digests) {
+                if let row = try await tx.rows("SELECT id FROM credentials WHERE current_key_sha256 = \(digest) LIMIT 1").first {
+                    found[digest] = CredentialID(unchecked: try row.string("id"))
+                }
+            }
+            return found
+        }
+    }
+
+    public func expediteJob(_ id: JobID, at now: Date, event: JobEvent) async throws -> Job? {
+        try await self.write { tx in
+            guard let job = try await Self.fetchJob(tx, id, lock: true) else { return nil }
+            let graceRunning = job.graceEndsAt.map { $0 > now } ?? false
+            // From revoke on the old key is going anyway; a rollback keeps it.
+            guard !job.state.isTerminal, job.step.canRollBack, !job.gracePeriod.isZero || graceRunning else {
+                return job
+            }
+            let time = now.timeIntervalSinceReferenceDate
+            try await tx.run(
+                """
+                UPDATE jobs SET grace_period = \(ISODuration.zero.description),
+                    grace_ends_at = CASE WHEN grace_ends_at > \(time) THEN \(time) ELSE grace_ends_at END,
+                    next_attempt_at = CASE WHEN step = 'grace' AND next_attempt_at > \(time) THEN \(time) ELSE next_attempt_at END,
+                    updated_at = \(time), revision = revision + 1
+                WHERE id = \(id.rawValue)
+                """
+            )
+            try await Self.appendEvents(tx, job: id, [event])
+            // The job's holder should re-read it and revoke now.
+            try await Self.notifyJobs(tx)
+            return try await Self.fetchJob(tx, id)
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func triggerNotFound(_ id: TriggerID) -> StoreError {
+        StoreError(.notFound, message: "no trigger \(id)")
+    }
+
+    private static func fetchTrigger(_ tx: Transaction, _ id: TriggerID, lock: Bool = false) async throws -> WebhookTrigger? {
+        let rows =
+            lock
+            ? try await tx.rows("SELECT * FROM triggers WHERE id = \(id.rawValue) FOR UPDATE")
+            : try await tx.rows("SELECT * FROM triggers WHERE id = \(id.rawValue)")
+        return try rows.first.map(Self.trigger(from:))
+    }
+
+    private static func trigger(from row: PostgresRandomAccessRow) throws -> WebhookTrigger {
+        WebhookTrigger(
+            id: TriggerID(unchecked: try row.string("id")),
+            scheme: try Rows.enumValue(WebhookTrigger.Scheme.self, row, "scheme"),
+            credentialIDs: try Rows.decodeJSON([CredentialID].self, row, "credential_ids"),
+            description: try row.optionalString("description"),
+            createdAt: try Rows.date(row, "created_at"),
+            updatedAt: try Rows.date(row, "updated_at"),
+            previousSecretExpiresAt: try Rows.optionalDate(row, "previous_secret_expires_at")
+        )
+    }
+
+    private static func fetchDelivery(_ tx: Transaction, _ trigger: TriggerID, _ deliveryID: String, since: Date) async throws -> [JobID]? {
+        guard
+            let row = try await tx.rows(
+                """
+                SELECT job_ids FROM hook_deliveries
+                WHERE trigger_id = \(trigger.rawValue) AND delivery_id = \(deliveryID) AND received_at >= \(since.timeIntervalSinceReferenceDate)
+                """
+            ).first
+        else { return nil }
+        return try Rows.decodeJSON([JobID].self, row, "job_ids")
+    }
+}
+
+/// Opaque cursor of the trigger list: base64url of the last item's (created_at, id), as the
+/// SQLite store writes it.
+private enum TriggerCursor {
+    static func encode(_ trigger: WebhookTrigger) -> String {
+        Cursor.encode("t:\(trigger.createdAt.timeIntervalSinceReferenceDate)|\(trigger.id.rawValue)")
+    }
+
+    static func decode(_ cursor: String) throws -> (createdAt: Double, id: String) {
+        guard let text = Cursor.decode(cursor), text.hasPrefix("t:"), let bar = text.firstIndex(of: "|"),
+            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
+        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
+        return (createdAt, String(text[text.index(after: bar)...]))
+    }
+}

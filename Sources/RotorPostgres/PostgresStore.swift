@@ -1,0 +1,671 @@
+public import Foundation
+public import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+public import RotorCore
+public import RotorCrypto
+import Synchronization
+
+/// The shared ``Store``: PostgreSQL through postgres-nio, for several Rotor instances on one
+/// database (DESIGN.md §1, §2 rule 3).
+///
+/// Every method is one transaction on a pooled connection (`PostgresClient`). Writes take row
+/// locks in a fixed order (job, then credential) so concurrent instances serialize on the rows
+/// they share; a serialization failure or deadlock is retried. Jobs and outbox deliveries are
+/// claimed with `FOR UPDATE SKIP LOCKED` under leases (owner + expiry), so two instances never
+/// work on the same job at once and a dead instance's jobs are taken over once its leases lapse.
+/// Changes that make work available are announced with `NOTIFY` (``JobNotifications``,
+/// ``SubscriptionStore/observeOutbox(_:)``); polling stays the fallback.
+///
+/// Secrets are sealed exactly as ``RotorCrypto/Envelope`` and the SQLite store do: bound to
+/// (owner id, field, version), so the two stores' rows mean the same.
+public final class PostgresStore: Store {
+    let client: PostgresClient
+    let keyring: Keyring
+    let logger: Logger
+    /// Tags this store's own `NOTIFY`s, so its listener can skip what it already reported locally.
+    let instanceToken = UUID().uuidString
+    let outboxObservers = Mutex<[@Sendable () -> Void]>([])
+    let jobObservers = Mutex<[@Sendable () -> Void]>([])
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// Channels of the wake-ups.
+    static let jobsChannel = "rotor_jobs"
+    static let outboxChannel = "rotor_outbox"
+
+    private init(client: PostgresClient, keyring: Keyring, logger: Logger) {
+        self.client = client
+        self.keyring = keyring
+        self.logger = logger
+    }
+
+    /// Connects to `url`, migrates the schema, and starts listening for other instances' changes.
+    /// Call ``shutdown()`` when done.
+    ///
+    /// - Parameter maximumConnections: the pool's size; one connection is held by the listener.
+    public static func connect(
+        url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger
+    ) async throws -> PostgresStore {
+        let tls: PostgresClient.Configuration.TLS =
+            switch url.tlsMode {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        configuration.options.maximumConnections = max(2, maximumConnections)
+        configuration.options.connectTimeout = .seconds(5)
+        if let searchPath = url.searchPath {
+            configuration.options.additionalStartupParameters = [("search_path", searchPath)]
+        }
+        var storeLogger = logger
+        storeLogger[metadataKey: "database"] = "\(url)"
+        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: storeLogger), keyring: keyring, logger: storeLogger)
+        let client = store.client
+        store.tasks.withLock { $0.append(Task { await client.run() }) }
+        // The migration runs on a connection of its own, before the pool is first used (by then
+        // the pool's run task has started).
+        let schema: String
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresConnection.Configuration(url), id: 0, logger: storeLogger)
+            do {
+                try await Self.migrate(connection, logger: storeLogger)
+                schema = try await connection.rows("SELECT current_schema() AS schema", logger: storeLogger).first?.string("schema") ?? ""
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+        } catch {
+            store.shutdown()
+            throw PostgresStoreError("cannot open the PostgreSQL database \(url): \(Self.describe(error))")
+        }
+        do {
+            try await store.backfillCurrentKeyDigests()
+        } catch {
+            store.shutdown()
+            throw PostgresStoreError("cannot index the stored current keys: \(Self.describe(error))")
+        }
+        await store.startListening(schema: schema)
+        return store
+    }
+
+    /// Stops listening and closes the pool's connections. Calls in flight fail.
+    public func shutdown() {
+        for task in self.tasks.withLock({ $0 }).reversed() { task.cancel() }
+    }
+
+    /// A server error's message and code, or the error's kind; never a query's parameters.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        return "\(error.code)"
+    }
+
+    func track(_ task: Task<Void, Never>) {
+        self.tasks.withLock { $0.append(task) }
+    }
+
+    // MARK: Transactions
+
+    /// The transaction a write runs in, and what to do once it has committed.
+    struct Transaction {
+        let connection: PostgresConnection
+        let logger: Logger
+        /// Outbox rows were written: wake this instance's dispatcher after the commit.
+        var wroteOutbox = false
+        /// Audit records to append just before the commit, in order: the calling task's pending
+        /// record (``Audit/currentRecord``) first, then what the write appends as its
+        /// consequences (a job's terminal state), as the SQLite store orders them.
+        var audits: [AuditRecord] = []
+
+        func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+            try await self.connection.rows(query, logger: self.logger)
+        }
+
+        func rows(_ sql: SQL) async throws -> [PostgresRandomAccessRow] {
+            try await self.connection.rows(sql, logger: self.logger)
+        }
+
+        func run(_ query: PostgresQuery) async throws {
+            try await self.connection.run(query, logger: self.logger)
+        }
+
+        func run(_ sql: SQL) async throws {
+            try await self.connection.run(sql, logger: self.logger)
+        }
+
+        /// Runs `body` in a savepoint; false, with its effects undone, on a unique violation.
+        func unlessUniqueViolation(_ body: () async throws -> Void) async throws -> Bool {
+            try await self.connection.unlessUniqueViolation(logger: self.logger, body)
+        }
+    }
+
+    /// Runs `body` in a read-write transaction (read committed, with explicit row locks). A
+    /// serialization failure or deadlock rolls back and runs `body` again, up to three times.
+    ///
+    /// The calling task's pending audit record (AuditStore) commits with the write, or not at all.
+    func write<T: Sendable>(_ body: (inout Transaction) async throws -> T) async throws -> T {
+        // Read in the caller's task: the connection's closure may run elsewhere.
+        let pendingAudit = Audit.currentRecord
+        var attempt = 1
+        while true {
+            do {
+                let (value, wroteOutbox) = try await self.client.withConnection { connection in
+                    var transaction = Transaction(connection: connection, logger: self.logger)
+                    if let pendingAudit { transaction.audits.append(pendingAudit) }
+                    try await connection.run("BEGIN", logger: self.logger)
+                    do {
+                        let value = try await body(&transaction)
+                        // Last, so the chain's lock is held only for the commit.
+                        try await Self.appendAudits(transaction, transaction.audits)
+                        try await connection.run("COMMIT", logger: self.logger)
+                        return (value, transaction.wroteOutbox)
+                    } catch {
+                        await self.rollBack(connection)
+                        throw error
+                    }
+                }
+                if wroteOutbox {
+                    for observer in self.outboxObservers.withLock({ $0 }) { observer() }
+                }
+                return value
+            } catch where attempt < 3 && SQLState.isRetryable(error) {
+                attempt += 1
+            }
+        }
+    }
+
+    /// Runs `body` in a read-only transaction on one snapshot (repeatable read), so reads that
+    /// span several statements see one committed state.
+    func read<T: Sendable>(_ body: (Transaction) async throws -> T) async throws -> T {
+        try await self.client.withConnection { connection in
+            let transaction = Transaction(connection: connection, logger: self.logger)
+            try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+            do {
+                let value = try await body(transaction)
+                try await connection.run("COMMIT", logger: self.logger)
+                return value
+            } catch {
+                await self.rollBack(connection)
+                throw error
+            }
+        }
+    }
+
+    /// Ends a failed transaction so the connection goes back to the pool clean. It runs in a task
+    /// of its own, so a cancelled caller still rolls back; a connection that cannot roll back is
+    /// closed, and the pool replaces it.
+    private func rollBack(_ connection: PostgresConnection) async {
+        let logger = self.logger
+        let rolledBack = await Task {
+            do {
+                try await connection.run("ROLLBACK", logger: logger)
+                return true
+            } catch {
+                return false
+            }
+        }.value
+        if !rolledBack { try? await connection.close() }
+    }
+
+    // MARK: Credentials
+
+    public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
+        try await self.write { tx in
+            let sql = SQL("INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", "))) VALUES (")
+            sql.append(sql.bind(try Rows.values(credential)) + ")")
+            guard try await tx.unlessUniqueViolation({ try await tx.run(sql) }) else {
+                throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
+            }
+            let owner = credential.id.rawValue
+            try await self.putSecret(tx, owner: owner, field: Field.currentKey, secrets.current)
+            if let previous = secrets.previous {
+                try await self.putSecret(tx, owner: owner, field: Field.previousKey, previous)
+            }
+            for (target, secret) in secrets.signingSecrets {
+                try await self.putSecret(tx, owner: owner, field: Field.signingSecret(target), secret)
+            }
+        }
+    }
+
+    public func credential(_ id: CredentialID) async throws -> Credential? {
+        try await self.read { tx in try await Self.fetchCredential(tx, id) }
+    }
+
+    public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
+        let after = try page.cursor.map { try Cursor.decodeName($0) }
+        return try await self.read { tx in
+            let sql = SQL("SELECT * FROM credentials")
+            // COLLATE "C": byte order, as SQLite compares, whatever the database's locale; the
+            // cursor's comparison and the order must agree or a page skips or repeats names.
+            if let after { sql.append(" WHERE name COLLATE \"C\" > \(sql.bind(.text(after)))") }
+            sql.append(" ORDER BY name COLLATE \"C\" LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Rows.credential)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(name: $0.name) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets {
+        try await self.read { tx in
+            guard try await Self.fetchCredential(tx, id) != nil else { throw Self.credentialNotFound(id) }
+            return try await self.fetchCredentialSecrets(tx, id)
+        }
+    }
+
+    public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
+        try await self.write { tx in
+            guard let stored = try await Self.fetchCredential(tx, credential.id, lock: true) else {
+                throw Self.credentialNotFound(credential.id)
+            }
+            if let ifUnmodifiedSince, stored.updatedAt != ifUnmodifiedSince {
+                throw StoreError(.conflict, message: "credential \(credential.id) changed since it was read")
+            }
+            try await Self.updateCredentialRow(tx, credential)
+
+            guard let signingSecrets else { return }
+            let owner = credential.id.rawValue
+            let kept = Set(signingSecrets.keys.map(Field.signingSecret))
+            let storedFields = try await tx.rows(
+                "SELECT field FROM secrets WHERE owner_id = \(owner) AND starts_with(field, \(Field.signingSecretPrefix)) AND envelope IS NOT NULL"
+            ).map { try $0.string("field") }
+            for field in storedFields where !kept.contains(field) {
+                try await self.deleteSecret(tx, owner: owner, field: field)
+            }
+            for (target, secret) in signingSecrets {
+                try await self.putSecret(tx, owner: owner, field: Field.signingSecret(target), secret)
+            }
+        }
+    }
+
+    public func deleteCredential(_ id: CredentialID) async throws {
+        try await self.write { tx in
+            guard try await Self.fetchCredential(tx, id, lock: true) != nil else { throw Self.credentialNotFound(id) }
+            if let active = try await Self.activeJobID(tx, credential: id) {
+                throw StoreError(.rotationInProgress, jobID: active, message: "credential \(id) has an active rotation job \(active)")
+            }
+            try await tx.run(
+                "DELETE FROM secrets WHERE owner_id = \(id.rawValue) OR owner_id IN (SELECT id FROM jobs WHERE credential_id = \(id.rawValue))"
+            )
+            // Finished jobs and their events go with it (ON DELETE CASCADE).
+            try await tx.run("DELETE FROM credentials WHERE id = \(id.rawValue)")
+        }
+    }
+
+    // MARK: Jobs
+
+    public func createJob(
+        _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
+    ) async throws -> JobCreation {
+        try await self.write { tx in
+            if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
+                return replay
+            }
+            guard try await Self.fetchCredential(tx, job.credentialID) != nil else { throw Self.credentialNotFound(job.credentialID) }
+
+            var stored = job
+            stored.revision = 1
+            let inserted = try await tx.unlessUniqueViolation {
+                try await Self.insertJob(tx, stored, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint)
+            }
+            guard inserted else {
+                // Another transaction committed a job for this credential, or this key, first.
+                if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
+                    return replay
+                }
+                if let active = try await Self.activeJobID(tx, credential: job.credentialID) {
+                    throw StoreError(
+                        .rotationInProgress, jobID: active,
+                        message: "credential \(job.credentialID) already has an active rotation job \(active)")
+                }
+                throw StoreError(.conflict, message: "job \(job.id) could not be stored; retry")
+            }
+            try await Self.appendEvents(tx, job: stored.id, events)
+            try await tx.run(
+                """
+                UPDATE credentials SET state = \(CredentialState.rotating.rawValue), updated_at = \(job.createdAt.timeIntervalSinceReferenceDate)
+                WHERE id = \(job.credentialID.rawValue)
+                """
+            )
+            try await Self.notifyJobs(tx)
+            return .created(stored)
+        }
+    }
+
+    /// The job an idempotency key created, or ``StoreError/Code/idempotencyConflict``.
+    private static func replay(_ tx: Transaction, idempotencyKey: String, requestFingerprint: String?) async throws -> JobCreation? {
+        guard let row = try await tx.rows("SELECT * FROM jobs WHERE idempotency_key = \(idempotencyKey)").first else { return nil }
+        let existing = try Rows.job(row)
+        guard try row.optionalString("request_fingerprint") == requestFingerprint else {
+            throw StoreError(
+                .idempotencyConflict, message: "the idempotency key was already used with a different request (job \(existing.id))")
+        }
+        return .replayed(existing)
+    }
+
+    static func insertJob(_ tx: Transaction, _ job: Job, idempotencyKey: String?, requestFingerprint: String?) async throws {
+        let columns = Rows.jobValueColumns + ["revision", "idempotency_key", "request_fingerprint"]
+        let sql = SQL("INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (")
+        sql.append(sql.bind(try Rows.values(job) + [.int(job.revision), .text(idempotencyKey), .text(requestFingerprint)]) + ")")
+        try await tx.run(sql)
+    }
+
+    public func job(_ id: JobID) async throws -> Job? {
+        try await self.read { tx in try await Self.fetchJob(tx, id) }
+    }
+
+    public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
+        let after = try page.cursor.map { try Cursor.decodeJob($0) }
+        return try await self.read { tx in
+            let sql = SQL("SELECT * FROM jobs")
+            var conditions: [String] = []
+            if let credentialID = filter.credentialID {
+                conditions.append("credential_id = \(sql.bind(.text(credentialID.rawValue)))")
+            }
+            if let state = filter.state {
+                conditions.append("state = \(sql.bind(.text(state.rawValue)))")
+            }
+            if let after {
+                let time = sql.bind(.double(after.createdAt))
+                conditions.append("(created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id)))))")
+            }
+            if !conditions.isEmpty { sql.append(" WHERE " + conditions.joined(separator: " AND ")) }
+            sql.append(" ORDER BY created_at DESC, id DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
+            var items = try await tx.rows(sql).map(Rows.job)
+            var next: String?
+            if items.count > page.limit {
+                items.removeLast(items.count - page.limit)
+                next = items.last.map { Cursor.encode(job: $0) }
+            }
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func events(_ id: JobID) async throws -> [JobEvent] {
+        try await self.read { tx in
+            try await tx.rows("SELECT * FROM job_events WHERE job_id = \(id.rawValue) ORDER BY seq").map(Rows.event)
+        }
+    }
+
+    // MARK: Running jobs
+
+    public func claimJobs(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [JobID] {
+        guard limit > 0 else { return [] }
+        let now = now.timeIntervalSinceReferenceDate
+        let until = leaseUntil.timeIntervalSinceReferenceDate
+        return try await self.write { tx in
+            // SKIP LOCKED: instances claiming at once each take different jobs instead of waiting
+            // on each other's row locks.
+            let rows = try await tx.rows(
+                """
+                UPDATE jobs SET lease_owner = \(owner), lease_expires_at = \(until)
+                WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE state IN ('queued', 'running')
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= \(now))
+                      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= \(now))
+                    ORDER BY created_at, id
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING id, created_at
+                """
+            )
+            return try rows.map { (id: try $0.string("id"), createdAt: try $0.double("created_at")) }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+                .map { JobID(unchecked: $0.id) }
+        }
+    }
+
+    public func renewLease(_ id: JobID, owner: String, until: Date) async throws -> Bool {
+        try await self.write { tx in
+            try await !tx.rows(
+                """
+                UPDATE jobs SET lease_expires_at = \(until.timeIntervalSinceReferenceDate)
+                WHERE id = \(id.rawValue) AND lease_owner = \(owner) RETURNING id
+                """
+            ).isEmpty
+        }
+    }
+
+    public func releaseLease(_ id: JobID, owner: String) async throws {
+        try await self.write { tx in
+            let released = try await tx.rows(
+                """
+                UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = \(id.rawValue) AND lease_owner = \(owner) AND state IN ('queued', 'running') RETURNING id
+                """
+            )
+            if !released.isEmpty { try await Self.notifyJobs(tx) }
+        }
+    }
+
+    public func releaseLeases(owner: String) async throws {
+        try await self.write { tx in
+            let released = try await tx.rows(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = \(owner) RETURNING id"
+            )
+            if !released.isEmpty { try await Self.notifyJobs(tx) }
+        }
+    }
+
+    public func rotation(_ id: JobID) async throws -> Rotation {
+        try await self.read { tx in
+            guard let job = try await Self.fetchJob(tx, id) else { throw Self.jobNotFound(id) }
+            guard let credential = try await Self.fetchCredential(tx, job.credentialID) else {
+                throw Self.credentialNotFound(job.credentialID)
+            }
+            let secrets = try await self.fetchCredentialSecrets(tx, credential.id)
+            let pending = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.pendingKey)
+            return Rotation(job: job, credential: credential, secrets: secrets, pendingKey: pending)
+        }
+    }
+
+    public func commit(_ commit: RotationCommit, owner: String) async throws {
+        try await self.write { tx in
+            let job = commit.job
+            // The job's row lock orders this commit with a cancel and with other instances.
+            guard
+                let row = try await tx.rows("SELECT lease_owner, revision, state FROM jobs WHERE id = \(job.id.rawValue) FOR UPDATE").first
+            else { throw Self.jobNotFound(job.id) }
+            guard try row.optionalString("lease_owner") == owner else {
+                throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
+            }
+            let revision = try row.int("revision")
+            guard revision == job.revision else {
+                throw StoreError(
+                    .conflict, message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
+            }
+
+            let baseline = try await Self.outboxBaseline(tx, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
+            try await Self.updateJobRow(tx, job, revision: revision + 1)
+            if !(try Rows.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
+                tx.audits.append(Self.outcomeRecord(job))
+            }
+            if let credential = commit.credential {
+                try await Self.updateRotationColumns(tx, credential)
+            }
+            try await self.enqueueEvents(&tx, reporting: job, since: baseline)
+
+            let credentialOwner = job.credentialID.rawValue
+            try await self.apply(commit.currentKey, tx, owner: credentialOwner, field: Field.currentKey)
+            try await self.apply(commit.previousKey, tx, owner: credentialOwner, field: Field.previousKey)
+            try await self.apply(commit.pendingKey, tx, owner: job.id.rawValue, field: Field.pendingKey)
+            try await Self.appendEvents(tx, job: job.id, commit.events)
+        }
+    }
+
+    public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
+        let actor = Audit.actor
+        return try await self.write { tx in
+            guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw Self.jobNotFound(id) }
+            let baseline = try await Self.outboxBaseline(tx, credential: stored.credentialID, jobState: stored.state)
+            var job = stored
+            try job.requestCancel(at: now)
+            if job != stored {
+                job.revision = stored.revision + 1
+                try await Self.updateJobRow(tx, job, revision: job.revision)
+            }
+            try await Self.appendEvents(
+                tx, job: id, [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")])
+            if !stored.state.isTerminal && job.state.isTerminal {
+                tx.audits.append(Self.outcomeRecord(job, actor: actor))
+                try await tx.run(
+                    """
+                    UPDATE credentials SET state = \(CredentialState.active.rawValue), updated_at = \(now.timeIntervalSinceReferenceDate)
+                    WHERE id = \(job.credentialID.rawValue) AND state = \(CredentialState.rotating.rawValue)
+                    """
+                )
+            }
+            try await self.enqueueEvents(&tx, reporting: job, since: baseline)
+            // The job's holder, wherever it runs, should start the rollback now.
+            try await Self.notifyJobs(tx)
+            return job
+        }
+    }
+
+    // MARK: Helpers
+
+    static func credentialNotFound(_ id: CredentialID) -> StoreError {
+        StoreError(.notFound, message: "no credential \(id)")
+    }
+
+    static func jobNotFound(_ id: JobID) -> StoreError {
+        StoreError(.notFound, message: "no job \(id)")
+    }
+
+    /// Writes every column of `credential` over its row.
+    private static func updateCredentialRow(_ tx: Transaction, _ credential: Credential) async throws {
+        let sql = SQL("UPDATE credentials SET ")
+        let values = try Rows.values(credential)
+        sql.append(
+            zip(Rows.credentialColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
+                .joined(separator: ", "))
+        sql.append(" WHERE id = \(sql.bind(.text(credential.id.rawValue))) RETURNING id")
+        var updated = false
+        let unique = try await tx.unlessUniqueViolation { updated = try await !tx.rows(sql).isEmpty }
+        guard unique else { throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists") }
+        guard updated else { throw Self.credentialNotFound(credential.id) }
+    }
+
+    /// Writes only what a rotation changes (state, version, keys, times), so that labels,
+    /// schedule and targets patched during a rotation are not overwritten by the engine.
+    private static func updateRotationColumns(_ tx: Transaction, _ credential: Credential) async throws {
+        try await Self.rescheduleIfRotated(tx, credential)
+        let updated = try await tx.rows(
+            """
+            UPDATE credentials SET state = \(credential.state.rawValue), version = \(credential.version),
+                current_key = \(try Rows.json(credential.current)), previous_key = \(try Rows.optionalJSON(credential.previous)),
+                last_rotated_at = \(credential.lastRotatedAt?.timeIntervalSinceReferenceDate),
+                updated_at = \(credential.updatedAt.timeIntervalSinceReferenceDate)
+            WHERE id = \(credential.id.rawValue) RETURNING id
+            """
+        )
+        guard !updated.isEmpty else { throw Self.credentialNotFound(credential.id) }
+    }
+
+    /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
+    private static func updateJobRow(_ tx: Transaction, _ job: Job, revision: Int) async throws {
+        let sql = SQL("UPDATE jobs SET ")
+        let values = try Rows.values(job)
+        sql.append(
+            zip(Rows.jobValueColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
+                .joined(separator: ", "))
+        sql.append(", revision = \(sql.bind(.int(revision)))")
+        if job.state.isTerminal { sql.append(", lease_owner = NULL, lease_expires_at = NULL") }
+        sql.append(" WHERE id = \(sql.bind(.text(job.id.rawValue)))")
+        try await tx.run(sql)
+    }
+
+    static func fetchCredential(_ tx: Transaction, _ id: CredentialID, lock: Bool = false) async throws -> Credential? {
+        // FOR NO KEY UPDATE: a writer's lock that still lets other transactions insert jobs
+        // referencing the credential (their foreign-key check takes a key-share lock).
+        let query: PostgresQuery =
+            lock
+            ? "SELECT * FROM credentials WHERE id = \(id.rawValue) FOR NO KEY UPDATE"
+            : "SELECT * FROM credentials WHERE id = \(id.rawValue)"
+        return try await tx.rows(query).first.map(Rows.credential)
+    }
+
+    static func fetchJob(_ tx: Transaction, _ id: JobID, lock: Bool = false) async throws -> Job? {
+        let query: PostgresQuery =
+            lock ? "SELECT * FROM jobs WHERE id = \(id.rawValue) FOR UPDATE" : "SELECT * FROM jobs WHERE id = \(id.rawValue)"
+        return try await tx.rows(query).first.map(Rows.job)
+    }
+
+    static func activeJobID(_ tx: Transaction, credential: CredentialID) async throws -> JobID? {
+        try await tx.rows(
+            "SELECT id FROM jobs WHERE credential_id = \(credential.rawValue) AND state IN ('queued', 'running') LIMIT 1"
+        ).first.map { JobID(unchecked: try $0.string("id")) }
+    }
+
+    /// Appends to the job's timeline. Callers hold the job's row lock (or just inserted it), so
+    /// the numbering cannot race.
+    static func appendEvents(_ tx: Transaction, job: JobID, _ events: [JobEvent]) async throws {
+        guard !events.isEmpty else { return }
+        var seq = try await tx.rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM job_events WHERE job_id = \(job.rawValue)").first?.int("seq") ?? 0
+        let sql = SQL("INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES ")
+        var tuples: [String] = []
+        for event in events {
+            seq += 1
+            tuples.append(
+                "(" + sql.bind([.text(job.rawValue), .int(seq), Rows.time(event.at), .text(event.type), .text(event.step?.rawValue), .text(event.message)])
+                    + ")")
+        }
+        sql.append(tuples.joined(separator: ", "))
+        try await tx.run(sql)
+    }
+
+    /// Tells every listening instance that a job may be runnable; sent when the transaction commits.
+    static func notifyJobs(_ tx: Transaction) async throws {
+        try await tx.run("SELECT pg_notify(\(Self.jobsChannel), current_schema() || '|')")
+    }
+}
+
+/// The names secrets are stored under, per owner (credential, job or subscription id): the same
+/// as the SQLite store's, since they are part of each envelope's associated data.
+enum Field {
+    static let currentKey = "current_key"
+    static let previousKey = "previous_key"
+    static let pendingKey = "pending_key"
+    static let signingSecretPrefix = "signing_secret:"
+    static let subscriptionSigningSecret = "signing_secret"
+    private static let previousSuffix = ":previous"
+
+    static func signingSecret(_ target: TargetID) -> String { signingSecretPrefix + target.rawValue }
+
+    /// A target's previous signing secret, kept during a roll's overlap.
+    static func previousSigningSecret(_ target: TargetID) -> String { signingSecret(target) + previousSuffix }
+
+    /// The target whose previous signing secret `field` holds, or nil for any other field.
+    static func previousSigningSecretTarget(_ field: String) -> TargetID? {
+        guard field.hasPrefix(signingSecretPrefix), field.hasSuffix(previousSuffix) else { return nil }
+        return TargetID(unchecked: String(field.dropFirst(signingSecretPrefix.count).dropLast(previousSuffix.count)))
+    }
+}
+
+extension PostgresConnection.Configuration {
+    /// A single connection to the server `url` names, as the pool connects.
+    init(_ url: PostgresURL) throws {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch url.tlsMode {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        self.init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        self.options.connectTimeout = .seconds(5)
+        if let searchPath = url.searchPath {
+            self.options.additionalStartupParameters = [("search_path", searchPath)]
+        }
+    }
+}

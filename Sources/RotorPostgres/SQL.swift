@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A value bound to a statement parameter. Nil binds NULL, typed by the column it goes to.
+enum SQLValue: Sendable {
+    case text(String?)
+    case int(Int?)
+    case double(Double?)
+    case bool(Bool?)
+    case bytes([UInt8]?)
+}
+
+/// A statement being built with `$n` parameters, for SQL whose shape depends on the call
+/// (column lists, optional conditions). Fixed statements use `PostgresQuery` interpolation.
+///
+/// A class, so that `sql.append("... \(sql.bind(value))")` binds and appends to one statement
+/// without overlapping mutable accesses; each lives within one store call.
+final class SQL {
+    private(set) var text: String
+    private(set) var binds = PostgresBindings()
+
+    init(_ text: String = "") {
+        self.text = text
+    }
+
+    /// Appends literal SQL.
+    func append(_ text: String) {
+        self.text += text
+    }
+
+    /// Binds `value` and returns its placeholder.
+    func bind(_ value: SQLValue) -> String {
+        switch value {
+        case .text(let value): Self.append(value, to: &self.binds)
+        case .int(let value): Self.append(value, to: &self.binds)
+        case .double(let value): Self.append(value, to: &self.binds)
+        case .bool(let value): Self.append(value, to: &self.binds)
+        case .bytes(let value): Self.append(value.map { ByteBuffer(bytes: $0) }, to: &self.binds)
+        }
+        return "$\(self.binds.count)"
+    }
+
+    /// Binds each value and returns the placeholders, comma-separated.
+    func bind(_ values: [SQLValue]) -> String {
+        values.map { self.bind($0) }.joined(separator: ", ")
+    }
+
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: self.text, binds: self.binds) }
+
+    private static func append<Value: PostgresNonThrowingEncodable>(_ value: Value?, to binds: inout PostgresBindings) {
+        if let value { binds.append(value) } else { binds.appendNull() }
+    }
+}
+
+/// Postgres error codes the store reacts to (SQLSTATE).
+enum SQLState {
+    static let uniqueViolation = "23505"
+    static let serializationFailure = "40001"
+    static let deadlockDetected = "40P01"
+
+    /// A serialization failure or deadlock: the transaction can simply run again.
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let state = of(error) else { return false }
+        return state == serializationFailure || state == deadlockDetected
+    }
+
+    /// The SQLSTATE of a server error, if `error` is one.
+    static func of(_ error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        return nil
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `query` and collects its rows.
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        var rows: [PostgresRandomAccessRow] = []
+        for try await row in try await self.query(query, logger: logger) {
+            rows.append(row.makeRandomAccess())
+        }
+        return rows
+    }
+
+    func rows(_ sql: SQL, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        try await self.rows(sql.query, logger: logger)
+    }
+
+    /// Runs `query`, ignoring any rows.
+    func run(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
+    }
+
+    func run(_ sql: SQL, logger: Logger) async throws {
+        try await self.run(sql.query, logger: logger)
+    }
+
+    /// Runs `body` inside a savepoint; if it fails with a unique violation, rolls back to the
+    /// savepoint (so the transaction can go on) and returns false.
+    func unlessUniqueViolation(logger: Logger, _ body: () async throws -> Void) async throws -> Bool {
+        try await self.run("SAVEPOINT unique_check", logger: logger)
+        do {
+            try await body()
+        } catch where SQLState.of(error) == SQLState.uniqueViolation {
+            try await self.run("ROLLBACK TO SAVEPOINT unique_check", logger: logger)
+            return false
+        }
+        try await self.run("RELEASE SAVEPOINT unique_check", logger: logger)
+        return true
+    }
+}
+
+extension PostgresRandomAccessRow {
+    func string(_ column: String) throws -> String { try self[column].decode(String.self) }
+    func optionalString(_ column: String) throws -> String? { try self[column].decode(String?.self) }
+    func int(_ column: String) throws -> Int { try self[column].decode(Int.self) }
+    func optionalInt(_ column: String) throws -> Int? { try self[column].decode(Int?.self) }
+    func double(_ column: String) throws -> Double { try self[column].decode(Double.self) }
+    func optionalDouble(_ column: String) throws -> Double? { try self[column].decode(Double?.self) }
+    func bool(_ column: String) throws -> Bool { try self[column].decode(Bool.self) }
+    func bytes(_ column: String) throws -> [UInt8] { Array(try self[column].decode(ByteBuffer.self).readableBytesView) }
+}
