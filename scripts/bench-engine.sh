@@ -15,7 +15,9 @@
 #
 # Usage: scripts/bench-engine.sh
 #        JOBS=1000 LATENCY_JOBS=10000 CONCURRENCY=64 scripts/bench-engine.sh
-#        ROTOR_DATABASE_URL=postgres://... scripts/bench-engine.sh   (PostgreSQL store, when built in)
+#        BENCH_POSTGRES=1 scripts/bench-engine.sh   (PostgreSQL store: starts a throwaway server from
+#                                                  Debian's packages with its default durability, one
+#                                                  new database per run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,12 +40,24 @@ bin="$(swift build -c release --show-bin-path)/rotor"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rotor-bench-engine.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+store_args=()
+if [[ ${BENCH_POSTGRES:-0} == 1 ]]; then
+    command -v psql >/dev/null || die "BENCH_POSTGRES=1 needs PostgreSQL (apt-get install postgresql)"
+    eval "$(scripts/postgres-test-server.sh start --durable)"
+    trap 'scripts/postgres-test-server.sh stop "$ROTOR_TEST_PG_DIR"; rm -rf "$tmp"' EXIT
+fi
+
 # run NAME ARGS...: runs one bench, shows its report, keeps it in $tmp/NAME.
 run() {
     local name=$1
     shift
+    if [[ ${BENCH_POSTGRES:-0} == 1 ]]; then
+        # A new database per run: the bench names its credentials bench-0, bench-1, ...
+        psql "${ROTOR_TEST_DATABASE_URL%/*}/rotor_test?sslmode=disable" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE bench_$name" >&2
+        store_args=(--database-url "${ROTOR_TEST_DATABASE_URL%/*}/bench_$name?sslmode=disable")
+    fi
     log "rotor bench $*"
-    "$bin" bench "$@" | tee "$tmp/$name"
+    "$bin" bench "$@" "${store_args[@]}" | tee "$tmp/$name"
     echo
 }
 

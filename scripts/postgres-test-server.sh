@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL server on loopback for the store tests, from Debian's packages.
 #
 #   eval "$(scripts/postgres-test-server.sh start)"   # prints export ROTOR_TEST_DATABASE_URL=... and ROTOR_TEST_PG_DIR=...
+#   eval "$(scripts/postgres-test-server.sh start --durable)"   # fsync and synchronous commit on (benchmarks)
 #   scripts/postgres-test-server.sh stop "$ROTOR_TEST_PG_DIR"
 #
 # The cluster lives in a temporary directory owned by the `postgres` user when run as root (initdb
@@ -32,11 +33,14 @@ start)
   as_owner bash -c "umask 077; printf '%s\n' '$password' > '$dir/superuser-password'"
   as_owner "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/superuser-password" \
     --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >&2
-  # fsync off: a test database need not survive a power cut, and the store tests run faster.
+  # fsync off: a test database need not survive a power cut, and the store tests run faster. A
+  # benchmark (--durable) keeps PostgreSQL's defaults, to compare with SQLite's synced commits.
+  durability="-c fsync=off -c synchronous_commit=off"
+  [[ ${2:-} == --durable ]] && durability=""
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 -c fsync=off -c synchronous_commit=off" start >&2
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 $durability" start >&2
   PGPASSWORD=$password psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >&2 <<SQL
-CREATE ROLE rotor LOGIN PASSWORD '$password';
+CREATE ROLE rotor LOGIN CREATEDB PASSWORD '$password';
 CREATE DATABASE rotor_test OWNER rotor;
 SQL
   echo "export ROTOR_TEST_DATABASE_URL='postgres://rotor:$password@127.0.0.1:$port/rotor_test?sslmode=disable'"

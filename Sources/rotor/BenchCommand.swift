@@ -9,6 +9,7 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorHTTP
+import RotorPostgres
 import RotorStore
 import Synchronization
 
@@ -44,6 +45,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Where to put the data directory (default: a new temporary directory, removed after).")
     var dataDir: String?
+
+    @Option(help: "A PostgreSQL database to use instead of SQLite (ROTOR_DATABASE_URL's form, and its default); it should be empty.")
+    var databaseURL: String? = ProcessInfo.processInfo.environment["ROTOR_DATABASE_URL"]
 
     func validate() throws {
         guard self.jobs > 0 else { throw ValidationError("--jobs must be positive") }
@@ -83,7 +87,8 @@ struct BenchCommand: AsyncParsableCommand {
                     vultrBaseURL: vultrURL,
                     retry: RetryPolicy(base: .milliseconds(100), maximum: .seconds(2), attemptsPerStep: 8),
                     maxConcurrentJobs: self.concurrency,
-                    pollInterval: .milliseconds(200)
+                    pollInterval: .milliseconds(200),
+                    databaseURL: try self.databaseURL.map { try PostgresURL(parsing: $0) }
                 ),
                 logger: logger
             )
@@ -126,7 +131,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         try await client.shutdown()
-        let passed = report.print(latencyMilliseconds: self.latencyMilliseconds, concurrency: self.concurrency)
+        let passed = report.print(latencyMilliseconds: self.latencyMilliseconds, concurrency: self.concurrency, store: self.databaseURL == nil ? "SQLite" : "PostgreSQL")
         if !passed { throw ExitCode.failure }
     }
 
@@ -278,13 +283,13 @@ struct BenchReport {
     var keysAtFake: Int
 
     /// Prints the figures; false when a rotation did not succeed or the fake holds other than one key per credential.
-    func print(latencyMilliseconds: Int, concurrency: Int) -> Bool {
+    func print(latencyMilliseconds: Int, concurrency: Int, store: String) -> Bool {
         let wallSeconds = self.wall.seconds
         let succeeded = self.jobs.filter { $0.state == .succeeded }.count
         let runLatencies = self.jobs.compactMap { job in job.startedAt.flatMap { started in job.finishedAt.map { $0.timeIntervalSince(started) } } }
         let callsPerRotation = Double(self.providerCalls) / Double(max(1, self.jobs.count))
 
-        say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
+        say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(store) store, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
         say(String(format: "queued through POST /v1/jobs in %.2f s (%.0f jobs/s)", self.queueTime.seconds, Double(self.jobs.count) / self.queueTime.seconds))
         say(String(format: "wall time %.2f s: %.1f rotations/s; %d succeeded, %d other", wallSeconds, Double(self.jobs.count) / wallSeconds, succeeded, self.jobs.count - succeeded))
         say(String(format: "CPU while running: %.2f s, %.2f ms per rotation, %.2f cores busy on average (Rotor and the fake)",
