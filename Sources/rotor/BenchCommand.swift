@@ -57,11 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        LogFormat.text.bootstrap(level: .warning)
         let logger = Logger(label: "rotor-bench")
         let directory = self.dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("rotor-bench-\(UUID().uuidString)").path
         try DataDirectory.prepare(directory)

@@ -24,11 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
     )
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+        LogFormat.text.bootstrap(level: .warning)
         let logger = Logger(label: "rotor-demo")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-demo-\(UUID().uuidString)").path
         try DataDirectory.prepare(directory)

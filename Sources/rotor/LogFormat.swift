@@ -3,7 +3,7 @@ import RotorHTTP
 
 /// How `rotor serve` writes log lines (`ROTOR_LOG_FORMAT`).
 enum LogFormat: String, CaseIterable {
-    /// swift-log's human-readable lines (the default).
+    /// Human-readable lines in swift-log's layout (``TextLogHandler``), the default.
     case text
     /// One JSON object per line (``JSONLogHandler``), for log shippers.
     case json
@@ -13,9 +13,7 @@ enum LogFormat: String, CaseIterable {
         switch self {
         case .text:
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                TextLogHandler.standardError(label: label, logLevel: level)
             }
         case .json:
             LoggingSystem.bootstrap { label in

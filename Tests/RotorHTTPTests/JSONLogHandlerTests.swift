@@ -14,7 +14,7 @@ import Testing
 
         func logger(label: String = "rotor", level: Logger.Level = .info) -> Logger {
             Logger(label: label) { label in
-                JSONLogHandler(label: label, logLevel: level) { line in self.storage.withLock { $0.append(line) } }
+                JSONLogHandler(label: label, logLevel: level) { line, _ in self.storage.withLock { $0.append(line) } }
             }
         }
     }

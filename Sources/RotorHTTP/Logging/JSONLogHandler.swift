@@ -6,7 +6,6 @@ import Musl
 import Darwin
 #endif
 public import Logging
-import Synchronization
 
 /// A swift-log handler that writes one JSON object per line (`ROTOR_LOG_FORMAT=json`):
 ///
@@ -18,8 +17,8 @@ import Synchronization
 /// put secrets in metadata (STYLE.md rule 4); as a second line of defence, values under keys that
 /// name credentials (``LogRedaction/isSensitiveMetadataKey(_:)``) are replaced by `[REDACTED]`.
 public struct JSONLogHandler: LogHandler {
-    /// Receives each finished line, newline included.
-    public typealias Sink = @Sendable ([UInt8]) -> Void
+    /// Receives each finished line, newline included, and its level.
+    public typealias Sink = @Sendable (_ line: [UInt8], _ level: Logger.Level) -> Void
 
     /// The logger's label.
     public let label: String
@@ -39,10 +38,11 @@ public struct JSONLogHandler: LogHandler {
         self.sink = sink
     }
 
-    /// A handler writing to standard error, one `write(2)` per line under a process-wide lock,
-    /// so that lines from concurrent requests never interleave.
+    /// A handler writing to standard error through ``LogSink/standardError``.
     public static func standardError(label: String, logLevel: Logger.Level = .info) -> JSONLogHandler {
-        JSONLogHandler(label: label, logLevel: logLevel, sink: StandardError.write)
+        JSONLogHandler(label: label, logLevel: logLevel) { line, level in
+            LogSink.standardError.write(line, urgent: LogLine.isUrgent(level))
+        }
     }
 
     /// The value of `key` in this logger's metadata.
@@ -52,24 +52,18 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = self.metadata
-        if let provided = self.metadataProvider?.get() {
-            merged.merge(provided) { _, new in new }
-        }
-        if let explicit = event.metadata {
-            merged.merge(explicit) { _, new in new }
-        }
-        self.sink(Self.line(timestamp: Self.now(), level: event.level, label: self.label, message: event.message.description, metadata: merged))
+        let entries = LogLine.entries(base: self.metadata, provider: self.metadataProvider, event: event)
+        self.sink(Self.line(timestamp: LogLine.now(), level: event.level, label: self.label, message: event.message.description, metadata: entries), event.level)
     }
 
     /// The encoded line for one event, newline included. `timestamp` is Unix seconds and
-    /// nanoseconds.
+    /// nanoseconds; `metadata` is sorted by key.
     static func line(
         timestamp: (seconds: Int, nanoseconds: Int),
         level: Logger.Level,
         label: String,
         message: String,
-        metadata: Logger.Metadata
+        metadata: [LogLine.Entry]
     ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(192 + message.utf8.count)
@@ -83,23 +77,23 @@ public struct JSONLogHandler: LogHandler {
         Self.appendString(message, to: &out)
         if !metadata.isEmpty {
             out.append(contentsOf: #","metadata":"#.utf8)
-            Self.appendObject(metadata, redacting: true, to: &out)
+            Self.appendObject(metadata, to: &out)
         }
         out.append(contentsOf: "}\n".utf8)
         return out
     }
 
-    private static func appendObject(_ metadata: Logger.Metadata, redacting: Bool, to out: inout [UInt8]) {
+    /// A JSON object of `entries`, in their order, credentials redacted.
+    private static func appendObject(_ entries: [LogLine.Entry], to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
-        // Sorted, so that lines are stable and easy to compare.
-        for (index, key) in metadata.keys.sorted().enumerated() {
+        for (index, (key, value)) in entries.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             Self.appendString(key, to: &out)
             out.append(UInt8(ascii: ":"))
-            if redacting, LogRedaction.isSensitiveMetadataKey(key) {
+            if LogRedaction.isSensitiveMetadataKey(key) {
                 Self.appendString("[REDACTED]", to: &out)
             } else {
-                Self.appendValue(metadata[key]!, to: &out)
+                Self.appendValue(value, to: &out)
             }
         }
         out.append(UInt8(ascii: "}"))
@@ -119,7 +113,8 @@ public struct JSONLogHandler: LogHandler {
             }
             out.append(UInt8(ascii: "]"))
         case .dictionary(let dictionary):
-            Self.appendObject(dictionary, redacting: true, to: &out)
+            // Sorted, so that lines are stable and easy to compare.
+            Self.appendObject(dictionary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: &out)
         }
     }
 
@@ -192,36 +187,5 @@ public struct JSONLogHandler: LogHandler {
         out.append(UInt8(ascii: "."))
         digits(timestamp.nanoseconds / 1_000_000, 3)
         out.append(UInt8(ascii: "Z"))
-    }
-
-    private static func now() -> (seconds: Int, nanoseconds: Int) {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return (Int(spec.tv_sec), Int(spec.tv_nsec))
-    }
-}
-
-/// Standard error for ``JSONLogHandler``: whole lines, never interleaved.
-private enum StandardError {
-    private static let lock = Mutex(())
-
-    static func write(_ line: [UInt8]) {
-        Self.lock.withLock { _ in
-            line.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    #if canImport(Darwin)
-                    let written = Darwin.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                    #else
-                    let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                    #endif
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return  // Nowhere left to report a failing stderr.
-                    }
-                    offset += written
-                }
-            }
-        }
     }
 }

@@ -18,16 +18,47 @@ public enum LogRedaction {
 
     /// Words in metadata keys whose values must never be logged. Rotor never logs such values;
     /// log handlers check anyway, in case a future call site slips.
-    static let sensitiveKeyWords: Set<Substring> = [
+    static let sensitiveKeyWords: [String] = [
         "authorization", "secret", "secrets", "password", "token", "signature", "cookie", "apikey", "key",
     ]
+    private static let sensitiveKeyWordBytes: [[UInt8]] = Self.sensitiveKeyWords.map { Array($0.utf8) }
+    private static let idWords: [[UInt8]] = [Array("id".utf8), Array("ids".utf8)]
 
     /// Whether a metadata value under `key` could be a credential (`authorization`,
     /// `signing_secret`, `admin_token`, `api_key`...) and must be redacted. Keys naming an id
     /// (`token_id`, `provider_key_id`) are not: ids are what logs are for.
+    ///
+    /// Asked for every key of every log line, so it compares bytes in place: the key split into
+    /// words at `.`, `_` and `-`, each word compared without case against the sensitive words.
     public static func isSensitiveMetadataKey(_ key: String) -> Bool {
-        let words = key.lowercased().split(whereSeparator: { $0 == "." || $0 == "_" || $0 == "-" })
-        guard let last = words.last, last != "id", last != "ids" else { return false }
-        return words.contains { Self.sensitiveKeyWords.contains($0) }
+        key.utf8.withContiguousStorageIfAvailable(Self.isSensitiveKey) ?? Array(key.utf8).withUnsafeBufferPointer(Self.isSensitiveKey)
+    }
+
+    private static func isSensitiveKey(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var sensitive = false
+        var lastWord: Range<Int>?
+        var wordStart = 0
+        for index in 0...bytes.count {
+            guard index == bytes.count || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "_") || bytes[index] == UInt8(ascii: "-")
+            else { continue }
+            if index > wordStart {
+                let word = wordStart..<index
+                lastWord = word
+                if !sensitive {
+                    sensitive = Self.sensitiveKeyWordBytes.contains { Self.equalsIgnoringCase(bytes[word], $0) }
+                }
+            }
+            wordStart = index + 1
+        }
+        guard let lastWord, !Self.idWords.contains(where: { Self.equalsIgnoringCase(bytes[lastWord], $0) }) else { return false }
+        return sensitive
+    }
+
+    /// ASCII case-insensitive equality; `lowercase` is all lowercase.
+    private static func equalsIgnoringCase(_ word: Slice<UnsafeBufferPointer<UInt8>>, _ lowercase: [UInt8]) -> Bool {
+        guard word.count == lowercase.count else { return false }
+        return zip(word, lowercase).allSatisfy { byte, expected in
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 == expected : byte == expected
+        }
     }
 }

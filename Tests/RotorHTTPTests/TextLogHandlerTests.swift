@@ -1,0 +1,107 @@
+import Logging
+import RotorHTTP
+import Synchronization
+import Testing
+
+/// ``TextLogHandler``: swift-log's text layout, faster, with credentials redacted.
+@Suite struct TextLogHandlerTests {
+    /// Collects what a handler or stream writes.
+    final class Lines: @unchecked Sendable, TextOutputStream {
+        // @unchecked: every access goes through `storage`'s lock.
+        private let storage = Mutex<[String]>([])
+        var all: [String] { self.storage.withLock { $0 } }
+
+        func write(_ string: String) { self.storage.withLock { $0.append(string) } }
+
+        func textLogger(label: String = "rotor", level: Logger.Level = .info) -> Logger {
+            Logger(label: label) { label in
+                TextLogHandler(label: label, logLevel: level) { line, _ in self.write(String(decoding: line, as: UTF8.self)) }
+            }
+        }
+
+        func streamLogger(label: String = "rotor", level: Logger.Level = .info) -> Logger {
+            Logger(label: label) { label in
+                var handler = StreamLogHandler(label: label, stream: self, metadataProvider: nil)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+
+    /// A line without its leading timestamp, which differs between two loggers' lines.
+    private func withoutTimestamp(_ line: String) throws -> Substring {
+        let space = try #require(line.firstIndex(of: " "))
+        let timestamp = line[..<space]
+        #expect(timestamp.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}/) != nil, "\(timestamp)")
+        return line[space...]
+    }
+
+    @Test("lines are laid out exactly as swift-log's StreamLogHandler lays them out")
+    func sameLayoutAsSwiftLog() throws {
+        let ours = Lines()
+        let theirs = Lines()
+        for lines in [ours, theirs] {
+            var logger = lines === ours ? lines.textLogger() : lines.streamLogger()
+            logger[metadataKey: "request_id"] = "req_abc"
+            logger.info("request", metadata: ["http.status": .stringConvertible(200), "http.method": "GET", "job_id": "job_1"])
+            logger.debug("below the level")
+            logger.warning(
+                "odd \"message\"",
+                metadata: ["request_id": "req_override", "list": ["a", "b \"c\""], "nested": ["k": ["x", .stringConvertible(1)]], "empty": [:]])
+            var bare = lines === ours ? lines.textLogger(label: "") : lines.streamLogger(label: "")
+            bare.logLevel = .info
+            bare.error("no metadata")
+        }
+        #expect(ours.all.count == 3)
+        #expect(try ours.all.map(self.withoutTimestamp) == theirs.all.map(self.withoutTimestamp))
+        #expect(ours.all.first?.hasSuffix(" info rotor: http.method=GET http.status=200 job_id=job_1 request_id=req_abc [RotorHTTPTests] request\n") == true)
+    }
+
+    @Test("an event's error is added as error.message and error.type, as swift-log does")
+    func errors() throws {
+        struct Failure: Error, CustomStringConvertible { var description: String { "it failed" } }
+        let lines = Lines()
+        lines.textLogger().log(level: .error, "x", error: Failure())
+        let line = try #require(lines.all.first)
+        #expect(line.contains("error.message=it failed error.type=\(String(reflecting: Failure.self)) "), "\(line)")
+    }
+
+    @Test("values under keys that name credentials are redacted, nested ones too; ids are kept")
+    func redaction() throws {
+        let lines = Lines()
+        var logger = lines.textLogger()
+        logger[metadataKey: "admin_token"] = "s3cr3t-token"
+        logger.info("x", metadata: [
+            "authorization": "Bearer s3cr3t-token",
+            "signing_secret": "whsec_c2VjcmV0",
+            "api_key": "VULTRKEY",
+            "token_id": "tok_123",
+            "provider_key_id": "key-1",
+            "nested": ["password": "hunter2", "user": "ann"],
+        ])
+        let line = try #require(lines.all.first)
+        for secret in ["s3cr3t", "whsec_", "VULTRKEY", "hunter2"] {
+            #expect(!line.contains(secret), "\(secret) leaked: \(line)")
+        }
+        #expect(line.contains("authorization=[REDACTED]"))
+        #expect(line.contains("admin_token=[REDACTED]"))
+        #expect(line.contains("token_id=tok_123"))
+        #expect(line.contains("provider_key_id=key-1"))
+        #expect(line.contains(#"nested=["password": "[REDACTED]", "user": "ann"]"#), "\(line)")
+    }
+
+    @Test("the handler's own metadata is overridden by the provider's, and both by the event's")
+    func precedence() throws {
+        let lines = Lines()
+        var logger = Logger(label: "rotor") { label in
+            TextLogHandler(label: label, metadataProvider: Logger.MetadataProvider { ["a": "provider", "b": "provider"] }) { line, _ in
+                lines.write(String(decoding: line, as: UTF8.self))
+            }
+        }
+        logger[metadataKey: "a"] = "handler"
+        logger[metadataKey: "c"] = "handler"
+        logger.info("x", metadata: ["b": "event"])
+        let line = try #require(lines.all.first)
+        #expect(try self.withoutTimestamp(line) == " info rotor: a=provider b=event c=handler [RotorHTTPTests] x\n")
+    }
+}
