@@ -54,6 +54,7 @@ import Testing
         ["Bearer a b"],
         ["Bearer tok\u{7F}en"],
         ["Bearer ==="],
+        ["Bearer ab=c"],
         ["Token \(AuthTests.token)"],
         ["Bearer \(AuthTests.token)", "Bearer \(AuthTests.token)"],
     ])
@@ -64,6 +65,14 @@ import Testing
         let body = try self.problem(response)
         #expect(body["code"] as? String == "unauthorized")
         #expect((body["detail"] as? String)?.contains("must have the form") == true)
+    }
+
+    @Test("token68 is token characters then only padding (RFC 6750 §2.1)", arguments: [
+        ("abc", true), ("abc==", true), ("a-._~+/Z9", true), ("A=", true),
+        ("", false), ("==", false), ("a=b", false), ("a b", false), ("ab=c=", false), ("é", false), ("a:b", false),
+    ])
+    func token68(text: String, valid: Bool) {
+        #expect(BearerAuthMiddleware.isToken68(Substring(text)) == valid)
     }
 
     @Test("a wrong token is 401 invalid_token, whatever its length", arguments: [

@@ -52,15 +52,21 @@ public struct BearerAuthMiddleware: Middleware {
     /// Whether `text` can be sent as a bearer token: RFC 6750 §2.1's
     /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
     public static func isToken68(_ text: Substring) -> Bool {
-        let body = text.utf8.reversed().drop { $0 == UInt8(ascii: "=") }
-        return !body.isEmpty && body.allSatisfy { byte in
+        // One forward pass: token characters, then only padding.
+        var characters = 0
+        var padding = 0
+        for byte in text.utf8 {
             switch byte {
+            case UInt8(ascii: "="):
+                padding += 1
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
-                true
+                guard padding == 0 else { return false }
+                characters += 1
             default:
-                false
+                return false
             }
         }
+        return characters > 0
     }
 }

@@ -36,29 +36,39 @@ public enum LogRedaction {
 
     private static func isSensitiveKey(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var sensitive = false
-        var lastWord: Range<Int>?
+        var lastWord = 0..<0
         var wordStart = 0
         for index in 0...bytes.count {
             guard index == bytes.count || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "_") || bytes[index] == UInt8(ascii: "-")
             else { continue }
             if index > wordStart {
-                let word = wordStart..<index
-                lastWord = word
+                lastWord = wordStart..<index
                 if !sensitive {
-                    sensitive = Self.sensitiveKeyWordBytes.contains { Self.equalsIgnoringCase(bytes[word], $0) }
+                    for word in Self.sensitiveKeyWordBytes where Self.equalsIgnoringCase(bytes, lastWord, word) {
+                        sensitive = true
+                        break
+                    }
                 }
             }
             wordStart = index + 1
         }
-        guard let lastWord, !Self.idWords.contains(where: { Self.equalsIgnoringCase(bytes[lastWord], $0) }) else { return false }
+        guard !lastWord.isEmpty else { return false }
+        for word in Self.idWords where Self.equalsIgnoringCase(bytes, lastWord, word) {
+            return false
+        }
         return sensitive
     }
 
-    /// ASCII case-insensitive equality; `lowercase` is all lowercase.
-    private static func equalsIgnoringCase(_ word: Slice<UnsafeBufferPointer<UInt8>>, _ lowercase: [UInt8]) -> Bool {
-        guard word.count == lowercase.count else { return false }
-        return zip(word, lowercase).allSatisfy { byte, expected in
-            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 == expected : byte == expected
+    /// Whether `bytes[range]` equals `lowercase` (all lowercase ASCII), ignoring ASCII case.
+    private static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lowercase: [UInt8]) -> Bool {
+        guard range.count == lowercase.count else { return false }
+        var offset = 0
+        for index in range {
+            var byte = bytes[index]
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte |= 0x20 }
+            guard byte == lowercase[offset] else { return false }
+            offset += 1
         }
+        return true
     }
 }
