@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RotorHTTP
+import Synchronization
 import Testing
 
 /// Tests over a real socket on port 0.
@@ -134,6 +135,37 @@ import Testing
                     bodies.append(try #require(try await connection.readResponse()).body)
                 }
                 #expect(bodies == ["slow 150", "item a", "xyz", "item b"])
+            }
+        }
+    }
+
+    @Test("a malformed request pipelined behind a slow one is refused only after the slow one's answer")
+    func malformedAfterPipelined() async throws {
+        try await self.withServer { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n" + "GARBAGE\r\n\r\n")
+                let first = try #require(try await connection.readResponse())
+                #expect(first.status == 200)
+                #expect(first.body == "slow 300")
+                let second = try #require(try await connection.readResponse())
+                #expect(second.status == 400)
+                #expect(second.body.contains(#""code":"bad_request""#))
+                #expect(second.header("Connection") == "close")
+                #expect(try await connection.isClosedByServer())
+            }
+        }
+    }
+
+    @Test("a pipelined request that takes longer than the idle timeout is not cut off")
+    func pipelinedSlowRequestIsNotIdle() async throws {
+        // The idle deadline starts after the last owed answer, not after the first of two.
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(500))
+        try await self.withServer(configuration) { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /slow/1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await connection.readResponse()?.body == "slow 50")
+                #expect(try await connection.readResponse()?.body == "slow 1500")
+                #expect(try await connection.isClosedByServer())
             }
         }
     }
@@ -313,6 +345,53 @@ import Testing
             }
             try await group.waitForAll()
         }
+    }
+
+    @Test("graceful shutdown answers the in-flight request last: requests pipelined behind it are not run")
+    func gracefulShutdownDropsPipelined() async throws {
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+        let ran = Mutex(0)
+        let router = Router()
+        router.get("/gate") { _ in
+            startedContinuation.yield()
+            for await _ in release { break }
+            return .text("finished", contentType: "text/plain")
+        }
+        router.post("/effect") { _ in
+            ran.withLock { $0 += 1 }
+            return .text("ran", contentType: "text/plain")
+        }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+            responder: router.buildResponder(),
+            logger: Logger(label: "test")
+        ) { address in
+            boundContinuation.yield(address.port ?? 0)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var ports = bound.makeAsyncIterator()
+            let port = try #require(await ports.next())
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send(
+                    "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n" + "POST /effect HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                var startedIterator = started.makeAsyncIterator()
+                _ = await startedIterator.next()
+                let shutdown = Task { await server.shutdownGracefully() }
+                // Give the quiesce event time to reach the connection before the answer is ready.
+                try await Task.sleep(for: .milliseconds(100))
+                releaseContinuation.yield()
+                let response = try #require(try await connection.readResponse())
+                #expect(response.body == "finished")
+                #expect(response.header("Connection") == "close")
+                #expect(try await connection.isClosedByServer())
+                await shutdown.value
+            }
+            try await group.waitForAll()
+        }
+        #expect(ran.withLock { $0 } == 0, "a request pipelined behind the last answer ran")
     }
 
     @Test("a handler can drop the connection without an answer (through every middleware)")

@@ -1,17 +1,20 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Serves the requests of one connection, one at a time, in order.
 ///
-/// NIO's `HTTPServerPipelineHandler` holds back a pipelined request until the previous response
-/// has ended, so answering sequentially here keeps responses in request order.
+/// Answering sequentially keeps pipelined responses in request order; ``ConnectionGuardHandler``
+/// keeps a parser error's answer behind them.
 struct HTTPConnection {
     typealias Channel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     let responder: Responder
     let configuration: HTTPServerConfiguration
     let logger: Logger
+    /// Graceful shutdown has begun: the request being answered is the connection's last.
+    let draining: DrainingFlag
 
     /// Never throws: one bad connection must not disturb the server.
     func serve(_ channel: Channel) async {
@@ -29,7 +32,7 @@ struct HTTPConnection {
                 }
             }
         } catch {
-            // Parser errors were already answered by ProtocolErrorHandler; resets and timeouts
+            // Parser errors were already answered by ConnectionGuardHandler; resets and timeouts
             // need no answer.
             self.logger.trace("connection ended", metadata: ["error": "\(error)"])
         }
@@ -80,7 +83,11 @@ struct HTTPConnection {
         guard let response = await self.respond(head, body: body, remoteAddress: remoteAddress) else {
             return false  // the handler asked to drop the connection unanswered
         }
-        let keepAlive = head.isKeepAlive && !response.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+        // During graceful shutdown this is the last answer; requests pipelined behind it are
+        // dropped unanswered (the client sees `Connection: close` and may send them elsewhere).
+        let keepAlive =
+            head.isKeepAlive && !self.draining.isSet
+            && !response.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
         try await self.write(response, for: head, keepAlive: keepAlive, to: outbound)
         return keepAlive
     }
@@ -132,4 +139,13 @@ struct HTTPConnection {
             }
         }
     }
+}
+
+/// Whether the server is shutting down gracefully; set once, read by every connection.
+final class DrainingFlag: Sendable {
+    private let value = Atomic(false)
+
+    var isSet: Bool { self.value.load(ordering: .acquiring) }
+
+    func set() { self.value.store(true, ordering: .releasing) }
 }
