@@ -39,13 +39,32 @@ extension PostgresStore: AuditStore {
         ]
     )
 
+    /// `v4-audit-staging`: audit records as their writes commit them, before they are chained.
+    static let auditStagingMigration = Migration(
+        version: "v4-audit-staging",
+        statements: [
+            """
+            CREATE TABLE audit_staged (
+                id bigserial PRIMARY KEY,
+                at text NOT NULL,
+                actor text NOT NULL,
+                action text NOT NULL,
+                resource text NOT NULL,
+                outcome text NOT NULL
+            )
+            """
+        ]
+    )
+
     public func appendAudit(_ record: AuditRecord) async throws {
         try await self.write { tx in tx.audits.append(record) }
     }
 
     public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
         let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
-        return try await self.read { tx in
+        // What has committed is in the log before anyone reads it.
+        try await self.chainAudits()
+        return try await self.readStatement { tx in
             var items = try await tx.rows("SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(page.limit + 1)")
                 .map(Self.auditEntry(from:))
             var next: String?
@@ -58,7 +77,8 @@ extension PostgresStore: AuditStore {
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await self.read { tx in try Self.verifyAuditChain(try await tx.rows("SELECT * FROM audit_log ORDER BY seq")) }
+        try await self.chainAudits()
+        return try await self.readStatement { tx in try Self.verifyAuditChain(try await tx.rows("SELECT * FROM audit_log ORDER BY seq")) }
     }
 
     /// Verifies the audit chain of the database at `url` on one read-only connection, without
@@ -115,28 +135,74 @@ extension PostgresStore: AuditStore {
     /// The hash before the first entry.
     static let auditGenesisHash = String(repeating: "0", count: 64)
 
-    /// Appends `records` after the last entry, in the caller's transaction. A transaction-scoped
-    /// advisory lock orders appenders (every instance's), so each reads the last entry as the
-    /// previous appender committed it: the chain never forks and `seq` has no gaps.
-    static func appendAudits(_ tx: Transaction, _ records: [AuditRecord]) async throws {
+    /// Stages `records` in the caller's transaction, so that they commit with the write they
+    /// record, or not at all. ``chainAudits()`` moves them onto the log once they have committed.
+    ///
+    /// Appending to the chain needs the previous entry's hash, so appenders take turns. In the
+    /// write's own transaction that turn lasted until its commit had been flushed to disk, and
+    /// every audited write of every instance queued behind the one before; staging takes no
+    /// turn, and one chaining transaction then appends whatever has been staged meanwhile.
+    static func stageAudits(_ tx: Transaction, _ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
-        try await tx.run("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.rotor_audit_log'))")
-        let last = try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first
-        var seq = try last?.int("seq") ?? 0
-        var previous = try last?.string("hash") ?? Self.auditGenesisHash
-        for record in records {
-            seq += 1
-            let at = Self.auditTime(record.at)
-            let hash = Self.auditHash(
-                seq: seq, at: at, actor: record.actor, action: record.action, resource: record.resource, outcome: record.outcome,
-                previous: previous)
-            try await tx.run(
-                """
-                INSERT INTO audit_log (seq, at, actor, action, resource, outcome, hash)
-                VALUES (\(seq), \(at), \(record.actor), \(record.action), \(record.resource), \(record.outcome), \(hash))
-                """
-            )
-            previous = hash
+        try await tx.run(Prepared.StageAudits(records, time: Self.auditTime))
+    }
+
+    /// How many staged records one chaining transaction appends at most.
+    static let auditChainBatch = 500
+
+    /// Appends every committed staged record to the log, in the order they were staged (by
+    /// `id`), and removes them from staging in the same transaction. A transaction-scoped
+    /// advisory lock orders chainers (every instance's), so each reads the last entry as the
+    /// previous chainer committed it: the chain never forks and `seq` has no gaps.
+    ///
+    /// Runs after every write that staged records (in the background, see ``runAuditChainer()``),
+    /// when the store connects (records staged by an instance that died before chaining them),
+    /// and before the log is read, so a caller always reads its own writes' entries.
+    func chainAudits() async throws {
+        // Not the caller's write: its pending audit record must not be staged again here.
+        while try await Audit.$pending.withValue(nil, operation: { try await self.chainAuditBatch() }) == Self.auditChainBatch {}
+    }
+
+    private func chainAuditBatch() async throws -> Int {
+        try await self.write { tx in
+            try await tx.run("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.rotor_audit_log'))")
+            let staged = try await tx.rows(
+                "SELECT id, at, actor, action, resource, outcome FROM audit_staged ORDER BY id LIMIT \(Self.auditChainBatch)")
+            guard !staged.isEmpty else { return 0 }
+            let last = try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first
+            var seq = try last?.int("seq") ?? 0
+            var previous = try last?.string("hash") ?? Self.auditGenesisHash
+            let insert = SQL("INSERT INTO audit_log (seq, at, actor, action, resource, outcome, hash) VALUES ")
+            var tuples: [String] = []
+            var ids: [Int] = []
+            for row in staged {
+                seq += 1
+                let (at, actor, action, resource, outcome) = (
+                    try row.string("at"), try row.string("actor"), try row.string("action"), try row.string("resource"), try row.string("outcome")
+                )
+                let hash = Self.auditHash(seq: seq, at: at, actor: actor, action: action, resource: resource, outcome: outcome, previous: previous)
+                tuples.append(
+                    "(" + insert.bind([.int(seq), .text(at), .text(actor), .text(action), .text(resource), .text(outcome), .text(hash)]) + ")")
+                ids.append(try row.int("id"))
+                previous = hash
+            }
+            insert.append(tuples.joined(separator: ", "))
+            try await tx.run(insert)
+            try await tx.run("DELETE FROM audit_staged WHERE id = ANY(\(ids))")
+            return staged.count
+        }
+    }
+
+    /// Chains staged records whenever ``AuditChainer/ring()`` is called, until the store shuts
+    /// down. A failure (the database unreachable) leaves them staged for the next ring.
+    func runAuditChainer() async {
+        for await _ in self.auditChainer.rings {
+            do {
+                try await self.chainAudits()
+            } catch {
+                if Task.isCancelled { return }
+                self.logger.warning("chaining audit records failed; they stay staged", metadata: ["error": "\(Self.describe(error))"])
+            }
         }
     }
 
@@ -177,4 +243,19 @@ extension PostgresStore: AuditStore {
             hash: try row.string("hash")
         )
     }
+}
+
+/// Wakes ``PostgresStore/runAuditChainer()``. Rings that arrive while it chains are folded into
+/// one more run, which picks up everything they staged.
+struct AuditChainer: Sendable {
+    let rings: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (self.rings, self.continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func ring() { self.continuation.yield() }
+
+    func finish() { self.continuation.finish() }
 }

@@ -153,6 +153,7 @@ extension PostgresStore {
         PostgresStore.triggerMigration,
         PostgresStore.keyringMigration,
         PostgresStore.tokenAndAuditMigration,
+        PostgresStore.auditStagingMigration,
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

@@ -7,19 +7,14 @@ extension PostgresStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old
     /// one. The row lock keeps two writers from sealing under the same version.
     func putSecret(_ tx: Transaction, owner: String, field: String, _ secret: Secret) async throws {
-        let stored = try await tx.rows("SELECT version FROM secrets WHERE owner_id = \(owner) AND field = \(field) FOR UPDATE").first
+        let stored = try await tx.rows(Prepared.SecretVersion(owner: owner, field: field)).first
         let version = (try stored?.int("version") ?? 0) + 1
         let envelope = try Envelope.seal(
             Array(secret.reveal().utf8),
             context: EnvelopeContext(recordID: owner, field: field, version: version),
             keyring: self.keyring
         )
-        try await tx.run(
-            """
-            INSERT INTO secrets (owner_id, field, version, envelope) VALUES (\(owner), \(field), \(version), \(ByteBuffer(bytes: envelope)))
-            ON CONFLICT (owner_id, field) DO UPDATE SET version = excluded.version, envelope = excluded.envelope
-            """
-        )
+        try await tx.run(Prepared.PutSecret(owner: owner, field: field, version: version, envelope: envelope))
         if field == Field.currentKey {
             try await Self.indexCurrentKey(tx, owner: owner, secret)
         }
@@ -28,7 +23,7 @@ extension PostgresStore {
     /// Removes the value but keeps the row's version as a tombstone, so that a value set again
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ tx: Transaction, owner: String, field: String) async throws {
-        try await tx.run("UPDATE secrets SET envelope = NULL WHERE owner_id = \(owner) AND field = \(field)")
+        try await tx.run(Prepared.ClearSecret(owner: owner, field: field))
         if field == Field.currentKey {
             try await Self.indexCurrentKey(tx, owner: owner, nil)
         }
@@ -52,25 +47,30 @@ extension PostgresStore {
     }
 
     private func openSecret(_ row: PostgresRandomAccessRow, owner: String, field: String) throws -> Secret {
-        let plaintext = try Envelope.open(
-            try row.bytes("envelope"),
-            context: EnvelopeContext(recordID: owner, field: field, version: try row.int("version")),
-            keyring: self.keyring
-        )
+        try self.openSecret(try row.bytes("envelope"), owner: owner, field: field, version: try row.int("version"))
+    }
+
+    func openSecret(_ envelope: [UInt8], owner: String, field: String, version: Int) throws -> Secret {
+        let plaintext = try Envelope.open(envelope, context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: self.keyring)
         return Secret(String(decoding: plaintext, as: UTF8.self))
     }
 
     /// The credential's secrets; a credential without a stored current key is corrupt.
     func fetchCredentialSecrets(_ tx: Transaction, _ id: CredentialID) async throws -> CredentialSecrets {
+        let rows = try await tx.rows("SELECT field, version, envelope FROM secrets WHERE owner_id = \(id.rawValue) AND envelope IS NOT NULL")
+        return try self.credentialSecrets(
+            id, try rows.map { (field: try $0.string("field"), version: try $0.int("version"), envelope: try $0.bytes("envelope")) })
+    }
+
+    /// The credential's secrets, opened from its stored (field, version, envelope) rows.
+    func credentialSecrets(_ id: CredentialID, _ sealed: [(field: String, version: Int, envelope: [UInt8])]) throws -> CredentialSecrets {
         let owner = id.rawValue
         var current: Secret?
         var previous: Secret?
         var signing: [TargetID: Secret] = [:]
         var previousSigning: [TargetID: Secret] = [:]
-        let rows = try await tx.rows("SELECT field, version, envelope FROM secrets WHERE owner_id = \(owner) AND envelope IS NOT NULL")
-        for row in rows {
-            let field = try row.string("field")
-            let secret = try self.openSecret(row, owner: owner, field: field)
+        for (field, version, envelope) in sealed {
+            let secret = try self.openSecret(envelope, owner: owner, field: field, version: version)
             switch field {
             case Field.currentKey: current = secret
             case Field.previousKey: previous = secret

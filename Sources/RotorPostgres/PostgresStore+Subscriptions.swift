@@ -213,19 +213,28 @@ extension PostgresStore: SubscriptionStore {
     struct OutboxBaseline {
         var jobState: JobState?
         var credentialState: CredentialState?
+        /// Whether any subscription exists: without one there is nothing to write at all.
+        var subscribed: Bool
     }
 
-    /// Reads the states a transaction is about to change; call before its writes.
+    /// Reads the states a transaction is about to change, in one statement; call before its writes.
     static func outboxBaseline(_ tx: Transaction, credential: CredentialID, jobState: JobState?) async throws -> OutboxBaseline {
-        let state = try await tx.rows("SELECT state FROM credentials WHERE id = \(credential.rawValue)").first?.string("state")
-        return OutboxBaseline(jobState: jobState, credentialState: state.flatMap(CredentialState.init(rawValue:)))
+        let row = try await tx.rows(
+            """
+            SELECT (SELECT state FROM credentials WHERE id = \(credential.rawValue)) AS state,
+                EXISTS (SELECT 1 FROM subscriptions) AS subscribed
+            """
+        ).first
+        return OutboxBaseline(
+            jobState: jobState, credentialState: try row?.optionalString("state").flatMap(CredentialState.init(rawValue:)),
+            subscribed: try row?.bool("subscribed") ?? false)
     }
 
     /// Writes the events that the change to `job` (and its credential) since `baseline` reports,
     /// in the caller's transaction; call after its writes.
     func enqueueEvents(_ tx: inout Transaction, reporting job: Job, since baseline: OutboxBaseline) async throws {
         // Most commits change neither; without subscriptions there is nothing to write at all.
-        guard try await !tx.rows("SELECT 1 AS found FROM subscriptions LIMIT 1").isEmpty else { return }
+        guard baseline.subscribed else { return }
         guard let credential = try await Self.fetchCredential(tx, job.credentialID), let credentialBefore = baseline.credentialState else { return }
         let now = job.updatedAt
         let events = OutboxEvent.reporting(

@@ -18,13 +18,14 @@ extension PostgresStore: TokenStore {
     }
 
     public func token(sha256: String) async throws -> APIToken? {
-        try await self.read { tx in
+        // Every request with a scoped token: one round trip.
+        try await self.readStatement { tx in
             try await tx.rows("SELECT * FROM tokens WHERE sha256 = \(sha256)").first.map(Self.token(from:))
         }
     }
 
     public func token(_ id: TokenID) async throws -> APIToken? {
-        try await self.read { tx in
+        try await self.readStatement { tx in
             try await tx.rows("SELECT * FROM tokens WHERE id = \(id.rawValue)").first.map(Self.token(from:))
         }
     }

@@ -47,7 +47,7 @@ extension PostgresStore {
     static func indexCurrentKey(_ tx: Transaction, owner: String, _ secret: Secret?) async throws {
         guard CredentialID(owner) != nil else { return }
         let digest = secret.map { SHA256.hexDigest($0.reveal()) }
-        try await tx.run("UPDATE credentials SET current_key_sha256 = \(digest) WHERE id = \(owner)")
+        try await tx.run(Prepared.IndexCurrentKey(credential: owner, digest: digest))
     }
 
     /// Computes the index for credentials stored before it existed (once; later writes keep it).

@@ -29,6 +29,7 @@ public final class PostgresStore: Store {
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
     let jobObservers = Mutex<[@Sendable () -> Void]>([])
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    let auditChainer = AuditChainer()
 
     /// Channels of the wake-ups.
     static let jobsChannel = "rotor_jobs"
@@ -89,12 +90,21 @@ public final class PostgresStore: Store {
             store.shutdown()
             throw PostgresStoreError("cannot index the stored current keys: \(Self.describe(error))")
         }
+        do {
+            // Records staged by an instance that died before chaining them.
+            try await store.chainAudits()
+        } catch {
+            store.shutdown()
+            throw PostgresStoreError("cannot chain staged audit records: \(Self.describe(error))")
+        }
+        store.track(Task { await store.runAuditChainer() })
         await store.startListening(schema: schema)
         return store
     }
 
     /// Stops listening and closes the pool's connections. Calls in flight fail.
     public func shutdown() {
+        self.auditChainer.finish()
         for task in self.tasks.withLock({ $0 }).reversed() { task.cancel() }
     }
 
@@ -119,9 +129,10 @@ public final class PostgresStore: Store {
         let logger: Logger
         /// Outbox rows were written: wake this instance's dispatcher after the commit.
         var wroteOutbox = false
-        /// Audit records to append just before the commit, in order: the calling task's pending
+        /// Audit records to stage just before the commit, in order: the calling task's pending
         /// record (``Audit/currentRecord``) first, then what the write appends as its
-        /// consequences (a job's terminal state), as the SQLite store orders them.
+        /// consequences (a job's terminal state), as the SQLite store orders them. They are
+        /// chained onto the log right after the commit (``chainAudits()``).
         var audits: [AuditRecord] = []
 
         func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
@@ -140,6 +151,14 @@ public final class PostgresStore: Store {
             try await self.connection.run(sql, logger: self.logger)
         }
 
+        func rows(_ statement: some PreparedQuery) async throws -> [PostgresRandomAccessRow] {
+            try await self.connection.rows(statement, logger: self.logger)
+        }
+
+        func run(_ statement: some PreparedQuery) async throws {
+            _ = try await self.connection.rows(statement, logger: self.logger)
+        }
+
         /// Runs `body` in a savepoint; false, with its effects undone, on a unique violation.
         func unlessUniqueViolation(_ body: () async throws -> Void) async throws -> Bool {
             try await self.connection.unlessUniqueViolation(logger: self.logger, body)
@@ -156,16 +175,15 @@ public final class PostgresStore: Store {
         var attempt = 1
         while true {
             do {
-                let (value, wroteOutbox) = try await self.client.withConnection { connection in
+                let (value, (wroteOutbox, stagedAudits)) = try await self.client.withConnection { connection in
                     var transaction = Transaction(connection: connection, logger: self.logger)
                     if let pendingAudit { transaction.audits.append(pendingAudit) }
                     try await connection.run("BEGIN", logger: self.logger)
                     do {
                         let value = try await body(&transaction)
-                        // Last, so the chain's lock is held only for the commit.
-                        try await Self.appendAudits(transaction, transaction.audits)
+                        try await Self.stageAudits(transaction, transaction.audits)
                         try await connection.run("COMMIT", logger: self.logger)
-                        return (value, transaction.wroteOutbox)
+                        return (value, (transaction.wroteOutbox, !transaction.audits.isEmpty))
                     } catch {
                         await self.rollBack(connection)
                         throw error
@@ -174,10 +192,20 @@ public final class PostgresStore: Store {
                 if wroteOutbox {
                     for observer in self.outboxObservers.withLock({ $0 }) { observer() }
                 }
+                if stagedAudits { self.auditChainer.ring() }
                 return value
             } catch where attempt < 3 && SQLState.isRetryable(error) {
                 attempt += 1
             }
+        }
+    }
+
+    /// Runs `body`, which must issue exactly one statement, on a pooled connection without an
+    /// explicit transaction. One statement sees one snapshot by itself, so a point read needs no
+    /// `BEGIN` and `COMMIT`: one round trip instead of three, on the routes callers poll.
+    func readStatement<T: Sendable>(_ body: (Transaction) async throws -> T) async throws -> T {
+        try await self.client.withConnection { connection in
+            try await body(Transaction(connection: connection, logger: self.logger))
         }
     }
 
@@ -235,12 +263,12 @@ public final class PostgresStore: Store {
     }
 
     public func credential(_ id: CredentialID) async throws -> Credential? {
-        try await self.read { tx in try await Self.fetchCredential(tx, id) }
+        try await self.readStatement { tx in try await Self.fetchCredential(tx, id) }
     }
 
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
         let after = try page.cursor.map { try Cursor.decodeName($0) }
-        return try await self.read { tx in
+        return try await self.readStatement { tx in
             let sql = SQL("SELECT * FROM credentials")
             // COLLATE "C": byte order, as SQLite compares, whatever the database's locale; the
             // cursor's comparison and the order must agree or a page skips or repeats names.
@@ -361,12 +389,12 @@ public final class PostgresStore: Store {
     }
 
     public func job(_ id: JobID) async throws -> Job? {
-        try await self.read { tx in try await Self.fetchJob(tx, id) }
+        try await self.readStatement { tx in try await Self.fetchJob(tx, id) }
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
         let after = try page.cursor.map { try Cursor.decodeJob($0) }
-        return try await self.read { tx in
+        return try await self.readStatement { tx in
             let sql = SQL("SELECT * FROM jobs")
             var conditions: [String] = []
             if let credentialID = filter.credentialID {
@@ -392,7 +420,7 @@ public final class PostgresStore: Store {
     }
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
-        try await self.read { tx in
+        try await self.readStatement { tx in
             try await tx.rows("SELECT * FROM job_events WHERE job_id = \(id.rawValue) ORDER BY seq").map(Rows.event)
         }
     }
@@ -459,7 +487,31 @@ public final class PostgresStore: Store {
     }
 
     public func rotation(_ id: JobID) async throws -> Rotation {
-        try await self.read { tx in
+        try await self.rotation(id, knownJob: nil)
+    }
+
+    /// The engine's read before every step. While the stored revision equals `knownJob`'s (the
+    /// runner committed the job itself), one statement reads the credential and every secret of
+    /// the rotation: one round trip instead of six. Otherwise the job is read whole as well, in
+    /// a snapshot transaction.
+    public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
+        if let knownJob, knownJob.id == id {
+            let row = try await self.readStatement { tx in try await tx.rows(Prepared.RotationRead(job: id)).first }
+            if let row, try row.int("job_revision") == knownJob.revision {
+                let credential = try Rows.credential(row)
+                let sealed = try zip(
+                    zip(row["secret_owners"].decode([String]?.self) ?? [], row["secret_fields"].decode([String]?.self) ?? []),
+                    zip(row["secret_versions"].decode([Int]?.self) ?? [], row["secret_envelopes"].decode([ByteBuffer]?.self) ?? [])
+                ).map { (owner: $0.0, field: $0.1, version: $1.0, envelope: Array($1.1.readableBytesView)) }
+                let secrets = try self.credentialSecrets(
+                    credential.id, sealed.filter { $0.owner == credential.id.rawValue }.map { ($0.field, $0.version, $0.envelope) })
+                let pending = try sealed.first { $0.owner == id.rawValue && $0.field == Field.pendingKey }.map {
+                    try self.openSecret($0.envelope, owner: $0.owner, field: $0.field, version: $0.version)
+                }
+                return Rotation(job: knownJob, credential: credential, secrets: secrets, pendingKey: pending)
+            }
+        }
+        return try await self.read { tx in
             guard let job = try await Self.fetchJob(tx, id) else { throw Self.jobNotFound(id) }
             guard let credential = try await Self.fetchCredential(tx, job.credentialID) else {
                 throw Self.credentialNotFound(job.credentialID)
@@ -473,9 +525,10 @@ public final class PostgresStore: Store {
     public func commit(_ commit: RotationCommit, owner: String) async throws {
         try await self.write { tx in
             let job = commit.job
-            // The job's row lock orders this commit with a cancel and with other instances.
-            guard
-                let row = try await tx.rows("SELECT lease_owner, revision, state FROM jobs WHERE id = \(job.id.rawValue) FOR UPDATE").first
+            // The job's row lock orders this commit with a cancel and with other instances. The
+            // outbox baseline comes with it: whatever changes the job's row bumps its revision,
+            // so the credential state read here is current whenever the revision check passes.
+            guard let row = try await tx.rows(Prepared.CommitGuard(job: job.id)).first
             else { throw Self.jobNotFound(job.id) }
             guard try row.optionalString("lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
@@ -486,7 +539,10 @@ public final class PostgresStore: Store {
                     .conflict, message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
-            let baseline = try await Self.outboxBaseline(tx, credential: job.credentialID, jobState: try Rows.enumValue(JobState.self, row, "state"))
+            let baseline = OutboxBaseline(
+                jobState: try Rows.enumValue(JobState.self, row, "state"),
+                credentialState: try row.optionalString("credential_state").flatMap(CredentialState.init(rawValue:)),
+                subscribed: try row.bool("subscribed"))
             try await Self.updateJobRow(tx, job, revision: revision + 1)
             if !(try Rows.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
                 tx.audits.append(Self.outcomeRecord(job))
@@ -561,29 +617,13 @@ public final class PostgresStore: Store {
     /// schedule and targets patched during a rotation are not overwritten by the engine.
     private static func updateRotationColumns(_ tx: Transaction, _ credential: Credential) async throws {
         try await Self.rescheduleIfRotated(tx, credential)
-        let updated = try await tx.rows(
-            """
-            UPDATE credentials SET state = \(credential.state.rawValue), version = \(credential.version),
-                current_key = \(try Rows.json(credential.current)), previous_key = \(try Rows.optionalJSON(credential.previous)),
-                last_rotated_at = \(credential.lastRotatedAt?.timeIntervalSinceReferenceDate),
-                updated_at = \(credential.updatedAt.timeIntervalSinceReferenceDate)
-            WHERE id = \(credential.id.rawValue) RETURNING id
-            """
-        )
+        let updated = try await tx.rows(try Prepared.UpdateRotationColumns(credential))
         guard !updated.isEmpty else { throw Self.credentialNotFound(credential.id) }
     }
 
     /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
     private static func updateJobRow(_ tx: Transaction, _ job: Job, revision: Int) async throws {
-        let sql = SQL("UPDATE jobs SET ")
-        let values = try Rows.values(job)
-        sql.append(
-            zip(Rows.jobValueColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
-                .joined(separator: ", "))
-        sql.append(", revision = \(sql.bind(.int(revision)))")
-        if job.state.isTerminal { sql.append(", lease_owner = NULL, lease_expires_at = NULL") }
-        sql.append(" WHERE id = \(sql.bind(.text(job.id.rawValue)))")
-        try await tx.run(sql)
+        try await tx.run(try Prepared.UpdateJob(job, revision: revision))
     }
 
     static func fetchCredential(_ tx: Transaction, _ id: CredentialID, lock: Bool = false) async throws -> Credential? {
@@ -612,17 +652,7 @@ public final class PostgresStore: Store {
     /// the numbering cannot race.
     static func appendEvents(_ tx: Transaction, job: JobID, _ events: [JobEvent]) async throws {
         guard !events.isEmpty else { return }
-        var seq = try await tx.rows("SELECT COALESCE(MAX(seq), 0) AS seq FROM job_events WHERE job_id = \(job.rawValue)").first?.int("seq") ?? 0
-        let sql = SQL("INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES ")
-        var tuples: [String] = []
-        for event in events {
-            seq += 1
-            tuples.append(
-                "(" + sql.bind([.text(job.rawValue), .int(seq), Rows.time(event.at), .text(event.type), .text(event.step?.rawValue), .text(event.message)])
-                    + ")")
-        }
-        sql.append(tuples.joined(separator: ", "))
-        try await tx.run(sql)
+        try await tx.run(Prepared.AppendEvents(job: job, events))
     }
 
     /// Tells every listening instance that a job may be runnable; sent when the transaction commits.

@@ -32,13 +32,7 @@ final class SQL {
 
     /// Binds `value` and returns its placeholder.
     func bind(_ value: SQLValue) -> String {
-        switch value {
-        case .text(let value): Self.append(value, to: &self.binds)
-        case .int(let value): Self.append(value, to: &self.binds)
-        case .double(let value): Self.append(value, to: &self.binds)
-        case .bool(let value): Self.append(value, to: &self.binds)
-        case .bytes(let value): Self.append(value.map { ByteBuffer(bytes: $0) }, to: &self.binds)
-        }
+        self.binds.append(value)
         return "$\(self.binds.count)"
     }
 
@@ -48,10 +42,6 @@ final class SQL {
     }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: self.text, binds: self.binds) }
-
-    private static func append<Value: PostgresNonThrowingEncodable>(_ value: Value?, to binds: inout PostgresBindings) {
-        if let value { binds.append(value) } else { binds.appendNull() }
-    }
 }
 
 /// Postgres error codes the store reacts to (SQLSTATE).
@@ -94,6 +84,15 @@ extension PostgresConnection {
 
     func run(_ sql: SQL, logger: Logger) async throws {
         try await self.run(sql.query, logger: logger)
+    }
+
+    /// Runs a prepared statement (preparing it first on this connection) and collects its rows.
+    func rows(_ statement: some PreparedQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        var rows: [PostgresRandomAccessRow] = []
+        for try await row in try await self.execute(statement, logger: logger) {
+            rows.append(row)
+        }
+        return rows
     }
 
     /// Runs `body` inside a savepoint; if it fails with a unique violation, rolls back to the

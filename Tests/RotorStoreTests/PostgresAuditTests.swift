@@ -70,6 +70,56 @@ struct PostgresAuditTests {
         }
     }
 
+    private static func count(_ schema: String, _ table: String) async throws -> Int {
+        try await PostgresTestDatabase.withConnection { connection in
+            var count = 0
+            for try await value in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).\(table)"), logger: PostgresTestDatabase.logger
+            ).decode(Int.self) {
+                count = value
+            }
+            return count
+        }
+    }
+
+    @Test("a write stages its record; the store chains it right after the commit, without being asked")
+    func chainedInTheBackground() async throws {
+        try await PostgresStoreTests().withInstances(1) { stores, schema in
+            try await stores[0].appendAudit(AuditRecord(at: Sample.t0, actor: "tok_a", action: "secret.read", resource: "cred_1"))
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try await Self.count(schema, "audit_log") == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await Self.count(schema, "audit_log") == 1)
+            #expect(try await Self.count(schema, "audit_staged") == 0)
+        }
+    }
+
+    @Test("records staged by an instance that died before chaining them are chained when a store connects")
+    func stagedRecordsChainedAtConnect() async throws {
+        try await PostgresStoreTests().withInstances(1) { stores, schema in
+            try await stores[0].appendAudit(AuditRecord(at: Sample.t0, actor: "tok_a", action: "secret.read", resource: "cred_1"))
+            #expect(try await stores[0].verifyAuditChain() == .intact(count: 1))
+            stores[0].shutdown()
+            // What a write of a dead instance left: committed, never chained.
+            try await Self.run(
+                schema,
+                "INSERT INTO audit_staged (at, actor, action, resource, outcome) VALUES ('2026-11-26T20:31:02.000Z', 'tok_b', 'job.create', 'job_9', 'success')"
+            )
+            var url = try #require(PostgresTestDatabase.url)
+            url.searchPath = schema
+            let restarted = try await PostgresStore.connect(url: url, keyring: Keyring.generate(), maximumConnections: 2, logger: PostgresTestDatabase.logger)
+            defer { restarted.shutdown() }
+            #expect(try await Self.count(schema, "audit_staged") == 0)
+            #expect(try await Self.count(schema, "audit_log") == 2)
+            let entries = try await restarted.auditEntries(PageRequest(limit: 10)).items
+            #expect(entries.map(\.seq) == [1, 2])
+            #expect(entries.last?.record.actor == "tok_b")
+            #expect(entries.last?.record.resource == "job_9")
+            #expect(try await restarted.verifyAuditChain() == .intact(count: 2))
+        }
+    }
+
     @Test("a cancel that ends a queued job is audited as the caller's, in the cancel's transaction")
     func cancelAudited() async throws {
         try await PostgresStoreTests().withInstances(1) { stores, _ in
