@@ -20,10 +20,18 @@ enum Rows {
         try row.optionalDouble(column).map(Date.init(timeIntervalSinceReferenceDate:))
     }
 
-    static func json(_ value: some Encodable) throws -> String {
+    /// One encoder and one decoder for every column, as in the SQLite store: making them per
+    /// value cost more than the encoding itself on the engine's hot path. Both are safe to share
+    /// once configured.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func optionalJSON(_ value: (some Encodable)?) throws -> String? {
@@ -31,12 +39,12 @@ enum Rows {
     }
 
     static func decodeJSON<T: Decodable>(_ type: T.Type, _ row: PostgresRandomAccessRow, _ column: String) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(try row.string(column).utf8))
+        try decoder.decode(T.self, from: Data(try row.string(column).utf8))
     }
 
     static func decodeOptionalJSON<T: Decodable>(_ type: T.Type, _ row: PostgresRandomAccessRow, _ column: String) throws -> T? {
         guard let text = try row.optionalString(column) else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        return try decoder.decode(T.self, from: Data(text.utf8))
     }
 
     static func enumValue<T: RawRepresentable>(_ type: T.Type, _ row: PostgresRandomAccessRow, _ column: String) throws -> T
