@@ -294,8 +294,13 @@ import Testing
         }
     }
 
-    @Test("graceful shutdown stops accepting, finishes the in-flight request, and closes idle connections")
-    func gracefulShutdown() async throws {
+    /// A server whose `GET /gate` announces itself on `started` and answers only once
+    /// `release` yields, so a test can shut the server down while a request is in flight; the
+    /// caller's `routes` add to the same router. Runs `body` with the server and its port.
+    private func withGatedServer(
+        routes: (Router) -> Void = { _ in },
+        _ body: (HTTPServer, Int, AsyncStream<Void>, AsyncStream<Void>.Continuation) async throws -> Void
+    ) async throws {
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
         let router = Router()
@@ -305,6 +310,7 @@ import Testing
             for await _ in release { break }
             return .text("finished", contentType: "text/plain")
         }
+        routes(router)
         let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
         let server = HTTPServer(
             configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
@@ -313,12 +319,18 @@ import Testing
         ) { address in
             boundContinuation.yield(address.port ?? 0)
         }
-
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             var ports = bound.makeAsyncIterator()
             let port = try #require(await ports.next())
+            try await body(server, port, started, releaseContinuation)
+            try await group.waitForAll()
+        }
+    }
 
+    @Test("graceful shutdown stops accepting, finishes the in-flight request, and closes idle connections")
+    func gracefulShutdown() async throws {
+        try await self.withGatedServer { server, port, started, release in
             try await RawConnection.with(port: port) { idle in
                 try await idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try await idle.readResponse()?.status == 200)
@@ -334,7 +346,7 @@ import Testing
                         try await RawConnection.with(port: port) { _ in }
                     }
 
-                    releaseContinuation.yield()
+                    release.yield()
                     let response = try #require(try await busy.readResponse())
                     #expect(response.status == 200)
                     #expect(response.body == "finished")
@@ -343,37 +355,18 @@ import Testing
                     await shutdown.value
                 }
             }
-            try await group.waitForAll()
         }
     }
 
     @Test("graceful shutdown answers the in-flight request last: requests pipelined behind it are not run")
     func gracefulShutdownDropsPipelined() async throws {
-        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
-        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
         let ran = Mutex(0)
-        let router = Router()
-        router.get("/gate") { _ in
-            startedContinuation.yield()
-            for await _ in release { break }
-            return .text("finished", contentType: "text/plain")
-        }
-        router.post("/effect") { _ in
-            ran.withLock { $0 += 1 }
-            return .text("ran", contentType: "text/plain")
-        }
-        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
-        let server = HTTPServer(
-            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
-            responder: router.buildResponder(),
-            logger: Logger(label: "test")
-        ) { address in
-            boundContinuation.yield(address.port ?? 0)
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            var ports = bound.makeAsyncIterator()
-            let port = try #require(await ports.next())
+        try await self.withGatedServer(routes: { router in
+            router.post("/effect") { _ in
+                ran.withLock { $0 += 1 }
+                return .text("ran", contentType: "text/plain")
+            }
+        }) { server, port, started, release in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send(
                     "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n" + "POST /effect HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
@@ -382,14 +375,13 @@ import Testing
                 let shutdown = Task { await server.shutdownGracefully() }
                 // Give the quiesce event time to reach the connection before the answer is ready.
                 try await Task.sleep(for: .milliseconds(100))
-                releaseContinuation.yield()
+                release.yield()
                 let response = try #require(try await connection.readResponse())
                 #expect(response.body == "finished")
                 #expect(response.header("Connection") == "close")
                 #expect(try await connection.isClosedByServer())
                 await shutdown.value
             }
-            try await group.waitForAll()
         }
         #expect(ran.withLock { $0 } == 0, "a request pipelined behind the last answer ran")
     }

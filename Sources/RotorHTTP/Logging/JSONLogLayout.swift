@@ -5,57 +5,17 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
+import Logging
 
-/// A swift-log handler that writes one JSON object per line (`ROTOR_LOG_FORMAT=json`):
+/// ``LineLogHandler/Layout/json``: one JSON object per line, for log shippers
+/// (`ROTOR_LOG_FORMAT=json`):
 ///
 /// ```json
 /// {"timestamp":"2026-11-26T20:31:02.123Z","level":"info","label":"rotor","message":"request","metadata":{"request_id":"req_…","http.status":"200"}}
 /// ```
 ///
-/// Metadata is nested under `metadata` so that no key can shadow the fixed fields. Callers never
-/// put secrets in metadata (STYLE.md rule 4); as a second line of defence, values under keys that
-/// name credentials (``LogRedaction/isSensitiveMetadataKey(_:)``) are replaced by `[REDACTED]`.
-public struct JSONLogHandler: LogHandler {
-    /// Receives each finished line, newline included, and its level.
-    public typealias Sink = @Sendable (_ line: [UInt8], _ level: Logger.Level) -> Void
-
-    /// The logger's label.
-    public let label: String
-    /// The minimum level logged.
-    public var logLevel: Logger.Level
-    /// Metadata on every line of this logger.
-    public var metadata: Logger.Metadata = [:]
-    /// Adds contextual metadata when a line is written.
-    public var metadataProvider: Logger.MetadataProvider?
-    private let sink: Sink
-
-    /// A handler writing finished lines to `sink`.
-    public init(label: String, logLevel: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping Sink) {
-        self.label = label
-        self.logLevel = logLevel
-        self.metadataProvider = metadataProvider
-        self.sink = sink
-    }
-
-    /// A handler writing to standard error through ``LogSink/standardError``.
-    public static func standardError(label: String, logLevel: Logger.Level = .info) -> JSONLogHandler {
-        JSONLogHandler(label: label, logLevel: logLevel) { line, level in
-            LogSink.standardError.write(line, urgent: LogLine.isUrgent(level))
-        }
-    }
-
-    /// The value of `key` in this logger's metadata.
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let entries = LogLine.entries(base: self.metadata, provider: self.metadataProvider, event: event)
-        self.sink(Self.line(timestamp: LogLine.now(), level: event.level, label: self.label, message: event.message.description, metadata: entries), event.level)
-    }
-
+/// Metadata is nested under `metadata` so that no key can shadow the fixed fields.
+enum JSONLogLayout {
     /// The encoded line for one event, newline included. `timestamp` is Unix seconds and
     /// nanoseconds; `metadata` is sorted by key.
     static func line(
@@ -91,7 +51,7 @@ public struct JSONLogHandler: LogHandler {
             Self.appendString(key, to: &out)
             out.append(UInt8(ascii: ":"))
             if LogRedaction.isSensitiveMetadataKey(key) {
-                Self.appendString("[REDACTED]", to: &out)
+                Self.appendString(LineLogHandler.redacted, to: &out)
             } else {
                 Self.appendValue(value, to: &out)
             }

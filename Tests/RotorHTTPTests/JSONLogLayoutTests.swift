@@ -5,16 +5,18 @@ import RotorHTTP
 import Synchronization
 import Testing
 
-/// ``JSONLogHandler``: one valid JSON object per line, metadata kept, credentials never.
-@Suite struct JSONLogHandlerTests {
+/// ``LineLogHandler`` with the JSON layout: one valid JSON object per line, metadata kept.
+@Suite struct JSONLogLayoutTests {
     /// Lines written by a handler.
     final class Lines: Sendable {
         private let storage = Mutex<[[UInt8]]>([])
         var all: [String] { self.storage.withLock { $0.map { String(decoding: $0, as: UTF8.self) } } }
 
+        func append(_ line: [UInt8]) { self.storage.withLock { $0.append(line) } }
+
         func logger(label: String = "rotor", level: Logger.Level = .info) -> Logger {
             Logger(label: label) { label in
-                JSONLogHandler(label: label, logLevel: level) { line, _ in self.storage.withLock { $0.append(line) } }
+                LineLogHandler(label: label, layout: .json, logLevel: level) { line, _ in self.append(line) }
             }
         }
     }
@@ -71,10 +73,13 @@ import Testing
         #expect(metadata["key\"with\nodd"] as? String == nasty)
     }
 
-    @Test("values under keys that name credentials are redacted; ids are kept")
-    func redaction() throws {
+    @Test("values under keys that name credentials are redacted, nested ones too; ids are kept", arguments: LineLogHandler.Layout.allCases)
+    func redaction(layout: LineLogHandler.Layout) throws {
         let lines = Lines()
-        let logger = lines.logger()
+        var logger = Logger(label: "rotor") { label in
+            LineLogHandler(label: label, layout: layout) { line, _ in lines.append(line) }
+        }
+        logger[metadataKey: "admin_token"] = "s3cr3t-token"
         logger.info("x", metadata: [
             "authorization": "Bearer s3cr3t-token",
             "http.Authorization": "Bearer s3cr3t-token",
@@ -89,15 +94,25 @@ import Testing
         for secret in ["s3cr3t", "whsec_", "VULTRKEY", "hunter2"] {
             #expect(!line.contains(secret), "\(secret) leaked: \(line)")
         }
-        let metadata = try #require(try self.parse(line)["metadata"] as? [String: Any])
-        #expect(metadata["authorization"] as? String == "[REDACTED]")
-        #expect(metadata["signing_secret"] as? String == "[REDACTED]")
-        #expect(metadata["token_id"] as? String == "tok_123")
-        #expect(metadata["provider_key_id"] as? String == "key-1")
-        #expect((metadata["nested"] as? [String: String])?["user"] == "ann")
+        #expect(line.contains("tok_123") && line.contains("key-1") && line.contains("ann"))
+        switch layout {
+        case .json:
+            let metadata = try #require(try self.parse(line)["metadata"] as? [String: Any])
+            #expect(metadata["authorization"] as? String == "[REDACTED]")
+            #expect(metadata["admin_token"] as? String == "[REDACTED]")
+            #expect(metadata["signing_secret"] as? String == "[REDACTED]")
+            #expect(metadata["token_id"] as? String == "tok_123")
+            #expect(metadata["provider_key_id"] as? String == "key-1")
+            #expect((metadata["nested"] as? [String: String]) == ["password": "[REDACTED]", "user": "ann"])
+        case .text:
+            #expect(line.contains("authorization=[REDACTED]"))
+            #expect(line.contains("admin_token=[REDACTED]"))
+            #expect(line.contains("token_id=tok_123"))
+            #expect(line.contains(#"nested=["password": "[REDACTED]", "user": "ann"]"#), "\(line)")
+        }
     }
 
-    @Test("the access log through the JSON handler carries the request id and no Authorization header")
+    @Test("the access log in JSON carries the request id and no Authorization header")
     func accessLog() async throws {
         let lines = Lines()
         let router = Router()

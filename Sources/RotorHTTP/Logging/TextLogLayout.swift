@@ -5,87 +5,45 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
+import Logging
 
-/// A swift-log handler that writes human-readable lines (`ROTOR_LOG_FORMAT=text`, the default),
-/// in the layout of swift-log's `StreamLogHandler`:
+/// ``LineLogHandler/Layout/text``: human-readable lines in the layout of swift-log's
+/// `StreamLogHandler` (`ROTOR_LOG_FORMAT=text`, the default):
 ///
 /// ```
 /// 2026-11-26T20:31:02+0000 info rotor: http.method=GET http.status=200 request_id=req_… [RotorHTTP] request
 /// ```
-///
-/// It exists for speed: `StreamLogHandler` re-renders a logger's metadata on every change (each
-/// request sets its id) and builds each line from several strings, which made the access log
-/// line most of a small request's cost. This one renders straight into bytes, and hands lines
-/// to a ``LogSink`` that batches its writes. As ``JSONLogHandler`` does, it replaces values
-/// under keys that name credentials (``LogRedaction/isSensitiveMetadataKey(_:)``) with
-/// `[REDACTED]`.
-public struct TextLogHandler: LogHandler {
-    /// The logger's label.
-    public let label: String
-    /// The minimum level logged.
-    public var logLevel: Logger.Level
-    /// Metadata on every line of this logger.
-    public var metadata: Logger.Metadata = [:]
-    /// Adds contextual metadata when a line is written.
-    public var metadataProvider: Logger.MetadataProvider?
-    private let sink: @Sendable (_ line: [UInt8], _ level: Logger.Level) -> Void
-
-    /// A handler giving each finished line (newline included) and its level to `sink`.
-    public init(
-        label: String,
-        logLevel: Logger.Level = .info,
-        metadataProvider: Logger.MetadataProvider? = nil,
-        sink: @escaping @Sendable (_ line: [UInt8], _ level: Logger.Level) -> Void
-    ) {
-        self.label = label
-        self.logLevel = logLevel
-        self.metadataProvider = metadataProvider
-        self.sink = sink
-    }
-
-    /// A handler writing to standard error through ``LogSink/standardError``.
-    public static func standardError(label: String, logLevel: Logger.Level = .info) -> TextLogHandler {
-        TextLogHandler(label: label, logLevel: logLevel) { line, level in
-            LogSink.standardError.write(line, urgent: LogLine.isUrgent(level))
-        }
-    }
-
-    /// The value of `key` in this logger's metadata.
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let entries = LogLine.entries(base: self.metadata, provider: self.metadataProvider, event: event)
-        let message = event.message.description
+enum TextLogLayout {
+    /// The line for one event, newline included; `metadata` is sorted by key.
+    static func line(
+        seconds: Int, level: Logger.Level, label: String, source: String, message: String, metadata: [LogLine.Entry]
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160 + message.utf8.count)
-        Self.appendTimestamp(LogLine.now().seconds, to: &out)
+        Self.appendTimestamp(seconds, to: &out)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: event.level.rawValue.utf8)
-        if !self.label.isEmpty {
+        out.append(contentsOf: level.rawValue.utf8)
+        if !label.isEmpty {
             out.append(UInt8(ascii: " "))
-            out.append(contentsOf: self.label.utf8)
+            out.append(contentsOf: label.utf8)
         }
         out.append(UInt8(ascii: ":"))
-        for (key, value) in entries {
+        for (key, value) in metadata {
             out.append(UInt8(ascii: " "))
             out.append(contentsOf: key.utf8)
             out.append(UInt8(ascii: "="))
             if LogRedaction.isSensitiveMetadataKey(key) {
-                out.append(contentsOf: "[REDACTED]".utf8)
+                out.append(contentsOf: LineLogHandler.redacted.utf8)
             } else {
                 Self.append(value, quoted: false, to: &out)
             }
         }
         out.append(contentsOf: " [".utf8)
-        out.append(contentsOf: event.source.utf8)
+        out.append(contentsOf: source.utf8)
         out.append(contentsOf: "] ".utf8)
         out.append(contentsOf: message.utf8)
         out.append(UInt8(ascii: "\n"))
-        self.sink(out, event.level)
+        return out
     }
 
     /// A metadata value as swift-log's `description` writes it: strings bare at the top level
@@ -115,7 +73,7 @@ public struct TextLogHandler: LogHandler {
                 out.append(contentsOf: key.debugDescription.utf8)
                 out.append(contentsOf: ": ".utf8)
                 if LogRedaction.isSensitiveMetadataKey(key) {
-                    out.append(contentsOf: "\"[REDACTED]\"".utf8)
+                    out.append(contentsOf: LineLogHandler.redacted.debugDescription.utf8)
                 } else {
                     Self.append(dictionary[key]!, quoted: true, to: &out)
                 }
