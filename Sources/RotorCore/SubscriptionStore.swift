@@ -99,6 +99,32 @@ public enum DeliveryAttemptResult: Sendable, Hashable {
     case failed(statusCode: Int?, error: String)
 }
 
+/// The delivery's fields after an attempt with a given result: the one mapping both stores write.
+package struct DeliveryAttemptRecord: Sendable, Hashable {
+    /// Where the delivery stands after the attempt.
+    package var state: DeliveryState
+    /// The answer's status code, if there was an answer.
+    package var lastStatusCode: Int?
+    /// Why the attempt did not deliver, cut to 500 characters so one verbose failure cannot bloat the row.
+    package var lastError: String?
+    /// When to try again; nil unless the result is a retry.
+    package var nextAttemptAt: Date?
+    /// When it was delivered; nil unless it was.
+    package var deliveredAt: Date?
+
+    /// The fields an attempt that ended at `now` with `result` leaves.
+    package init(_ result: DeliveryAttemptResult, at now: Date) {
+        switch result {
+        case .delivered(let code):
+            (state, lastStatusCode, lastError, nextAttemptAt, deliveredAt) = (.delivered, code, nil, nil, now)
+        case .retry(let next, let code, let message):
+            (state, lastStatusCode, lastError, nextAttemptAt, deliveredAt) = (.pending, code, String(message.prefix(500)), next, nil)
+        case .failed(let code, let message):
+            (state, lastStatusCode, lastError, nextAttemptAt, deliveredAt) = (.failed, code, String(message.prefix(500)), nil, nil)
+        }
+    }
+}
+
 /// Persistence for event subscriptions and their outbox (DESIGN.md §4, Event subscriptions).
 ///
 /// Events are written by the store itself, in the transaction of the change they report: a

@@ -139,27 +139,15 @@ extension PostgresStore: SubscriptionStore {
     public func recordDeliveryAttempt(
         event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
     ) async throws {
-        let state: DeliveryState
-        let statusCode: Int?
-        let error: String?
-        let nextAttemptAt: Date?
-        let deliveredAt: Date?
-        switch result {
-        case .delivered(let code):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.delivered, code, nil, nil, now)
-        case .retry(let next, let code, let message):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.pending, code, message, next, nil)
-        case .failed(let code, let message):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.failed, code, message, nil, nil)
-        }
+        let record = DeliveryAttemptRecord(result, at: now)
         try await self.write { tx in
             try await tx.run(
                 """
                 UPDATE outbox_deliveries
-                SET state = \(state.rawValue), attempts = attempts + 1, last_status_code = \(statusCode),
-                    last_error = \(error.map { String($0.prefix(500)) }), last_attempt_at = \(now.timeIntervalSinceReferenceDate),
-                    next_attempt_at = \(nextAttemptAt?.timeIntervalSinceReferenceDate),
-                    delivered_at = \(deliveredAt?.timeIntervalSinceReferenceDate), lease_owner = NULL, lease_expires_at = NULL
+                SET state = \(record.state.rawValue), attempts = attempts + 1, last_status_code = \(record.lastStatusCode),
+                    last_error = \(record.lastError), last_attempt_at = \(now.timeIntervalSinceReferenceDate),
+                    next_attempt_at = \(record.nextAttemptAt?.timeIntervalSinceReferenceDate),
+                    delivered_at = \(record.deliveredAt?.timeIntervalSinceReferenceDate), lease_owner = NULL, lease_expires_at = NULL
                 WHERE event_id = \(event.rawValue) AND subscription_id = \(subscription.rawValue) AND lease_owner = \(owner)
                   AND state = 'pending'
                 """

@@ -139,19 +139,7 @@ extension SQLiteStore: SubscriptionStore {
     public func recordDeliveryAttempt(
         event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
     ) async throws {
-        let state: DeliveryState
-        let statusCode: Int?
-        let error: String?
-        let nextAttemptAt: Date?
-        let deliveredAt: Date?
-        switch result {
-        case .delivered(let code):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.delivered, code, nil, nil, now)
-        case .retry(let next, let code, let message):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.pending, code, message, next, nil)
-        case .failed(let code, let message):
-            (state, statusCode, error, nextAttemptAt, deliveredAt) = (.failed, code, message, nil, nil)
-        }
+        let record = DeliveryAttemptRecord(result, at: now)
         try await self.writer.write { db in
             try db.run(
                 sql: """
@@ -161,8 +149,8 @@ extension SQLiteStore: SubscriptionStore {
                     WHERE event_id = ? AND subscription_id = ? AND lease_owner = ? AND state = 'pending'
                     """,
                 arguments: [
-                    state.rawValue, statusCode, error.map { String($0.prefix(500)) }, Rows.time(now), Rows.time(nextAttemptAt),
-                    Rows.time(deliveredAt), event.rawValue, subscription.rawValue, owner,
+                    record.state.rawValue, record.lastStatusCode, record.lastError, Rows.time(now), Rows.time(record.nextAttemptAt),
+                    Rows.time(record.deliveredAt), event.rawValue, subscription.rawValue, owner,
                 ]
             )
         }
