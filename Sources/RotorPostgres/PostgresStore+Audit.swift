@@ -61,18 +61,13 @@ extension PostgresStore: AuditStore {
     }
 
     public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
-        let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
+        let after = try page.cursor.map { try PageCursor.decodeSequence($0) } ?? 0
         // What has committed is in the log before anyone reads it.
         try await self.chainAudits()
         return try await self.readStatement { tx in
-            var items = try await tx.rows("SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(page.limit + 1)")
+            let rows = try await tx.rows("SELECT * FROM audit_log WHERE seq > \(after) ORDER BY seq LIMIT \(page.limit + 1)")
                 .map(Self.auditEntry(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(sequence: $0.seq) }
-            }
-            return Page(items: items, nextCursor: next)
+            return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }
         }
     }
 

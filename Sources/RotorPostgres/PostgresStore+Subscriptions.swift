@@ -27,21 +27,9 @@ extension PostgresStore: SubscriptionStore {
     }
 
     public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
-        let after = try page.cursor.map { try Cursor.decodeTimeAndID($0) }
+        let after = try TimeKeyset.subscriptions.after(page.cursor)
         return try await self.read { tx in
-            let sql = SQL("SELECT * FROM subscriptions")
-            if let after {
-                let time = sql.bind(.double(after.createdAt))
-                sql.append(" WHERE (created_at > \(time) OR (created_at = \(time) AND id > \(sql.bind(.text(after.id)))))")
-            }
-            sql.append(" ORDER BY created_at, id LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Self.subscription)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(time: $0.createdAt.timeIntervalSinceReferenceDate, id: $0.id.rawValue) }
-            }
-            return Page(items: items, nextCursor: next)
+            try await Self.page(tx, .subscriptions, after: after, limit: page.limit, SQL("SELECT * FROM subscriptions"), decode: Self.subscription)
         }
     }
 
@@ -59,25 +47,15 @@ extension PostgresStore: SubscriptionStore {
     }
 
     public func deliveries(of id: SubscriptionID, _ page: PageRequest) async throws -> Page<SubscriptionDelivery> {
-        let after = try page.cursor.map { try Cursor.decodeTimeAndID($0) }
+        let after = try TimeKeyset.deliveries.after(page.cursor)
         return try await self.read { tx in
             guard try await !tx.rows("SELECT 1 AS found FROM subscriptions WHERE id = \(id.rawValue)").isEmpty else {
                 throw StoreError(.notFound, message: "no subscription \(id)")
             }
-            let sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id WHERE d.subscription_id = ")
-            sql.append(sql.bind(.text(id.rawValue)))
-            if let after {
-                let time = sql.bind(.double(after.createdAt))
-                sql.append(" AND (d.created_at < \(time) OR (d.created_at = \(time) AND d.event_id < \(sql.bind(.text(after.id)))))")
-            }
-            sql.append(" ORDER BY d.created_at DESC, d.event_id DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Self.delivery)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(time: $0.createdAt.timeIntervalSinceReferenceDate, id: $0.eventID.rawValue) }
-            }
-            return Page(items: items, nextCursor: next)
+            let sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id")
+            return try await Self.page(
+                tx, .deliveries, after: after, limit: page.limit, sql, where: ["d.subscription_id = \(sql.bind(.text(id.rawValue)))"],
+                time: "d.created_at", id: "d.event_id", decode: Self.delivery)
         }
     }
 

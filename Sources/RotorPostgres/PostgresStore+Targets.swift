@@ -59,9 +59,9 @@ extension PostgresStore: TargetDeliveryLog {
     }
 
     public func deliveries(_ job: JobID, _ page: PageRequest) async throws -> Page<TargetDeliveryRecord> {
-        let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
+        let after = try page.cursor.map { try PageCursor.decodeSequence($0) } ?? 0
         return try await self.read { tx in
-            var items = try await tx.rows(
+            let rows = try await tx.rows(
                 "SELECT * FROM target_deliveries WHERE job_id = \(job.rawValue) AND seq > \(after) ORDER BY seq LIMIT \(page.limit + 1)"
             ).map { row in
                 TargetDeliveryRecord(
@@ -76,12 +76,7 @@ extension PostgresStore: TargetDeliveryLog {
                     at: try Rows.date(row, "at")
                 )
             }
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(sequence: $0.seq) }
-            }
-            return Page(items: items, nextCursor: next)
+            return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }
         }
     }
 }

@@ -31,21 +31,11 @@ extension PostgresStore: TokenStore {
     }
 
     public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
-        let after = try page.cursor.map(Self.decodeTokenCursor)
+        let after = try TimeKeyset.tokens.after(page.cursor)
         return try await self.read { tx in
-            let sql = SQL("SELECT * FROM tokens")
-            if let after {
-                let time = sql.bind(.double(after.createdAt))
-                sql.append(" WHERE (created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id))) COLLATE \"C\"))")
-            }
-            sql.append(" ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Self.token(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode("k:\($0.createdAt.timeIntervalSinceReferenceDate)|\($0.id.rawValue)") }
-            }
-            return Page(items: items, nextCursor: next)
+            // COLLATE "C": byte order, as SQLite compares (see credentials(_:)).
+            try await Self.page(
+                tx, .tokens, after: after, limit: page.limit, SQL("SELECT * FROM tokens"), id: "id COLLATE \"C\"", decode: Self.token(from:))
         }
     }
 
@@ -70,12 +60,5 @@ extension PostgresStore: TokenStore {
             expiresAt: try Rows.optionalDate(row, "expires_at"),
             createdAt: try Rows.date(row, "created_at")
         )
-    }
-
-    private static func decodeTokenCursor(_ cursor: String) throws -> (createdAt: Double, id: String) {
-        guard let text = Cursor.decode(cursor), text.hasPrefix("k:"), let bar = text.firstIndex(of: "|"),
-            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
-        return (createdAt, String(text[text.index(after: bar)...]))
     }
 }

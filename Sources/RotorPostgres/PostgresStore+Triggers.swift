@@ -102,21 +102,12 @@ extension PostgresStore: TriggerStore {
     }
 
     public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
-        let after = try page.cursor.map(TriggerCursor.decode)
+        let after = try TimeKeyset.triggers.after(page.cursor)
         return try await self.read { tx in
-            let sql = SQL("SELECT * FROM triggers")
-            if let after {
-                let time = sql.bind(.double(after.createdAt))
-                sql.append(" WHERE (created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id))) COLLATE \"C\"))")
-            }
-            sql.append(" ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Self.trigger(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map(TriggerCursor.encode)
-            }
-            return Page(items: items, nextCursor: next)
+            // COLLATE "C": byte order, as SQLite compares (see credentials(_:)).
+            try await Self.page(
+                tx, .triggers, after: after, limit: page.limit, SQL("SELECT * FROM triggers"), id: "id COLLATE \"C\"",
+                decode: Self.trigger(from:))
         }
     }
 
@@ -281,20 +272,5 @@ extension PostgresStore: TriggerStore {
             ).first
         else { return nil }
         return try Rows.decodeJSON([JobID].self, row, "job_ids")
-    }
-}
-
-/// Opaque cursor of the trigger list: base64url of the last item's (created_at, id), as the
-/// SQLite store writes it.
-private enum TriggerCursor {
-    static func encode(_ trigger: WebhookTrigger) -> String {
-        Cursor.encode("t:\(trigger.createdAt.timeIntervalSinceReferenceDate)|\(trigger.id.rawValue)")
-    }
-
-    static func decode(_ cursor: String) throws -> (createdAt: Double, id: String) {
-        guard let text = Cursor.decode(cursor), text.hasPrefix("t:"), let bar = text.firstIndex(of: "|"),
-            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
-        return (createdAt, String(text[text.index(after: bar)...]))
     }
 }

@@ -267,20 +267,14 @@ public final class PostgresStore: Store {
     }
 
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
-        let after = try page.cursor.map { try Cursor.decodeName($0) }
+        let after = try page.cursor.map { try PageCursor.decodeName($0) }
         return try await self.readStatement { tx in
             let sql = SQL("SELECT * FROM credentials")
             // COLLATE "C": byte order, as SQLite compares, whatever the database's locale; the
             // cursor's comparison and the order must agree or a page skips or repeats names.
             if let after { sql.append(" WHERE name COLLATE \"C\" > \(sql.bind(.text(after)))") }
             sql.append(" ORDER BY name COLLATE \"C\" LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Rows.credential)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(name: $0.name) }
-            }
-            return Page(items: items, nextCursor: next)
+            return Page(try await tx.rows(sql).map(Rows.credential), limit: page.limit) { PageCursor.encode(name: $0.name) }
         }
     }
 
@@ -393,7 +387,7 @@ public final class PostgresStore: Store {
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
-        let after = try page.cursor.map { try Cursor.decodeJob($0) }
+        let after = try TimeKeyset.jobs.after(page.cursor)
         return try await self.readStatement { tx in
             let sql = SQL("SELECT * FROM jobs")
             var conditions: [String] = []
@@ -403,19 +397,7 @@ public final class PostgresStore: Store {
             if let state = filter.state {
                 conditions.append("state = \(sql.bind(.text(state.rawValue)))")
             }
-            if let after {
-                let time = sql.bind(.double(after.createdAt))
-                conditions.append("(created_at < \(time) OR (created_at = \(time) AND id < \(sql.bind(.text(after.id)))))")
-            }
-            if !conditions.isEmpty { sql.append(" WHERE " + conditions.joined(separator: " AND ")) }
-            sql.append(" ORDER BY created_at DESC, id DESC LIMIT \(sql.bind(.int(page.limit + 1)))")
-            var items = try await tx.rows(sql).map(Rows.job)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(job: $0) }
-            }
-            return Page(items: items, nextCursor: next)
+            return try await Self.page(tx, .jobs, after: after, limit: page.limit, sql, where: conditions, decode: Rows.job)
         }
     }
 

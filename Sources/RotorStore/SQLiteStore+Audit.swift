@@ -9,17 +9,12 @@ extension SQLiteStore: AuditStore {
     }
 
     public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
-        let after = try page.cursor.map(Cursor.decodeSequence) ?? 0
+        let after = try page.cursor.map(PageCursor.decodeSequence) ?? 0
         return try await self.pool.read { db in
-            var items = try Row.fetchAll(
+            let rows = try Row.fetchAll(
                 cached: db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, page.limit + 1]
             ).map(Self.auditEntry(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(sequence: $0.seq) }
-            }
-            return Page(items: items, nextCursor: next)
+            return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }
         }
     }
 

@@ -28,23 +28,10 @@ extension SQLiteStore: SubscriptionStore {
     }
 
     public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
-        let after = try page.cursor.map { try SubscriptionCursor.decode($0) }
+        let after = try TimeKeyset.subscriptions.after(page.cursor)
         return try await self.pool.read { db in
-            var sql = "SELECT * FROM subscriptions"
-            var arguments: StatementArguments = []
-            if let after {
-                sql += " WHERE (created_at > ? OR (created_at = ? AND id > ?))"
-                arguments += [after.time, after.time, after.id]
-            }
-            sql += " ORDER BY created_at, id LIMIT ?"
-            arguments += [page.limit + 1]
-            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Self.subscription)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { SubscriptionCursor.encode(time: Rows.time($0.createdAt), id: $0.id.rawValue) }
-            }
-            return Page(items: items, nextCursor: next)
+            try Self.page(
+                db, .subscriptions, after: after, limit: page.limit, select: "SELECT * FROM subscriptions", decode: Self.subscription)
         }
     }
 
@@ -61,29 +48,15 @@ extension SQLiteStore: SubscriptionStore {
     }
 
     public func deliveries(of id: SubscriptionID, _ page: PageRequest) async throws -> Page<SubscriptionDelivery> {
-        let after = try page.cursor.map { try SubscriptionCursor.decode($0) }
+        let after = try TimeKeyset.deliveries.after(page.cursor)
         return try await self.pool.read { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions WHERE id = ?", arguments: [id.rawValue]) != nil else {
                 throw StoreError(.notFound, message: "no subscription \(id)")
             }
-            var sql = """
-                SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id
-                WHERE d.subscription_id = ?
-                """
-            var arguments: StatementArguments = [id.rawValue]
-            if let after {
-                sql += " AND (d.created_at < ? OR (d.created_at = ? AND d.event_id < ?))"
-                arguments += [after.time, after.time, after.id]
-            }
-            sql += " ORDER BY d.created_at DESC, d.event_id DESC LIMIT ?"
-            arguments += [page.limit + 1]
-            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Self.delivery)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { SubscriptionCursor.encode(time: Rows.time($0.createdAt), id: $0.eventID.rawValue) }
-            }
-            return Page(items: items, nextCursor: next)
+            return try Self.page(
+                db, .deliveries, after: after, limit: page.limit,
+                select: "SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id",
+                where: ["d.subscription_id = ?"], arguments: [id.rawValue], time: "d.created_at", id: "d.event_id", decode: Self.delivery)
         }
     }
 
@@ -277,17 +250,5 @@ extension SQLiteStore: SubscriptionStore {
             deliveredAt: try Rows.optionalDate(row, "delivered_at"),
             createdAt: try Rows.date(row, "created_at")
         )
-    }
-}
-
-/// Page cursors of subscriptions and deliveries: a time and an id, like the job cursor.
-private enum SubscriptionCursor {
-    static func encode(time: Double, id: String) -> String { Cursor.encode("s:\(time)|\(id)") }
-
-    static func decode(_ cursor: String) throws -> (time: Double, id: String) {
-        guard let text = Cursor.decode(cursor), text.hasPrefix("s:"), let bar = text.firstIndex(of: "|"),
-            let time = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
-        return (time, String(text[text.index(after: bar)...]))
     }
 }

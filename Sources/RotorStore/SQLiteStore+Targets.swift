@@ -67,9 +67,9 @@ extension SQLiteStore: TargetDeliveryLog {
     }
 
     public func deliveries(_ job: JobID, _ page: PageRequest) async throws -> Page<TargetDeliveryRecord> {
-        let after = try page.cursor.map { try Cursor.decodeSequence($0) } ?? 0
+        let after = try page.cursor.map { try PageCursor.decodeSequence($0) } ?? 0
         return try await self.pool.read { db in
-            var items = try Row.fetchAll(cached: db, sql: "SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            let rows = try Row.fetchAll(cached: db, sql: "SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [job.rawValue, after, page.limit + 1]
             ).map { row in
                 TargetDeliveryRecord(
@@ -84,12 +84,7 @@ extension SQLiteStore: TargetDeliveryLog {
                     at: try Rows.date(row, "at")
                 )
             }
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(sequence: $0.seq) }
-            }
-            return Page(items: items, nextCursor: next)
+            return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }
         }
     }
 }

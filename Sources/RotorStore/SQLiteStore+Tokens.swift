@@ -64,23 +64,9 @@ extension SQLiteStore: TokenStore {
     }
 
     public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
-        let after = try page.cursor.map(Self.decodeTokenCursor)
+        let after = try TimeKeyset.tokens.after(page.cursor)
         return try await self.pool.read { db in
-            var sql = "SELECT * FROM tokens"
-            var arguments: StatementArguments = []
-            if let after {
-                sql += " WHERE (created_at < ? OR (created_at = ? AND id < ?))"
-                arguments += [after.createdAt, after.createdAt, after.id]
-            }
-            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-            arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.token(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode("k:\($0.createdAt.timeIntervalSinceReferenceDate)|\($0.id.rawValue)") }
-            }
-            return Page(items: items, nextCursor: next)
+            try Self.page(db, .tokens, after: after, limit: page.limit, select: "SELECT * FROM tokens", decode: Self.token(from:))
         }
     }
 
@@ -104,12 +90,5 @@ extension SQLiteStore: TokenStore {
             expiresAt: try Rows.optionalDate(row, "expires_at"),
             createdAt: try Rows.date(row, "created_at")
         )
-    }
-
-    private static func decodeTokenCursor(_ cursor: String) throws -> (createdAt: Double, id: String) {
-        guard let text = Cursor.decode(cursor), text.hasPrefix("k:"), let bar = text.firstIndex(of: "|"),
-            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
-        return (createdAt, String(text[text.index(after: bar)...]))
     }
 }

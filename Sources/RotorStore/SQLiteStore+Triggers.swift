@@ -110,23 +110,9 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
-        let after = try page.cursor.map(TriggerCursor.decode)
+        let after = try TimeKeyset.triggers.after(page.cursor)
         return try await self.pool.read { db in
-            var sql = "SELECT * FROM triggers"
-            var arguments: StatementArguments = []
-            if let after {
-                sql += " WHERE (created_at < ? OR (created_at = ? AND id < ?))"
-                arguments += [after.createdAt, after.createdAt, after.id]
-            }
-            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-            arguments += [page.limit + 1]
-            var items = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.trigger(from:))
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map(TriggerCursor.encode)
-            }
-            return Page(items: items, nextCursor: next)
+            try Self.page(db, .triggers, after: after, limit: page.limit, select: "SELECT * FROM triggers", decode: Self.trigger(from:))
         }
     }
 
@@ -267,22 +253,5 @@ extension SQLiteStore: TriggerStore {
                 arguments: [trigger.rawValue, deliveryID, Rows.time(since)])
         else { return nil }
         return try Rows.decodeJSON([JobID].self, row, "job_ids")
-    }
-}
-
-/// Opaque cursor of the trigger list: base64url of the last item's (created_at, id).
-private enum TriggerCursor {
-    static func encode(_ trigger: WebhookTrigger) -> String {
-        Data("t:\(trigger.createdAt.timeIntervalSinceReferenceDate)|\(trigger.id.rawValue)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String) throws -> (createdAt: Double, id: String) {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("t:"),
-            let bar = text.firstIndex(of: "|"), let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw StoreError(.notFound, message: "the page cursor is not valid") }
-        return (createdAt, String(text[text.index(after: bar)...]))
     }
 }

@@ -120,7 +120,7 @@ public final class SQLiteStore: Store {
     }
 
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
-        let after = try page.cursor.map { try Cursor.decodeName($0) }
+        let after = try page.cursor.map { try PageCursor.decodeName($0) }
         return try await self.pool.read { db in
             var sql = "SELECT * FROM credentials"
             var arguments: StatementArguments = []
@@ -130,13 +130,8 @@ public final class SQLiteStore: Store {
             }
             sql += " ORDER BY name LIMIT ?"
             arguments += [page.limit + 1]
-            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.credential)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(name: $0.name) }
-            }
-            return Page(items: items, nextCursor: next)
+            let rows = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.credential)
+            return Page(rows, limit: page.limit) { PageCursor.encode(name: $0.name) }
         }
     }
 
@@ -247,7 +242,7 @@ public final class SQLiteStore: Store {
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
-        let after = try page.cursor.map { try Cursor.decodeJob($0) }
+        let after = try TimeKeyset.jobs.after(page.cursor)
         return try await self.pool.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
@@ -259,21 +254,9 @@ public final class SQLiteStore: Store {
                 conditions.append("state = ?")
                 arguments += [state.rawValue]
             }
-            if let after {
-                conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
-                arguments += [after.createdAt, after.createdAt, after.id]
-            }
-            var sql = "SELECT * FROM jobs"
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-            arguments += [page.limit + 1]
-            var items = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.job)
-            var next: String?
-            if items.count > page.limit {
-                items.removeLast(items.count - page.limit)
-                next = items.last.map { Cursor.encode(job: $0) }
-            }
-            return Page(items: items, nextCursor: next)
+            return try Self.page(
+                db, .jobs, after: after, limit: page.limit, select: "SELECT * FROM jobs", where: conditions, arguments: arguments,
+                decode: Rows.job)
         }
     }
 
@@ -619,52 +602,5 @@ extension SQLiteStore {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "credential \(id) has no stored current key")
         }
         return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
-    }
-}
-
-// MARK: - Cursors
-
-/// Opaque page cursors: base64url of the last item's sort key.
-enum Cursor {
-    static func encode(name: String) -> String { encode("n:" + name) }
-
-    static func encode(job: Job) -> String {
-        encode("j:\(job.createdAt.timeIntervalSinceReferenceDate)|\(job.id.rawValue)")
-    }
-
-    static func encode(sequence: Int) -> String { encode("s:\(sequence)") }
-
-    static func decodeSequence(_ cursor: String) throws -> Int {
-        guard let text = decode(cursor), text.hasPrefix("s:"), let sequence = Int(text.dropFirst(2)) else { throw invalid }
-        return sequence
-    }
-
-    static func decodeName(_ cursor: String) throws -> String {
-        guard let text = decode(cursor), text.hasPrefix("n:") else { throw invalid }
-        return String(text.dropFirst(2))
-    }
-
-    static func decodeJob(_ cursor: String) throws -> (createdAt: Double, id: String) {
-        guard let text = decode(cursor), text.hasPrefix("j:"), let bar = text.firstIndex(of: "|"),
-            let createdAt = Double(text[text.index(text.startIndex, offsetBy: 2)..<bar])
-        else { throw invalid }
-        return (createdAt, String(text[text.index(after: bar)...]))
-    }
-
-    /// An unreadable cursor names nothing the caller may continue from.
-    private static let invalid = StoreError(.notFound, message: "the page cursor is not valid")
-
-    static func encode(_ text: String) -> String {
-        Data(text.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ cursor: String) -> String? {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64) else { return nil }
-        return String(data: data, encoding: .utf8)
     }
 }
