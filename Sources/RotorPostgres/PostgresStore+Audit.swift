@@ -228,7 +228,7 @@ extension PostgresStore: AuditStore {
     private static func auditEntry(from row: PostgresRandomAccessRow) throws -> AuditEntry {
         let text = try row.string("at")
         guard let at = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
-            throw Rows.corrupt("at", text)
+            throw RowCoding.corrupt("at", text)
         }
         return AuditEntry(
             seq: try row.int("seq"),

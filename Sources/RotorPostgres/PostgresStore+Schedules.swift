@@ -31,7 +31,7 @@ extension PostgresStore: ScheduleStore {
                 WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= \(now.timeIntervalSinceReferenceDate) AND state = 'active'
                 ORDER BY next_rotation_at, id LIMIT \(limit)
                 """
-            ).map(Rows.credential)
+            ).map(RowCoding.credential(from:))
         }
     }
 

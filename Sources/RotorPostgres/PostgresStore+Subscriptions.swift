@@ -12,7 +12,7 @@ extension PostgresStore: SubscriptionStore {
             try await tx.run(
                 """
                 INSERT INTO subscriptions (id, url, events, created_at)
-                VALUES (\(subscription.id.rawValue), \(subscription.url), \(try Rows.json(subscription.events)),
+                VALUES (\(subscription.id.rawValue), \(subscription.url), \(try RowCoding.json(subscription.events)),
                     \(subscription.createdAt.timeIntervalSinceReferenceDate))
                 """
             )
@@ -22,14 +22,15 @@ extension PostgresStore: SubscriptionStore {
 
     public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
         try await self.read { tx in
-            try await tx.rows("SELECT * FROM subscriptions WHERE id = \(id.rawValue)").first.map(Self.subscription)
+            try await tx.rows("SELECT * FROM subscriptions WHERE id = \(id.rawValue)").first.map(RowCoding.subscription(from:))
         }
     }
 
     public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
         let after = try TimeKeyset.subscriptions.after(page.cursor)
         return try await self.read { tx in
-            try await Self.page(tx, .subscriptions, after: after, limit: page.limit, SQL("SELECT * FROM subscriptions"), decode: Self.subscription)
+            try await Self.page(
+                tx, .subscriptions, after: after, limit: page.limit, SQL("SELECT * FROM subscriptions"), decode: RowCoding.subscription(from:))
         }
     }
 
@@ -55,7 +56,7 @@ extension PostgresStore: SubscriptionStore {
             let sql = SQL("SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id")
             return try await Self.page(
                 tx, .deliveries, after: after, limit: page.limit, sql, where: ["d.subscription_id = \(sql.bind(.text(id.rawValue)))"],
-                time: "d.created_at", id: "d.event_id", decode: Self.delivery)
+                time: "d.created_at", id: "d.event_id", decode: RowCoding.delivery(from:))
         }
     }
 
@@ -95,8 +96,8 @@ extension PostgresStore: SubscriptionStore {
                 )
                 let event = OutboxEvent(
                     id: EventID(unchecked: eventID),
-                    type: try Rows.enumValue(EventType.self, row, "type"),
-                    timestamp: try Rows.date(row, "timestamp"),
+                    type: try RowCoding.enumValue(EventType.self, row, "type"),
+                    timestamp: try RowCoding.date(row, "timestamp"),
                     payload: try row.bytes("payload")
                 )
                 messages.append(
@@ -106,7 +107,7 @@ extension PostgresStore: SubscriptionStore {
                         url: try row.string("url"),
                         signingSecret: secret,
                         attempts: try row.int("attempts"),
-                        createdAt: try Rows.date(row, "created_at")
+                        createdAt: try RowCoding.date(row, "created_at")
                     )
                 )
             }
@@ -152,7 +153,7 @@ extension PostgresStore: SubscriptionStore {
                 """
             )
             var written = 0
-            for credential in try rows.map(Rows.credential) where OutboxEvent.isExpiring(credential, at: now) {
+            for credential in try rows.map(RowCoding.credential(from:)) where OutboxEvent.isExpiring(credential, at: now) {
                 // Another instance checking at the same moment: its notice wins, this one writes nothing.
                 let noticed = try await tx.rows(
                     """
@@ -214,7 +215,7 @@ extension PostgresStore: SubscriptionStore {
     private func enqueue(_ tx: inout Transaction, _ events: [OutboxEvent], at now: Date) async throws {
         guard !events.isEmpty else { return }
         let subscriptions = try await tx.rows("SELECT id, events FROM subscriptions").map { row in
-            (id: try row.string("id"), events: Set(try Rows.decodeJSON([EventType].self, row, "events")))
+            (id: try row.string("id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))
         }
         var wrote = false
         for event in events {
@@ -241,32 +242,5 @@ extension PostgresStore: SubscriptionStore {
             // Other instances' dispatchers; this one's observers are called after the commit.
             try await tx.run("SELECT pg_notify(\(Self.outboxChannel), current_schema() || '|' || \(self.instanceToken))")
         }
-    }
-
-    // MARK: Rows
-
-    private static func subscription(_ row: PostgresRandomAccessRow) throws -> Subscription {
-        Subscription(
-            id: SubscriptionID(unchecked: try row.string("id")),
-            url: try row.string("url"),
-            events: try Rows.decodeJSON([EventType].self, row, "events"),
-            createdAt: try Rows.date(row, "created_at")
-        )
-    }
-
-    private static func delivery(_ row: PostgresRandomAccessRow) throws -> SubscriptionDelivery {
-        SubscriptionDelivery(
-            eventID: EventID(unchecked: try row.string("event_id")),
-            subscriptionID: SubscriptionID(unchecked: try row.string("subscription_id")),
-            type: try Rows.enumValue(EventType.self, row, "type"),
-            state: try Rows.enumValue(DeliveryState.self, row, "state"),
-            attempts: try row.int("attempts"),
-            lastStatusCode: try row.optionalInt("last_status_code"),
-            lastError: try row.optionalString("last_error"),
-            lastAttemptAt: try Rows.optionalDate(row, "last_attempt_at"),
-            nextAttemptAt: try Rows.optionalDate(row, "next_attempt_at"),
-            deliveredAt: try Rows.optionalDate(row, "delivered_at"),
-            createdAt: try Rows.date(row, "created_at")
-        )
     }
 }

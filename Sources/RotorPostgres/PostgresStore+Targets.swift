@@ -28,7 +28,7 @@ extension PostgresStore: TargetSecretStore {
             credential.updatedAt = now
             try await tx.run(
                 """
-                UPDATE credentials SET targets = \(try Rows.json(credential.targets)), updated_at = \(now.timeIntervalSinceReferenceDate)
+                UPDATE credentials SET targets = \(try RowCoding.json(credential.targets)), updated_at = \(now.timeIntervalSinceReferenceDate)
                 WHERE id = \(owner)
                 """
             )
@@ -73,7 +73,7 @@ extension PostgresStore: TargetDeliveryLog {
                     statusCode: try row.optionalInt("status_code"),
                     durationMs: try row.int("duration_ms"),
                     error: try row.optionalString("error"),
-                    at: try Rows.date(row, "at")
+                    at: try RowCoding.date(row, "at")
                 )
             }
             return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }

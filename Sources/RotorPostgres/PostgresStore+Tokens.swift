@@ -4,8 +4,8 @@ public import RotorCore
 
 extension PostgresStore: TokenStore {
     public func createToken(_ token: APIToken, sha256: String) async throws {
-        let scopes = try Rows.json(token.scopes.map(\.rawValue))
-        let credentialIDs = try Rows.optionalJSON(token.credentialIDs)
+        let scopes = try RowCoding.json(token.scopes.map(\.rawValue))
+        let credentialIDs = try RowCoding.optionalJSON(token.credentialIDs)
         try await self.write { tx in
             try await tx.run(
                 """
@@ -20,13 +20,13 @@ extension PostgresStore: TokenStore {
     public func token(sha256: String) async throws -> APIToken? {
         // Every request with a scoped token: one round trip.
         try await self.readStatement { tx in
-            try await tx.rows("SELECT * FROM tokens WHERE sha256 = \(sha256)").first.map(Self.token(from:))
+            try await tx.rows("SELECT * FROM tokens WHERE sha256 = \(sha256)").first.map(RowCoding.token(from:))
         }
     }
 
     public func token(_ id: TokenID) async throws -> APIToken? {
         try await self.readStatement { tx in
-            try await tx.rows("SELECT * FROM tokens WHERE id = \(id.rawValue)").first.map(Self.token(from:))
+            try await tx.rows("SELECT * FROM tokens WHERE id = \(id.rawValue)").first.map(RowCoding.token(from:))
         }
     }
 
@@ -35,7 +35,7 @@ extension PostgresStore: TokenStore {
         return try await self.read { tx in
             // COLLATE "C": byte order, as SQLite compares (see credentials(_:)).
             try await Self.page(
-                tx, .tokens, after: after, limit: page.limit, SQL("SELECT * FROM tokens"), id: "id COLLATE \"C\"", decode: Self.token(from:))
+                tx, .tokens, after: after, limit: page.limit, SQL("SELECT * FROM tokens"), id: "id COLLATE \"C\"", decode: RowCoding.token(from:))
         }
     }
 
@@ -45,20 +45,5 @@ extension PostgresStore: TokenStore {
                 throw StoreError(.notFound, message: "token \(id) does not exist")
             }
         }
-    }
-
-    private static func token(from row: PostgresRandomAccessRow) throws -> APIToken {
-        let scopes = try Rows.decodeJSON([String].self, row, "scopes").map { text in
-            guard let scope = TokenScope(rawValue: text) else { throw Rows.corrupt("scopes", text) }
-            return scope
-        }
-        return APIToken(
-            id: TokenID(unchecked: try row.string("id")),
-            name: try row.string("name"),
-            scopes: scopes,
-            credentialIDs: try Rows.decodeOptionalJSON([CredentialID].self, row, "credential_ids"),
-            expiresAt: try Rows.optionalDate(row, "expires_at"),
-            createdAt: try Rows.date(row, "created_at")
-        )
     }
 }

@@ -83,7 +83,7 @@ extension PostgresStore: TriggerStore {
     // MARK: Triggers
 
     public func createTrigger(_ trigger: WebhookTrigger, secret: Secret) async throws {
-        let credentialIDs = try Rows.json(trigger.credentialIDs)
+        let credentialIDs = try RowCoding.json(trigger.credentialIDs)
         try await self.write { tx in
             try await tx.run(
                 """
@@ -107,7 +107,7 @@ extension PostgresStore: TriggerStore {
             // COLLATE "C": byte order, as SQLite compares (see credentials(_:)).
             try await Self.page(
                 tx, .triggers, after: after, limit: page.limit, SQL("SELECT * FROM triggers"), id: "id COLLATE \"C\"",
-                decode: Self.trigger(from:))
+                decode: RowCoding.trigger(from:))
         }
     }
 
@@ -166,7 +166,7 @@ extension PostgresStore: TriggerStore {
     }
 
     public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
-        let jobIDs = try Rows.json(jobs)
+        let jobIDs = try RowCoding.json(jobs)
         return try await self.write { tx in
             try await tx.run("DELETE FROM hook_deliveries WHERE received_at < \(since.timeIntervalSinceReferenceDate)")
             // A concurrent duplicate (this instance or another) inserts first or waits on the key:
@@ -247,19 +247,7 @@ extension PostgresStore: TriggerStore {
             lock
             ? try await tx.rows("SELECT * FROM triggers WHERE id = \(id.rawValue) FOR UPDATE")
             : try await tx.rows("SELECT * FROM triggers WHERE id = \(id.rawValue)")
-        return try rows.first.map(Self.trigger(from:))
-    }
-
-    private static func trigger(from row: PostgresRandomAccessRow) throws -> WebhookTrigger {
-        WebhookTrigger(
-            id: TriggerID(unchecked: try row.string("id")),
-            scheme: try Rows.enumValue(WebhookTrigger.Scheme.self, row, "scheme"),
-            credentialIDs: try Rows.decodeJSON([CredentialID].self, row, "credential_ids"),
-            description: try row.optionalString("description"),
-            createdAt: try Rows.date(row, "created_at"),
-            updatedAt: try Rows.date(row, "updated_at"),
-            previousSecretExpiresAt: try Rows.optionalDate(row, "previous_secret_expires_at")
-        )
+        return try rows.first.map(RowCoding.trigger(from:))
     }
 
     private static func fetchDelivery(_ tx: Transaction, _ trigger: TriggerID, _ deliveryID: String, since: Date) async throws -> [JobID]? {
@@ -271,6 +259,6 @@ extension PostgresStore: TriggerStore {
                 """
             ).first
         else { return nil }
-        return try Rows.decodeJSON([JobID].self, row, "job_ids")
+        return try RowCoding.decodeJSON([JobID].self, row, "job_ids")
     }
 }

@@ -246,8 +246,8 @@ public final class PostgresStore: Store {
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
         try await self.write { tx in
-            let sql = SQL("INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", "))) VALUES (")
-            sql.append(sql.bind(try Rows.values(credential)) + ")")
+            let sql = SQL("INSERT INTO credentials (\(RowCoding.credentialColumns.joined(separator: ", "))) VALUES (")
+            sql.append(sql.bind(try RowCoding.values(credential)) + ")")
             guard try await tx.unlessUniqueViolation({ try await tx.run(sql) }) else {
                 throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
             }
@@ -274,7 +274,7 @@ public final class PostgresStore: Store {
             // cursor's comparison and the order must agree or a page skips or repeats names.
             if let after { sql.append(" WHERE name COLLATE \"C\" > \(sql.bind(.text(after)))") }
             sql.append(" ORDER BY name COLLATE \"C\" LIMIT \(sql.bind(.int(page.limit + 1)))")
-            return Page(try await tx.rows(sql).map(Rows.credential), limit: page.limit) { PageCursor.encode(name: $0.name) }
+            return Page(try await tx.rows(sql).map(RowCoding.credential(from:)), limit: page.limit) { PageCursor.encode(name: $0.name) }
         }
     }
 
@@ -367,7 +367,7 @@ public final class PostgresStore: Store {
     /// The job an idempotency key created, or ``StoreError/Code/idempotencyConflict``.
     private static func replay(_ tx: Transaction, idempotencyKey: String, requestFingerprint: String?) async throws -> JobCreation? {
         guard let row = try await tx.rows("SELECT * FROM jobs WHERE idempotency_key = \(idempotencyKey)").first else { return nil }
-        let existing = try Rows.job(row)
+        let existing = try RowCoding.job(from: row)
         guard try row.optionalString("request_fingerprint") == requestFingerprint else {
             throw StoreError(
                 .idempotencyConflict, message: "the idempotency key was already used with a different request (job \(existing.id))")
@@ -376,9 +376,9 @@ public final class PostgresStore: Store {
     }
 
     static func insertJob(_ tx: Transaction, _ job: Job, idempotencyKey: String?, requestFingerprint: String?) async throws {
-        let columns = Rows.jobValueColumns + ["revision", "idempotency_key", "request_fingerprint"]
+        let columns = RowCoding.jobValueColumns + ["revision", "idempotency_key", "request_fingerprint"]
         let sql = SQL("INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (")
-        sql.append(sql.bind(try Rows.values(job) + [.int(job.revision), .text(idempotencyKey), .text(requestFingerprint)]) + ")")
+        sql.append(sql.bind(try RowCoding.values(job) + [.int(job.revision), .text(idempotencyKey), .text(requestFingerprint)]) + ")")
         try await tx.run(sql)
     }
 
@@ -397,13 +397,13 @@ public final class PostgresStore: Store {
             if let state = filter.state {
                 conditions.append("state = \(sql.bind(.text(state.rawValue)))")
             }
-            return try await Self.page(tx, .jobs, after: after, limit: page.limit, sql, where: conditions, decode: Rows.job)
+            return try await Self.page(tx, .jobs, after: after, limit: page.limit, sql, where: conditions, decode: RowCoding.job(from:))
         }
     }
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
         try await self.readStatement { tx in
-            try await tx.rows("SELECT * FROM job_events WHERE job_id = \(id.rawValue) ORDER BY seq").map(Rows.event)
+            try await tx.rows("SELECT * FROM job_events WHERE job_id = \(id.rawValue) ORDER BY seq").map(RowCoding.event(from:))
         }
     }
 
@@ -480,7 +480,7 @@ public final class PostgresStore: Store {
         if let knownJob, knownJob.id == id {
             let row = try await self.readStatement { tx in try await tx.rows(Prepared.RotationRead(job: id)).first }
             if let row, try row.int("job_revision") == knownJob.revision {
-                let credential = try Rows.credential(row)
+                let credential = try RowCoding.credential(from: row)
                 let sealed = try zip(
                     zip(row["secret_owners"].decode([String]?.self) ?? [], row["secret_fields"].decode([String]?.self) ?? []),
                     zip(row["secret_versions"].decode([Int]?.self) ?? [], row["secret_envelopes"].decode([ByteBuffer]?.self) ?? [])
@@ -522,11 +522,11 @@ public final class PostgresStore: Store {
             }
 
             let baseline = OutboxBaseline(
-                jobState: try Rows.enumValue(JobState.self, row, "state"),
+                jobState: try RowCoding.enumValue(JobState.self, row, "state"),
                 credentialState: try row.optionalString("credential_state").flatMap(CredentialState.init(rawValue:)),
                 subscribed: try row.bool("subscribed"))
             try await Self.updateJobRow(tx, job, revision: revision + 1)
-            if !(try Rows.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
+            if !(try RowCoding.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
                 tx.audits.append(Self.outcomeRecord(job))
             }
             if let credential = commit.credential {
@@ -584,9 +584,9 @@ public final class PostgresStore: Store {
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ tx: Transaction, _ credential: Credential) async throws {
         let sql = SQL("UPDATE credentials SET ")
-        let values = try Rows.values(credential)
+        let values = try RowCoding.values(credential)
         sql.append(
-            zip(Rows.credentialColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
+            zip(RowCoding.credentialColumns, values).dropFirst().map { column, value in "\(column) = \(sql.bind(value))" }
                 .joined(separator: ", "))
         sql.append(" WHERE id = \(sql.bind(.text(credential.id.rawValue))) RETURNING id")
         var updated = false
@@ -615,13 +615,13 @@ public final class PostgresStore: Store {
             lock
             ? "SELECT * FROM credentials WHERE id = \(id.rawValue) FOR NO KEY UPDATE"
             : "SELECT * FROM credentials WHERE id = \(id.rawValue)"
-        return try await tx.rows(query).first.map(Rows.credential)
+        return try await tx.rows(query).first.map(RowCoding.credential(from:))
     }
 
     static func fetchJob(_ tx: Transaction, _ id: JobID, lock: Bool = false) async throws -> Job? {
         let query: PostgresQuery =
             lock ? "SELECT * FROM jobs WHERE id = \(id.rawValue) FOR UPDATE" : "SELECT * FROM jobs WHERE id = \(id.rawValue)"
-        return try await tx.rows(query).first.map(Rows.job)
+        return try await tx.rows(query).first.map(RowCoding.job(from:))
     }
 
     static func activeJobID(_ tx: Transaction, credential: CredentialID) async throws -> JobID? {

@@ -20,13 +20,13 @@ extension PreparedQuery {
 
 extension PostgresBindings {
     /// Bindings of `values`, in order (`$1`, `$2`, ...).
-    init(_ values: [SQLValue]) {
+    init(_ values: [StoredValue]) {
         self.init(capacity: values.count)
         for value in values { self.append(value) }
     }
 
     /// Binds `value`; nil binds NULL, typed by where the parameter is used.
-    mutating func append(_ value: SQLValue) {
+    mutating func append(_ value: StoredValue) {
         switch value {
         case .text(let value): self.append(optional: value)
         case .int(let value): self.append(optional: value)
@@ -76,7 +76,7 @@ enum Prepared {
     /// Every column of a job over its row, and its revision; a terminal job's lease goes with it.
     struct UpdateJob: PreparedQuery {
         static let sql: String = {
-            let columns = Rows.jobValueColumns.dropFirst()
+            let columns = RowCoding.jobValueColumns.dropFirst()
             let count = columns.count
             let assignments =
                 columns.enumerated().map { "\($1) = $\($0 + 1)" } + [
@@ -89,7 +89,7 @@ enum Prepared {
         let bindings: PostgresBindings
         init(_ job: Job, revision: Int) throws {
             self.bindings = PostgresBindings(
-                Array(try Rows.values(job).dropFirst()) + [.int(revision), .bool(job.state.isTerminal), .text(job.id.rawValue)])
+                Array(try RowCoding.values(job).dropFirst()) + [.int(revision), .bool(job.state.isTerminal), .text(job.id.rawValue)])
         }
     }
 
@@ -157,8 +157,9 @@ enum Prepared {
         let bindings: PostgresBindings
         init(_ credential: Credential) throws {
             self.bindings = PostgresBindings([
-                .text(credential.state.rawValue), .int(credential.version), .text(try Rows.json(credential.current)),
-                .text(try Rows.optionalJSON(credential.previous)), Rows.time(credential.lastRotatedAt), Rows.time(credential.updatedAt),
+                .text(credential.state.rawValue), .int(credential.version), .text(try RowCoding.json(credential.current)),
+                .text(try RowCoding.optionalJSON(credential.previous)), .double(RowCoding.time(credential.lastRotatedAt)),
+                .double(RowCoding.time(credential.updatedAt)),
                 .text(credential.id.rawValue),
             ])
         }

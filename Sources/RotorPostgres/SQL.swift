@@ -2,15 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-
-/// A value bound to a statement parameter. Nil binds NULL, typed by the column it goes to.
-enum SQLValue: Sendable {
-    case text(String?)
-    case int(Int?)
-    case double(Double?)
-    case bool(Bool?)
-    case bytes([UInt8]?)
-}
+import RotorCore
 
 /// A statement being built with `$n` parameters, for SQL whose shape depends on the call
 /// (column lists, optional conditions). Fixed statements use `PostgresQuery` interpolation.
@@ -31,13 +23,13 @@ final class SQL {
     }
 
     /// Binds `value` and returns its placeholder.
-    func bind(_ value: SQLValue) -> String {
+    func bind(_ value: StoredValue) -> String {
         self.binds.append(value)
         return "$\(self.binds.count)"
     }
 
     /// Binds each value and returns the placeholders, comma-separated.
-    func bind(_ values: [SQLValue]) -> String {
+    func bind(_ values: [StoredValue]) -> String {
         values.map { self.bind($0) }.joined(separator: ", ")
     }
 
@@ -108,15 +100,4 @@ extension PostgresConnection {
         try await self.run("RELEASE SAVEPOINT unique_check", logger: logger)
         return true
     }
-}
-
-extension PostgresRandomAccessRow {
-    func string(_ column: String) throws -> String { try self[column].decode(String.self) }
-    func optionalString(_ column: String) throws -> String? { try self[column].decode(String?.self) }
-    func int(_ column: String) throws -> Int { try self[column].decode(Int.self) }
-    func optionalInt(_ column: String) throws -> Int? { try self[column].decode(Int?.self) }
-    func double(_ column: String) throws -> Double { try self[column].decode(Double.self) }
-    func optionalDouble(_ column: String) throws -> Double? { try self[column].decode(Double?.self) }
-    func bool(_ column: String) throws -> Bool { try self[column].decode(Bool.self) }
-    func bytes(_ column: String) throws -> [UInt8] { Array(try self[column].decode(ByteBuffer.self).readableBytesView) }
 }

@@ -101,7 +101,7 @@ extension SQLiteStore: AuditStore {
     private static func auditEntry(from row: Row) throws -> AuditEntry {
         let text = try row.decode(String.self, forColumn: "at")
         guard let at = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
-            throw Rows.corrupt("at", text)
+            throw RowCoding.corrupt("at", text)
         }
         return AuditEntry(
             seq: try row.decode(Int.self, forColumn: "seq"),

@@ -37,7 +37,7 @@ extension SQLiteStore {
     static func rescheduleIfRotated(_ db: Database, _ committed: Credential) throws {
         // Most commits do not finish a rotation: compare one column before reading the row.
         let storedRotatedAt = try Row.fetchOne(cached: db, sql: "SELECT last_rotated_at FROM credentials WHERE id = ?", arguments: [committed.id.rawValue])
-        guard let storedRotatedAt, storedRotatedAt["last_rotated_at"] as Double? != Rows.time(committed.lastRotatedAt),
+        guard let storedRotatedAt, storedRotatedAt["last_rotated_at"] as Double? != RowCoding.time(committed.lastRotatedAt),
             var stored = try Self.fetchCredential(db, committed.id), stored.lastRotatedAt != committed.lastRotatedAt
         else { return }
         stored.state = committed.state
@@ -45,7 +45,7 @@ extension SQLiteStore {
         stored.lastRotatedAt = committed.lastRotatedAt
         try db.run(
             sql: "UPDATE credentials SET next_rotation_at = ? WHERE id = ?",
-            arguments: [Rows.time(stored.scheduledRotationAt()), committed.id.rawValue]
+            arguments: [RowCoding.time(stored.scheduledRotationAt()), committed.id.rawValue]
         )
     }
 }
@@ -59,8 +59,8 @@ extension SQLiteStore: ScheduleStore {
                     WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'
                     ORDER BY next_rotation_at, id LIMIT ?
                     """,
-                arguments: [Rows.time(now), limit]
-            ).map(Rows.credential)
+                arguments: [RowCoding.time(now), limit]
+            ).map(RowCoding.credential(from:))
         }
     }
 
@@ -83,16 +83,16 @@ extension SQLiteStore: ScheduleStore {
             // at a time, so the compare-and-set above is what keeps a due rotation to one job.
             var stored = job
             stored.revision = 1
-            let columns = Rows.jobValueColumns + ["revision"]
+            let columns = RowCoding.jobValueColumns + ["revision"]
             try db.run(
                 sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
-                arguments: StatementArguments(try Rows.values(stored) + [stored.revision])
+                arguments: StatementArguments(try RowCoding.values(stored) + [.int(stored.revision)])
             )
             try Self.appendEvents(db, job: stored.id, events)
             try Self.appendAudit(db, AuditRecord(at: job.createdAt, actor: "scheduler", action: "job.create", resource: stored.id.rawValue))
             try db.run(
                 sql: "UPDATE credentials SET state = ?, next_rotation_at = ?, updated_at = ? WHERE id = ?",
-                arguments: [CredentialState.rotating.rawValue, Rows.time(retryAt), Rows.time(job.createdAt), job.credentialID.rawValue]
+                arguments: [CredentialState.rotating.rawValue, RowCoding.time(retryAt), RowCoding.time(job.createdAt), job.credentialID.rawValue]
             )
             return stored
         }

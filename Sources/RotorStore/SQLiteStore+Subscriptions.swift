@@ -14,7 +14,7 @@ extension SQLiteStore: SubscriptionStore {
             try db.run(
                 sql: "INSERT INTO subscriptions (id, url, events, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [
-                    subscription.id.rawValue, subscription.url, try Rows.json(subscription.events), Rows.time(subscription.createdAt),
+                    subscription.id.rawValue, subscription.url, try RowCoding.json(subscription.events), RowCoding.time(subscription.createdAt),
                 ]
             )
             try self.putSecret(db, owner: subscription.id.rawValue, field: signingSecretField, signingSecret)
@@ -23,7 +23,8 @@ extension SQLiteStore: SubscriptionStore {
 
     public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
         try await self.pool.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue]).map(Self.subscription)
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue])
+                .map(RowCoding.subscription(from:))
         }
     }
 
@@ -31,7 +32,7 @@ extension SQLiteStore: SubscriptionStore {
         let after = try TimeKeyset.subscriptions.after(page.cursor)
         return try await self.pool.read { db in
             try Self.page(
-                db, .subscriptions, after: after, limit: page.limit, select: "SELECT * FROM subscriptions", decode: Self.subscription)
+                db, .subscriptions, after: after, limit: page.limit, select: "SELECT * FROM subscriptions", decode: RowCoding.subscription(from:))
         }
     }
 
@@ -56,7 +57,8 @@ extension SQLiteStore: SubscriptionStore {
             return try Self.page(
                 db, .deliveries, after: after, limit: page.limit,
                 select: "SELECT d.*, e.type FROM outbox_deliveries d JOIN outbox_events e ON e.id = d.event_id",
-                where: ["d.subscription_id = ?"], arguments: [id.rawValue], time: "d.created_at", id: "d.event_id", decode: Self.delivery)
+                where: ["d.subscription_id = ?"], arguments: [id.rawValue], time: "d.created_at", id: "d.event_id",
+                decode: RowCoding.delivery(from:))
         }
     }
 
@@ -75,7 +77,7 @@ extension SQLiteStore: SubscriptionStore {
                     ORDER BY d.next_attempt_at, d.created_at, d.event_id
                     LIMIT :limit
                     """,
-                arguments: ["now": Rows.time(now), "limit": limit]
+                arguments: ["now": RowCoding.time(now), "limit": limit]
             )
             var messages: [OutboxMessage] = []
             for row in rows {
@@ -86,12 +88,12 @@ extension SQLiteStore: SubscriptionStore {
                 }
                 try db.run(
                     sql: "UPDATE outbox_deliveries SET lease_owner = ?, lease_expires_at = ? WHERE event_id = ? AND subscription_id = ?",
-                    arguments: [owner, Rows.time(leaseUntil), eventID, subscriptionID]
+                    arguments: [owner, RowCoding.time(leaseUntil), eventID, subscriptionID]
                 )
                 let event = OutboxEvent(
                     id: EventID(unchecked: eventID),
-                    type: try Rows.enumValue(EventType.self, row, "type"),
-                    timestamp: try Rows.date(row, "timestamp"),
+                    type: try RowCoding.enumValue(EventType.self, row, "type"),
+                    timestamp: try RowCoding.date(row, "timestamp"),
                     payload: Array(try row.decode(Data.self, forColumn: "payload"))
                 )
                 messages.append(
@@ -101,7 +103,7 @@ extension SQLiteStore: SubscriptionStore {
                         url: try row.decode(String.self, forColumn: "url"),
                         signingSecret: secret,
                         attempts: try row.decode(Int.self, forColumn: "attempts"),
-                        createdAt: try Rows.date(row, "created_at")
+                        createdAt: try RowCoding.date(row, "created_at")
                     )
                 )
             }
@@ -122,8 +124,8 @@ extension SQLiteStore: SubscriptionStore {
                     WHERE event_id = ? AND subscription_id = ? AND lease_owner = ? AND state = 'pending'
                     """,
                 arguments: [
-                    record.state.rawValue, record.lastStatusCode, record.lastError, Rows.time(now), Rows.time(record.nextAttemptAt),
-                    Rows.time(record.deliveredAt), event.rawValue, subscription.rawValue, owner,
+                    record.state.rawValue, record.lastStatusCode, record.lastError, RowCoding.time(now), RowCoding.time(record.nextAttemptAt),
+                    RowCoding.time(record.deliveredAt), event.rawValue, subscription.rawValue, owner,
                 ]
             )
         }
@@ -150,10 +152,10 @@ extension SQLiteStore: SubscriptionStore {
                     """
             )
             var written = 0
-            for credential in try rows.map(Rows.credential) where OutboxEvent.isExpiring(credential, at: now) {
+            for credential in try rows.map(RowCoding.credential(from:)) where OutboxEvent.isExpiring(credential, at: now) {
                 try db.run(
                     sql: "INSERT INTO expiry_notices (credential_id, provider_key_id, noticed_at) VALUES (?, ?, ?)",
-                    arguments: [credential.id.rawValue, credential.current.providerKeyID, Rows.time(now)]
+                    arguments: [credential.id.rawValue, credential.current.providerKeyID, RowCoding.time(now)]
                 )
                 try self.enqueue(db, [OutboxEvent.expiring(credential, at: now)], at: now)
                 written += 1
@@ -197,7 +199,7 @@ extension SQLiteStore: SubscriptionStore {
     private func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
         guard !events.isEmpty else { return }
         let subscriptions = try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions").map { row in
-            (id: try row.decode(String.self, forColumn: "id"), events: Set(try Rows.decodeJSON([EventType].self, row, "events")))
+            (id: try row.decode(String.self, forColumn: "id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))
         }
         var wrote = false
         for event in events {
@@ -205,7 +207,7 @@ extension SQLiteStore: SubscriptionStore {
             guard !recipients.isEmpty else { continue }
             try db.run(
                 sql: "INSERT INTO outbox_events (id, type, timestamp, payload) VALUES (?, ?, ?, ?)",
-                arguments: [event.id.rawValue, event.type.rawValue, Rows.time(event.timestamp), Data(event.payload)]
+                arguments: [event.id.rawValue, event.type.rawValue, RowCoding.time(event.timestamp), Data(event.payload)]
             )
             for recipient in recipients {
                 try db.run(
@@ -213,7 +215,7 @@ extension SQLiteStore: SubscriptionStore {
                         INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
                         VALUES (?, ?, 'pending', 0, ?, ?)
                         """,
-                    arguments: [event.id.rawValue, recipient.id, Rows.time(now), Rows.time(now)]
+                    arguments: [event.id.rawValue, recipient.id, RowCoding.time(now), RowCoding.time(now)]
                 )
             }
             wrote = true
@@ -223,32 +225,5 @@ extension SQLiteStore: SubscriptionStore {
                 for observer in self.outboxObservers.withLock({ $0 }) { observer() }
             }
         }
-    }
-
-    // MARK: Rows
-
-    private static func subscription(_ row: Row) throws -> Subscription {
-        Subscription(
-            id: SubscriptionID(unchecked: try row.decode(String.self, forColumn: "id")),
-            url: try row.decode(String.self, forColumn: "url"),
-            events: try Rows.decodeJSON([EventType].self, row, "events"),
-            createdAt: try Rows.date(row, "created_at")
-        )
-    }
-
-    private static func delivery(_ row: Row) throws -> SubscriptionDelivery {
-        SubscriptionDelivery(
-            eventID: EventID(unchecked: try row.decode(String.self, forColumn: "event_id")),
-            subscriptionID: SubscriptionID(unchecked: try row.decode(String.self, forColumn: "subscription_id")),
-            type: try Rows.enumValue(EventType.self, row, "type"),
-            state: try Rows.enumValue(DeliveryState.self, row, "state"),
-            attempts: try row.decode(Int.self, forColumn: "attempts"),
-            lastStatusCode: try row.decode(Int?.self, forColumn: "last_status_code"),
-            lastError: try row.decode(String?.self, forColumn: "last_error"),
-            lastAttemptAt: try Rows.optionalDate(row, "last_attempt_at"),
-            nextAttemptAt: try Rows.optionalDate(row, "next_attempt_at"),
-            deliveredAt: try Rows.optionalDate(row, "delivered_at"),
-            createdAt: try Rows.date(row, "created_at")
-        )
     }
 }

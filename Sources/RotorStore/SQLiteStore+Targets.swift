@@ -42,7 +42,7 @@ extension SQLiteStore: TargetSecretStore {
             credential.updatedAt = now
             try db.run(
                 sql: "UPDATE credentials SET targets = ?, updated_at = ? WHERE id = ?",
-                arguments: [try Rows.json(credential.targets), Rows.time(now), owner]
+                arguments: [try RowCoding.json(credential.targets), RowCoding.time(now), owner]
             )
             return credential
         }
@@ -60,7 +60,7 @@ extension SQLiteStore: TargetDeliveryLog {
                     """,
                 arguments: [
                     record.jobID.rawValue, seq, record.targetID.rawValue, record.eventType, record.attempt, record.statusCode,
-                    record.durationMs, record.error, Rows.time(record.at),
+                    record.durationMs, record.error, RowCoding.time(record.at),
                 ]
             )
         }
@@ -81,7 +81,7 @@ extension SQLiteStore: TargetDeliveryLog {
                     statusCode: try row.decode(Int?.self, forColumn: "status_code"),
                     durationMs: try row.decode(Int.self, forColumn: "duration_ms"),
                     error: try row.decode(String?.self, forColumn: "error"),
-                    at: try Rows.date(row, "at")
+                    at: try RowCoding.date(row, "at")
                 )
             }
             return Page(rows, limit: page.limit) { PageCursor.encode(sequence: $0.seq) }

@@ -44,8 +44,8 @@ extension SQLiteStore: TokenStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    token.id.rawValue, token.name, sha256, try Rows.json(token.scopes.map(\.rawValue)),
-                    try Rows.optionalJSON(token.credentialIDs), Rows.time(token.expiresAt), Rows.time(token.createdAt),
+                    token.id.rawValue, token.name, sha256, try RowCoding.json(token.scopes.map(\.rawValue)),
+                    try RowCoding.optionalJSON(token.credentialIDs), RowCoding.time(token.expiresAt), RowCoding.time(token.createdAt),
                 ]
             )
         }
@@ -53,20 +53,20 @@ extension SQLiteStore: TokenStore {
 
     public func token(sha256: String) async throws -> APIToken? {
         try await self.pool.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(Self.token(from:))
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(RowCoding.token(from:))
         }
     }
 
     public func token(_ id: TokenID) async throws -> APIToken? {
         try await self.pool.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue]).map(Self.token(from:))
+            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.token(from:))
         }
     }
 
     public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
         let after = try TimeKeyset.tokens.after(page.cursor)
         return try await self.pool.read { db in
-            try Self.page(db, .tokens, after: after, limit: page.limit, select: "SELECT * FROM tokens", decode: Self.token(from:))
+            try Self.page(db, .tokens, after: after, limit: page.limit, select: "SELECT * FROM tokens", decode: RowCoding.token(from:))
         }
     }
 
@@ -75,20 +75,5 @@ extension SQLiteStore: TokenStore {
             try db.run(sql: "DELETE FROM tokens WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError(.notFound, message: "token \(id) does not exist") }
         }
-    }
-
-    private static func token(from row: Row) throws -> APIToken {
-        let scopes = try Rows.decodeJSON([String].self, row, "scopes").map { text in
-            guard let scope = TokenScope(rawValue: text) else { throw Rows.corrupt("scopes", text) }
-            return scope
-        }
-        return APIToken(
-            id: TokenID(unchecked: try row.decode(String.self, forColumn: "id")),
-            name: try row.decode(String.self, forColumn: "name"),
-            scopes: scopes,
-            credentialIDs: try Rows.decodeOptionalJSON([CredentialID].self, row, "credential_ids"),
-            expiresAt: try Rows.optionalDate(row, "expires_at"),
-            createdAt: try Rows.date(row, "created_at")
-        )
     }
 }

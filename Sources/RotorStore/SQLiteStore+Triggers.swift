@@ -97,8 +97,8 @@ extension SQLiteStore: TriggerStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    trigger.id.rawValue, trigger.scheme.rawValue, try Rows.json(trigger.credentialIDs), trigger.description,
-                    Rows.time(trigger.createdAt), Rows.time(trigger.updatedAt), Rows.time(trigger.previousSecretExpiresAt),
+                    trigger.id.rawValue, trigger.scheme.rawValue, try RowCoding.json(trigger.credentialIDs), trigger.description,
+                    RowCoding.time(trigger.createdAt), RowCoding.time(trigger.updatedAt), RowCoding.time(trigger.previousSecretExpiresAt),
                 ]
             )
             try self.putSecret(db, owner: trigger.id.rawValue, field: Field.triggerSecret, secret)
@@ -112,7 +112,7 @@ extension SQLiteStore: TriggerStore {
     public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
         let after = try TimeKeyset.triggers.after(page.cursor)
         return try await self.pool.read { db in
-            try Self.page(db, .triggers, after: after, limit: page.limit, select: "SELECT * FROM triggers", decode: Self.trigger(from:))
+            try Self.page(db, .triggers, after: after, limit: page.limit, select: "SELECT * FROM triggers", decode: RowCoding.trigger(from:))
         }
     }
 
@@ -153,7 +153,7 @@ extension SQLiteStore: TriggerStore {
             trigger.updatedAt = now
             try db.execute(
                 sql: "UPDATE triggers SET previous_secret_expires_at = ?, updated_at = ? WHERE id = ?",
-                arguments: [Rows.time(previousValidUntil), Rows.time(now), owner]
+                arguments: [RowCoding.time(previousValidUntil), RowCoding.time(now), owner]
             )
             return trigger
         }
@@ -169,13 +169,13 @@ extension SQLiteStore: TriggerStore {
 
     public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
         try await self.writer.write { db in
-            try db.execute(sql: "DELETE FROM hook_deliveries WHERE received_at < ?", arguments: [Rows.time(since)])
+            try db.execute(sql: "DELETE FROM hook_deliveries WHERE received_at < ?", arguments: [RowCoding.time(since)])
             if let first = try Self.fetchDelivery(db, trigger, deliveryID, since: since) {
                 return first
             }
             try db.execute(
                 sql: "INSERT INTO hook_deliveries (trigger_id, delivery_id, received_at, job_ids) VALUES (?, ?, ?, ?)",
-                arguments: [trigger.rawValue, deliveryID, Rows.time(now), try Rows.json(jobs)]
+                arguments: [trigger.rawValue, deliveryID, RowCoding.time(now), try RowCoding.json(jobs)]
             )
             return jobs
         }
@@ -207,7 +207,7 @@ extension SQLiteStore: TriggerStore {
             guard !job.state.isTerminal, job.step.canRollBack, !job.gracePeriod.isZero || graceRunning else {
                 return job
             }
-            let time = Rows.time(now)
+            let time = RowCoding.time(now)
             try db.execute(
                 sql: """
                     UPDATE jobs SET grace_period = :zero,
@@ -230,19 +230,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     private static func fetchTrigger(_ db: Database, _ id: TriggerID) throws -> WebhookTrigger? {
-        try Row.fetchOne(db, sql: "SELECT * FROM triggers WHERE id = ?", arguments: [id.rawValue]).map(Self.trigger(from:))
-    }
-
-    private static func trigger(from row: Row) throws -> WebhookTrigger {
-        WebhookTrigger(
-            id: TriggerID(unchecked: try row.decode(String.self, forColumn: "id")),
-            scheme: try Rows.enumValue(WebhookTrigger.Scheme.self, row, "scheme"),
-            credentialIDs: try Rows.decodeJSON([CredentialID].self, row, "credential_ids"),
-            description: try row.decode(String?.self, forColumn: "description"),
-            createdAt: try Rows.date(row, "created_at"),
-            updatedAt: try Rows.date(row, "updated_at"),
-            previousSecretExpiresAt: try Rows.optionalDate(row, "previous_secret_expires_at")
-        )
+        try Row.fetchOne(db, sql: "SELECT * FROM triggers WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.trigger(from:))
     }
 
     private static func fetchDelivery(_ db: Database, _ trigger: TriggerID, _ deliveryID: String, since: Date) throws -> [JobID]? {
@@ -250,8 +238,8 @@ extension SQLiteStore: TriggerStore {
             let row = try Row.fetchOne(
                 db,
                 sql: "SELECT job_ids FROM hook_deliveries WHERE trigger_id = ? AND delivery_id = ? AND received_at >= ?",
-                arguments: [trigger.rawValue, deliveryID, Rows.time(since)])
+                arguments: [trigger.rawValue, deliveryID, RowCoding.time(since)])
         else { return nil }
-        return try Rows.decodeJSON([JobID].self, row, "job_ids")
+        return try RowCoding.decodeJSON([JobID].self, row, "job_ids")
     }
 }

@@ -96,10 +96,10 @@ public final class SQLiteStore: Store {
             do {
                 try db.run(
                     sql: """
-                        INSERT INTO credentials (\(Rows.credentialColumns.joined(separator: ", ")))
-                        VALUES (\(Self.placeholders(Rows.credentialColumns.count)))
+                        INSERT INTO credentials (\(RowCoding.credentialColumns.joined(separator: ", ")))
+                        VALUES (\(Self.placeholders(RowCoding.credentialColumns.count)))
                         """,
-                    arguments: StatementArguments(try Rows.values(credential))
+                    arguments: StatementArguments(try RowCoding.values(credential))
                 )
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
@@ -130,7 +130,7 @@ public final class SQLiteStore: Store {
             }
             sql += " ORDER BY name LIMIT ?"
             arguments += [page.limit + 1]
-            let rows = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(Rows.credential)
+            let rows = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(RowCoding.credential(from:))
             return Page(rows, limit: page.limit) { PageCursor.encode(name: $0.name) }
         }
     }
@@ -196,7 +196,7 @@ public final class SQLiteStore: Store {
             if let idempotencyKey,
                 let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {
-                let existing = try Rows.job(row)
+                let existing = try RowCoding.job(from: row)
                 guard try row.decode(String?.self, forColumn: "request_fingerprint") == requestFingerprint else {
                     throw StoreError(
                         .idempotencyConflict,
@@ -210,8 +210,9 @@ public final class SQLiteStore: Store {
 
             var stored = job
             stored.revision = 1
-            let columns = Rows.jobValueColumns + ["revision", "lease_owner", "lease_expires_at", "idempotency_key", "request_fingerprint"]
-            let values = try Rows.values(stored) + [stored.revision, nil, nil, idempotencyKey, requestFingerprint]
+            let columns = RowCoding.jobValueColumns + ["revision", "lease_owner", "lease_expires_at", "idempotency_key", "request_fingerprint"]
+            let values =
+                try RowCoding.values(stored) + [.int(stored.revision), .text(nil), .double(nil), .text(idempotencyKey), .text(requestFingerprint)]
             do {
                 try db.run(
                     sql: "INSERT INTO jobs (\(columns.joined(separator: ", "))) VALUES (\(Self.placeholders(columns.count)))",
@@ -231,7 +232,7 @@ public final class SQLiteStore: Store {
             credential.updatedAt = job.createdAt
             try db.run(
                 sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ?",
-                arguments: [credential.state.rawValue, Rows.time(credential.updatedAt), credential.id.rawValue]
+                arguments: [credential.state.rawValue, RowCoding.time(credential.updatedAt), credential.id.rawValue]
             )
             return .created(stored)
         }
@@ -256,14 +257,14 @@ public final class SQLiteStore: Store {
             }
             return try Self.page(
                 db, .jobs, after: after, limit: page.limit, select: "SELECT * FROM jobs", where: conditions, arguments: arguments,
-                decode: Rows.job)
+                decode: RowCoding.job(from:))
         }
     }
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
         try await self.pool.read { db in
             try Row.fetchAll(cached: db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
-                .map(Rows.event)
+                .map(RowCoding.event(from:))
         }
     }
 
@@ -280,12 +281,12 @@ public final class SQLiteStore: Store {
                     ORDER BY created_at, id
                     LIMIT :limit
                     """,
-                arguments: ["now": Rows.time(now), "limit": limit]
+                arguments: ["now": RowCoding.time(now), "limit": limit]
             )
             for id in ids {
                 try db.run(
                     sql: "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
-                    arguments: [owner, Rows.time(leaseUntil), id]
+                    arguments: [owner, RowCoding.time(leaseUntil), id]
                 )
             }
             return ids.map(JobID.init(unchecked:))
@@ -296,7 +297,7 @@ public final class SQLiteStore: Store {
         try await self.writer.write { db in
             try db.run(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
-                arguments: [Rows.time(until), id.rawValue, owner]
+                arguments: [RowCoding.time(until), id.rawValue, owner]
             )
             return db.changesCount > 0
         }
@@ -360,7 +361,7 @@ public final class SQLiteStore: Store {
                     message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
-            let storedState = try Rows.enumValue(JobState.self, row, "state")
+            let storedState = try RowCoding.enumValue(JobState.self, row, "state")
             let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: storedState)
             try Self.updateJobRow(db, job, revision: revision + 1)
             if !storedState.isTerminal && job.state.isTerminal { try Self.auditOutcome(db, job) }
@@ -397,7 +398,7 @@ public final class SQLiteStore: Store {
                 try db.run(
                     sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
                     arguments: [
-                        CredentialState.active.rawValue, Rows.time(now), job.credentialID.rawValue,
+                        CredentialState.active.rawValue, RowCoding.time(now), job.credentialID.rawValue,
                         CredentialState.rotating.rawValue,
                     ]
                 )
@@ -435,8 +436,8 @@ public final class SQLiteStore: Store {
 
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ db: Database, _ credential: Credential) throws {
-        let assignments = Rows.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
-        let values = try Rows.values(credential)
+        let assignments = RowCoding.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
+        let values = try RowCoding.values(credential)
         do {
             try db.run(
                 sql: "UPDATE credentials SET \(assignments) WHERE id = ?",
@@ -458,31 +459,31 @@ public final class SQLiteStore: Store {
                     last_rotated_at = ?, updated_at = ? WHERE id = ?
                 """,
             arguments: [
-                credential.state.rawValue, credential.version, try Rows.json(credential.current), try Rows.optionalJSON(credential.previous),
-                Rows.time(credential.lastRotatedAt), Rows.time(credential.updatedAt), credential.id.rawValue,
+                credential.state.rawValue, credential.version, try RowCoding.json(credential.current), try RowCoding.optionalJSON(credential.previous),
+                RowCoding.time(credential.lastRotatedAt), RowCoding.time(credential.updatedAt), credential.id.rawValue,
             ]
         )
         guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
     }
 
-    private static let updateJobSQL = "UPDATE jobs SET \(Rows.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ? WHERE id = ?"
+    private static let updateJobSQL = "UPDATE jobs SET \(RowCoding.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ? WHERE id = ?"
     private static let updateFinishedJobSQL =
-        "UPDATE jobs SET \(Rows.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?"
+        "UPDATE jobs SET \(RowCoding.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?"
 
     /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.
     private static func updateJobRow(_ db: Database, _ job: Job, revision: Int) throws {
         try db.run(
             sql: job.state.isTerminal ? Self.updateFinishedJobSQL : Self.updateJobSQL,
-            arguments: StatementArguments(try Rows.mutableValues(job) + [revision, job.id.rawValue])
+            arguments: StatementArguments(try RowCoding.mutableValues(job) + [.int(revision), .text(job.id.rawValue)])
         )
     }
 
     static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
-        try Row.fetchOne(cached: db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(Rows.credential)
+        try Row.fetchOne(cached: db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.credential(from:))
     }
 
     static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
-        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(Rows.job)
+        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.job(from:))
     }
 
     static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
@@ -499,7 +500,7 @@ public final class SQLiteStore: Store {
             seq += 1
             try db.run(
                 sql: "INSERT INTO job_events (job_id, seq, at, type, step, message) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [job.rawValue, seq, Rows.time(event.at), event.type, event.step?.rawValue, event.message]
+                arguments: [job.rawValue, seq, RowCoding.time(event.at), event.type, event.step?.rawValue, event.message]
             )
         }
     }
