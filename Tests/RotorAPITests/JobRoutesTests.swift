@@ -6,10 +6,8 @@ import NIOCore
 import NIOHTTP1
 import RotorAPI
 import RotorCore
-import RotorCrypto
 import RotorEngine
 import RotorHTTP
-import RotorProviders
 import RotorStore
 import Testing
 
@@ -36,33 +34,12 @@ import Testing
 
     /// A credential on a FakeVultr user's key, the API over it, and optionally a running engine.
     static func with(engine runEngine: Bool, _ body: @Sendable (Setup) async throws -> Void) async throws {
-        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-api-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
-        try await fake.run { baseURL in
-            let (userID, apiKey) = fake.addUser()
-            let key = fake.keys(ofUser: userID)[0]
-            let now = Date()
-            let credential = Credential(
-                id: .generate(), name: "api-test", provider: .vultr,
-                current: KeyInfo(providerKeyID: key.id, fingerprint: SHA256.fingerprint(of: apiKey), createdAt: now),
-                createdAt: now, updatedAt: now
-            )
-            try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
-            let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: baseURL)]
-            let engine = RotationEngine(
-                store: store, providers: providers, delivery: WebhookDelivery(client: .shared),
-                configuration: EngineConfiguration(owner: "api-test", pollInterval: .milliseconds(20), retry: RetryPolicy(base: .milliseconds(10), maximum: .milliseconds(50), attemptsPerStep: 3)),
-                fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, logger: Logger(label: "engine")
-            )
-            let services = RotationServices(
-                store: store, providers: providers, wakeEngine: { await engine.wake() }
-            )
+        try await EngineFixture.with(name: "api-test", owner: "api-test") { fixture in
+            let engine = fixture.engine
             let setup = Setup(
-                responder: RotorApplication.buildResponder(configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
-                store: store, fake: fake, credential: credential
+                responder: RotorApplication.buildResponder(
+                    configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: fixture.services)),
+                store: fixture.store, fake: fixture.fake, credential: fixture.credential
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if runEngine { group.addTask { try await engine.run() } }

@@ -6,10 +6,8 @@ import NIOCore
 import NIOHTTP1
 import RotorAPI
 import RotorCore
-import RotorCrypto
 import RotorEngine
 import RotorHTTP
-import RotorProviders
 import RotorStore
 
 /// Rotor served on a real socket with its engine running against ``FakeVultr``, and one
@@ -43,33 +41,11 @@ struct LiveRotor: Sendable {
 
     /// Runs `body` against a fresh instance; everything stops afterwards.
     static func run(githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, _ body: @escaping @Sendable (LiveRotor) async throws -> Void) async throws {
-        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-live-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
-        try await fake.run { vultrURL in
-            let (userID, apiKey) = fake.addUser()
-            let key = fake.keys(ofUser: userID)[0]
-            let now = Date()
-            let credential = Credential(
-                id: .generate(), name: "live", provider: .vultr,
-                current: KeyInfo(providerKeyID: key.id, fingerprint: SHA256.fingerprint(of: apiKey), createdAt: now),
-                createdAt: now, updatedAt: now
-            )
-            try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
-            let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: vultrURL)]
-            let engine = RotationEngine(
-                store: store, providers: providers, delivery: WebhookDelivery(client: .shared),
-                configuration: EngineConfiguration(
-                    owner: "live-test", pollInterval: .milliseconds(20),
-                    retry: RetryPolicy(base: .milliseconds(10), maximum: .milliseconds(50), attemptsPerStep: 3)),
-                fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, logger: Logger(label: "engine")
-            )
-            let services = RotationServices(store: store, providers: providers, wakeEngine: { await engine.wake() })
+        try await EngineFixture.with(name: "live", owner: "live-test") { fixture in
+            let engine = fixture.engine
             let responder = RotorApplication.buildResponder(
                 configuration: APIConfiguration(
-                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services, githubKeys: githubKeys,
+                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: fixture.services, githubKeys: githubKeys,
                     rateLimits: rateLimits)
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -78,7 +54,10 @@ struct LiveRotor: Sendable {
                     try await HTTPServer.withRunningServer(
                         configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: responder, logger: Logger(label: "live")
                     ) { address in
-                        try await body(LiveRotor(baseURL: "http://127.0.0.1:\(address.port ?? 0)", store: store, fake: fake, credential: credential, apiKey: apiKey, responder: responder))
+                        try await body(
+                            LiveRotor(
+                                baseURL: "http://127.0.0.1:\(address.port ?? 0)", store: fixture.store, fake: fixture.fake,
+                                credential: fixture.credential, apiKey: fixture.apiKey, responder: responder))
                     }
                 } catch {
                     await engine.stop()

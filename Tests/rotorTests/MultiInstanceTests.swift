@@ -21,23 +21,8 @@ import Testing
         "ROTOR_MULTI_INSTANCE_ROTATIONS is not set: the multi-instance test did NOT run (.ci/run runs it on its own, after the suite)"),
     .timeLimit(.minutes(10)))
 struct MultiInstanceTests {
-    static var databaseURL: PostgresURL? { MultiInstanceDatabase.url }
     static let rotations = MultiInstanceDatabase.rotations ?? 60
     static let logger = Logger(label: "rotor.multi-instance-tests", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    private static func withAdminConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-        let url = try #require(self.databaseURL)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable),
-            id: 1, logger: self.logger)
-        do {
-            try await body(connection)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-    }
 
     private func call(_ port: Int, _ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> (HTTPResponseStatus, [String: Any]) {
         try await RotorProcessTests.api(port: port, token: ServeConfigurationTests.token, method, path, body)
@@ -45,13 +30,9 @@ struct MultiInstanceTests {
 
     @Test("three instances, one killed midway: every job ends succeeded, each job's key was created once (twice at most where the kill cut a create short), and the provider holds exactly the new keys")
     func threeInstancesOneKilled() async throws {
-        let schema = "test_multi_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
-        try await Self.withAdminConnection { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: Self.logger)
-        }
-        var schemaURL = try #require(Self.databaseURL)
-        schemaURL.searchPath = schema
-        let url = schemaURL
+        let testSchema = try await TestSchema.create("test_multi_")
+        let schema = testSchema.name
+        let url = testSchema.url
         let databaseURL = "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)?sslmode=disable&search_path=\(schema)"
         let maxConcurrent = 16
 
@@ -108,7 +89,7 @@ struct MultiInstanceTests {
                     _ = try await instances[0].exitStatus()
                     let owner = try String(contentsOfFile: dataDirectories[0] + "/instance-id", encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines)
-                    try await Self.withAdminConnection { connection in
+                    try await TestSchema.withAdminConnection { connection in
                         for try await id in try await connection.query(
                             "SELECT id FROM \(unescaped: schema).jobs WHERE lease_owner = \(owner) AND state IN ('queued', 'running')",
                             logger: Self.logger
@@ -165,9 +146,7 @@ struct MultiInstanceTests {
             }
             #expect(instances[1].errors.contains("postgres://\(url.username):***@"))
         }
-        try await Self.withAdminConnection { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: Self.logger)
-        }
+        try await testSchema.drop()
     }
 }
 

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import PostgresNIO
 import RotorCore
 import RotorCrypto
 import RotorHTTP
@@ -16,20 +15,6 @@ import Testing
 @Suite(.enabled(if: MultiInstanceDatabase.url != nil, "ROTOR_TEST_DATABASE_URL is not set: the PostgreSQL API test did NOT run"), .timeLimit(.minutes(1)))
 struct PostgresAPITests {
     static let logger = Logger(label: "rotor.pg-api-tests", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    private static func admin(_ sql: String) async throws {
-        let url = try #require(MultiInstanceDatabase.url)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable),
-            id: 1, logger: self.logger)
-        do {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-    }
 
     private static func call(
         _ responder: RouterResponder, _ method: HTTPMethod, _ uri: String, token: String, json: String? = nil
@@ -44,17 +29,14 @@ struct PostgresAPITests {
 
     @Test("a token issued through the API authenticates from PostgreSQL; the audit log, rotor audit verify and /metrics read it too")
     func tokensAuditMetrics() async throws {
-        let schema = "test_api_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
-        try await Self.admin("CREATE SCHEMA \(schema)")
-        var url = try #require(MultiInstanceDatabase.url)
-        url.searchPath = schema
+        let schema = try await TestSchema.create("test_api_")
         let dataDirectory = NSTemporaryDirectory() + "rotor-pg-api-\(UUID().uuidString)"
         try DataDirectory.prepare(dataDirectory)
         let assembly = try await RotorAssembly(
             RotorAssembly.Settings(
                 dataDirectory: dataDirectory, keyring: Keyring.generate(), adminToken: ServeConfigurationTests.token,
                 vultrBaseURL: "http://127.0.0.1:9", retry: RetryPolicy(base: .milliseconds(50), maximum: .milliseconds(200), attemptsPerStep: 2),
-                maxConcurrentJobs: 2, databaseURL: url),
+                maxConcurrentJobs: 2, databaseURL: schema.url),
             logger: Self.logger)
         do {
             #expect(assembly.postgres != nil)
@@ -88,16 +70,15 @@ struct PostgresAPITests {
             #expect(metrics.body.contains("rotor_outbox_pending_deliveries"))
 
             // `rotor audit verify` reads the same chain from PostgreSQL: create and delete.
-            let raw = try #require(ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"])
             let verifier = try RotorProcessTests.RunningRotor(
                 arguments: ["audit", "verify"],
-                environment: ["ROTOR_DATABASE_URL": raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)", "ROTOR_DATA_DIR": dataDirectory])
+                environment: ["ROTOR_DATABASE_URL": schema.connectionString, "ROTOR_DATA_DIR": dataDirectory])
             #expect(try await verifier.exitStatus() == 0, "\(verifier.errors)")
             #expect(verifier.output.contains("audit log intact: 2 entries"), "\(verifier.output)")
-            try await Self.admin("UPDATE \(schema).audit_log SET actor = 'someone-else' WHERE seq = 1")
+            try await TestSchema.admin("UPDATE \(schema.name).audit_log SET actor = 'someone-else' WHERE seq = 1")
             let tampered = try RotorProcessTests.RunningRotor(
                 arguments: ["audit", "verify"],
-                environment: ["ROTOR_DATABASE_URL": raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)", "ROTOR_DATA_DIR": dataDirectory])
+                environment: ["ROTOR_DATABASE_URL": schema.connectionString, "ROTOR_DATA_DIR": dataDirectory])
             #expect(try await tampered.exitStatus() == 1)
             #expect(tampered.output.contains("BROKEN at entry 1"), "\(tampered.output)")
         } catch {
@@ -107,20 +88,17 @@ struct PostgresAPITests {
         assembly.postgres?.shutdown()
         try await assembly.shutdownClients()
         try? FileManager.default.removeItem(atPath: dataDirectory)
-        try await Self.admin("DROP SCHEMA \(schema) CASCADE")
+        try await schema.drop()
     }
 
     @Test("rotor keyring rewrap, verify and remove work on the PostgreSQL database named by ROTOR_DATABASE_URL")
     func keyringCommands() async throws {
-        let raw = try #require(ProcessInfo.processInfo.environment["ROTOR_TEST_DATABASE_URL"])
-        let schema = "test_kek_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
-        try await Self.admin("CREATE SCHEMA \(schema)")
-        let schemaURL = raw + (raw.contains("?") ? "&" : "?") + "search_path=\(schema)"
+        let schema = try await TestSchema.create("test_kek_")
         let directory = NSTemporaryDirectory() + "rotor-pg-kek-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/keyring.json"
-        let environment = ["ROTOR_DATABASE_URL": schemaURL, "ROTOR_KEYRING_FILE": file, "ROTOR_DATA_DIR": directory]
+        let environment = ["ROTOR_DATABASE_URL": schema.connectionString, "ROTOR_KEYRING_FILE": file, "ROTOR_DATA_DIR": directory]
         func rotor(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
             let process = try RotorProcessTests.RunningRotor(arguments: arguments, environment: environment)
             let status = try await process.exitStatus()
@@ -129,7 +107,7 @@ struct PostgresAPITests {
         #expect(try await rotor(["keyring", "generate", "--id", "kek-old"]).status == 0)
 
         // A credential sealed under kek-old, in PostgreSQL only (no rotor.sqlite is made).
-        let url = try PostgresURL(parsing: schemaURL)
+        let url = schema.url
         let seeded = try await PostgresStore.connect(url: url, keyring: try Keyring.load(fromFile: file), maximumConnections: 2, logger: Self.logger)
         let now = Date()
         let credential = Credential(
@@ -154,6 +132,6 @@ struct PostgresAPITests {
         after.shutdown()
         #expect(secrets.current == Secret("pg-secret-value"))
         #expect(secrets.previous == Secret("pg-previous"))
-        try await Self.admin("DROP SCHEMA \(schema) CASCADE")
+        try await schema.drop()
     }
 }

@@ -1,7 +1,6 @@
 import FakeVultr
 import Foundation
 import Logging
-import PostgresNIO
 import RotorCore
 import RotorCrypto
 import RotorEngine
@@ -16,27 +15,10 @@ import Testing
 struct PostgresWakeTests {
     static let logger = Logger(label: "rotor.wake-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    private static func admin(_ sql: String) async throws {
-        let url = try #require(MultiInstanceDatabase.url)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable),
-            id: 1, logger: self.logger)
-        do {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-    }
-
     @Test("a job created by another instance starts at once, though the engine polls only every minute")
     func notifiedEngineStartsJob() async throws {
-        let schema = "test_wake_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
-        try await Self.admin("CREATE SCHEMA \(schema)")
-        var schemaURL = try #require(MultiInstanceDatabase.url)
-        schemaURL.searchPath = schema
-        let url = schemaURL
+        let schema = try await TestSchema.create("test_wake_")
+        let url = schema.url
         let keyring = Keyring.generate()
         let dataDirectory = NSTemporaryDirectory() + "rotor-wake-\(UUID().uuidString)"
         try DataDirectory.prepare(dataDirectory)
@@ -83,6 +65,6 @@ struct PostgresWakeTests {
             other.shutdown()
         }
         try? FileManager.default.removeItem(atPath: dataDirectory)
-        try await Self.admin("DROP SCHEMA \(schema) CASCADE")
+        try await schema.drop()
     }
 }
