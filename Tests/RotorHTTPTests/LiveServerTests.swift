@@ -386,6 +386,28 @@ import Testing
         #expect(ran.withLock { $0 } == 0, "a request pipelined behind the last answer ran")
     }
 
+    @Test("graceful shutdown lets an answer still on its way to a slow reader out before closing")
+    func gracefulShutdownFlushesAnswers() async throws {
+        // Far more than the socket buffers and the client's read-ahead hold, so most of it is
+        // still queued in the server when the shutdown starts.
+        let size = 32 << 20
+        try await self.withGatedServer(routes: { router in
+            router.get("/big") { _ in Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ByteBuffer(repeating: UInt8(ascii: "x"), count: size)) }
+        }) { server, port, _, _ in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(300))
+                let shutdown = Task { await server.shutdownGracefully() }
+                try await Task.sleep(for: .milliseconds(100))
+                let response = try #require(try await connection.readResponse(), "the answer was cut off")
+                #expect(response.status == 200)
+                #expect(response.body.utf8.count == size)
+                #expect(try await connection.isClosedByServer())
+                await shutdown.value
+            }
+        }
+    }
+
     @Test("a handler can drop the connection without an answer (through every middleware)")
     func abortConnection() async throws {
         try await self.withServer { port in

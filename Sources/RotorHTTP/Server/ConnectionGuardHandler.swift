@@ -128,7 +128,12 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent, self.owed == 0 {
-            context.close(promise: nil)
+            // The last answer may still be waiting for a slow reader: closing the output first
+            // lets it out, then the connection closes.
+            let outputClosed = context.eventLoop.makePromise(of: Void.self)
+            let loopBoundContext = context.loopBound
+            outputClosed.futureResult.whenComplete { _ in loopBoundContext.value.close(promise: nil) }
+            context.close(mode: .output, promise: outputClosed)
             return
         }
         context.fireUserInboundEventTriggered(event)
