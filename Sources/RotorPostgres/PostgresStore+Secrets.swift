@@ -47,11 +47,12 @@ extension PostgresStore {
     }
 
     private func openSecret(_ row: PostgresRandomAccessRow, owner: String, field: String) throws -> Secret {
-        try self.openSecret(try row.bytes("envelope"), owner: owner, field: field, version: try row.int("version"))
+        try self.open(SealedSecret(owner: owner, field: field, version: try row.int("version"), envelope: try row.bytes("envelope")))
     }
 
-    func openSecret(_ envelope: [UInt8], owner: String, field: String, version: Int) throws -> Secret {
-        let plaintext = try Envelope.open(envelope, context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: self.keyring)
+    func open(_ sealed: SealedSecret) throws -> Secret {
+        let plaintext = try Envelope.open(
+            sealed.envelope, context: EnvelopeContext(recordID: sealed.owner, field: sealed.field, version: sealed.version), keyring: self.keyring)
         return Secret(String(decoding: plaintext, as: UTF8.self))
     }
 
@@ -59,18 +60,19 @@ extension PostgresStore {
     func fetchCredentialSecrets(_ tx: Transaction, _ id: CredentialID) async throws -> CredentialSecrets {
         let rows = try await tx.rows("SELECT field, version, envelope FROM secrets WHERE owner_id = \(id.rawValue) AND envelope IS NOT NULL")
         return try self.credentialSecrets(
-            id, try rows.map { (field: try $0.string("field"), version: try $0.int("version"), envelope: try $0.bytes("envelope")) })
+            id,
+            try rows.map { SealedSecret(owner: id.rawValue, field: try $0.string("field"), version: try $0.int("version"), envelope: try $0.bytes("envelope")) })
     }
 
-    /// The credential's secrets, opened from its stored (field, version, envelope) rows.
-    func credentialSecrets(_ id: CredentialID, _ sealed: [(field: String, version: Int, envelope: [UInt8])]) throws -> CredentialSecrets {
-        let owner = id.rawValue
+    /// The credential's secrets, opened from its sealed rows.
+    func credentialSecrets(_ id: CredentialID, _ sealed: [SealedSecret]) throws -> CredentialSecrets {
         var current: Secret?
         var previous: Secret?
         var signing: [TargetID: Secret] = [:]
         var previousSigning: [TargetID: Secret] = [:]
-        for (field, version, envelope) in sealed {
-            let secret = try self.openSecret(envelope, owner: owner, field: field, version: version)
+        for stored in sealed {
+            let secret = try self.open(stored)
+            let field = stored.field
             switch field {
             case Field.currentKey: current = secret
             case Field.previousKey: previous = secret
@@ -84,5 +86,32 @@ extension PostgresStore {
         }
         guard let current else { throw PostgresStoreError("credential \(id) has no stored current key") }
         return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
+    }
+}
+
+/// A stored secret as read, before it is opened.
+struct SealedSecret {
+    var owner: String
+    var field: String
+    var version: Int
+    var envelope: [UInt8]
+
+    init(owner: String, field: String, version: Int, envelope: [UInt8]) {
+        self.owner = owner
+        self.field = field
+        self.version = version
+        self.envelope = envelope
+    }
+
+    /// Every secret a ``Prepared/RotationRead`` row carries, from its parallel arrays (NULL when
+    /// there is none).
+    static func all(in row: PostgresRandomAccessRow) throws -> [SealedSecret] {
+        let owners = try row["secret_owners"].decode([String]?.self) ?? []
+        let fields = try row["secret_fields"].decode([String]?.self) ?? []
+        let versions = try row["secret_versions"].decode([Int]?.self) ?? []
+        let envelopes = try row["secret_envelopes"].decode([ByteBuffer]?.self) ?? []
+        return owners.indices.map { index in
+            SealedSecret(owner: owners[index], field: fields[index], version: versions[index], envelope: Array(envelopes[index].readableBytesView))
+        }
     }
 }

@@ -481,15 +481,9 @@ public final class PostgresStore: Store {
             let row = try await self.readStatement { tx in try await tx.rows(Prepared.RotationRead(job: id)).first }
             if let row, try row.int("job_revision") == knownJob.revision {
                 let credential = try RowCoding.credential(from: row)
-                let sealed = try zip(
-                    zip(row["secret_owners"].decode([String]?.self) ?? [], row["secret_fields"].decode([String]?.self) ?? []),
-                    zip(row["secret_versions"].decode([Int]?.self) ?? [], row["secret_envelopes"].decode([ByteBuffer]?.self) ?? [])
-                ).map { (owner: $0.0, field: $0.1, version: $1.0, envelope: Array($1.1.readableBytesView)) }
-                let secrets = try self.credentialSecrets(
-                    credential.id, sealed.filter { $0.owner == credential.id.rawValue }.map { ($0.field, $0.version, $0.envelope) })
-                let pending = try sealed.first { $0.owner == id.rawValue && $0.field == Field.pendingKey }.map {
-                    try self.openSecret($0.envelope, owner: $0.owner, field: $0.field, version: $0.version)
-                }
+                let sealed = try SealedSecret.all(in: row)
+                let secrets = try self.credentialSecrets(credential.id, sealed.filter { $0.owner == credential.id.rawValue })
+                let pending = try sealed.first { $0.owner == id.rawValue && $0.field == Field.pendingKey }.map(self.open)
                 return Rotation(job: knownJob, credential: credential, secrets: secrets, pendingKey: pending)
             }
         }
@@ -521,12 +515,13 @@ public final class PostgresStore: Store {
                     .conflict, message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
             }
 
+            let storedState = try RowCoding.enumValue(JobState.self, row, "state")
             let baseline = OutboxBaseline(
-                jobState: try RowCoding.enumValue(JobState.self, row, "state"),
+                jobState: storedState,
                 credentialState: try row.optionalString("credential_state").flatMap(CredentialState.init(rawValue:)),
                 subscribed: try row.bool("subscribed"))
             try await Self.updateJobRow(tx, job, revision: revision + 1)
-            if !(try RowCoding.enumValue(JobState.self, row, "state")).isTerminal && job.state.isTerminal {
+            if !storedState.isTerminal && job.state.isTerminal {
                 tx.audits.append(Self.outcomeRecord(job))
             }
             if let credential = commit.credential {
