@@ -17,7 +17,7 @@ import Synchronization
 /// call and an idle one makes no calls at all. Lines never interleave or reorder.
 ///
 /// What must not wait is written at once, together with everything buffered before it: lines
-/// logged with `urgent` (``TextLogHandler`` and ``JSONLogHandler`` pass `warning` and above), and
+/// logged with `urgent` (``LineLogHandler`` passes `warning` and above), and
 /// whatever fills the buffer past `capacity` (so a flood of lines waits for the descriptor, as it
 /// did with one write per line, instead of growing memory). ``standardError`` is also flushed
 /// when the process exits normally. A `kill -9` loses at most the last `flushInterval` of
