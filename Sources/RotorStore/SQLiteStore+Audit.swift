@@ -10,7 +10,7 @@ extension SQLiteStore: AuditStore {
 
     public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
         let after = try page.cursor.map(PageCursor.decodeSequence) ?? 0
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             let rows = try Row.fetchAll(
                 cached: db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, page.limit + 1]
             ).map(Self.auditEntry(from:))
@@ -19,7 +19,7 @@ extension SQLiteStore: AuditStore {
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await self.pool.read { db in try Self.verifyAuditChain(db) }
+        try await self.reads.read { db in try Self.verifyAuditChain(db) }
     }
 
     /// Verifies the audit chain of the database at `path`, opened read-only: `rotor audit verify`

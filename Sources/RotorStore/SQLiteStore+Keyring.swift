@@ -12,7 +12,7 @@ extension SQLiteStore: EnvelopeKeyStore {
 
     /// Counts envelopes per KEK from the `kek_id` index ("v3-envelope-kek-ids"); decrypts nothing.
     public func envelopeCountsByKeyID() async throws -> [String: Int] {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             var counts: [String: Int] = [:]
             let rows = try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id")
             for row in rows {
@@ -41,7 +41,7 @@ extension SQLiteStore: EnvelopeKeyStore {
         guard keyID != keyring.activeKeyID else {
             return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
         }
-        let (rewraps, failures, last, full) = try await self.pool.read { db in
+        let (rewraps, failures, last, full) = try await self.reads.read { db in
             let rows: [Row]
             if let cursor {
                 rows = try Row.fetchAll(
@@ -104,7 +104,7 @@ extension SQLiteStore: EnvelopeKeyStore {
         var cursor = EnvelopeCursor(owner: "", field: "")
         while true {
             let after = cursor
-            let (opened, failures, last) = try await self.pool.read { db in
+            let (opened, failures, last) = try await self.reads.read { db in
                 let rows = try Row.fetchAll(
                     db,
                     sql: """

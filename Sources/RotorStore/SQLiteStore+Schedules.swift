@@ -53,7 +53,7 @@ extension SQLiteStore {
 extension SQLiteStore: ScheduleStore {
     public func credentialsDueForRotation(at now: Date, limit: Int) async throws -> [Credential] {
         guard limit > 0 else { return [] }
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             try Row.fetchAll(cached: db, sql: """
                     SELECT * FROM credentials
                     WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'
@@ -65,7 +65,7 @@ extension SQLiteStore: ScheduleStore {
     }
 
     public func earliestScheduledRotation() async throws -> Date? {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             try Double.fetchOne(cached: db, sql: "SELECT MIN(next_rotation_at) FROM credentials WHERE next_rotation_at IS NOT NULL AND state = 'active'"
             ).map(Date.init(timeIntervalSinceReferenceDate:))
         }

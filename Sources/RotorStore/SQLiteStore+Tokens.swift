@@ -52,20 +52,20 @@ extension SQLiteStore: TokenStore {
     }
 
     public func token(sha256: String) async throws -> APIToken? {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(RowCoding.token(from:))
         }
     }
 
     public func token(_ id: TokenID) async throws -> APIToken? {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.token(from:))
         }
     }
 
     public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
         let after = try TimeKeyset.tokens.after(page.cursor)
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             try Self.page(db, .tokens, after: after, limit: page.limit, select: "SELECT * FROM tokens", decode: RowCoding.token(from:))
         }
     }

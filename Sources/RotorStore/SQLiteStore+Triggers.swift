@@ -106,12 +106,12 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func trigger(_ id: TriggerID) async throws -> WebhookTrigger? {
-        try await self.pool.read { db in try Self.fetchTrigger(db, id) }
+        try await self.reads.read { db in try Self.fetchTrigger(db, id) }
     }
 
     public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
         let after = try TimeKeyset.triggers.after(page.cursor)
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             try Self.page(db, .triggers, after: after, limit: page.limit, select: "SELECT * FROM triggers", decode: RowCoding.trigger(from:))
         }
     }
@@ -126,7 +126,7 @@ extension SQLiteStore: TriggerStore {
     }
 
     public func triggerSecrets(_ id: TriggerID, at now: Date) async throws -> [Secret] {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             guard let trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
             var secrets: [Secret] = []
             if let current = try self.fetchSecret(db, owner: id.rawValue, field: Field.triggerSecret) {
@@ -162,7 +162,7 @@ extension SQLiteStore: TriggerStore {
     // MARK: Replays
 
     public func hookDelivery(_ trigger: TriggerID, deliveryID: String, since: Date) async throws -> [JobID]? {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             try Self.fetchDelivery(db, trigger, deliveryID, since: since)
         }
     }
@@ -185,7 +185,7 @@ extension SQLiteStore: TriggerStore {
 
     public func credentialIDs(currentKeySHA256 digests: [String]) async throws -> [String: CredentialID] {
         guard !digests.isEmpty else { return [:] }
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             var found: [String: CredentialID] = [:]
             // One indexed lookup per digest; a report holds a handful of tokens.
             for digest in Set(digests) {

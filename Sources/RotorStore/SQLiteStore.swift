@@ -14,15 +14,18 @@ import Darwin
 
 /// The embedded ``Store``: one SQLite database in WAL mode through GRDB.
 ///
-/// Every read is one transaction on GRDB's reader pool; every write one savepoint in a
-/// transaction on GRDB's serial writer queue, which concurrent writes share (group commit, see
-/// ``GroupCommitWriter``). No SQLite call ever blocks a Swift concurrency thread. Secrets are kept only as envelopes sealed
+/// Every read runs in a read transaction on one of ``ReadExecutor``'s threads; every write is one
+/// savepoint in a transaction on GRDB's serial writer queue, which concurrent writes share (group
+/// commit, see ``GroupCommitWriter``). No SQLite call after opening runs on, or blocks, a Swift
+/// concurrency thread (STYLE.md rule 9; ``ReadExecutor`` says why). Secrets are kept only as envelopes sealed
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
     /// Every write after migration goes through it, so concurrent writes share one fsync.
     let writer: GroupCommitWriter
+    /// Every read, on threads of its own (``ReadExecutor``).
+    let reads: ReadExecutor
     let keyring: Keyring
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
@@ -42,9 +45,8 @@ public final class SQLiteStore: Store {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.label = "rotor.store"
-        // Point reads run on the calling thread (``pointRead(_:)``); with more readers than the
-        // concurrency pool has threads, they never wait for one behind the async reads.
-        configuration.maximumReaderCount = 16
+        // Every read runs on ``ReadExecutor``'s threads, each holding one reader at a time.
+        configuration.maximumReaderCount = Self.readThreads
         let pool = try DatabasePool(path: path, configuration: configuration)
         // GRDB leaves WAL databases at `synchronous = NORMAL`, which survives a crashed process
         // but not a crashed machine: the last commits can vanish while their effects at the
@@ -61,8 +63,17 @@ public final class SQLiteStore: Store {
         }
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
+        self.reads = ReadExecutor(pool: pool, threads: Self.readThreads)
         self.keyring = keyring
     }
+
+    deinit {
+        self.reads.close()
+    }
+
+    /// Reader threads: two keep a slow read (a long list) from holding up the point reads
+    /// behind it; more than the cores would only contend for them.
+    static let readThreads = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Creates `path` with mode 0600 if it is absent (and `create`), or takes group and other
     /// permissions away from an existing file.
@@ -116,12 +127,12 @@ public final class SQLiteStore: Store {
     }
 
     public func credential(_ id: CredentialID) async throws -> Credential? {
-        try await self.pool.read { db in try Self.fetchCredential(db, id) }
+        try await self.reads.read { db in try Self.fetchCredential(db, id) }
     }
 
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
         let after = try page.cursor.map { try PageCursor.decodeName($0) }
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             var sql = "SELECT * FROM credentials"
             var arguments: StatementArguments = []
             if let after {
@@ -136,7 +147,7 @@ public final class SQLiteStore: Store {
     }
 
     public func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
             return try self.fetchCredentialSecrets(db, id)
         }
@@ -239,12 +250,12 @@ public final class SQLiteStore: Store {
     }
 
     public func job(_ id: JobID) async throws -> Job? {
-        try self.pointRead { db in try Self.fetchJob(db, id) }
+        try await self.reads.read { db in try Self.fetchJob(db, id) }
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
         let after = try TimeKeyset.jobs.after(page.cursor)
-        return try await self.pool.read { db in
+        return try await self.reads.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let credentialID = filter.credentialID {
@@ -262,7 +273,7 @@ public final class SQLiteStore: Store {
     }
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
-        try await self.pool.read { db in
+        try await self.reads.read { db in
             try Row.fetchAll(cached: db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
                 .map(RowCoding.event(from:))
         }
@@ -323,7 +334,7 @@ public final class SQLiteStore: Store {
     }
 
     public func rotation(_ id: JobID, knownJob: Job?) async throws -> Rotation {
-        try self.pointRead { db in
+        try await self.reads.read { db in
             // Every change to a job row bumps its revision, so a job the runner committed itself
             // is still exactly that job while the revision matches: no need to decode the row
             // (the engine's most frequent read, and most of its cost).
@@ -409,18 +420,6 @@ public final class SQLiteStore: Store {
     }
 
     // MARK: Helpers
-
-    /// A read of a few rows by key, on the calling thread.
-    ///
-    /// GRDB's async read hands the work to a queue that waits for a free reader, then to the
-    /// reader's queue, then back: three thread hand-offs that cost milliseconds each on a busy
-    /// machine, for a read that itself takes tens of microseconds (in WAL mode a reader never
-    /// waits for the writer). The engine's per-step read and `GET /v1/jobs/{id}` use this; the
-    /// reader pool is larger than the concurrency threads that can be inside it at once, so
-    /// taking a reader does not wait either.
-    private func pointRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try self.pool.read(body)
-    }
 
     static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
