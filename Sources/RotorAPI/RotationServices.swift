@@ -24,6 +24,10 @@ public struct RotationServices: Sendable {
     /// Inbound triggers and the leaked-key index; without it the trigger, hook and leak routes
     /// are not served. Defaults to `store` when it is one.
     public var triggers: (any TriggerStore)?
+    /// Requests waiting for jobs to finish, woken by the store's finished-job notifications.
+    public var jobWaiters: JobWaiters
+    /// The cap on concurrent `?wait=` requests per token.
+    public var waitLimits: WaitLimits
 
     /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
     public init(
@@ -35,7 +39,8 @@ public struct RotationServices: Sendable {
         generateSigningSecret: (@Sendable () -> Secret)? = nil,
         isValidSigningSecret: (@Sendable (String) -> Bool)? = nil,
         sha256Hex: (@Sendable ([UInt8]) -> String)? = nil,
-        triggers: (any TriggerStore)? = nil
+        triggers: (any TriggerStore)? = nil,
+        waitLimits: WaitLimits = WaitLimits()
     ) {
         self.store = store
         self.providers = providers
@@ -46,6 +51,10 @@ public struct RotationServices: Sendable {
         self.isValidSigningSecret = isValidSigningSecret ?? { (try? WebhookSecret(encoded: $0)) != nil }
         self.sha256Hex = sha256Hex ?? { SHA256.hexDigest($0) }
         self.triggers = triggers ?? (store as? any TriggerStore)
+        let waiters = JobWaiters()
+        store.observeFinishedJobs { waiters.notify($0) }
+        self.jobWaiters = waiters
+        self.waitLimits = waitLimits
     }
 }
 

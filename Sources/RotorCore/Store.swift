@@ -282,6 +282,13 @@ public protocol Store: Sendable {
     /// ``JobTransitionError`` (too late to cancel); ``StoreError/Code/notFound`` when absent.
     /// A queued job that ends `cancelled` here returns its credential to `active`.
     func requestCancel(_ id: JobID, at now: Date) async throws -> Job
+
+    /// Calls `observer` with a job's id once a transaction that made it terminal has committed,
+    /// by this instance or (for a store shared by several) by any other. `nil` means any job may
+    /// have finished unheard (a shared store's notification channel reconnected), so whoever
+    /// waits should look again. Waiting requests (`GET /v1/jobs/{id}?wait=`) wake on it instead
+    /// of polling the store. Called on whatever thread committed; observers must not block.
+    func observeFinishedJobs(_ observer: @escaping @Sendable (JobID?) -> Void)
 }
 
 extension Store {

@@ -8,6 +8,10 @@ extension PostgresStore: JobNotifications {
         self.jobObservers.withLock { $0.append(observer) }
     }
 
+    public func observeFinishedJobs(_ observer: @escaping @Sendable (JobID?) -> Void) {
+        self.finishedJobObservers.withLock { $0.append(observer) }
+    }
+
     /// A notification's payload: the schema it concerns (channels are per database, and several
     /// deployments or test runs may share one) and the instance that sent it.
     static func payload(schema: String, instance: String) -> String { schema + "|" + instance }
@@ -27,13 +31,16 @@ extension PostgresStore: JobNotifications {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.jobsChannel) { jobs in
                             try await connection.listen(on: Self.outboxChannel) { outbox in
-                                signal.finish()
-                                if connectedBefore {
-                                    self.notifyJobObservers()
-                                    self.notifyOutboxObservers()
+                                try await connection.listen(on: Self.finishedJobsChannel) { finished in
+                                    signal.finish()
+                                    if connectedBefore {
+                                        self.notifyJobObservers()
+                                        self.notifyOutboxObservers()
+                                        self.notifyFinishedJobObservers(nil)
+                                    }
+                                    connectedBefore = true
+                                    try await self.relay(jobs: jobs, outbox: outbox, finished: finished, schema: schema)
                                 }
-                                connectedBefore = true
-                                try await self.relay(jobs: jobs, outbox: outbox, schema: schema)
                             }
                         }
                     }
@@ -51,7 +58,9 @@ extension PostgresStore: JobNotifications {
     }
 
     /// Calls the observers for each notification until the connection ends.
-    private func relay(jobs: PostgresNotificationSequence, outbox: PostgresNotificationSequence, schema: String) async throws {
+    private func relay(
+        jobs: PostgresNotificationSequence, outbox: PostgresNotificationSequence, finished: PostgresNotificationSequence, schema: String
+    ) async throws {
         let prefix = schema + "|"
         let own = Self.payload(schema: schema, instance: self.instanceToken)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -66,6 +75,14 @@ extension PostgresStore: JobNotifications {
                     self.notifyOutboxObservers()
                 }
             }
+            group.addTask {
+                // This instance's own finished jobs were reported when they committed.
+                for try await notification in finished where notification.payload.hasPrefix(own + "|") == false {
+                    guard notification.payload.hasPrefix(prefix) else { continue }
+                    let id = notification.payload.split(separator: "|").last.map(String.init).flatMap(JobID.init)
+                    self.notifyFinishedJobObservers(id)
+                }
+            }
             _ = try await group.next()
             group.cancelAll()
         }
@@ -73,6 +90,10 @@ extension PostgresStore: JobNotifications {
 
     private func notifyJobObservers() {
         for observer in self.jobObservers.withLock({ $0 }) { observer() }
+    }
+
+    func notifyFinishedJobObservers(_ id: JobID?) {
+        for observer in self.finishedJobObservers.withLock({ $0 }) { observer(id) }
     }
 
     private func notifyOutboxObservers() {

@@ -28,12 +28,15 @@ public final class PostgresStore: Store {
     let instanceToken = UUID().uuidString
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
     let jobObservers = Mutex<[@Sendable () -> Void]>([])
+    let finishedJobObservers = Mutex<[@Sendable (JobID?) -> Void]>([])
     private let tasks = Mutex<[Task<Void, Never>]>([])
     let auditChainer = AuditChainer()
 
     /// Channels of the wake-ups.
     static let jobsChannel = "rotor_jobs"
     static let outboxChannel = "rotor_outbox"
+    /// Payload `schema|instance|job id`: a job became terminal (``Store/observeFinishedJobs(_:)``).
+    static let finishedJobsChannel = "rotor_jobs_finished"
 
     private init(client: PostgresClient, keyring: Keyring, logger: Logger) {
         self.client = client
@@ -499,7 +502,7 @@ public final class PostgresStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        try await self.write { tx in
+        let finished = try await self.write { tx -> Bool in
             let job = commit.job
             // The job's row lock orders this commit with a cancel and with other instances. The
             // outbox baseline comes with it: whatever changes the job's row bumps its revision,
@@ -534,12 +537,16 @@ public final class PostgresStore: Store {
             try await self.apply(commit.previousKey, tx, owner: credentialOwner, field: Field.previousKey)
             try await self.apply(commit.pendingKey, tx, owner: job.id.rawValue, field: Field.pendingKey)
             try await Self.appendEvents(tx, job: job.id, commit.events)
+            let finished = !storedState.isTerminal && job.state.isTerminal
+            if finished { try await self.notifyFinished(tx, job.id) }
+            return finished
         }
+        if finished { self.notifyFinishedJobObservers(commit.job.id) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
-        return try await self.write { tx in
+        let (job, finished) = try await self.write { tx -> (Job, Bool) in
             guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw Self.jobNotFound(id) }
             let baseline = try await Self.outboxBaseline(tx, credential: stored.credentialID, jobState: stored.state)
             var job = stored
@@ -562,8 +569,12 @@ public final class PostgresStore: Store {
             try await self.enqueueEvents(&tx, reporting: job, since: baseline)
             // The job's holder, wherever it runs, should start the rollback now.
             try await Self.notifyJobs(tx)
-            return job
+            let finished = !stored.state.isTerminal && job.state.isTerminal
+            if finished { try await self.notifyFinished(tx, id) }
+            return (job, finished)
         }
+        if finished { self.notifyFinishedJobObservers(id) }
+        return job
     }
 
     // MARK: Helpers
@@ -635,6 +646,13 @@ public final class PostgresStore: Store {
     /// Tells every listening instance that a job may be runnable; sent when the transaction commits.
     static func notifyJobs(_ tx: Transaction) async throws {
         try await tx.run("SELECT pg_notify(\(Self.jobsChannel), current_schema() || '|')")
+    }
+
+    /// Tells the other instances that `job` became terminal; sent when the transaction commits.
+    /// This instance's own observers are called once the commit has returned.
+    func notifyFinished(_ tx: Transaction, _ job: JobID) async throws {
+        try await tx.run(
+            "SELECT pg_notify(\(Self.finishedJobsChannel), current_schema() || '|' || \(self.instanceToken) || '|' || \(job.rawValue))")
     }
 }
 

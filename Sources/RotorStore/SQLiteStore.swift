@@ -29,6 +29,8 @@ public final class SQLiteStore: Store {
     let keyring: Keyring
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
+    /// Called after a transaction that made a job terminal (``Store/observeFinishedJobs(_:)``).
+    let finishedJobObservers = Mutex<[@Sendable (JobID?) -> Void]>([])
 
     /// The writer connection's `PRAGMA synchronous` (2 is FULL).
     package func synchronousSetting() async throws -> Int {
@@ -357,7 +359,7 @@ public final class SQLiteStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        try await self.writer.write { db in
+        let finished = try await self.writer.write { db -> Bool in
             let job = commit.job
             guard
                 let row = try Row.fetchOne(cached: db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
@@ -386,12 +388,14 @@ public final class SQLiteStore: Store {
             try self.apply(commit.previousKey, db, owner: credentialOwner, field: Field.previousKey)
             try self.apply(commit.pendingKey, db, owner: job.id.rawValue, field: Field.pendingKey)
             try Self.appendEvents(db, job: job.id, commit.events)
+            return !storedState.isTerminal && job.state.isTerminal
         }
+        if finished { self.notifyFinishedJobObservers(commit.job.id) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
-        return try await self.writer.write { db in
+        let (job, finished) = try await self.writer.write { db -> (Job, Bool) in
             guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
             let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
@@ -415,8 +419,18 @@ public final class SQLiteStore: Store {
                 )
             }
             try self.enqueueEvents(db, reporting: job, since: baseline)
-            return job
+            return (job, !stored.state.isTerminal && job.state.isTerminal)
         }
+        if finished { self.notifyFinishedJobObservers(id) }
+        return job
+    }
+
+    public func observeFinishedJobs(_ observer: @escaping @Sendable (JobID?) -> Void) {
+        self.finishedJobObservers.withLock { $0.append(observer) }
+    }
+
+    private func notifyFinishedJobObservers(_ id: JobID) {
+        for observer in self.finishedJobObservers.withLock({ $0 }) { observer(id) }
     }
 
     // MARK: Helpers
@@ -603,4 +617,10 @@ extension SQLiteStore {
         }
         return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
     }
+}
+
+extension SQLiteStore: JobNotifications {
+    /// One process owns an SQLite database, and its engine is woken in-process when a job becomes
+    /// runnable, so there is nobody else to hear from.
+    public func observeJobs(_ observer: @escaping @Sendable () -> Void) {}
 }

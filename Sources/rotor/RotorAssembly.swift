@@ -17,7 +17,7 @@ struct RotorAssembly {
     /// The API reaches triggers, tokens, audit and metrics by casting the store it is given:
     /// naming them here makes sure the PostgreSQL store has them too.
     typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
-        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore
+        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications
 
     let store: any AssembledStore
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
@@ -94,9 +94,7 @@ struct RotorAssembly {
         )
         self.engine = engine
         // Other instances' new jobs, cancels and released leases wake this engine at once.
-        if let notifications = self.store as? any JobNotifications {
-            notifications.observeJobs { Task { await engine.wake() } }
-        }
+        self.store.observeJobs { Task { await engine.wake() } }
         let dispatcher = OutboxDispatcher(
             store: self.store,
             sender: WebhookDelivery(client: self.deliveryClient),

@@ -33,16 +33,8 @@ enum JobRoutes {
         v1.get("/jobs/{id}") { request in
             let id = try request.id("id", as: JobID.self)
             let wait = try self.waitDuration(request)
-            let deadline = Date().addingTimeInterval(wait)
-            while true {
-                guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
-                    throw HTTPError.notFound("No job \(id).")
-                }
-                if job.state.isTerminal || Date() >= deadline {
-                    return try Response.json(JobResource(job: job))
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            guard wait > 0 else { return try Response.json(JobResource(job: try await self.readJob(id, request, services))) }
+            return try await self.waitForJob(id, seconds: wait, request, services)
         }
         v1.get("/jobs/{id}/events") { request in
             let id = try request.id("id", as: JobID.self)
@@ -69,6 +61,40 @@ enum JobRoutes {
                 throw error.problem
             }
         }
+    }
+
+    /// The job if the caller may see it, else 404.
+    private static func readJob(_ id: JobID, _ request: Request, _ services: RotationServices) async throws -> Job {
+        guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
+            throw HTTPError.notFound("No job \(id).")
+        }
+        return job
+    }
+
+    /// `?wait=`: answers once the job is terminal, the wait is over, or the client has gone. The
+    /// request waits parked (outside the server's in-flight count) and is woken by the job's
+    /// commit, not by polling the store; each token may hold ``WaitLimits`` waits at once.
+    private static func waitForJob(_ id: JobID, seconds: TimeInterval, _ request: Request, _ services: RotationServices) async throws -> Response {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        // Registered before the first read, so a commit between the read and the wait still wakes it.
+        let ticket = services.jobWaiters.register(id)
+        defer { ticket.cancel() }
+        var job = try await self.readJob(id, request, services)
+        if job.state.isTerminal { return try Response.json(JobResource(job: job)) }
+
+        let holder = request.principal?.id ?? "anonymous"
+        guard services.waitLimits.acquire(holder) else {
+            throw HTTPError(
+                .tooManyRequests, code: "too_many_waits",
+                detail: "This token already holds as many waiting requests as it may; retry later or wait with fewer requests.",
+                headers: ["Retry-After": "1"])
+        }
+        defer { services.waitLimits.release(holder) }
+        while !job.state.isTerminal, ContinuousClock.now < deadline, !(request.clientDisconnect?.hasOccurred ?? false) {
+            await request.parked { await ticket.wait(until: deadline, disconnect: request.clientDisconnect) }
+            job = try await self.readJob(id, request, services)
+        }
+        return try Response.json(JobResource(job: job))
     }
 
     private static func create(_ request: Request, _ services: RotationServices) async throws -> Response {

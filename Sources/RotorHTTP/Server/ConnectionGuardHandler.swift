@@ -45,10 +45,13 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// When the connection is to be closed; nil while a request is owed an answer.
     private var deadline: NIODeadline?
     private var timer: (task: Scheduled<Void>, firesAt: NIODeadline)?
+    /// Told when the client closes its side or the connection drops.
+    private let disconnect: ClientDisconnect
 
-    init(idleTimeout: TimeAmount, requestReadTimeout: TimeAmount) {
+    init(idleTimeout: TimeAmount, requestReadTimeout: TimeAmount, disconnect: ClientDisconnect) {
         self.idleTimeout = idleTimeout
         self.requestReadTimeout = requestReadTimeout
+        self.disconnect = disconnect
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -64,6 +67,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         self.cancelTimer()
+        self.disconnect.signal()
         context.fireChannelInactive()
     }
 
@@ -127,6 +131,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            self.disconnect.signal()
+        }
         if event is ChannelShouldQuiesceEvent, self.owed == 0 {
             // The last answer may still be waiting for a slow reader: closing the output first
             // lets it out, then the connection closes.

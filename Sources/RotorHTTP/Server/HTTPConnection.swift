@@ -15,9 +15,11 @@ struct HTTPConnection {
     let logger: Logger
     /// Graceful shutdown has begun: the request being answered is the connection's last.
     let draining: DrainingFlag
+    /// Connections and requests in flight, against their caps.
+    let load: ServerLoad
 
     /// Never throws: one bad connection must not disturb the server.
-    func serve(_ channel: Channel) async {
+    func serve(_ channel: Channel, disconnect: ClientDisconnect) async {
         let remoteAddress = channel.channel.remoteAddress
         do {
             try await channel.executeThenClose { inbound, outbound in
@@ -27,7 +29,8 @@ struct HTTPConnection {
                         // The decoder always starts a request with its head.
                         return
                     }
-                    let keepOpen = try await self.serveRequest(head, parts: &parts, outbound: outbound, remoteAddress: remoteAddress)
+                    let keepOpen = try await self.serveRequest(
+                        head, parts: &parts, outbound: outbound, remoteAddress: remoteAddress, disconnect: disconnect)
                     if !keepOpen { return }
                 }
             }
@@ -38,12 +41,36 @@ struct HTTPConnection {
         }
     }
 
+    /// Answers a connection over ``HTTPServerConfiguration/maxConnections``: its first request
+    /// gets `503` with `Retry-After` and `Connection: close`. The request is read first, so the
+    /// client is reading the answer, not a reset, when the connection closes.
+    func refuse(_ channel: Channel) async {
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var parts = inbound.makeAsyncIterator()
+                guard case .head(let head)? = try await parts.next() else { return }
+                try await self.drain(&parts)
+                try await self.write(Self.overloaded("The server holds as many connections as it may."), for: head, keepAlive: false, to: outbound)
+            }
+        } catch {
+            self.logger.trace("refused connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `503 unavailable`, to retry in a second.
+    static func overloaded(_ detail: String) -> Response {
+        var response = HTTPError.unavailable(detail + " Retry shortly.").response()
+        response.headers.replaceOrAdd(name: "Retry-After", value: "1")
+        return response
+    }
+
     /// Answers one request; returns whether the connection stays open.
     private func serveRequest(
         _ head: HTTPRequestHead,
         parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        remoteAddress: SocketAddress?
+        remoteAddress: SocketAddress?,
+        disconnect: ClientDisconnect
     ) async throws -> Bool {
         let limit = self.configuration.maxBodySize
         let expectsContinue = head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
@@ -80,7 +107,7 @@ struct HTTPConnection {
             }
         }
 
-        guard let response = await self.respond(head, body: body, remoteAddress: remoteAddress) else {
+        guard let response = await self.respond(head, body: body, remoteAddress: remoteAddress, disconnect: disconnect) else {
             return false  // the handler asked to drop the connection unanswered
         }
         // During graceful shutdown this is the last answer; requests pipelined behind it are
@@ -93,9 +120,16 @@ struct HTTPConnection {
     }
 
     /// The response, or nil when the handler threw ``AbortConnection``.
-    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) async -> Response? {
+    private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?, disconnect: ClientDisconnect) async -> Response? {
+        let counted = !self.isUnlimited(head.uri)
+        if counted {
+            guard self.load.beginRequest() else {
+                return Self.overloaded("The server is working on as many requests as it may.")
+            }
+        }
+        defer { if counted { self.load.endRequest() } }
         do {
-            let request = try Request(
+            var request = try Request(
                 method: head.method,
                 uri: head.uri,
                 headers: head.headers,
@@ -103,6 +137,8 @@ struct HTTPConnection {
                 logger: self.logger,
                 remoteAddress: remoteAddress
             )
+            request.clientDisconnect = disconnect
+            if counted { request.load = self.load }
             return try await self.responder(request)
         } catch let error as any HTTPResponseError {
             return error.response()
@@ -112,6 +148,14 @@ struct HTTPConnection {
             self.logger.error("unhandled error", metadata: ["error.type": "\(type(of: error))"])
             return HTTPError.internal(requestID: nil).response()
         }
+    }
+
+    /// Whether the request target's path is one of ``HTTPServerConfiguration/unlimitedPaths``.
+    private func isUnlimited(_ uri: String) -> Bool {
+        let paths = self.configuration.unlimitedPaths
+        guard !paths.isEmpty else { return false }
+        let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+        return paths.contains(path)
     }
 
     private func write(

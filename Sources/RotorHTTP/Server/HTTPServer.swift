@@ -62,13 +62,25 @@ public actor HTTPServer: Service {
             await self.onListening(address)
         }
 
-        let connection = HTTPConnection(responder: self.responder, configuration: self.configuration, logger: self.logger, draining: self.draining)
+        let load = ServerLoad(
+            maxConnections: min(self.configuration.maxConnections, FileLimit.raiseToMaximum() - 64),
+            maxInFlight: self.configuration.maxRequestsInFlight
+        )
+        let connection = HTTPConnection(
+            responder: self.responder, configuration: self.configuration, logger: self.logger, draining: self.draining, load: load)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 do {
                     try await serverChannel.executeThenClose { inbound in
-                        for try await child in inbound {
-                            group.addTask { await connection.serve(child) }
+                        for try await (child, disconnect) in inbound {
+                            if load.openConnection() {
+                                group.addTask {
+                                    await connection.serve(child, disconnect: disconnect)
+                                    load.closeConnection()
+                                }
+                            } else {
+                                group.addTask { await connection.refuse(child) }
+                            }
                         }
                     }
                 } catch {
@@ -102,7 +114,7 @@ public actor HTTPServer: Service {
         }
     }
 
-    private func bind(quiescing: ServerQuiescingHelper) async throws -> NIOAsyncChannel<HTTPConnection.Channel, Never> {
+    private func bind(quiescing: ServerQuiescingHelper) async throws -> NIOAsyncChannel<(HTTPConnection.Channel, ClientDisconnect), Never> {
         let configuration = self.configuration
         let logger = self.logger
         return try await ServerBootstrap(group: self.eventLoopGroup)
@@ -133,16 +145,19 @@ public actor HTTPServer: Service {
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: limits
                     )
+                    let disconnect = ClientDisconnect()
                     try pipeline.addHandler(
                         ConnectionGuardHandler(
                             idleTimeout: TimeAmount(configuration.idleTimeout),
-                            requestReadTimeout: TimeAmount(configuration.requestReadTimeout)
+                            requestReadTimeout: TimeAmount(configuration.requestReadTimeout),
+                            disconnect: disconnect
                         )
                     )
-                    return try HTTPConnection.Channel(
+                    let wrapped = try HTTPConnection.Channel(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(isOutboundHalfClosureEnabled: true)
                     )
+                    return (wrapped, disconnect)
                 }
             }
     }

@@ -18,8 +18,20 @@ public struct HTTPServerConfiguration: Sendable {
     public var requestReadTimeout: Duration
     /// The listen backlog.
     public var backlog: Int
+    /// The most connections open at once. A connection over the cap is answered `503
+    /// unavailable` with `Retry-After` and closed, so a flood of connections costs a refusal
+    /// each, never a hang. ``HTTPServer`` also keeps it below the process's file limit.
+    public var maxConnections: Int
+    /// The most requests being worked on at once; a request over the cap is answered `503
+    /// unavailable` with `Retry-After` before any handler runs. A request parked in a long wait
+    /// (``Request/parked(_:)``) does not count while it waits: waiting costs memory, not work.
+    public var maxRequestsInFlight: Int
+    /// Paths answered whatever the load (liveness): their handlers must be cheap and touch no
+    /// shared resource.
+    public var unlimitedPaths: Set<String>
 
-    /// The defaults: `127.0.0.1:8080`, 64 KiB bodies, 60 s idle, 30 s to send a body.
+    /// The defaults: `127.0.0.1:8080`, 64 KiB bodies, 60 s idle, 30 s to send a body, 16,384
+    /// connections, 512 requests in flight, `/healthz` always answered.
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
@@ -28,7 +40,10 @@ public struct HTTPServerConfiguration: Sendable {
         maxHeaderSize: Int = 32 * 1024,
         idleTimeout: Duration = .seconds(60),
         requestReadTimeout: Duration = .seconds(30),
-        backlog: Int = 256
+        backlog: Int = 256,
+        maxConnections: Int = 16_384,
+        maxRequestsInFlight: Int = 512,
+        unlimitedPaths: Set<String> = ["/healthz"]
     ) {
         self.host = host
         self.port = port
@@ -38,6 +53,9 @@ public struct HTTPServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.requestReadTimeout = requestReadTimeout
         self.backlog = backlog
+        self.maxConnections = maxConnections
+        self.maxRequestsInFlight = maxRequestsInFlight
+        self.unlimitedPaths = unlimitedPaths
     }
 }
 

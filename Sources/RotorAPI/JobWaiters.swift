@@ -1,0 +1,160 @@
+import Foundation
+public import RotorCore
+public import RotorHTTP
+import Synchronization
+
+/// Requests waiting for jobs to finish (`GET /v1/jobs/{id}?wait=`), woken by the store's
+/// finished-job notifications (``Store/observeFinishedJobs(_:)``) rather than by polling it.
+///
+/// A waiter registers before it reads the job, so a commit that lands between the read and the
+/// wait is not missed: the registration remembers it and the wait returns at once. A waiter
+/// costs a table entry, a continuation and a sleeping timer task: memory, no CPU and no store
+/// reads while it waits. It ends on the job's notification, a `nil` notification (anything may
+/// have finished: look again), its deadline, or its client going away.
+public final class JobWaiters: Sendable {
+    /// One registration: ``wait(until:disconnect:)`` once, then ``cancel()`` (idempotent).
+    public struct Ticket: Sendable {
+        fileprivate let job: JobID
+        fileprivate let id: Int
+        fileprivate let owner: JobWaiters
+
+        /// Suspends until the job may have finished, `deadline` passes or the client goes.
+        public func wait(until deadline: ContinuousClock.Instant, disconnect: ClientDisconnect?) async {
+            await self.owner.wait(self, until: deadline, disconnect: disconnect)
+        }
+
+        /// Ends the registration.
+        public func cancel() { self.owner.fire(self.job, self.id, remove: true) }
+    }
+
+    private enum Entry {
+        /// Registered, not yet waiting.
+        case registered
+        /// Notified before the wait began: the wait returns at once.
+        case fired
+        case waiting(CheckedContinuation<Void, Never>)
+    }
+
+    private struct State {
+        var nextID = 0
+        var byJob: [JobID: [Int: Entry]] = [:]
+        var count = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// An empty table; connect it with ``Store/observeFinishedJobs(_:)``.
+    public init() {}
+
+    /// Registers interest in `job`; read the job after this, then wait on the ticket.
+    public func register(_ job: JobID) -> Ticket {
+        let id = self.state.withLock { state in
+            state.nextID += 1
+            state.byJob[job, default: [:]][state.nextID] = .registered
+            state.count += 1
+            return state.nextID
+        }
+        return Ticket(job: job, id: id, owner: self)
+    }
+
+    /// Wakes the waiters of `job`, or of every job for `nil`.
+    public func notify(_ job: JobID?) {
+        let continuations = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            var woken: [CheckedContinuation<Void, Never>] = []
+            let jobs = job.map { [$0] } ?? Array(state.byJob.keys)
+            for job in jobs {
+                guard var entries = state.byJob[job] else { continue }
+                for (id, entry) in entries {
+                    if case .waiting(let continuation) = entry { woken.append(continuation) }
+                    entries[id] = .fired
+                }
+                state.byJob[job] = entries
+            }
+            return woken
+        }
+        for continuation in continuations { continuation.resume() }
+    }
+
+    /// Registrations now held (tests, metrics).
+    public var count: Int { self.state.withLock { $0.count } }
+
+    private func wait(_ ticket: Ticket, until deadline: ContinuousClock.Instant, disconnect: ClientDisconnect?) async {
+        let timer = Task {
+            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+            self.fire(ticket.job, ticket.id, remove: false)
+        }
+        let observer = disconnect?.observe { self.fire(ticket.job, ticket.id, remove: false) }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    switch state.byJob[ticket.job]?[ticket.id] {
+                    case .registered?:
+                        state.byJob[ticket.job]?[ticket.id] = .waiting(continuation)
+                        return false
+                    case .fired?, nil, .waiting?:
+                        // Fired already, or cancelled: nothing to wait for.
+                        return true
+                    }
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.fire(ticket.job, ticket.id, remove: false)
+        }
+        timer.cancel()
+        if let observer { disconnect?.removeObserver(observer) }
+        // Ready for another wait on the same ticket (after a `nil` notification, say).
+        self.state.withLock { state in
+            if state.byJob[ticket.job]?[ticket.id] != nil { state.byJob[ticket.job]?[ticket.id] = .registered }
+        }
+    }
+
+    /// Resumes one waiter (or marks it fired); with `remove`, forgets it.
+    fileprivate func fire(_ job: JobID, _ id: Int, remove: Bool) {
+        let continuation = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let entry = state.byJob[job]?[id] else { return nil }
+            if remove {
+                state.byJob[job]?[id] = nil
+                if state.byJob[job]?.isEmpty == true { state.byJob[job] = nil }
+                state.count -= 1
+            } else {
+                state.byJob[job]?[id] = .fired
+            }
+            if case .waiting(let continuation) = entry { return continuation }
+            return nil
+        }
+        continuation?.resume()
+    }
+}
+
+/// How many `?wait=` requests each token may hold at once (`ROTOR_MAX_WAITS_PER_TOKEN`), so that
+/// one caller cannot take every connection the server has for waiting.
+public final class WaitLimits: Sendable {
+    /// The default cap per token.
+    public static let defaultPerToken = 1_000
+
+    private let perToken: Int
+    private let held = Mutex<[String: Int]>([:])
+
+    /// At most `perToken` concurrent waits for each principal.
+    public init(perToken: Int = WaitLimits.defaultPerToken) {
+        self.perToken = max(1, perToken)
+    }
+
+    /// Takes a slot for `principal`; false when it holds its cap.
+    func acquire(_ principal: String) -> Bool {
+        self.held.withLock { held in
+            let count = held[principal, default: 0]
+            guard count < self.perToken else { return false }
+            held[principal] = count + 1
+            return true
+        }
+    }
+
+    func release(_ principal: String) {
+        self.held.withLock { held in
+            let count = held[principal, default: 1] - 1
+            held[principal] = count > 0 ? count : nil
+        }
+    }
+}
