@@ -50,6 +50,8 @@ struct RotorAssembly {
         var metrics = PrometheusCollectorRegistry()
         /// Request-rate limits; `serve` passes `ROTOR_RATE_LIMIT_*` and `ROTOR_HOOK_RATE_LIMIT_*`.
         var rateLimits: APIRateLimits = .unlimited
+        /// `ROTOR_MAX_WAITS_PER_TOKEN`.
+        var maxWaitsPerToken = WaitLimits.defaultPerToken
     }
 
     init(_ settings: Settings, logger: Logger) async throws {
@@ -112,7 +114,8 @@ struct RotorAssembly {
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
-            fingerprint: fingerprint
+            fingerprint: fingerprint,
+            waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(

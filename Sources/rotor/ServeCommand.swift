@@ -117,7 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
                     outboxRetry: configuration.outboxRetry,
                     databaseURL: configuration.databaseURL,
                     metrics: metrics,
-                    rateLimits: configuration.rateLimits
+                    rateLimits: configuration.rateLimits,
+                    maxWaitsPerToken: configuration.maxWaitsPerToken
                 ),
                 logger: logger
             )

@@ -42,6 +42,8 @@ struct ServeConfiguration {
     var databaseURL: PostgresURL?
     /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
     var rateLimits: APIRateLimits = .defaults
+    /// `ROTOR_MAX_WAITS_PER_TOKEN`: concurrent `?wait=` requests one token may hold.
+    var maxWaitsPerToken = WaitLimits.defaultPerToken
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -107,6 +109,9 @@ struct ServeConfiguration {
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
         let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
+        let maxConnections = count("ROTOR_MAX_CONNECTIONS", default: 16_384, range: 1...1_000_000)
+        let maxRequestsInFlight = count("ROTOR_MAX_REQUESTS_IN_FLIGHT", default: 512, range: 1...100_000)
+        let maxWaitsPerToken = count("ROTOR_MAX_WAITS_PER_TOKEN", default: WaitLimits.defaultPerToken, range: 1...1_000_000)
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -165,7 +170,8 @@ struct ServeConfiguration {
             throw ConfigurationError(problems: problems)
         }
         return ServeConfiguration(
-            http: HTTPServerConfiguration(host: listen.host, port: listen.port),
+            http: HTTPServerConfiguration(
+                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight),
             dataDirectory: dataDirectory,
             adminToken: adminToken,
             keyring: keyring,
@@ -180,6 +186,7 @@ struct ServeConfiguration {
             leaseDuration: leaseDuration,
             databaseURL: databaseURL,
             rateLimits: rateLimits,
+            maxWaitsPerToken: maxWaitsPerToken,
             notices: notices
         )
     }

@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// ``LogSink``: lines batched, never reordered or interleaved; urgent lines and overflow written
-/// at once.
+/// at once by the sink's thread; a writer never waits for the descriptor.
 @Suite struct LogSinkTests {
     /// A pipe whose read end never blocks.
     final class Pipe {
@@ -61,29 +61,63 @@ import Darwin
         withExtendedLifetime(sink) {}
     }
 
-    @Test("an urgent line is written at once, after everything buffered before it")
-    func urgent() throws {
+    /// What arrives on `pipe` within `seconds` (the sink's thread writes it).
+    private func arriving(_ pipe: Pipe, _ expected: String, within seconds: Double = 5) async throws -> String {
+        var received = ""
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while received.count < expected.count, ContinuousClock.now < deadline {
+            received += pipe.available()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return received
+    }
+
+    @Test("an urgent line is written at once (not after the interval), after everything buffered before it")
+    func urgent() async throws {
         let pipe = try Pipe()
         let sink = LogSink(fileDescriptor: pipe.writeEnd, flushInterval: .seconds(60))
         sink.write(self.line("info 1"))
         sink.write(self.line("info 2"))
         sink.write(self.line("error"), urgent: true)
-        #expect(pipe.available() == "info 1\ninfo 2\nerror\n")
+        #expect(try await self.arriving(pipe, "info 1\ninfo 2\nerror\n") == "info 1\ninfo 2\nerror\n")
         sink.write(self.line("info 3"))
+        try await Task.sleep(for: .milliseconds(100))
         #expect(pipe.available() == "")
         sink.flush()
         #expect(pipe.available() == "info 3\n")
     }
 
-    @Test("filling the buffer past its capacity writes it at once")
-    func overflow() throws {
+    @Test("filling the buffer past its capacity has it written at once")
+    func overflow() async throws {
         let pipe = try Pipe()
         let sink = LogSink(fileDescriptor: pipe.writeEnd, flushInterval: .seconds(60), capacity: 64)
         let long = String(repeating: "x", count: 40)
         sink.write(self.line(long))
+        try await Task.sleep(for: .milliseconds(100))
         #expect(pipe.available() == "")
         sink.write(self.line(long))
-        #expect(pipe.available() == long + "\n" + long + "\n")
+        #expect(try await self.arriving(pipe, long + "\n" + long + "\n") == long + "\n" + long + "\n")
+    }
+
+    @Test("a descriptor that stops draining never blocks a writer: lines past the bound are dropped and counted", .timeLimit(.minutes(1)))
+    func blockedDescriptor() async throws {
+        // The pipe closes when the test ends; a write still in flight must not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        let pipe = try Pipe()
+        // Nobody reads the pipe: once its kernel buffer (64 KiB) is full, the sink's thread blocks.
+        let sink = LogSink(fileDescriptor: pipe.writeEnd, flushInterval: .milliseconds(1), capacity: 1024)
+        let line = self.line(String(repeating: "z", count: 99))
+        let start = ContinuousClock.now
+        for _ in 0..<120_000 { sink.write(line, urgent: true) }  // 12 MB: past the pipe and the 8 MiB bound
+        #expect(ContinuousClock.now - start < .seconds(5), "writers waited for the descriptor")
+        var received = ""
+        for _ in 0..<200 {
+            received += pipe.available()
+            if received.contains("dropped") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(received.contains("log line(s) dropped"))
+        withExtendedLifetime(sink) {}
     }
 
     @Test("lines from many threads at once arrive whole, each thread's in its order")

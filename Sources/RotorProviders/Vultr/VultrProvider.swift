@@ -32,6 +32,11 @@ public struct VultrProvider: Provider {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, maximumConnections)
         configuration.redirectConfiguration = .disallow
+        // A refused or unreachable address fails the request at once, as a transient error the
+        // engine retries with backoff, instead of the client reconnecting until the request's
+        // deadline (a closed port held `POST /v1/credentials` for its whole 10 s).
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

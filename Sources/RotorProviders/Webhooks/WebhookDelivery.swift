@@ -25,6 +25,11 @@ public struct WebhookDelivery: TargetDelivery {
     public static func makeClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        // A refused or unreachable address fails the request at once, as a transient error the
+        // engine retries with backoff, instead of the client reconnecting until the request's
+        // deadline (a closed port held `POST /v1/credentials` for its whole 10 s).
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
