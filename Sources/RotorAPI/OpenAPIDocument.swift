@@ -13,6 +13,11 @@ info:
     Rotor rotates API keys at providers: create the new key, hand it to every consumer, verify,
     and only then delete the old key. Every error is an RFC 9457 problem document
     (`application/problem+json`) with a stable `code`.
+
+    Over capacity, any route except `/healthz` may answer `503` `unavailable` with `Retry-After`:
+    when the server holds `ROTOR_MAX_CONNECTIONS` connections (the refused connection's first
+    request is answered, then the connection closes) or works on `ROTOR_MAX_REQUESTS_IN_FLIGHT`
+    requests at once. Requests waiting with `?wait=` do not count as in flight.
   license:
     name: Apache-2.0
     identifier: Apache-2.0
@@ -498,6 +503,11 @@ paths:
       operationId: getJob
       x-required-scope: "jobs:read"
       summary: A job; with wait, answers as soon as the job is terminal or the wait is over.
+      description: |
+        With `wait`, the request is held until the job is terminal (it is woken by the job's final
+        commit, on any instance), the wait is over, or the client disconnects, and then answers the
+        job as it is. Each token may hold `ROTOR_MAX_WAITS_PER_TOKEN` (default 1,000) waiting
+        requests at once; one more answers `429` `too_many_waits` with `Retry-After`.
       parameters:
         - $ref: "#/components/parameters/JobID"
         - name: wait

@@ -1,0 +1,283 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FakeVultr
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RotorCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `rotor bench-waits` (hidden; `scripts/bench-waits.sh` runs it): holds thousands of
+/// `GET /v1/jobs/{id}?wait=PT60S` requests against a `rotor serve` child process and reports
+/// what they cost the server and how soon they answer.
+///
+/// The provider is a FakeVultr in this process. `--jobs` credentials each start a rotation with
+/// a grace period long enough to open every wait while the jobs sit in `grace` (no work, so the
+/// server should be idle). Then: the server's RSS and CPU while it holds the waits; and, when
+/// the grace periods end, how long after each job's old key is deleted at the provider (the
+/// `revoke` step, the job's last provider call; the final commit follows) its waiters get their
+/// answer. That is an upper bound on the time from the job's final commit to the answer.
+struct BenchWaitsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-waits",
+        abstract: "Measure thousands of ?wait= requests held by a rotor serve child process.",
+        shouldDisplay: false
+    )
+
+    @Option(help: "Waiting requests to hold.") var waits = 10_000
+    @Option(help: "Jobs they wait for (each gets waits/jobs of them).") var jobs = 100
+    @Option(help: "Store-issued tokens the waits are spread over (each may hold ROTOR_MAX_WAITS_PER_TOKEN).") var tokens = 10
+    @Option(help: "Seconds the server is watched while it holds every wait.") var idleSeconds = 5
+    @Option(help: "The jobs' grace period in seconds: long enough to open every wait and watch.") var grace = 45
+
+    func run() async throws {
+        Self.raiseFileLimit()
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
+        try await fake.run { vultrURL in
+            let adminToken = "bench-" + UUID().uuidString.lowercased()
+            let server = try ChildServer(binary: binary, environment: [
+                "ROTOR_ADMIN_TOKEN": adminToken,
+                "ROTOR_MASTER_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+                "ROTOR_VULTR_BASE_URL": vultrURL,
+                "ROTOR_RATE_LIMIT_RPS": "0",
+            ])
+            defer { server.stop() }
+            let port = try await server.port()
+            let base = "http://127.0.0.1:\(port)"
+            let admin = BenchAPI(client: HTTPClient.shared, baseURL: base, token: adminToken)
+            say("server pid \(server.pid) on \(base)")
+
+            // Credentials, and one rotation each, parked in a long grace period.
+            var oldKeys: [JobID: String] = [:]
+            var jobIDs: [JobID] = []
+            for index in 0..<self.jobs {
+                let (_, key) = fake.addUser()
+                let (status, credential) = try await admin.call(
+                    .POST, "/v1/credentials", body: #"{"name":"wait-\#(index)","provider":"vultr","secret":"\#(key)","targets":[]}"#)
+                guard let id = credential["id"] as? String else { throw BenchFailure("POST /v1/credentials answered \(status.code)") }
+                let current = credential["current"] as? [String: Any]
+                let (_, job) = try await admin.call(.POST, "/v1/jobs", body: #"{"credential_id":"\#(id)","grace_period":"PT\#(self.grace)S"}"#)
+                guard let jobText = job["id"] as? String, let jobID = JobID(jobText) else { throw BenchFailure("POST /v1/jobs failed: \(job)") }
+                jobIDs.append(jobID)
+                oldKeys[jobID] = current?["provider_key_id"] as? String
+            }
+            var readers: [String] = []
+            for index in 0..<self.tokens {
+                let (_, token) = try await admin.call(.POST, "/v1/tokens", body: #"{"name":"waiter-\#(index)","scopes":["jobs:read"]}"#)
+                guard let value = token["token"] as? String else { throw BenchFailure("POST /v1/tokens failed: \(token)") }
+                readers.append(value)
+            }
+            let (jobs, keys, readerTokens) = (jobIDs, oldKeys, readers)
+            try await self.untilAllInGrace(jobs, admin)
+            say("\(self.jobs) jobs in grace (PT\(self.grace)S); opening \(self.waits) waits over \(self.tokens) store-issued tokens")
+
+            // Each deletion's time at the provider, seen from this process every millisecond.
+            let deleted = Locked<[JobID: ContinuousClock.Instant]>([:])
+            let watcher = Task {
+                while !Task.isCancelled {
+                    let now = ContinuousClock.now
+                    let gone = keys.filter { _, key in fake.key(id: key) == nil }.map(\.key)
+                    deleted.withLock { times in for id in gone where times[id] == nil { times[id] = now } }
+                    if gone.count == keys.count { return }
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
+            }
+
+            let client = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: .init(connectionPool: .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: self.waits)))
+            let answers = Locked<[WaitAnswer]>([])
+            let waiting = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for index in 0..<self.waits {
+                        let job = jobs[index % jobs.count]
+                        let token = readerTokens[index % readerTokens.count]
+                        group.addTask {
+                            var request = HTTPClientRequest(url: base + "/v1/jobs/\(job)?wait=PT60S")
+                            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                            var status: UInt = 0
+                            var state = ""
+                            do {
+                                let response = try await client.execute(request, timeout: .seconds(90))
+                                let body = try await response.body.collect(upTo: 1 << 20)
+                                status = response.status.code
+                                state = ((try? JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8))) as? [String: Any])?["state"] as? String ?? ""
+                            } catch {
+                                state = "error: \(error)"
+                            }
+                            let at = ContinuousClock.now
+                            answers.withLock { $0.append(WaitAnswer(job: job, at: at, status: status, state: state)) }
+                        }
+                    }
+                }
+            }
+
+            // Every wait held: the server counts them as parked.
+            let opening = ContinuousClock.now
+            var parked = 0
+            while parked < self.waits {
+                if ContinuousClock.now - opening > .seconds(60) { throw BenchFailure("only \(parked) of \(self.waits) waits are held after 60 s") }
+                let early = answers.withLock { $0.count }
+                if early > 0 { throw BenchFailure("\(early) waits answered before their jobs ended: \(answers.withLock { $0.prefix(3) })") }
+                try await Task.sleep(for: .milliseconds(250))
+                parked = try await Self.gauge("rotor_http_requests_parked", base: base)
+            }
+            say("all \(self.waits) waits held after \(Self.seconds(ContinuousClock.now - opening)) s")
+            let before = try server.cpuTicks()
+            let watchStart = ContinuousClock.now
+            try await Task.sleep(for: .seconds(self.idleSeconds))
+            let cpu = Double(try server.cpuTicks() - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / Self.seconds(ContinuousClock.now - watchStart)
+            let (rss, peak) = try server.memory()
+            let stillHeld = try await Self.gauge("rotor_http_requests_parked", base: base)
+
+            await waiting.value
+            watcher.cancel()
+            try await client.shutdown()
+
+            let times = deleted.withLock { $0 }
+            let all = answers.withLock { $0 }
+            var latencies: [Double] = []
+            var failures: [String] = []
+            for answer in all {
+                guard answer.status == 200, answer.state == "succeeded" else {
+                    failures.append("\(answer.job): \(answer.status) \(answer.state)")
+                    continue
+                }
+                guard let end = times[answer.job] else {
+                    failures.append("\(answer.job): answered, but its old key was never seen deleted")
+                    continue
+                }
+                latencies.append(Self.seconds(answer.at - end) * 1000)
+            }
+            latencies.sort()
+            func percentile(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+            print("=== rotor ?wait= benchmark: \(self.waits) waits on \(self.jobs) jobs over \(self.tokens) store-issued tokens, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
+            print("held at once: \(self.waits) (server's parked gauge: \(stillHeld) at the end of the watch)")
+            print(String(format: "server RSS while holding them: %.0f MB (peak %.0f MB)   target < 300 MB", Double(rss) / 1024, Double(peak) / 1024))
+            print(String(format: "server CPU while holding them: %.1f %% of one core over %d s   target < 5 %%", cpu * 100, self.idleSeconds))
+            print(String(format: "answer after the job's last provider call (revoke), ms: p50 %.1f  p99 %.1f  max %.1f   target: max < 100", percentile(0.5), percentile(0.99), latencies.last ?? .nan))
+            print("answers: \(all.count) of \(self.waits), \(latencies.count) succeeded and timed, \(failures.count) failed")
+            for failure in failures.prefix(5) { print("  failed: \(failure)") }
+            let met = rss < 300 * 1024 && cpu < 0.05 && (latencies.last ?? .infinity) < 100 && failures.isEmpty && all.count == self.waits
+            print(met ? "targets met" : "targets missed")
+            if !failures.isEmpty || all.count != self.waits { throw ExitCode(1) }
+        }
+    }
+
+    /// Polls until every job is in its grace period.
+    private func untilAllInGrace(_ jobIDs: [JobID], _ admin: BenchAPI) async throws {
+        let start = ContinuousClock.now
+        var pending = Set(jobIDs)
+        while !pending.isEmpty {
+            if ContinuousClock.now - start > .seconds(60) { throw BenchFailure("\(pending.count) jobs did not reach grace within 60 s") }
+            for id in pending {
+                let (_, job) = try await admin.call(.GET, "/v1/jobs/\(id)")
+                if job["step"] as? String == "grace" { pending.remove(id) }
+                if let state = job["state"] as? String, state != "running", state != "queued" { throw BenchFailure("job \(id) ended \(state) before the waits") }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// A gauge's value from `/metrics`.
+    private static func gauge(_ name: String, base: String) async throws -> Int {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        return 0
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// One wait's outcome.
+private struct WaitAnswer: Sendable {
+    let job: JobID
+    let at: ContinuousClock.Instant
+    let status: UInt
+    let state: String
+}
+
+/// A value behind a lock that escaping closures can share.
+private final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { self.mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { self.mutex.withLock { body(&$0) } }
+}
+
+/// A `rotor serve` child process on a free loopback port with a temporary data directory.
+private final class ChildServer: Sendable {
+    let process: Process
+    let stderr: URL
+    let directory: URL
+    var pid: Int32 { self.process.processIdentifier }
+
+    init(binary: String, environment: [String: String]) throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-bench-waits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        self.stderr = self.directory.appendingPathComponent("server.stderr")
+        FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
+        self.process = Process()
+        self.process.executableURL = URL(fileURLWithPath: binary)
+        self.process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", self.directory.appendingPathComponent("data").path]
+        self.process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        self.process.standardOutput = FileHandle.nullDevice
+        self.process.standardError = try FileHandle(forWritingTo: self.stderr)
+        try self.process.run()
+    }
+
+    func port() async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOf: self.stderr, encoding: .utf8)) ?? ""
+            if let match = log.firstMatch(of: /address[=":]+127\.0\.0\.1:(\d+)/), let port = Int(match.output.1) { return port }
+            guard self.process.isRunning else { throw BenchFailure("rotor serve exited: \(log.suffix(2000))") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchFailure("rotor serve did not log its address within 30 s")
+    }
+
+    /// utime + stime, in clock ticks.
+    func cpuTicks() throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+    }
+
+    /// VmRSS and VmHWM in kB.
+    func memory() throws -> (rss: Int, peak: Int) {
+        let status = try String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8)
+        func value(_ key: String) -> Int {
+            status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+        }
+        return (value("VmRSS"), value("VmHWM"))
+    }
+
+    func stop() {
+        if self.process.isRunning { self.process.terminate() }
+        self.process.waitUntilExit()
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+}
+
+/// Progress on standard error; the report goes to standard output.
+private func say(_ line: String) {
+    FileHandle.standardError.write(Data(("bench-waits: " + line + "\n").utf8))
+}
