@@ -120,6 +120,9 @@ paths:
         authenticates at the provider and finds its key (by `provider_key_id`, or by the masked
         suffix in the provider's key list). Target signing secrets that were not given are
         generated and returned as `targets[i].signing_secret` in this response only.
+        One provider key is managed by one credential: a key that another credential already
+        holds (as its current or previous key, or as the new key of its running rotation; the
+        same provider key id or the same fingerprint) is refused with 409 `duplicate_key`.
       requestBody:
         required: true
         content:
@@ -149,7 +152,9 @@ paths:
         "403":
           $ref: "#/components/responses/Forbidden"
         "409":
-          description: "`duplicate_name`, or `rotation_in_progress` (with `job_id`)."
+          description: |
+            `duplicate_name`, or `duplicate_key` (another credential already holds this provider
+            key; `credential_id` names it).
           content:
             application/problem+json:
               schema:
@@ -1862,9 +1867,15 @@ components:
         code:
           type: string
           description: Stable machine-readable error code.
-          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited]
+          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited, duplicate_key]
         detail:
           type: string
+        job_id:
+          type: string
+          description: The active job, with `rotation_in_progress`.
+        credential_id:
+          type: string
+          description: The credential that already holds the key, with `duplicate_key`.
         errors:
           type: array
           items:
