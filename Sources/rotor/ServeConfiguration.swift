@@ -42,6 +42,9 @@ struct ServeConfiguration {
     var databaseURL: PostgresURL?
     /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
     var rateLimits: APIRateLimits = .defaults
+    /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
+    /// delivery logs are kept (default 30 days). The audit log is kept for good.
+    var retention = RetentionPolicy()
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -107,6 +110,7 @@ struct ServeConfiguration {
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
         let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
+        let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -160,7 +164,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -180,6 +184,7 @@ struct ServeConfiguration {
             leaseDuration: leaseDuration,
             databaseURL: databaseURL,
             rateLimits: rateLimits,
+            retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             notices: notices
         )
     }

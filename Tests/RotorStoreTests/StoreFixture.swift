@@ -8,7 +8,7 @@ import RotorStore
 import Testing
 
 /// Everything a store implements; the suite runs against each implementation.
-typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore
+typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore & RetentionStore
     & AuditStore & MetricsStore & EnvelopeKeyStore & Sendable
 
 /// The store implementations under test: SQLite always, PostgreSQL when `ROTOR_TEST_DATABASE_URL`
