@@ -418,6 +418,11 @@ paths:
       operationId: createJob
       x-required-scope: "jobs:write"
       summary: Start a rotation of a credential.
+      description: |
+        The job's `old_key` and targets are the credential's as the job is stored, in the same
+        transaction: a rotation that ends just before is never undone by a stale `old_key`.
+        409 is `rotation_in_progress` (with `job_id`), `credential_disabled`, or
+        `idempotency_conflict`.
       parameters:
         - name: Idempotency-Key
           in: header
