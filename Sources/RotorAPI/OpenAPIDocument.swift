@@ -125,6 +125,9 @@ paths:
         authenticates at the provider and finds its key (by `provider_key_id`, or by the masked
         suffix in the provider's key list). Target signing secrets that were not given are
         generated and returned as `targets[i].signing_secret` in this response only.
+        One provider key is managed by one credential: a key that another credential already
+        holds (as its current or previous key, or as the new key of its running rotation; the
+        same provider key id or the same fingerprint) is refused with 409 `duplicate_key`.
       requestBody:
         required: true
         content:
@@ -154,7 +157,9 @@ paths:
         "403":
           $ref: "#/components/responses/Forbidden"
         "409":
-          description: "`duplicate_name`, or `rotation_in_progress` (with `job_id`)."
+          description: |
+            `duplicate_name`, or `duplicate_key` (another credential already holds this provider
+            key; `credential_id` names it).
           content:
             application/problem+json:
               schema:
@@ -418,6 +423,11 @@ paths:
       operationId: createJob
       x-required-scope: "jobs:write"
       summary: Start a rotation of a credential.
+      description: |
+        The job's `old_key` and targets are the credential's as the job is stored, in the same
+        transaction: a rotation that ends just before is never undone by a stale `old_key`.
+        409 is `rotation_in_progress` (with `job_id`), `credential_disabled`, or
+        `idempotency_conflict`.
       parameters:
         - name: Idempotency-Key
           in: header
@@ -1872,9 +1882,15 @@ components:
         code:
           type: string
           description: Stable machine-readable error code.
-          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited]
+          examples: [invalid_json, invalid_request, unauthorized, forbidden, not_found, method_not_allowed, payload_too_large, rate_limited, duplicate_key]
         detail:
           type: string
+        job_id:
+          type: string
+          description: The active job, with `rotation_in_progress`.
+        credential_id:
+          type: string
+          description: The credential that already holds the key, with `duplicate_key`.
         errors:
           type: array
           items:

@@ -25,20 +25,10 @@ extension RotationServices {
     func startOrJoin(_ credentialID: CredentialID, trigger: Trigger, reason: String, gracePeriod: ISODuration) async throws -> StartOutcome {
         // A job that ends between our failed insert and reading it makes room for ours: try again.
         for _ in 0..<3 {
-            guard let credential = try await self.store.credential(credentialID) else {
-                return .skipped(reason: "the credential no longer exists")
-            }
-            guard credential.state != .disabled else { return .skipped(reason: "the credential is disabled") }
             let now = self.clock.now()
-            let job = Job(
-                credentialID: credentialID,
-                trigger: trigger,
-                reason: reason,
-                gracePeriod: gracePeriod,
-                oldKey: credential.current,
-                targets: credential.targets.map(\.id),
-                at: now
-            )
+            // The store fills in the old key and the targets from the credential as its inserting
+            // transaction reads it, and refuses a missing or disabled credential there too.
+            let job = NewJob(credentialID: credentialID, trigger: trigger, reason: reason, gracePeriod: gracePeriod, at: now)
             do {
                 let creation = try await Audit.recording("job.create", job.id.rawValue, at: now) {
                     try await self.store.createJob(
@@ -55,6 +45,8 @@ extension RotationServices {
                 }
             } catch let error as StoreError where error.code == .notFound {
                 return .skipped(reason: "the credential no longer exists")
+            } catch let error as StoreError where error.code == .credentialDisabled {
+                return .skipped(reason: "the credential is disabled")
             }
         }
         throw StoreError(.conflict, message: "credential \(credentialID) kept changing while a rotation was being started")

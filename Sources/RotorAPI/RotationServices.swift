@@ -72,6 +72,12 @@ extension StoreError {
             return .conflict(code: "idempotency_conflict", "This Idempotency-Key was used with a different request.")
         case .leaseLost, .conflict:
             return .conflict(code: "conflict", "The resource changed meanwhile; retry the request.")
+        case .credentialDisabled:
+            return .conflict(code: "credential_disabled", "The credential is disabled; set it active to rotate it.")
+        case .duplicateKey:
+            return .conflict(
+                code: "duplicate_key", "Another credential already holds this provider key.",
+                extensions: self.credentialID.map { ["credential_id": $0.rawValue] } ?? [:])
         }
     }
 }

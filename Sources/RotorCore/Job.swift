@@ -137,6 +137,65 @@ public struct Job: Sendable, Hashable {
     public var providerKeyName: String { "rotor-\(self.id.rawValue)" }
 }
 
+/// What a caller decides about a new job: which credential, why, how. Everything a job takes
+/// from its credential (the old key, the targets) is left to the store, which fills it in from
+/// the credential row it reads in the transaction that inserts the job
+/// (``Job/init(_:credential:)``). A snapshot read before that transaction could be a rotation
+/// behind: the job would then revoke a key that is already gone and leave the real old key live.
+public struct NewJob: Sendable, Hashable {
+    /// The id the job will have.
+    public var id: JobID
+    /// The credential to rotate.
+    public var credentialID: CredentialID
+    /// What starts it.
+    public var trigger: Trigger
+    /// Why, as the caller put it.
+    public var reason: String?
+    /// Validate only: create and delete nothing.
+    public var dryRun: Bool
+    /// The overlap during which both keys work.
+    public var gracePeriod: ISODuration
+    /// When it was asked for.
+    public var createdAt: Date
+
+    /// Describes a queued job.
+    public init(
+        id: JobID = .generate(),
+        credentialID: CredentialID,
+        trigger: Trigger,
+        reason: String? = nil,
+        dryRun: Bool = false,
+        gracePeriod: ISODuration = .zero,
+        at now: Date
+    ) {
+        self.id = id
+        self.credentialID = credentialID
+        self.trigger = trigger
+        self.reason = reason
+        self.dryRun = dryRun
+        self.gracePeriod = gracePeriod
+        self.createdAt = now
+    }
+}
+
+extension Job {
+    /// The queued job `new` describes, taking its old key and targets from `credential`: the
+    /// row as the store read it in the transaction that inserts the job.
+    public init(_ new: NewJob, credential: Credential) {
+        self.init(
+            id: new.id,
+            credentialID: new.credentialID,
+            trigger: new.trigger,
+            reason: new.reason,
+            dryRun: new.dryRun,
+            gracePeriod: new.gracePeriod,
+            oldKey: credential.current,
+            targets: credential.targets.map(\.id),
+            at: new.createdAt
+        )
+    }
+}
+
 /// A transition that the job's state does not allow.
 public struct JobTransitionError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was attempted and why it is not allowed.

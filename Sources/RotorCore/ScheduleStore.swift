@@ -14,10 +14,11 @@ public protocol ScheduleStore: Sendable {
     func earliestScheduledRotation() async throws -> Date?
 
     /// In one transaction: if the credential is still `active` and its `next_rotation_at` still
-    /// equals `dueAt`, stores `job` (queued, credential `rotating`, like
+    /// equals `dueAt`, stores `job` with the old key and targets of the credential as read under
+    /// that check (queued, credential `rotating`, like
     /// ``Store/createJob(_:idempotencyKey:requestFingerprint:events:)``) and sets
     /// `next_rotation_at` to `retryAt`, when the scheduler tries again should this job not
     /// succeed (a success computes it afresh from the schedule). Returns nil, changing nothing,
     /// when the credential moved on meanwhile or already has an active job.
-    func startScheduledRotation(_ job: Job, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job?
+    func startScheduledRotation(_ job: NewJob, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job?
 }

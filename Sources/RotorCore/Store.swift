@@ -149,19 +149,26 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case leaseLost
         /// The record changed since it was read.
         case conflict
+        /// The credential is disabled: no rotation may start.
+        case credentialDisabled
+        /// Another credential already holds this provider key (its id in ``StoreError/credentialID``).
+        case duplicateKey
     }
 
     /// The kind.
     public var code: Code
     /// The active job, for ``Code/rotationInProgress``.
     public var jobID: JobID?
+    /// The credential that holds the key, for ``Code/duplicateKey``.
+    public var credentialID: CredentialID?
     /// Detail for logs and problem responses. Never a secret.
     public var message: String
 
     /// Creates an error.
-    public init(_ code: Code, jobID: JobID? = nil, message: String) {
+    public init(_ code: Code, jobID: JobID? = nil, credentialID: CredentialID? = nil, message: String) {
         self.code = code
         self.jobID = jobID
+        self.credentialID = credentialID
         self.message = message
     }
 
@@ -222,7 +229,12 @@ public struct RotationCommit: Sendable {
 public protocol Store: Sendable {
     // MARK: Credentials
 
-    /// Stores a new credential with its secrets. Throws ``StoreError/Code/duplicateName``.
+    /// Stores a new credential with its secrets. Throws ``StoreError/Code/duplicateName``, or
+    /// ``StoreError/Code/duplicateKey`` when another credential already holds its key: the same
+    /// provider key id (as its current or previous key, or as the new key of its active job) or a
+    /// current key with the same SHA-256. Checked in the inserting transaction, which the store
+    /// serializes with every other registration, so two concurrent registrations of one key
+    /// cannot both succeed.
     func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws
     /// The credential, or nil.
     func credential(_ id: CredentialID) async throws -> Credential?
@@ -243,9 +255,13 @@ public protocol Store: Sendable {
 
     /// Stores a queued job and marks its credential `rotating`, unless the credential already has
     /// a non-terminal job (``StoreError/Code/rotationInProgress``, enforced by a unique index).
+    /// The job's old key and targets come from the credential row as this transaction reads it
+    /// once no other job of the credential can commit any more (``Job/init(_:credential:)``),
+    /// never from a caller's earlier read. Throws ``StoreError/Code/notFound`` for a missing
+    /// credential and ``StoreError/Code/credentialDisabled`` for a disabled one.
     /// With an idempotency key: the same key and fingerprint replay the earlier job; the same key
     /// with another fingerprint throws ``StoreError/Code/idempotencyConflict``.
-    func createJob(_ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]) async throws -> JobCreation
+    func createJob(_ job: NewJob, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]) async throws -> JobCreation
     /// The job, or nil.
     func job(_ id: JobID) async throws -> Job?
     /// Jobs, newest first.

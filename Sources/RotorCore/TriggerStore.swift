@@ -29,7 +29,8 @@ public protocol TriggerStore: Sendable {
     func hookDelivery(_ trigger: TriggerID, deliveryID: String, since: Date) async throws -> [JobID]?
     /// Records what delivery `deliveryID` answered with, unless a delivery with that id was
     /// recorded at or after `since` (a concurrent duplicate): then that one's jobs are returned and
-    /// nothing changes. Records older than `since` are dropped.
+    /// nothing changes. A record of the same delivery older than `since` is replaced; other old
+    /// records are left to retention (``RetentionStore``), which prunes them in batches.
     func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID]
 
     // MARK: Leaked keys

@@ -30,6 +30,14 @@ extension JobRunner {
     // MARK: create
 
     private func create(_ rotation: Rotation, _ provider: any Provider) async throws -> Outcome {
+        // `revoke` deletes the job's old key and a rollback makes it current again, so it must be
+        // the key the credential holds now; the store records it so when it inserts the job.
+        guard rotation.credential.current.providerKeyID == rotation.job.oldKey.providerKeyID else {
+            return .permanent(JobError(
+                code: "stale_old_key",
+                message: "The job's old key \(rotation.job.oldKey.providerKeyID) is not the credential's current key \(rotation.credential.current.providerKeyID); nothing was created.",
+                step: .create))
+        }
         let now = self.clock.now()
         let current = rotation.secrets.current
         // Rule 2: a key named for this job that is not recorded is an orphan of an attempt whose

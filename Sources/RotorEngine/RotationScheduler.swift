@@ -60,14 +60,8 @@ public actor RotationScheduler: Service {
             guard let dueAt = credential.nextRotationAt else { continue }
             let rule = credential.scheduleRule(dueAt: now) ?? "schedule"
             let reason = "Scheduled (\(Self.describe(rule, credential.schedule))), due \(Self.timestamp(dueAt))."
-            let job = Job(
-                credentialID: credential.id,
-                trigger: Trigger(kind: .schedule, source: rule),
-                reason: reason,
-                oldKey: credential.current,
-                targets: credential.targets.map(\.id),
-                at: now
-            )
+            // Old key and targets: from the credential as the starting transaction reads it.
+            let job = NewJob(credentialID: credential.id, trigger: Trigger(kind: .schedule, source: rule), reason: reason, at: now)
             do {
                 let stored = try await self.store.startScheduledRotation(
                     job,

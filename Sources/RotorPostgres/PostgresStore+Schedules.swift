@@ -43,15 +43,17 @@ extension PostgresStore: ScheduleStore {
         }
     }
 
-    public func startScheduledRotation(_ job: Job, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job? {
+    public func startScheduledRotation(_ new: NewJob, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job? {
         try await self.write { tx in
             // Compare-and-set on the cursor under the credential's row lock: of several
             // instances' schedulers, the first to move it started this due rotation; the others
-            // wait for its commit, then see the cursor moved.
-            guard let credential = try await Self.fetchCredential(tx, job.credentialID, lock: true), credential.state == .active,
+            // wait for its commit, then see the cursor moved. The lock also waits out a commit of
+            // the credential's previous job, so the row it returns is the one the job starts from.
+            guard let credential = try await Self.fetchCredential(tx, new.credentialID, lock: true), credential.state == .active,
                 credential.nextRotationAt == dueAt
             else { return nil }
-            if try await Self.activeJobID(tx, credential: job.credentialID) != nil { return nil }
+            if try await Self.activeJobID(tx, credential: new.credentialID) != nil { return nil }
+            let job = Job(new, credential: credential)
 
             var stored = job
             stored.revision = 1

@@ -154,6 +154,7 @@ extension PostgresStore {
         PostgresStore.keyringMigration,
         PostgresStore.tokenAndAuditMigration,
         PostgresStore.auditStagingMigration,
+        PostgresStore.retentionMigration,
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

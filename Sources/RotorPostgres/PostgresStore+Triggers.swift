@@ -168,8 +168,8 @@ extension PostgresStore: TriggerStore {
     public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
         let jobIDs = try RowCoding.json(jobs)
         return try await self.write { tx in
-            try await tx.run("DELETE FROM hook_deliveries WHERE received_at < \(since.timeIntervalSinceReferenceDate)")
-            // A concurrent duplicate (this instance or another) inserts first or waits on the key:
+            // Old records of other deliveries are retention's (RetentionStore), in batches. A
+            // concurrent duplicate (this instance or another) inserts first or waits on the key:
             // either way one row wins, and the loser answers with the winner's jobs.
             let inserted = try await tx.rows(
                 """
@@ -181,8 +181,8 @@ extension PostgresStore: TriggerStore {
             )
             if !inserted.isEmpty { return jobs }
             guard let first = try await Self.fetchDelivery(tx, trigger, deliveryID, since: since) else {
-                // The row in the way is older than `since` (committed after this transaction's
-                // clean-up above): it no longer counts, so this delivery takes its place.
+                // The row in the way is older than `since`: it no longer counts, so this delivery
+                // takes its place.
                 try await tx.run(
                     """
                     UPDATE hook_deliveries SET received_at = \(now.timeIntervalSinceReferenceDate), job_ids = \(jobIDs)

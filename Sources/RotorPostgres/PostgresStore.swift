@@ -248,7 +248,12 @@ public final class PostgresStore: Store {
     // MARK: Credentials
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
+        let key = HeldKey(credential, currentKeySHA256: SHA256.hexDigest(secrets.current.reveal()))
         try await self.write { tx in
+            // Registrations take turns (a transaction-scoped lock per schema), so of two
+            // registering one key at once the second sees the first's row.
+            try await tx.run("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.credential_keys'))")
+            if let holder = try await Self.credentialHolding(tx, key) { throw key.refusal(heldBy: holder) }
             let sql = SQL("INSERT INTO credentials (\(RowCoding.credentialColumns.joined(separator: ", "))) VALUES (")
             sql.append(sql.bind(try RowCoding.values(credential)) + ")")
             guard try await tx.unlessUniqueViolation({ try await tx.run(sql) }) else {
@@ -330,16 +335,20 @@ public final class PostgresStore: Store {
     // MARK: Jobs
 
     public func createJob(
-        _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
+        _ new: NewJob, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
         try await self.write { tx in
             if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
                 return replay
             }
-            guard try await Self.fetchCredential(tx, job.credentialID) != nil else { throw Self.credentialNotFound(job.credentialID) }
+            guard let read = try await Self.fetchCredential(tx, new.credentialID) else { throw Self.credentialNotFound(new.credentialID) }
+            guard read.state != .disabled else { throw Self.credentialDisabled(new.credentialID) }
 
-            var stored = job
+            var stored = Job(new, credential: read)
             stored.revision = 1
+            // The insert first: its unique-index check waits for a commit of the credential's
+            // previous job that is under way, so once it succeeds no other job of the credential
+            // can change the credential any more.
             let inserted = try await tx.unlessUniqueViolation {
                 try await Self.insertJob(tx, stored, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint)
             }
@@ -348,20 +357,32 @@ public final class PostgresStore: Store {
                 if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
                     return replay
                 }
-                if let active = try await Self.activeJobID(tx, credential: job.credentialID) {
+                if let active = try await Self.activeJobID(tx, credential: new.credentialID) {
                     throw StoreError(
                         .rotationInProgress, jobID: active,
-                        message: "credential \(job.credentialID) already has an active rotation job \(active)")
+                        message: "credential \(new.credentialID) already has an active rotation job \(active)")
                 }
-                throw StoreError(.conflict, message: "job \(job.id) could not be stored; retry")
+                throw StoreError(.conflict, message: "job \(new.id) could not be stored; retry")
+            }
+            // Then the credential's row as it is now (an UPDATE waits for its writers and reads the
+            // latest committed version): the read above may predate the previous job's last
+            // commit, which moves the current key on (or back, in a rollback). Job, then
+            // credential: the order every commit takes its locks in.
+            guard
+                let row = try await tx.rows(
+                    """
+                    UPDATE credentials SET state = \(CredentialState.rotating.rawValue), updated_at = \(new.createdAt.timeIntervalSinceReferenceDate)
+                    WHERE id = \(new.credentialID.rawValue) AND state <> \(CredentialState.disabled.rawValue) RETURNING *
+                    """
+                ).first
+            else { throw Self.credentialDisabled(new.credentialID) }
+            let credential = try RowCoding.credential(from: row)
+            if credential.current != read.current || credential.targets.map(\.id) != read.targets.map(\.id) {
+                stored = Job(new, credential: credential)
+                stored.revision = 1
+                try await Self.updateJobRow(tx, stored, revision: stored.revision)
             }
             try await Self.appendEvents(tx, job: stored.id, events)
-            try await tx.run(
-                """
-                UPDATE credentials SET state = \(CredentialState.rotating.rawValue), updated_at = \(job.createdAt.timeIntervalSinceReferenceDate)
-                WHERE id = \(job.credentialID.rawValue)
-                """
-            )
             try await Self.notifyJobs(tx)
             return .created(stored)
         }
@@ -587,6 +608,10 @@ public final class PostgresStore: Store {
         StoreError(.notFound, message: "no job \(id)")
     }
 
+    static func credentialDisabled(_ id: CredentialID) -> StoreError {
+        StoreError(.credentialDisabled, message: "credential \(id) is disabled")
+    }
+
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ tx: Transaction, _ credential: Credential) async throws {
         let sql = SQL("UPDATE credentials SET ")
@@ -622,6 +647,27 @@ public final class PostgresStore: Store {
             ? "SELECT * FROM credentials WHERE id = \(id.rawValue) FOR NO KEY UPDATE"
             : "SELECT * FROM credentials WHERE id = \(id.rawValue)"
         return try await tx.rows(query).first.map(RowCoding.credential(from:))
+    }
+
+    /// The credential that already holds `key` (``HeldKey``), if any.
+    static func credentialHolding(_ tx: Transaction, _ key: HeldKey) async throws -> CredentialID? {
+        try await tx.rows(
+            """
+            SELECT id FROM credentials
+            WHERE current_key_sha256 = \(key.currentKeySHA256)
+               OR (provider = \(key.provider) AND (
+                    (current_key::jsonb ->> 'provider_key_id') = ANY(\(key.providerKeyIDs))
+                    OR (previous_key::jsonb ->> 'provider_key_id') = ANY(\(key.providerKeyIDs))
+                    OR (current_key::jsonb ->> 'fingerprint') = ANY(\(key.fingerprints))
+                    OR (previous_key::jsonb ->> 'fingerprint') = ANY(\(key.fingerprints))))
+            UNION ALL
+            SELECT j.credential_id FROM jobs j JOIN credentials c ON c.id = j.credential_id
+            WHERE j.state IN ('queued', 'running') AND j.new_key IS NOT NULL AND c.provider = \(key.provider)
+              AND ((j.new_key::jsonb ->> 'provider_key_id') = ANY(\(key.providerKeyIDs))
+                   OR (j.new_key::jsonb ->> 'fingerprint') = ANY(\(key.fingerprints)))
+            LIMIT 1
+            """
+        ).first.map { CredentialID(unchecked: try $0.string("id")) }
     }
 
     static func fetchJob(_ tx: Transaction, _ id: JobID, lock: Bool = false) async throws -> Job? {

@@ -71,13 +71,14 @@ extension SQLiteStore: ScheduleStore {
         }
     }
 
-    public func startScheduledRotation(_ job: Job, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job? {
+    public func startScheduledRotation(_ new: NewJob, dueAt: Date, retryAt: Date, events: [JobEvent]) async throws -> Job? {
         try await self.writer.write { db in
             // Compare-and-set on the cursor: whoever moved it first started this due rotation.
-            guard let credential = try Self.fetchCredential(db, job.credentialID), credential.state == .active,
+            guard let credential = try Self.fetchCredential(db, new.credentialID), credential.state == .active,
                 credential.nextRotationAt == dueAt
             else { return nil }
-            if try Self.activeJobID(db, credential: job.credentialID) != nil { return nil }
+            if try Self.activeJobID(db, credential: new.credentialID) != nil { return nil }
+            let job = Job(new, credential: credential)
 
             // No idempotency key: those belong to API callers. SQLite runs one write transaction
             // at a time, so the compare-and-set above is what keeps a due rotation to one job.

@@ -101,6 +101,7 @@ extension SQLiteStore {
             // queued that cost more CPU than anything else a claim does (`rotor bench`).
             try db.execute(sql: "CREATE INDEX jobs_unfinished_by_created_at ON jobs(created_at, id) WHERE state IN ('queued', 'running')")
         }
+        Self.registerRetentionMigration(&migrator)
         return migrator
     }
 }

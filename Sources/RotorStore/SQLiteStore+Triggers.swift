@@ -169,7 +169,11 @@ extension SQLiteStore: TriggerStore {
 
     public func recordHookDelivery(_ trigger: TriggerID, deliveryID: String, jobs: [JobID], at now: Date, since: Date) async throws -> [JobID] {
         try await self.writer.write { db in
-            try db.execute(sql: "DELETE FROM hook_deliveries WHERE received_at < ?", arguments: [RowCoding.time(since)])
+            // Only this delivery's own stale record goes here; other old records are retention's
+            // (RetentionStore), in batches.
+            try db.execute(
+                sql: "DELETE FROM hook_deliveries WHERE trigger_id = ? AND delivery_id = ? AND received_at < ?",
+                arguments: [trigger.rawValue, deliveryID, RowCoding.time(since)])
             if let first = try Self.fetchDelivery(db, trigger, deliveryID, since: since) {
                 return first
             }

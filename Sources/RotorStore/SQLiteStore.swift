@@ -105,7 +105,10 @@ public final class SQLiteStore: Store {
     // MARK: Credentials
 
     public func createCredential(_ credential: Credential, secrets: CredentialSecrets) async throws {
+        let key = HeldKey(credential, currentKeySHA256: SHA256.hexDigest(secrets.current.reveal()))
         try await self.writer.write { db in
+            // SQLite runs one write at a time: no registration or commit slips in between.
+            if let holder = try Self.credentialHolding(db, key) { throw key.refusal(heldBy: holder) }
             do {
                 try db.run(
                     sql: """
@@ -203,7 +206,7 @@ public final class SQLiteStore: Store {
     // MARK: Jobs
 
     public func createJob(
-        _ job: Job, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
+        _ new: NewJob, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
         try await self.writer.write { db in
             if let idempotencyKey,
@@ -217,9 +220,13 @@ public final class SQLiteStore: Store {
                 }
                 return .replayed(existing)
             }
-            guard var credential = try Self.fetchCredential(db, job.credentialID) else {
-                throw Self.credentialNotFound(job.credentialID)
+            // SQLite runs one write at a time: the row read here is the one the insert commits
+            // against, whatever other job of this credential committed just before.
+            guard var credential = try Self.fetchCredential(db, new.credentialID) else {
+                throw Self.credentialNotFound(new.credentialID)
             }
+            guard credential.state != .disabled else { throw Self.credentialDisabled(new.credentialID) }
+            let job = Job(new, credential: credential)
 
             var stored = job
             stored.revision = 1
@@ -447,6 +454,10 @@ public final class SQLiteStore: Store {
         StoreError(.notFound, message: "no job \(id)")
     }
 
+    static func credentialDisabled(_ id: CredentialID) -> StoreError {
+        StoreError(.credentialDisabled, message: "credential \(id) is disabled")
+    }
+
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ db: Database, _ credential: Credential) throws {
         let assignments = RowCoding.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
@@ -489,6 +500,31 @@ public final class SQLiteStore: Store {
             sql: job.state.isTerminal ? Self.updateFinishedJobSQL : Self.updateJobSQL,
             arguments: StatementArguments(try RowCoding.mutableValues(job) + [.int(revision), .text(job.id.rawValue)])
         )
+    }
+
+    /// The credential that already holds `key` (``HeldKey``), if any.
+    static func credentialHolding(_ db: Database, _ key: HeldKey) throws -> CredentialID? {
+        let ids = try RowCoding.json(key.providerKeyIDs)
+        let fingerprints = try RowCoding.json(key.fingerprints)
+        return try String.fetchOne(
+            db,
+            sql: """
+                SELECT id FROM credentials
+                WHERE current_key_sha256 = :digest
+                   OR (provider = :provider AND (
+                        json_extract(current_key, '$.provider_key_id') IN (SELECT value FROM json_each(:ids))
+                        OR json_extract(previous_key, '$.provider_key_id') IN (SELECT value FROM json_each(:ids))
+                        OR json_extract(current_key, '$.fingerprint') IN (SELECT value FROM json_each(:fingerprints))
+                        OR json_extract(previous_key, '$.fingerprint') IN (SELECT value FROM json_each(:fingerprints))))
+                UNION ALL
+                SELECT j.credential_id FROM jobs j JOIN credentials c ON c.id = j.credential_id
+                WHERE j.state IN ('queued', 'running') AND j.new_key IS NOT NULL AND c.provider = :provider
+                  AND (json_extract(j.new_key, '$.provider_key_id') IN (SELECT value FROM json_each(:ids))
+                       OR json_extract(j.new_key, '$.fingerprint') IN (SELECT value FROM json_each(:fingerprints)))
+                LIMIT 1
+                """,
+            arguments: ["digest": key.currentKeySHA256, "provider": key.provider, "ids": ids, "fingerprints": fingerprints]
+        ).map(CredentialID.init(unchecked:))
     }
 
     static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {

@@ -17,7 +17,7 @@ struct RotorAssembly {
     /// The API reaches triggers, tokens, audit and metrics by casting the store it is given:
     /// naming them here makes sure the PostgreSQL store has them too.
     typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
-        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications
+        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications & RetentionStore
 
     let store: any AssembledStore
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
@@ -25,6 +25,8 @@ struct RotorAssembly {
     let engine: RotationEngine
     let dispatcher: OutboxDispatcher
     let scheduler: RotationScheduler
+    /// Prunes old outbox rows, hook deliveries and target delivery logs (`ROTOR_RETENTION`).
+    let retention: RetentionService
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
@@ -52,6 +54,8 @@ struct RotorAssembly {
         var rateLimits: APIRateLimits = .unlimited
         /// `ROTOR_MAX_WAITS_PER_TOKEN`.
         var maxWaitsPerToken = WaitLimits.defaultPerToken
+        /// What is pruned after how long (`ROTOR_RETENTION`).
+        var retention = RetentionPolicy()
     }
 
     init(_ settings: Settings, logger: Logger) async throws {
@@ -109,6 +113,7 @@ struct RotorAssembly {
             jobStarted: { _ in await engine.wake() },
             logger: logger
         )
+        self.retention = RetentionService(store: self.store, policy: settings.retention, metrics: metricsFactory, logger: logger)
         let store = self.store
         let services = RotationServices(
             store: store,

@@ -118,7 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
                     databaseURL: configuration.databaseURL,
                     metrics: metrics,
                     rateLimits: configuration.rateLimits,
-                    maxWaitsPerToken: configuration.maxWaitsPerToken
+                    maxWaitsPerToken: configuration.maxWaitsPerToken,
+                    retention: configuration.retention
                 ),
                 logger: logger
             )
@@ -143,7 +144,10 @@ struct ServeCommand: AsyncParsableCommand {
                 // Started in this order, stopped in reverse: HTTP stops taking requests first,
                 // then the scheduler stops starting jobs, then deliveries in flight are recorded,
                 // then the engine lets running steps reach their commit.
-                services: [.init(service: engine), .init(service: dispatcher), .init(service: assembly.scheduler), .init(service: server)],
+                services: [
+                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention), .init(service: assembly.scheduler),
+                    .init(service: server),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -44,6 +44,9 @@ struct ServeConfiguration {
     var rateLimits: APIRateLimits = .defaults
     /// `ROTOR_MAX_WAITS_PER_TOKEN`: concurrent `?wait=` requests one token may hold.
     var maxWaitsPerToken = WaitLimits.defaultPerToken
+    /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
+    /// delivery logs are kept (default 30 days). The audit log is kept for good.
+    var retention = RetentionPolicy()
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -112,6 +115,7 @@ struct ServeConfiguration {
         let maxConnections = count("ROTOR_MAX_CONNECTIONS", default: 16_384, range: 1...1_000_000)
         let maxRequestsInFlight = count("ROTOR_MAX_REQUESTS_IN_FLIGHT", default: 512, range: 1...100_000)
         let maxWaitsPerToken = count("ROTOR_MAX_WAITS_PER_TOKEN", default: WaitLimits.defaultPerToken, range: 1...1_000_000)
+        let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -165,7 +169,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -187,6 +191,7 @@ struct ServeConfiguration {
             databaseURL: databaseURL,
             rateLimits: rateLimits,
             maxWaitsPerToken: maxWaitsPerToken,
+            retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             notices: notices
         )
     }

@@ -248,6 +248,36 @@ import Testing
         }
     }
 
+    @Test("create: a key another credential holds is 409 duplicate_key naming it, by secret or by provider_key_id; another key of the account is fine")
+    func duplicateKey() async throws {
+        try await APIHarness.run { api in
+            let first = try await Self.create(api, name: "first")
+            #expect(first.reply.status == .created)
+            let firstID = try #require(first.reply["id"])
+
+            let again = try await api.send(.POST, "/v1/credentials", json: Self.createBody(name: "second", apiKey: first.apiKey))
+            #expect(again.status == .conflict, "\(again)")
+            #expect(again.code == "duplicate_key")
+            #expect(again["credential_id"] == firstID)
+            #expect(again.headers.first(name: "Content-Type") == "application/problem+json")
+            #expect(!again.body.contains(first.apiKey))
+
+            let keyID = try #require(api.fake.keys(ofUser: first.userID).first?.id)
+            let byID = try await api.send(
+                .POST, "/v1/credentials", json: Self.createBody(name: "third", apiKey: first.apiKey, ["provider_key_id": keyID]))
+            #expect(byID.status == .conflict, "\(byID)")
+            #expect(byID["credential_id"] == firstID)
+            #expect(try await Self.count(api) == 1)
+
+            // Another key of the same account is another credential.
+            let other = try #require(api.fake.addKey(toUser: first.userID))
+            let second = try await api.send(
+                .POST, "/v1/credentials", json: Self.createBody(name: "fourth", apiKey: other.secret, ["provider_key_id": other.id]))
+            #expect(second.status == .created, "\(second)")
+            #expect(try await Self.count(api) == 2)
+        }
+    }
+
     @Test("create: a provider outage is 503 unavailable and stores nothing")
     func providerUnavailable() async throws {
         try await APIHarness.run { api in
@@ -411,9 +441,8 @@ import Testing
         try await APIHarness.run { api in
             let created = try await Self.create(api)
             let id = try #require(created.reply["id"].flatMap(CredentialID.init))
-            let credential = try #require(try await api.store.credential(id))
             let creation = try await api.store.createJob(
-                Job(credentialID: id, trigger: Trigger(kind: .api), oldKey: credential.current, targets: [], at: Date()),
+                NewJob(credentialID: id, trigger: Trigger(kind: .api), at: Date()),
                 idempotencyKey: nil, requestFingerprint: nil, events: []
             )
             guard case .created(let job) = creation else {

@@ -162,12 +162,10 @@ struct EngineHarness: Sendable {
         return (credential, targetID)
     }
 
-    /// Queues a rotation and wakes the engine.
+    /// Queues a rotation of `credential` as the API does, and wakes the engine. The credential
+    /// value is the caller's read; the store takes the job's old key and targets from its own.
     func rotate(_ credential: Credential, grace: ISODuration = .zero, dryRun: Bool = false) async throws -> JobID {
-        let job = Job(
-            credentialID: credential.id, trigger: Trigger(kind: .api), dryRun: dryRun, gracePeriod: grace, oldKey: credential.current,
-            targets: credential.targets.map(\.id), at: Date()
-        )
+        let job = NewJob(credentialID: credential.id, trigger: Trigger(kind: .api), dryRun: dryRun, gracePeriod: grace, at: Date())
         _ = try await self.store.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: [JobEvent(at: Date(), type: "job.created", message: "test")])
         await self.engine.wake()
         return job.id

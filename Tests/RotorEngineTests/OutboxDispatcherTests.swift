@@ -118,9 +118,9 @@ struct OutboxHarness: Sendable {
         let now = self.clock.now()
         let key = KeyInfo(providerKeyID: "key-\(UUID().uuidString.prefix(6))", fingerprint: "sha256:000000000000", createdAt: now, expiresAt: now.addingTimeInterval(90 * 86_400))
         let credential = Credential(id: .generate(), name: "c-\(UUID().uuidString.prefix(8))", provider: .vultr, current: key, schedule: schedule, createdAt: now, updatedAt: now)
-        try await self.store.createCredential(credential, secrets: CredentialSecrets(current: Secret("k")))
+        try await self.store.createCredential(credential, secrets: CredentialSecrets(current: Secret("k-\(credential.id.rawValue)")))
         guard case .created(let job) = try await self.store.createJob(
-            Job(credentialID: credential.id, trigger: Trigger(kind: .api), oldKey: key, targets: [], at: now),
+            NewJob(credentialID: credential.id, trigger: Trigger(kind: .api), at: now),
             idempotencyKey: nil, requestFingerprint: nil, events: [])
         else { throw CancellationError() }
         _ = try await self.store.claimJobs(owner: "engine", now: now, leaseUntil: now.addingTimeInterval(600), limit: 10)

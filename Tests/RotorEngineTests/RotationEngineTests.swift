@@ -50,6 +50,27 @@ import Testing
         }
     }
 
+    @Test("back to back: a job queued from a read taken before the previous rotation ended revokes the key that rotation made current; one live key remains")
+    func backToBack() async throws {
+        try await EngineHarness.with { h in
+            let (credential, _) = try await h.makeCredential()
+            // A caller reads the credential, then the previous rotation runs to its end...
+            let callerRead = try #require(try await h.store.credential(credential.id))
+            let first = try await h.waitFor(try await h.rotate(credential))
+            #expect(first.state == .succeeded)
+            let between = try #require(first.newKey)
+
+            // ...and the caller queues its rotation on what it read.
+            let second = try await h.waitFor(try await h.rotate(callerRead))
+            #expect(second.state == .succeeded)
+            #expect(second.oldKey.providerKeyID == between.providerKeyID)
+            let last = try #require(second.newKey)
+            #expect(h.fake.keys(ofUser: h.userID).map(\.id) == [last.providerKeyID])
+            #expect(h.fake.key(id: between.providerKeyID) == nil)
+            #expect(try await h.store.credential(credential.id)?.current.providerKeyID == last.providerKeyID)
+        }
+    }
+
     @Test("a permanent failure in create rolls back: nothing changes anywhere")
     func createRejected() async throws {
         try await EngineHarness.with { h in

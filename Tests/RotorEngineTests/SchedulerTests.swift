@@ -34,19 +34,21 @@ import Testing
         expiresAt: Date? = nil,
         state: CredentialState = .active
     ) async throws -> Credential {
+        // A key of its own each: a store refuses a second credential on the same key.
+        let key = UUID().uuidString.lowercased()
         var credential = Credential(
             id: .generate(),
-            name: "scheduled-\(UUID().uuidString.prefix(8))",
+            name: "scheduled-\(key.prefix(8))",
             provider: .vultr,
             state: state,
-            current: KeyInfo(providerKeyID: "key-1", fingerprint: "sha256:000000000000", createdAt: now, expiresAt: expiresAt),
+            current: KeyInfo(providerKeyID: "key-\(key)", fingerprint: "sha256:\(key.prefix(12))", createdAt: now, expiresAt: expiresAt),
             targets: [Target(id: .generate(), url: "https://consumer.example.com/hook")],
             schedule: schedule,
             createdAt: now,
             updatedAt: now
         )
         credential.nextRotationAt = credential.scheduledRotationAt()
-        try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret("vultr-key"), signingSecrets: [credential.targets[0].id: Secret(WebhookSecret.generate().encoded)]))
+        try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret("vultr-key-\(key)"), signingSecrets: [credential.targets[0].id: Secret(WebhookSecret.generate().encoded)]))
         return credential
     }
 

@@ -53,6 +53,91 @@ import Testing
         }
     }
 
+    @Test(
+        "a key another credential holds is refused as duplicateKey naming that credential: same key id, same secret, its previous key, its job's new key",
+        arguments: StoreKind.all)
+    func duplicateKey(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let held = try await store.addCredential()
+            func refused(_ credential: Credential, _ secrets: CredentialSecrets, _ comment: Comment) async {
+                let error = await #expect(throws: StoreError.self, comment) { try await store.createCredential(credential, secrets: secrets) }
+                #expect(error?.code == .duplicateKey, comment)
+                #expect(error?.credentialID == held.id, comment)
+            }
+
+            // The same provider key id, another secret.
+            var sameID = Sample.credential()
+            sameID.current.providerKeyID = held.current.providerKeyID
+            await refused(sameID, Sample.secrets(for: sameID), "same key id")
+            // The same secret under another key id (and another fingerprint): the digest matches.
+            let sameSecret = Sample.credential()
+            await refused(sameSecret, Sample.secrets(for: sameSecret, current: Sample.currentSecret(of: held).reveal()), "same secret")
+            // The same fingerprint.
+            var sameFingerprint = Sample.credential()
+            sameFingerprint.current.fingerprint = held.current.fingerprint
+            await refused(sameFingerprint, Sample.secrets(for: sameFingerprint), "same fingerprint")
+
+            // The key a running rotation created (it becomes current at grace), then, once
+            // current, the key it replaced (previous until revoke).
+            let job = try await store.addJob(for: held)
+            _ = try await store.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
+            var rotation = try await store.rotation(job.id)
+            try rotation.job.start(at: Sample.t0)
+            try rotation.job.beginAttempt(at: Sample.t0)
+            rotation.job.newKey = Sample.key("key-new-of-job")
+            try rotation.job.completeStep(at: Sample.t0)
+            try await store.commit(RotationCommit(job: rotation.job, pendingKey: .set(Secret("pending-secret"))), owner: "A")
+            var pending = Sample.credential()
+            pending.current.providerKeyID = "key-new-of-job"
+            await refused(pending, Sample.secrets(for: pending), "the active job's new key")
+
+            rotation = try await store.rotation(job.id)
+            var credential = rotation.credential
+            credential.previous = credential.current
+            credential.current = Sample.key("key-new-of-job")
+            credential.version += 1
+            try await store.commit(
+                RotationCommit(job: rotation.job, credential: credential, currentKey: .set(Secret("pending-secret")), previousKey: .set(Sample.currentSecret(of: held))),
+                owner: "A")
+            var previous = Sample.credential()
+            previous.current.providerKeyID = held.current.providerKeyID
+            await refused(previous, Sample.secrets(for: previous), "the previous key")
+
+            // Another provider key is fine; nothing refused was stored.
+            _ = try await store.addCredential()
+            #expect(try await store.credentials(PageRequest()).items.count == 2)
+        }
+    }
+
+    @Test("of several registrations of one key at once, exactly one is stored", arguments: StoreKind.all)
+    func duplicateKeyConcurrently(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let template = Sample.credential()
+            let outcomes = try await withThrowingTaskGroup(of: StoreError.Code?.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        var credential = Sample.credential(name: "same-key-\(index)")
+                        credential.current = template.current
+                        do {
+                            try await store.createCredential(credential, secrets: Sample.secrets(for: credential, current: "one-key"))
+                            return nil
+                        } catch let error as StoreError {
+                            return error.code
+                        }
+                    }
+                }
+                var outcomes: [StoreError.Code?] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            #expect(outcomes.filter { $0 == nil }.count == 1)
+            #expect(outcomes.filter { $0 == .duplicateKey }.count == 7)
+            #expect(try await store.credentials(PageRequest()).items.count == 1)
+        }
+    }
+
     @Test("credentials list by name in pages, each name once", arguments: StoreKind.all)
     func paging(_ kind: StoreKind) async throws {
         try await kind.withStore { subject in

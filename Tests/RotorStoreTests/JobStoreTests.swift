@@ -8,16 +8,16 @@ import Testing
         try await kind.withStore { subject in
             let store = subject.store
             let credential = try await store.addCredential(targets: 2)
-            var job = Sample.job(for: credential, at: Date())
-            job.graceEndsAt = Date().addingTimeInterval(0.123_456_7)
-            job.newKey = Sample.key("new")
+            let new = Sample.job(for: credential, at: Date())
 
-            guard case .created(let created) = try await store.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: []) else {
+            guard case .created(let created) = try await store.createJob(new, idempotencyKey: nil, requestFingerprint: nil, events: []) else {
                 Issue.record("expected a new job")
                 return
             }
             #expect(created.revision == 1)
+            var job = Job(new, credential: credential)
             job.revision = 1
+            #expect(job.oldKey == credential.current && job.targets.count == 2)
             #expect(created == job)
             #expect(try await store.job(job.id) == job)
             #expect(try await store.job(.generate()) == nil)
@@ -33,6 +33,74 @@ import Testing
             }
             #expect(error?.code == .notFound)
         }
+    }
+
+    @Test(
+        "a job's old key and targets are the credential's as the inserting transaction reads it: a previous job's final commit after the caller's read is not lost",
+        arguments: StoreKind.all)
+    func oldKeyFromTheInsertingTransaction(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            let first = try await store.addJob(for: credential)
+
+            // The caller reads the credential while its first job still runs...
+            let callerRead = try #require(try await store.credential(credential.id))
+            #expect(callerRead.current == credential.current)
+            // ...then that job's final commit lands (a new current key), and a target is added...
+            let rotated = Sample.key("key-rotated")
+            try await Self.finish(store, first, newKey: rotated, secret: Secret("rotated-secret"))
+            var patched = try #require(try await store.credential(credential.id))
+            #expect(patched.current == rotated)
+            patched.targets.append(Target(id: .generate(), url: "https://late.example/hook"))
+            try await store.updateCredential(patched, signingSecrets: nil)
+
+            // ...and only then does the caller's insert run.
+            let second = try await store.addJob(for: callerRead, at: Sample.t0.addingTimeInterval(10))
+            #expect(second.oldKey == rotated)
+            #expect(second.oldKey != callerRead.current)
+            #expect(second.targets.map(\.targetID) == patched.targets.map(\.id))
+            #expect(try await store.job(second.id)?.oldKey == rotated)
+        }
+    }
+
+    @Test("a job for a disabled credential is refused as credentialDisabled, and nothing is stored", arguments: StoreKind.all)
+    func disabledCredential(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            var credential = try await store.addCredential()
+            credential.state = .disabled
+            try await store.updateCredential(credential, signingSecrets: nil)
+            let error = await #expect(throws: StoreError.self) { _ = try await store.addJob(for: credential) }
+            #expect(error?.code == .credentialDisabled)
+            #expect(try await store.jobs(JobFilter(credentialID: credential.id), PageRequest()).items.isEmpty)
+            #expect(try await store.credential(credential.id)?.state == .disabled)
+        }
+    }
+
+    /// Runs `job` to `succeeded` and commits it in one transaction that makes `newKey` current:
+    /// what the engine's last commits leave behind.
+    static func finish(_ store: any TestedStore, _ job: Job, newKey: KeyInfo, secret: Secret) async throws {
+        let now = job.createdAt.addingTimeInterval(1)
+        #expect(try await store.claimJobs(owner: "A", now: now, leaseUntil: now.addingTimeInterval(60), limit: 10).contains(job.id))
+        var rotation = try await store.rotation(job.id)
+        try rotation.job.start(at: now)
+        while rotation.job.state == .running {
+            try rotation.job.beginAttempt(at: now)
+            try rotation.job.completeStep(at: now)
+        }
+        #expect(rotation.job.state == .succeeded)
+        rotation.job.newKey = newKey
+        var credential = rotation.credential
+        credential.current = newKey
+        credential.previous = nil
+        credential.version += 1
+        credential.state = .active
+        credential.lastRotatedAt = now
+        credential.updatedAt = now
+        try await store.commit(
+            RotationCommit(job: rotation.job, credential: credential, currentKey: .set(secret), previousKey: .clear, pendingKey: .clear),
+            owner: "A")
     }
 
     @Test("a second active job for a credential is refused with the first job's id; after it ends, a new one is accepted", arguments: StoreKind.all)

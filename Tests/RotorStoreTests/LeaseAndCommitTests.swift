@@ -176,7 +176,7 @@ import Testing
             var rotation = try await store.rotation(job.id)
             #expect(rotation.pendingKey == nil)
             #expect(rotation.credential == (try await store.credential(credential.id)))
-            #expect(rotation.secrets.current == Secret("current-secret"))
+            #expect(rotation.secrets.current == Sample.currentSecret(of: credential))
             let oldSecret = rotation.secrets.current
 
             try rotation.job.start(at: self.at(1))

@@ -269,7 +269,7 @@ import Testing
             #expect(messages.count == 1 && message.event.type == .credentialExpiring)
             let data = try #require(try self.payload(message)["data"] as? [String: Any])
             #expect(data["credential_id"] as? String == watched.id.rawValue)
-            #expect(data["provider_key_id"] as? String == "key-current")
+            #expect(data["provider_key_id"] as? String == watched.current.providerKeyID)
             #expect(data["before_expiry"] as? String == "P7D")
             #expect(data["expires_at"] as? String != nil)
 

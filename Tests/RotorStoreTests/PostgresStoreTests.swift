@@ -147,6 +147,48 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a job insert that waits for the previous job's final commit takes its old key from that commit, not from a read before it")
+    func createJobWaitsOutTheFinalCommit() async throws {
+        try await self.withInstances(1) { stores, schema in
+            let store = stores[0]
+            let credential = try await store.addCredential()
+            let first = try await store.addJob(for: credential)
+            let rotated = Sample.key("key-rotated")
+            let logger = PostgresTestDatabase.logger
+            try await PostgresTestDatabase.withConnection { connection in
+                // The first job's final commit, under way on another connection: the job is
+                // terminal and another key current, but not committed yet.
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: logger)
+                _ = try await connection.query("BEGIN", logger: logger)
+                _ = try await connection.query("UPDATE jobs SET state = 'succeeded', revision = revision + 1 WHERE id = \(first.id.rawValue)", logger: logger)
+                let json = try RowCoding.json(rotated)
+                _ = try await connection.query(
+                    "UPDATE credentials SET current_key = \(json), state = 'active' WHERE id = \(credential.id.rawValue)", logger: logger)
+
+                // The new job's transaction reads the credential, then its insert waits on the
+                // first job's row in the unique index...
+                let creating = Task { try await store.addJob(for: credential, at: Sample.t0.addingTimeInterval(10)) }
+                let deadline = ContinuousClock.now + .seconds(10)
+                var waiting = false
+                while !waiting && ContinuousClock.now < deadline {
+                    // Inside a transaction the activity view is a snapshot taken once: drop it.
+                    _ = try await connection.query("SELECT pg_stat_clear_snapshot()", logger: logger)
+                    let rows = try await connection.query(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO jobs%'", logger: logger)
+                    for try await count in rows.decode(Int.self) { waiting = count > 0 }
+                    if !waiting { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                #expect(waiting, "the insert never waited for the open commit")
+                // ...until the commit lands.
+                _ = try await connection.query("COMMIT", logger: logger)
+                let second = try await creating.value
+                #expect(second.oldKey == rotated)
+                #expect(try await store.job(second.id)?.oldKey == rotated)
+                #expect(try await store.credential(credential.id)?.state == .rotating)
+            }
+        }
+    }
+
     @Test("migrations are recorded in schema_migrations and not applied twice; instances starting together migrate once")
     func migrations() async throws {
         try await self.withInstances(3) { _, schema in
@@ -159,7 +201,7 @@ struct PostgresStoreTests {
                 }
                 return versions
             }
-            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit", "v4-audit-staging"])
+            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit", "v4-audit-staging", "v5-retention"])
         }
     }
 

@@ -8,7 +8,7 @@ import RotorStore
 import Testing
 
 /// Everything a store implements; the suite runs against each implementation.
-typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore
+typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore & TokenStore & RetentionStore
     & AuditStore & MetricsStore & EnvelopeKeyStore & Sendable
 
 /// The store implementations under test: SQLite always, PostgreSQL when `ROTOR_TEST_DATABASE_URL`
@@ -256,7 +256,7 @@ enum Sample {
     static let t0 = Date(timeIntervalSinceReferenceDate: 820_000_000.123_456_789)
 
     static func key(_ id: String, at date: Date = t0) -> KeyInfo {
-        KeyInfo(providerKeyID: id, fingerprint: "sha256:\(id.prefix(12))", createdAt: date, expiresAt: date.addingTimeInterval(86_400 * 90))
+        KeyInfo(providerKeyID: id, fingerprint: "sha256:\(SHA256.hexDigest(id).prefix(12))", createdAt: date, expiresAt: date.addingTimeInterval(86_400 * 90))
     }
 
     static func credential(name: String = "cred-\(UUID().uuidString.prefix(8))", targets: Int = 1, at date: Date = t0) -> Credential {
@@ -264,7 +264,8 @@ enum Sample {
             id: .generate(),
             name: name,
             provider: .vultr,
-            current: key("key-current", at: date),
+            // A key of its own: a store refuses a second credential holding the same key.
+            current: key("key-current-\(UUID().uuidString.prefix(8))", at: date),
             targets: (0..<targets).map { index in
                 Target(id: .generate(), url: "https://consumer\(index).example/hook", verifyURL: index == 0 ? "https://consumer0.example/ok" : nil)
             },
@@ -274,21 +275,24 @@ enum Sample {
         )
     }
 
-    static func secrets(for credential: Credential, current: String = "current-secret") -> CredentialSecrets {
+    /// The current key's plaintext ``secrets(for:current:)`` stores by default: one per credential.
+    static func currentSecret(of credential: Credential) -> Secret {
+        Secret("current-secret-\(credential.id.rawValue)")
+    }
+
+    static func secrets(for credential: Credential, current: String? = nil) -> CredentialSecrets {
         CredentialSecrets(
-            current: Secret(current),
+            current: current.map(Secret.init) ?? currentSecret(of: credential),
             signingSecrets: Dictionary(uniqueKeysWithValues: credential.targets.map { ($0.id, Secret("whsec_\($0.id.rawValue)")) })
         )
     }
 
-    static func job(for credential: Credential, at date: Date = t0) -> Job {
-        Job(
+    static func job(for credential: Credential, at date: Date = t0) -> NewJob {
+        NewJob(
             credentialID: credential.id,
             trigger: Trigger(kind: .api, source: "tok_test"),
             reason: "scheduled test",
             gracePeriod: ISODuration(seconds: 300),
-            oldKey: credential.current,
-            targets: credential.targets.map(\.id),
             at: date
         )
     }

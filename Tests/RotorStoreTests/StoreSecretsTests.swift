@@ -60,7 +60,7 @@ import Testing
 
             let reopened = try await subject.reopen(subject.keyring)
             #expect(try await reopened.credential(credential.id) == credential)
-            #expect(try await reopened.credentialSecrets(credential.id).current == Secret("current-secret"))
+            #expect(try await reopened.credentialSecrets(credential.id).current == Sample.currentSecret(of: credential))
 
             let stranger = try await subject.reopen(.generate(id: "other-kek"))
             #expect(try await stranger.credential(credential.id) == credential)

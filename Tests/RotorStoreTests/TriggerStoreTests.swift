@@ -68,6 +68,14 @@ import Testing
             #expect(try await store.hookDelivery(trigger.id, deliveryID: "d", since: later.addingTimeInterval(-day)) == nil)
             let second = [JobID.generate()]
             #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "d", jobs: second, at: later, since: later.addingTimeInterval(-day)) == second)
+            // Other deliveries' old records are left to retention, which prunes them.
+            #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "e", jobs: first, at: Sample.t0, since: Sample.t0.addingTimeInterval(-day)) == first)
+            let third = Sample.t0.addingTimeInterval(3 * day)
+            #expect(try await store.recordHookDelivery(trigger.id, deliveryID: "f", jobs: [], at: third, since: third.addingTimeInterval(-day)) == [])
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "e", since: .distantPast) == first)
+            #expect(try await store.prune(.hookDeliveries, before: third.addingTimeInterval(-day), limit: 500) == 2)
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "e", since: .distantPast) == nil)
+            #expect(try await store.hookDelivery(trigger.id, deliveryID: "f", since: .distantPast) == [])
         }
     }
 

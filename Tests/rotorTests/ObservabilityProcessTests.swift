@@ -28,6 +28,8 @@ extension RotorProcessTests {
         #expect(scrape.contains(#"rotor_provider_calls_total{provider="vultr",operation="create_key",outcome="success"} 0"#))
         #expect(scrape.contains(#"rotor_jobs{state="running"} 0"#))
         #expect(scrape.contains("rotor_outbox_pending_deliveries 0"))
+        #expect(scrape.contains(#"rotor_retention_pruned_rows_total{kind="outbox"} 0"#))
+        #expect(scrape.contains(#"rotor_retention_pruned_rows_total{kind="target_deliveries"} 0"#))
 
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)

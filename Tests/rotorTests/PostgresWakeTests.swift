@@ -44,9 +44,9 @@ struct PostgresWakeTests {
                 current: KeyInfo(providerKeyID: key.id, fingerprint: SHA256.fingerprint(of: apiKey), createdAt: now),
                 targets: [], labels: [:], createdAt: now, updatedAt: now)
             try await other.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
-            let job = Job(
+            let job = NewJob(
                 credentialID: credential.id, trigger: Trigger(kind: .api, source: "test"), reason: nil,
-                gracePeriod: ISODuration(seconds: 0), oldKey: credential.current, targets: [], at: now)
+                gracePeriod: ISODuration(seconds: 0), at: now)
             _ = try await other.createJob(job, idempotencyKey: nil, requestFingerprint: nil, events: [])
 
             let deadline = ContinuousClock.now + .seconds(10)

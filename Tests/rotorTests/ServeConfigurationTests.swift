@@ -45,6 +45,20 @@ import Testing
         #expect(description.contains("rotor serve --dev"))
     }
 
+    @Test("ROTOR_RETENTION sets how long old records are kept: 30 days by default; a duration of months or a bad one is refused")
+    func retention() throws {
+        let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        #expect(try self.resolve(base).retention.age == 30 * 86_400)
+        var environment = base
+        environment["ROTOR_RETENTION"] = "P7DT12H"
+        #expect(try self.resolve(environment).retention.age == 7.5 * 86_400)
+        for bad in ["P1M", "thirty days", "PT0S"] {
+            environment["ROTOR_RETENTION"] = bad
+            let problems = self.problems(environment)
+            #expect(problems.count == 1 && problems.first?.contains("ROTOR_RETENTION '\(bad)'") == true, "\(bad): \(problems)")
+        }
+    }
+
     @Test("ROTOR_DATABASE_URL selects PostgreSQL; a bad one is refused without showing its password")
     func databaseURL() throws {
         let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]

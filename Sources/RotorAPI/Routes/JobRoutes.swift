@@ -109,26 +109,23 @@ enum JobRoutes {
         if gracePeriod.fixedSeconds.map({ $0 > 30 * 86_400 }) ?? true {
             throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "grace_period", message: "must be a fixed duration of at most P30D (no years or months)")])
         }
-        guard request.principal?.mayAct(on: credentialID) ?? false, let credential = try await services.store.credential(credentialID) else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
-        }
-        guard credential.state != .disabled else {
-            throw HTTPError.conflict(code: "credential_disabled", "The credential is disabled; set it active to rotate it.")
-        }
+        let noSuchCredential = HTTPError.invalidRequest(
+            "The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
+        guard request.principal?.mayAct(on: credentialID) ?? false else { throw noSuchCredential }
 
         let idempotencyKey = request.headers.first(name: "Idempotency-Key")
         if let key = idempotencyKey, !(1...255).contains(key.utf8.count) {
             throw HTTPError.invalidRequest("The Idempotency-Key header must be 1 to 255 characters.")
         }
         let now = services.clock.now()
-        let job = Job(
+        // The store takes the old key and the targets from the credential in the transaction
+        // that inserts the job; a read here could be a rotation behind by then.
+        let job = NewJob(
             credentialID: credentialID,
             trigger: Trigger(kind: .api, source: request.principal?.id),
             reason: body.reason,
             dryRun: body.dryRun ?? false,
             gracePeriod: gracePeriod,
-            oldKey: credential.current,
-            targets: credential.targets.map(\.id),
             at: now
         )
         let created: Job
@@ -148,6 +145,10 @@ enum JobRoutes {
             case .replayed(let job):
                 created = job
             }
+        } catch let error as StoreError where error.code == .notFound {
+            throw noSuchCredential
+        } catch let error as StoreError where error.code == .credentialDisabled {
+            throw HTTPError.conflict(code: "credential_disabled", "The credential is disabled; set it active to rotate it.")
         } catch let error as StoreError {
             throw error.problem
         }
