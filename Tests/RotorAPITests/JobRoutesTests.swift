@@ -156,4 +156,40 @@ import Testing
             #expect(late.json["code"] as? String == "cancel_too_late")
         }
     }
+
+    @Test("?wait= is woken by the job's final commit (here a cancel), and a token holding its cap of waits gets 429 too_many_waits")
+    func waitWokenAndCapped() async throws {
+        try await EngineFixture.with(name: "api-wait", owner: "api-wait") { fixture in
+            var services = fixture.services
+            services.waitLimits = WaitLimits(perToken: 1)
+            let setup = Setup(
+                responder: RotorApplication.buildResponder(
+                    configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
+                store: fixture.store, fake: fixture.fake, credential: fixture.credential)
+            // No engine runs: the job stays queued until it is cancelled.
+            let created = try await setup.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(setup.credential.id)"}"#)
+            let id = try #require(created.json["id"] as? String)
+            let start = ContinuousClock.now
+            let waiting = Task { () async throws -> (HTTPResponseStatus, String?) in
+                let answer = try await setup.send(.GET, "/v1/jobs/\(id)?wait=PT30S")
+                return (answer.status, answer.json["state"] as? String)
+            }
+            while services.jobWaiters.count == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try await Task.sleep(for: .milliseconds(50))
+
+            let second = try await setup.send(.GET, "/v1/jobs/\(id)?wait=PT30S")
+            #expect(second.status == .tooManyRequests)
+            #expect(second.json["code"] as? String == "too_many_waits")
+            #expect(second.headers["Retry-After"] == ["1"])
+            // Without wait the same token still reads.
+            #expect(try await setup.send(.GET, "/v1/jobs/\(id)").status == .ok)
+
+            #expect(try await setup.send(.POST, "/v1/jobs/\(id)/cancel").status == .accepted)
+            let (status, state) = try await waiting.value
+            #expect(status == .ok)
+            #expect(state == "cancelled")
+            #expect(ContinuousClock.now - start < .seconds(10), "the wait ran to its end instead of waking on the commit")
+            #expect(services.jobWaiters.count == 0)
+        }
+    }
 }

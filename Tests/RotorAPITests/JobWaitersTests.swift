@@ -1,0 +1,86 @@
+import Foundation
+import RotorAPI
+import RotorCore
+import Testing
+
+/// ``JobWaiters``: a wait ends on its job's notification (even one that came before the wait
+/// began), on a `nil` notification, or at its deadline; other jobs' notifications do not end it;
+/// a cancelled ticket leaves nothing behind.
+@Suite(.timeLimit(.minutes(1))) struct JobWaitersTests {
+    private let job = JobID(unchecked: "job_a")
+    private let other = JobID(unchecked: "job_b")
+
+    @Test("a notification for the job wakes its waiter at once, not another job's waiter")
+    func notify() async throws {
+        let waiters = JobWaiters()
+        let ticket = waiters.register(self.job)
+        let unrelated = waiters.register(self.other)
+        let start = ContinuousClock.now
+        let waiting = Task { await ticket.wait(until: .now + .seconds(30), disconnect: nil) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiters.notify(self.other)
+        try await Task.sleep(for: .milliseconds(50))
+        waiters.notify(self.job)
+        await waiting.value
+        #expect(ContinuousClock.now - start < .seconds(5))
+        ticket.cancel()
+        unrelated.cancel()
+        #expect(waiters.count == 0)
+    }
+
+    @Test("a notification between registering and waiting is not lost")
+    func notifiedBeforeWaiting() async throws {
+        let waiters = JobWaiters()
+        let ticket = waiters.register(self.job)
+        waiters.notify(self.job)
+        let start = ContinuousClock.now
+        await ticket.wait(until: .now + .seconds(30), disconnect: nil)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        ticket.cancel()
+    }
+
+    @Test("a nil notification (a reconnected listener) wakes every waiter")
+    func notifyAll() async throws {
+        let waiters = JobWaiters()
+        let tickets = [waiters.register(self.job), waiters.register(self.other)]
+        let start = ContinuousClock.now
+        let waiting = tickets.map { ticket in Task { await ticket.wait(until: .now + .seconds(30), disconnect: nil) } }
+        try await Task.sleep(for: .milliseconds(50))
+        waiters.notify(nil)
+        for task in waiting { await task.value }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        for ticket in tickets { ticket.cancel() }
+        #expect(waiters.count == 0)
+    }
+
+    @Test("without a notification the wait ends at its deadline, and the ticket can wait again")
+    func deadline() async throws {
+        let waiters = JobWaiters()
+        let ticket = waiters.register(self.job)
+        let start = ContinuousClock.now
+        await ticket.wait(until: .now + .milliseconds(200), disconnect: nil)
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(5))
+        let again = Task { await ticket.wait(until: .now + .seconds(30), disconnect: nil) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiters.notify(self.job)
+        await again.value
+        #expect(ContinuousClock.now - start < .seconds(5))
+        ticket.cancel()
+        #expect(waiters.count == 0)
+    }
+
+    @Test("a cancelled task stops waiting")
+    func cancelled() async throws {
+        let waiters = JobWaiters()
+        let ticket = waiters.register(self.job)
+        let start = ContinuousClock.now
+        let waiting = Task { await ticket.wait(until: .now + .seconds(30), disconnect: nil) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        await waiting.value
+        #expect(ContinuousClock.now - start < .seconds(5))
+        ticket.cancel()
+        #expect(waiters.count == 0)
+    }
+}

@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RotorHTTP
+import Synchronization
+import Testing
+
+/// Issue 11: over its caps the server answers 503 with `Retry-After` at once (never a hang),
+/// `/healthz` is always answered, a parked request does not count, and a handler learns when
+/// its client goes away.
+@Suite(.timeLimit(.minutes(1))) struct ServerLoadTests {
+    /// A handler that holds its request until the gate opens.
+    final class Gate: Sendable {
+        let entered = Atomic(0)
+        let open = Atomic(false)
+        let sawDisconnect = Atomic(false)
+    }
+
+    private static func router(_ gate: Gate) -> RouterResponder {
+        let router = Router()
+        router.use(ErrorMiddleware())
+        router.get("/healthz") { _ in .text("ok", contentType: "text/plain") }
+        router.get("/hold") { _ in
+            gate.entered.wrappingAdd(1, ordering: .relaxed)
+            while !gate.open.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+            return .text("held", contentType: "text/plain")
+        }
+        router.get("/park") { request in
+            await request.parked {
+                gate.entered.wrappingAdd(1, ordering: .relaxed)
+                while !gate.open.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
+            }
+            return .text("parked", contentType: "text/plain")
+        }
+        router.get("/until-gone") { request in
+            gate.entered.wrappingAdd(1, ordering: .relaxed)
+            let gone = AsyncStream<Void>.makeStream()
+            _ = request.clientDisconnect?.observe { gone.continuation.finish() }
+            for await _ in gone.stream {}
+            gate.sawDisconnect.store(true, ordering: .relaxed)
+            return .text("gone", contentType: "text/plain")
+        }
+        return router.buildResponder()
+    }
+
+    private func withServer(_ configuration: HTTPServerConfiguration, _ gate: Gate, _ body: @Sendable (Int) async throws -> Void) async throws {
+        try await HTTPServer.withRunningServer(configuration: configuration, responder: Self.router(gate), logger: Logger(label: "test")) { address in
+            try await body(try #require(address.port))
+            gate.open.store(true, ordering: .relaxed)
+        }
+    }
+
+    private func until(_ condition: @Sendable () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test("over the in-flight cap: 503 unavailable with Retry-After at once; /healthz and parked requests are not counted")
+    func inFlightCap() async throws {
+        let gate = Gate()
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 2)
+        try await self.withServer(configuration, gate) { port in
+            // Parked requests first: they must not use up the cap.
+            let parked = (0..<3).map { _ in
+                Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/park"), timeout: .seconds(30)).status }
+            }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 3 }
+            let held = (0..<2).map { _ in
+                Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(30)).status }
+            }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 5 }
+
+            let start = ContinuousClock.now
+            let refused = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(refused?.status == 503)
+            #expect(refused?.header("Retry-After") == "1")
+            #expect(refused?.body.contains(#""code":"unavailable""#) == true)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+            #expect(health.status == .ok)
+
+            gate.open.store(true, ordering: .relaxed)
+            for task in held + parked { #expect(try await task.value == .ok) }
+            // Room again once they are answered.
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(5))
+            #expect(after.status == .ok)
+        }
+    }
+
+    @Test("over the connection cap: the new connection's request is answered 503 with Retry-After, then it closes")
+    func connectionCap() async throws {
+        let gate = Gate()
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxConnections: 2)
+        try await self.withServer(configuration, gate) { port in
+            try await RawConnection.with(port: port) { first in
+                try await RawConnection.with(port: port) { second in
+                    try await first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    #expect(try await first.readResponse()?.status == 200)
+                    try await second.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    #expect(try await second.readResponse()?.status == 200)
+                    try await RawConnection.with(port: port) { third in
+                        try await third.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                        let answer = try await third.readResponse()
+                        #expect(answer?.status == 503)
+                        #expect(answer?.header("Retry-After") == "1")
+                        #expect(answer?.header("Connection") == "close")
+                        #expect(try await third.isClosedByServer())
+                    }
+                }
+            }
+            // The two closed: a new connection is served.
+            var served = false
+            for _ in 0..<100 where !served {
+                let status = try await RawConnection.with(port: port) { connection in
+                    try await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    return try await connection.readResponse()?.status
+                }
+                served = status == 200
+                if !served { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(served)
+        }
+    }
+
+    @Test("a handler learns when its client closes the connection")
+    func clientDisconnect() async throws {
+        let gate = Gate()
+        try await self.withServer(HTTPServerConfiguration(host: "127.0.0.1", port: 0), gate) { port in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /until-gone HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await self.until { gate.entered.load(ordering: .relaxed) == 1 }
+                let sawItEarly = gate.sawDisconnect.load(ordering: .relaxed)
+                #expect(!sawItEarly)
+            }
+            try await self.until { gate.sawDisconnect.load(ordering: .relaxed) }
+        }
+    }
+}
