@@ -14,6 +14,7 @@ struct JobRunner: Sendable {
     let delivery: any TargetDelivery
     let clock: any RotorClock
     let retry: RetryPolicy
+    let providerTimeout: Duration
     let owner: String
     let leaseDuration: TimeInterval
     let fingerprint: @Sendable (Secret) -> String
@@ -61,6 +62,13 @@ struct JobRunner: Sendable {
                     try await self.store.releaseLease(id, owner: self.owner)
                     return
                 }
+                if !begun, let settled = Self.interruptedCreateSettles(rotation.job, after: self.providerTimeout), settled > now {
+                    // A create cut off without an answer may still land at the provider: the
+                    // orphan check must not run before it could have.
+                    logger.info("waiting out an interrupted create before looking for its orphan", metadata: ["until": "\(settled)"])
+                    guard await self.pause(for: .seconds(settled.timeIntervalSince(now)), job: id, shouldContinue: shouldContinue) else { break }
+                    continue
+                }
                 try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
                 known = rotation.job
             }
@@ -73,6 +81,17 @@ struct JobRunner: Sendable {
             logger.error("job runner stopped", metadata: ["error": "\(error)"])
             try? await self.store.releaseLease(id, owner: self.owner)
         }
+    }
+
+    /// When a create attempt that began but recorded no outcome (the runner died or lost the job
+    /// mid-call) can no longer take effect at the provider; nil if the job is not in that state.
+    /// Its intent was the job's last change, so `updatedAt` is when that attempt began. (A
+    /// create that failed transiently has a retry time instead: it already waited for its answer
+    /// or for the timeout.)
+    static func interruptedCreateSettles(_ job: Job, after providerTimeout: Duration) -> Date? {
+        guard job.state == .running, job.step == .create, job.attempt > 0, job.nextAttemptAt == nil, !job.dryRun else { return nil }
+        let (seconds, attoseconds) = providerTimeout.components
+        return job.updatedAt.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
     }
 
     /// Takes the job one committed transition further.

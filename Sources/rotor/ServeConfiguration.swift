@@ -38,6 +38,9 @@ struct ServeConfiguration {
     /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
     /// instance takes over the jobs of one that died.
     var leaseDuration: Duration = .seconds(30)
+    /// `ROTOR_PROVIDER_TIMEOUT`: how long one provider call may take; a create cut off by a crash
+    /// is waited out this long before its orphan is looked for.
+    var providerTimeout: Duration = .seconds(10)
     /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
     var databaseURL: PostgresURL?
     /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
@@ -107,6 +110,7 @@ struct ServeConfiguration {
         let outboxRetryBase = duration("ROTOR_OUTBOX_RETRY_BASE", default: "PT5S")
         let outboxRetryMax = duration("ROTOR_OUTBOX_RETRY_MAX", default: "PT1H")
         let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
+        let providerTimeout = duration("ROTOR_PROVIDER_TIMEOUT", default: "PT10S")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -160,7 +164,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let providerTimeout
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -178,6 +182,7 @@ struct ServeConfiguration {
             githubKeys: githubKeys,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             leaseDuration: leaseDuration,
+            providerTimeout: providerTimeout,
             databaseURL: databaseURL,
             rateLimits: rateLimits,
             notices: notices
