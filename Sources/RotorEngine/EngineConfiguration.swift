@@ -15,9 +15,10 @@ public struct EngineConfiguration: Sendable {
     /// Backoff and attempts per step.
     public var retry: RetryPolicy
     /// How long one provider call may take (the provider client's request timeout). A create
-    /// cut off without an answer (a crash, a lost lease) may still take effect at the provider
-    /// until this long after it was sent, so the resumed create waits that out before it looks
-    /// for the orphan (DESIGN.md §2 rule 2); looking sooner could miss a key that lands later.
+    /// cut off without an answer (a crash, a lost lease, a cancel) may still take effect at the
+    /// provider until this long after it was sent, so the resumed create, or the rollback, waits
+    /// that out before it looks for the orphan (DESIGN.md §2 rule 2); looking sooner could miss a
+    /// key that lands later.
     public var providerTimeout: Duration
 
     /// The defaults: 64 jobs, 30 s leases, 1 s polling, the default retry policy, 10 s provider calls.

@@ -63,9 +63,10 @@ struct JobRunner: Sendable {
                     return
                 }
                 if !begun, let settled = Self.interruptedCreateSettles(rotation.job, after: self.providerTimeout), settled > now {
-                    // A create cut off without an answer may still land at the provider: the
-                    // orphan check must not run before it could have.
-                    logger.info("waiting out an interrupted create before looking for its orphan", metadata: ["until": "\(settled)"])
+                    // A create cut off without an answer (a crash, a lost lease, a cancel) may
+                    // still land at the provider: the orphan check, in create or in the
+                    // rollback, must not run before it could have.
+                    logger.info("waiting out an interrupted create before looking for its orphan", metadata: ["until": "\(settled)", "step": "\(rotation.job.step.rawValue)"])
                     guard await self.pause(for: .seconds(settled.timeIntervalSince(now)), job: id, shouldContinue: shouldContinue) else { break }
                     continue
                 }
@@ -84,14 +85,15 @@ struct JobRunner: Sendable {
     }
 
     /// When a create attempt that began but recorded no outcome (the runner died or lost the job
-    /// mid-call) can no longer take effect at the provider; nil if the job is not in that state.
-    /// Its intent was the job's last change, so `updatedAt` is when that attempt began. (A
-    /// create that failed transiently has a retry time instead: it already waited for its answer
-    /// or for the timeout.)
+    /// mid-call, or a cancel overtook it) can no longer take effect at the provider; nil if there
+    /// is none. Both steps that list the provider's keys for the job's orphans wait for it:
+    /// `create` before it makes the key again, and `rollback`, which a cancel can start while
+    /// that create is still in flight. (A create that failed has its answer, or timed out: it
+    /// recorded an outcome and lands nothing later.)
     static func interruptedCreateSettles(_ job: Job, after providerTimeout: Duration) -> Date? {
-        guard job.state == .running, job.step == .create, job.attempt > 0, job.nextAttemptAt == nil, !job.dryRun else { return nil }
+        guard job.state == .running, job.step == .create || job.step == .rollback, let begun = job.createAttemptBegunAt else { return nil }
         let (seconds, attoseconds) = providerTimeout.components
-        return job.updatedAt.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+        return begun.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
     }
 
     /// Takes the job one committed transition further.

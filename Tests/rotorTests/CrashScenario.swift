@@ -84,8 +84,11 @@ final class CrashScenario: Sendable {
         _ = try await process.exitStatus()
     }
 
-    /// A new `rotor` on the same data directory.
-    func restart() async throws {
+    /// A new `rotor` on the same data directory. As `anotherInstance` it has a new instance id,
+    /// so it does not take back the dead one's leases at once: it claims their jobs only once the
+    /// leases lapse, the way a surviving instance takes over a dead one's jobs.
+    func restart(asAnotherInstance anotherInstance: Bool = false) async throws {
+        if anotherInstance { try FileManager.default.removeItem(atPath: self.dataDirectory + "/instance-id") }
         try await self.start()
     }
 

@@ -16,7 +16,8 @@ import Testing
 /// while a target's `verify_url` is being checked, during the grace period, in the middle of a
 /// rollback's delete, list and `key.rolled_back` delivery, while a cancel from `grace` rolls back,
 /// while a resumed job deletes the orphan an earlier kill left, on the way to `failed`, and with
-/// several jobs in flight at once. Each test ends with no key lost and no orphan at the provider
+/// several jobs in flight at once, and a cancel that overtakes a create cut off by a kill. Each
+/// test ends with no key lost and no orphan at the provider
 /// (``CrashScenario/expectEveryKeyAccountedFor(_:account:)``).
 @Suite(.timeLimit(.minutes(2))) struct CrashTests {
     static let environment = [
@@ -167,6 +168,51 @@ import Testing
             let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
             let types = (events["data"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
             #expect(types.contains("key.orphan_deleted"), "\(types)")
+            try await scenario.finish()
+        }
+    }
+
+    @Test(
+        "kill -9 during a slow create, restart and cancel at once while that create is still in flight: the rollback waits until the create could have landed, deletes its key, and the job ends cancelled with only the old key",
+        arguments: [true, false]
+    )
+    func cancelOvertakingAnInterruptedCreate(anotherInstance: Bool) async throws {
+        // The create takes 4 s, within the 5 s provider timeout. With a 1 s lease, a rotor
+        // restarted as another instance claims the job only once the dead one's lease lapses,
+        // after the cancel: the job it finds is already rolling back, and its orphan listing
+        // would run seconds before the create lands. Restarted as the same instance, rotor takes
+        // the job back at once, at create, and the cancel arrives while that waits.
+        let environment = ["ROTOR_PROVIDER_TIMEOUT": "PT5S", "ROTOR_LEASE_DURATION": "PT1S"]
+        try await CrashScenario.run(environment: environment) { scenario in
+            let credentialID = try await scenario.register()
+            scenario.fake.setLatency(.seconds(4), on: .create)
+            let jobID = try await scenario.startJob(credentialID)
+            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await scenario.kill()
+            // The create in flight keeps its latency; the restarted rotor's calls get none.
+            scenario.fake.clearFaults()
+            try await scenario.restart(asAnotherInstance: anotherInstance)
+            let cancelled = try await scenario.call(.POST, "/v1/jobs/\(jobID)/cancel")
+            #expect(cancelled["step"] as? String == "rollback", "\(cancelled)")
+            #expect(scenario.fake.requestCounts(.create).succeeded == 0, "the create landed before the cancel: the race was not exercised")
+
+            let finished = try await scenario.finished(jobID)
+            #expect(finished["state"] as? String == "cancelled", "\(finished)")
+            #expect(finished["new_key"] is NSNull || finished["new_key"] == nil, "\(finished)")
+            #expect(scenario.fake.requestCounts(.create).succeeded == 1, "the rollback ended before the create in flight could have landed")
+            try await scenario.waitUntil("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 1 }
+            #expect(scenario.fake.requestCounts(.create).received == 1, "the cancelled job created a key again")
+            let keys = scenario.fake.keys(ofUser: scenario.userID)
+            #expect(keys.map(\.id) == [scenario.oldKeyID], "keys at the provider: \(keys)")
+            let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
+            let orphanDeletes = (events["data"] as? [[String: Any]] ?? []).filter { $0["type"] as? String == "key.orphan_deleted" }
+            #expect(orphanDeletes.map { $0["step"] as? String } == ["rollback"], "\(events)")
+            let stored = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == scenario.oldKeyID)
+            #expect(stored["version"] as? Int == 1)
+            #expect(stored["state"] as? String == "active")
+            #expect(try await scenario.currentSecret(credentialID) == scenario.vultrKey)
+            try await scenario.expectEveryKeyAccountedFor(credentialID)
             try await scenario.finish()
         }
     }
