@@ -21,8 +21,28 @@ struct ProviderAccount: Sendable {
     }
 }
 
+/// The store a crash test's `rotor` keeps its state in.
+enum CrashStore: String, Sendable, CustomTestStringConvertible {
+    /// In the data directory.
+    case sqlite
+    /// A fresh schema of the database `ROTOR_TEST_DATABASE_URL` names, dropped afterwards.
+    case postgres
+
+    var testDescription: String { self == .sqlite ? "SQLite" : "PostgreSQL" }
+
+    /// SQLite, and PostgreSQL too when `ROTOR_TEST_DATABASE_URL` names a server.
+    static let all: [CrashStore] = MultiInstanceDatabase.url == nil ? [.sqlite] : [.sqlite, .postgres]
+
+    /// Each of `sqlite` on SQLite, and each of `postgres` on PostgreSQL when there is one: every
+    /// kill point runs on SQLite, a selection of them on PostgreSQL too, to keep the run short.
+    static func cases<T>(sqlite: [T], postgres: [T]) -> [(T, CrashStore)] {
+        sqlite.map { ($0, .sqlite) } + (all.contains(.postgres) ? postgres.map { ($0, .postgres) } : [])
+    }
+}
+
 /// One crash test's world: a fake Vultr with one user (more on request), a webhook consumer, and
-/// `rotor serve` on a data directory that survives the kill.
+/// `rotor serve` on a data directory that survives the kill, storing in SQLite there or in a
+/// PostgreSQL schema of its own.
 final class CrashScenario: Sendable {
     let fake: FakeVultr
     let consumer: CrashConsumer
@@ -38,20 +58,42 @@ final class CrashScenario: Sendable {
     private let port = Mutex<Int>(0)
     private let accounts: Mutex<[ProviderAccount]>
 
-    private init(fake: FakeVultr, consumer: CrashConsumer, vultrURL: String, consumerURL: String, environment extra: [String: String]) {
+    /// The PostgreSQL schema `rotor` stores in; nil on SQLite.
+    private let schema: TestSchema?
+
+    private init(
+        fake: FakeVultr, consumer: CrashConsumer, vultrURL: String, consumerURL: String, schema: TestSchema?, environment extra: [String: String]
+    ) {
         self.fake = fake
         self.consumer = consumer
         self.account = ProviderAccount(fake)
         self.accounts = Mutex([self.account])
         self.consumerURL = consumerURL
+        self.schema = schema
         var environment = CrashTests.environment.merging(extra) { $1 }
         environment["ROTOR_VULTR_BASE_URL"] = vultrURL
+        if let schema { environment["ROTOR_DATABASE_URL"] = schema.connectionString }
         self.environment = environment
     }
 
-    /// Runs `body` against a started `rotor` (its environment amended by `environment`); every
-    /// process is gone and the data directory removed afterwards.
-    static func run(environment: [String: String] = [:], _ body: @Sendable (CrashScenario) async throws -> Void) async throws {
+    /// Runs `body` against a started `rotor` on `store` (its environment amended by
+    /// `environment`); every process is gone, and the data directory and any schema removed,
+    /// afterwards.
+    static func run(
+        store: CrashStore = .sqlite, environment: [String: String] = [:], _ body: @Sendable (CrashScenario) async throws -> Void
+    ) async throws {
+        let schema: TestSchema?
+        if store == .postgres { schema = try await TestSchema.create("test_crash_") } else { schema = nil }
+        do {
+            try await self.run(schema: schema, environment: environment, body)
+        } catch {
+            try? await schema?.drop()
+            throw error
+        }
+        try await schema?.drop()
+    }
+
+    private static func run(schema: TestSchema?, environment: [String: String], _ body: @Sendable (CrashScenario) async throws -> Void) async throws {
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         let consumer = CrashConsumer()
         try await fake.run { vultrURL in
@@ -60,7 +102,9 @@ final class CrashScenario: Sendable {
                 responder: consumer.responder(),
                 logger: Logger(label: "crash-consumer")
             ) { address in
-                let scenario = CrashScenario(fake: fake, consumer: consumer, vultrURL: vultrURL, consumerURL: "http://127.0.0.1:\(address.port ?? 0)", environment: environment)
+                let scenario = CrashScenario(
+                    fake: fake, consumer: consumer, vultrURL: vultrURL, consumerURL: "http://127.0.0.1:\(address.port ?? 0)", schema: schema,
+                    environment: environment)
                 defer { scenario.cleanUp() }
                 try await scenario.start()
                 try await body(scenario)
@@ -84,9 +128,9 @@ final class CrashScenario: Sendable {
         _ = try await process.exitStatus()
     }
 
-    /// A new `rotor` on the same data directory. As `anotherInstance` it has a new instance id,
-    /// so it does not take back the dead one's leases at once: it claims their jobs only once the
-    /// leases lapse, the way a surviving instance takes over a dead one's jobs.
+    /// A new `rotor` on the same data directory and store. As `anotherInstance` it has a new
+    /// instance id, so it does not take back the dead one's leases at once: it claims their jobs
+    /// only once the leases lapse, the way a surviving instance takes over a dead one's jobs.
     func restart(asAnotherInstance anotherInstance: Bool = false) async throws {
         if anotherInstance { try FileManager.default.removeItem(atPath: self.dataDirectory + "/instance-id") }
         try await self.start()
@@ -189,8 +233,9 @@ final class CrashScenario: Sendable {
         return try #require(read["secret"] as? String)
     }
 
-    /// Stops `rotor` gracefully, then checks that neither key's plaintext is in the database
-    /// files (nor in base64), nor in any process's output, and that the database is mode 0600.
+    /// Stops `rotor` gracefully, then checks that no key's plaintext is in the database (SQLite's
+    /// files, or every row of the PostgreSQL schema; nor in base64), nor in any process's output,
+    /// and that an SQLite database is mode 0600.
     func finish() async throws {
         let last = try #require(self.processes.withLock { $0.last })
         last.process.terminate()
@@ -198,7 +243,17 @@ final class CrashScenario: Sendable {
 
         let accounts = self.accounts.withLock { $0 }
         let plaintexts = accounts.map(\.apiKey) + accounts.flatMap { self.fake.keys(ofUser: $0.userID).map(\.secret) } + self.consumer.pendingSecrets
-        for name in ["rotor.sqlite", "rotor.sqlite-wal", "rotor.sqlite-shm"] {
+        if let schema = self.schema {
+            // Every row as text: bytea columns appear as hex.
+            let rows = try await schema.allRowsAsText()
+            #expect(!rows.isEmpty)
+            for plaintext in plaintexts {
+                #expect(!rows.contains(plaintext), "the database contains a key")
+                #expect(!rows.contains(Data(plaintext.utf8).base64EncodedString()), "the database contains a key in base64")
+                #expect(!rows.contains(Data(plaintext.utf8).map { String(format: "%02x", $0) }.joined()), "the database contains a key as bytes")
+            }
+        }
+        for name in ["rotor.sqlite", "rotor.sqlite-wal", "rotor.sqlite-shm"] where self.schema == nil {
             guard let bytes = FileManager.default.contents(atPath: self.dataDirectory + "/" + name) else { continue }
             for plaintext in plaintexts {
                 #expect(bytes.range(of: Data(plaintext.utf8)) == nil, "\(name) contains a key")
@@ -210,8 +265,10 @@ final class CrashScenario: Sendable {
                 #expect(!process.errors.contains(plaintext) && !process.output.contains(plaintext), "a key is in rotor's output")
             }
         }
-        let mode = try FileManager.default.attributesOfItem(atPath: self.dataDirectory + "/rotor.sqlite")[.posixPermissions] as? Int
-        #expect(mode == 0o600)
+        if self.schema == nil {
+            let mode = try FileManager.default.attributesOfItem(atPath: self.dataDirectory + "/rotor.sqlite")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
     }
 
     private func cleanUp() {

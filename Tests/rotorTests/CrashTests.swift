@@ -19,6 +19,11 @@ import Testing
 /// several jobs in flight at once, and a cancel that overtakes a create cut off by a kill. Each
 /// test ends with no key lost and no orphan at the provider
 /// (``CrashScenario/expectEveryKeyAccountedFor(_:account:)``).
+///
+/// Every kill point runs on SQLite; with `ROTOR_TEST_DATABASE_URL` set, those taking a `store`
+/// argument run on PostgreSQL too (each in a schema of its own): each provider call, distribute,
+/// the orphan delete on resume, cancel from grace, the way to `failed`, several jobs in flight,
+/// and the cancel that overtakes a create.
 @Suite(.timeLimit(.minutes(2))) struct CrashTests {
     static let environment = [
         "ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token,
@@ -32,9 +37,9 @@ import Testing
 
     @Test("kill -9 during a provider call; after a restart the job succeeds and the provider holds exactly the new key", arguments: [
         FakeVultr.Operation.list, .create, .account, .delete,
-    ])
-    func killDuring(operation: FakeVultr.Operation) async throws {
-        try await CrashScenario.run { scenario in
+    ], CrashStore.all)
+    func killDuring(operation: FakeVultr.Operation, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register()
             // The kill lands while this call is in flight at the provider.
             let before = scenario.fake.requestCounts(operation).received
@@ -54,11 +59,11 @@ import Testing
         }
     }
 
-    @Test("kill -9 while a target is handed the new key (distribute) or told the old one is revoked (finalize)", arguments: [
-        "key.pending", "key.revoked",
-    ])
-    func killDuringDelivery(event: String) async throws {
-        try await CrashScenario.run { scenario in
+    @Test("kill -9 while a target is handed the new key (distribute) or told the old one is revoked (finalize)", arguments: CrashStore.cases(
+        sqlite: ["key.pending", "key.revoked"], postgres: ["key.pending"]
+    ))
+    func killDuringDelivery(event: String, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register(withTarget: true)
             scenario.consumer.hold(event)
             let jobID = try await scenario.startJob(credentialID)
@@ -174,16 +179,16 @@ import Testing
 
     @Test(
         "kill -9 during a slow create, restart and cancel at once while that create is still in flight: the rollback waits until the create could have landed, deletes its key, and the job ends cancelled with only the old key",
-        arguments: [true, false]
+        arguments: CrashStore.cases(sqlite: [true, false], postgres: [true])
     )
-    func cancelOvertakingAnInterruptedCreate(anotherInstance: Bool) async throws {
+    func cancelOvertakingAnInterruptedCreate(anotherInstance: Bool, store: CrashStore) async throws {
         // The create takes 4 s, within the 5 s provider timeout. With a 1 s lease, a rotor
         // restarted as another instance claims the job only once the dead one's lease lapses,
         // after the cancel: the job it finds is already rolling back, and its orphan listing
         // would run seconds before the create lands. Restarted as the same instance, rotor takes
         // the job back at once, at create, and the cancel arrives while that waits.
         let environment = ["ROTOR_PROVIDER_TIMEOUT": "PT5S", "ROTOR_LEASE_DURATION": "PT1S"]
-        try await CrashScenario.run(environment: environment) { scenario in
+        try await CrashScenario.run(store: store, environment: environment) { scenario in
             let credentialID = try await scenario.register()
             scenario.fake.setLatency(.seconds(4), on: .create)
             let jobID = try await scenario.startJob(credentialID)
@@ -217,11 +222,11 @@ import Testing
         }
     }
 
-    @Test("kill -9 during create, then again while the resumed job deletes the orphan: after a second restart the job succeeds with no orphan", arguments: [
-        true, false,
-    ])
-    func killDuringOrphanDelete(deleteTakesEffect: Bool) async throws {
-        try await CrashScenario.run { scenario in
+    @Test("kill -9 during create, then again while the resumed job deletes the orphan: after a second restart the job succeeds with no orphan", arguments: CrashStore.cases(
+        sqlite: [true, false], postgres: [true]
+    ))
+    func killDuringOrphanDelete(deleteTakesEffect: Bool, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register()
             scenario.fake.setLatency(.milliseconds(800), on: .create)
             let jobID = try await scenario.startJob(credentialID)
@@ -264,9 +269,9 @@ import Testing
         }
     }
 
-    @Test("kill -9 while a cancel from grace rolls back (the new key's delete in flight): after a restart the job is cancelled and the old key is current again")
-    func killDuringCancelFromGrace() async throws {
-        try await CrashScenario.run { scenario in
+    @Test("kill -9 while a cancel from grace rolls back (the new key's delete in flight): after a restart the job is cancelled and the old key is current again", arguments: CrashStore.all)
+    func killDuringCancelFromGrace(store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register(withTarget: true)
             let jobID = try await scenario.startJob(credentialID, grace: "PT60S")
             try await scenario.waitUntil("the job waits out its grace period") {
@@ -352,12 +357,12 @@ import Testing
         }
     }
 
-    @Test("kill -9 in revoke's last attempt, then right after the job failed: the credential is in attention and both keys are recorded", arguments: [
-        403, 503,
-    ])
-    func killOnTheWayToFailed(status: Int) async throws {
+    @Test("kill -9 in revoke's last attempt, then right after the job failed: the credential is in attention and both keys are recorded", arguments: CrashStore.cases(
+        sqlite: [403, 503], postgres: [403]
+    ))
+    func killOnTheWayToFailed(status: Int, store: CrashStore) async throws {
         // Three attempts per step keep the run short; a 403 is final at the first.
-        try await CrashScenario.run(environment: ["ROTOR_STEP_ATTEMPTS": "3"]) { scenario in
+        try await CrashScenario.run(store: store, environment: ["ROTOR_STEP_ATTEMPTS": "3"]) { scenario in
             let credentialID = try await scenario.register(withTarget: true)
             let deletes = scenario.fake.requestCounts(.delete).received
             scenario.fake.failNext(1000, status: HTTPResponseStatus(statusCode: status), on: .delete)
@@ -400,9 +405,9 @@ import Testing
         }
     }
 
-    @Test("kill -9 with eight jobs in flight at once on SQLite: after a restart every one succeeds, each account holding exactly its new key")
-    func killWithManyJobsInFlight() async throws {
-        try await CrashScenario.run { scenario in
+    @Test("kill -9 with eight jobs in flight at once: after a restart every one succeeds, each account holding exactly its new key", arguments: CrashStore.all)
+    func killWithManyJobsInFlight(store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             var rotations: [(account: ProviderAccount, credentialID: String)] = []
             for index in 0..<8 {
                 let account = index == 0 ? scenario.account : scenario.addAccount()
