@@ -28,6 +28,12 @@ public struct Job: Sendable, Hashable {
     public private(set) var attempt: Int
     /// Not before this time is the next attempt due (backoff).
     public private(set) var nextAttemptAt: Date?
+    /// When the `create` attempt whose outcome is not recorded began: set with its intent,
+    /// cleared with its outcome, and kept through a cancel (which resets the step and attempt
+    /// count). Such a create may still land at the provider until the provider's request timeout
+    /// has passed, so neither a resumed `create` nor a `rollback` looks for the job's orphan key
+    /// before then (DESIGN.md §2 rule 2). Nil for a dry run, which creates nothing.
+    public private(set) var createAttemptBegunAt: Date?
     /// An operator asked to cancel; the rollback ends in `cancelled`.
     public private(set) var cancelRequested: Bool
     /// Created.
@@ -73,6 +79,7 @@ public struct Job: Sendable, Hashable {
         self.graceEndsAt = nil
         self.attempt = 0
         self.nextAttemptAt = nil
+        self.createAttemptBegunAt = nil
         self.cancelRequested = false
         self.createdAt = now
         self.startedAt = nil
@@ -98,6 +105,7 @@ public struct Job: Sendable, Hashable {
         graceEndsAt: Date?,
         attempt: Int,
         nextAttemptAt: Date?,
+        createAttemptBegunAt: Date?,
         cancelRequested: Bool,
         createdAt: Date,
         startedAt: Date?,
@@ -120,6 +128,7 @@ public struct Job: Sendable, Hashable {
         self.graceEndsAt = graceEndsAt
         self.attempt = attempt
         self.nextAttemptAt = nextAttemptAt
+        self.createAttemptBegunAt = createAttemptBegunAt
         self.cancelRequested = cancelRequested
         self.createdAt = createdAt
         self.startedAt = startedAt
@@ -222,6 +231,7 @@ extension Job {
         self.attempt += 1
         self.nextAttemptAt = nil
         self.updatedAt = now
+        if self.step == .create && !self.dryRun { self.createAttemptBegunAt = now }
     }
 
     /// The current step succeeded: move to the next, or end the job.
@@ -230,6 +240,8 @@ extension Job {
         self.attempt = 0
         self.nextAttemptAt = nil
         self.updatedAt = now
+        // create's outcome is in; a rollback completes only after it waited out any create in doubt.
+        self.createAttemptBegunAt = nil
         if self.step == .rollback {
             self.finish(self.cancelRequested ? .cancelled : .rolledBack, at: now)
         } else if let next = self.step.next {
@@ -258,6 +270,8 @@ extension Job {
         guard self.state == .running else { throw self.invalid("retry \(self.step.rawValue)") }
         self.nextAttemptAt = retryAt
         self.updatedAt = now
+        // A create that failed transiently has its answer, or timed out: it lands no key later.
+        if self.step == .create { self.createAttemptBegunAt = nil }
     }
 
     /// The current step failed for good (permanent error, or out of attempts).
@@ -271,6 +285,7 @@ extension Job {
         self.updatedAt = now
         self.attempt = 0
         self.nextAttemptAt = nil
+        if self.step == .create { self.createAttemptBegunAt = nil }
         if self.step.canRollBack {
             self.error = error
             self.step = .rollback
@@ -298,6 +313,8 @@ extension Job {
             self.cancelRequested = true
             self.finish(.cancelled, at: now)
         case .running where self.step.canRollBack:
+            // `createAttemptBegunAt` stays: a create in flight when the cancel came may still
+            // land, and the rollback must not look for its key before it could have.
             self.cancelRequested = true
             self.error = JobError(code: "cancelled", message: "Cancelled by request during \(self.step.rawValue).", step: self.step)
             self.step = .rollback

@@ -172,7 +172,7 @@ package enum RowCoding {
     package static let jobValueColumns = [
         "id", "credential_id", "state", "step", "trigger", "reason", "dry_run", "grace_period", "grace_ends_at",
         "attempt", "next_attempt_at", "cancel_requested", "created_at", "started_at", "updated_at", "finished_at",
-        "new_key", "old_key", "targets", "error",
+        "new_key", "old_key", "targets", "error", "create_attempt_begun_at",
     ]
 
     /// Values in the order of ``jobValueColumns``.
@@ -183,7 +183,7 @@ package enum RowCoding {
             .double(time(job.graceEndsAt)), .int(job.attempt), .double(time(job.nextAttemptAt)), .bool(job.cancelRequested),
             .double(time(job.createdAt)), .double(time(job.startedAt)), .double(time(job.updatedAt)), .double(time(job.finishedAt)),
             .text(try optionalJSON(job.newKey)), .text(try json(job.oldKey)), .text(try json(job.targets)),
-            .text(try optionalJSON(job.error)),
+            .text(try optionalJSON(job.error)), .double(time(job.createAttemptBegunAt)),
         ]
     }
 
@@ -191,7 +191,7 @@ package enum RowCoding {
     /// credential, trigger, reason, dry run and creation time are fixed when the job is created.
     package static let jobMutableColumns = [
         "state", "step", "grace_period", "grace_ends_at", "attempt", "next_attempt_at", "cancel_requested", "started_at", "updated_at",
-        "finished_at", "new_key", "old_key", "targets", "error",
+        "finished_at", "new_key", "old_key", "targets", "error", "create_attempt_begun_at",
     ]
 
     /// Values in the order of ``jobMutableColumns``.
@@ -200,7 +200,7 @@ package enum RowCoding {
             .text(job.state.rawValue), .text(job.step.rawValue), .text(job.gracePeriod.description), .double(time(job.graceEndsAt)),
             .int(job.attempt), .double(time(job.nextAttemptAt)), .bool(job.cancelRequested), .double(time(job.startedAt)),
             .double(time(job.updatedAt)), .double(time(job.finishedAt)), .text(try optionalJSON(job.newKey)), .text(try json(job.oldKey)),
-            .text(try json(job.targets)), .text(try optionalJSON(job.error)),
+            .text(try json(job.targets)), .text(try optionalJSON(job.error)), .double(time(job.createAttemptBegunAt)),
         ]
     }
 
@@ -218,6 +218,7 @@ package enum RowCoding {
             graceEndsAt: try optionalDate(row, "grace_ends_at"),
             attempt: try row.int("attempt"),
             nextAttemptAt: try optionalDate(row, "next_attempt_at"),
+            createAttemptBegunAt: try optionalDate(row, "create_attempt_begun_at"),
             cancelRequested: try row.bool("cancel_requested"),
             createdAt: try date(row, "created_at"),
             startedAt: try optionalDate(row, "started_at"),

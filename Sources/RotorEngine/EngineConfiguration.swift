@@ -14,20 +14,28 @@ public struct EngineConfiguration: Sendable {
     public var pollInterval: Duration
     /// Backoff and attempts per step.
     public var retry: RetryPolicy
+    /// How long one provider call may take (the provider client's request timeout). A create
+    /// cut off without an answer (a crash, a lost lease, a cancel) may still take effect at the
+    /// provider until this long after it was sent, so the resumed create, or the rollback, waits
+    /// that out before it looks for the orphan (DESIGN.md §2 rule 2); looking sooner could miss a
+    /// key that lands later.
+    public var providerTimeout: Duration
 
-    /// The defaults: 64 jobs, 30 s leases, 1 s polling, the default retry policy.
+    /// The defaults: 64 jobs, 30 s leases, 1 s polling, the default retry policy, 10 s provider calls.
     public init(
         owner: String = EngineConfiguration.uniqueOwner(),
         maxConcurrentJobs: Int = 64,
         leaseDuration: TimeInterval = 30,
         pollInterval: Duration = .seconds(1),
-        retry: RetryPolicy = RetryPolicy()
+        retry: RetryPolicy = RetryPolicy(),
+        providerTimeout: Duration = .seconds(10)
     ) {
         self.owner = owner
         self.maxConcurrentJobs = max(1, maxConcurrentJobs)
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
         self.retry = retry
+        self.providerTimeout = providerTimeout
     }
 
     /// `rotor-<host>-<pid>-<random>`.

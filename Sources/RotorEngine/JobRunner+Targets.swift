@@ -112,7 +112,7 @@ extension JobRunner {
     /// Waits `delay` on the engine's clock, keeping the job's lease for that long. False when the
     /// wait was cut short: the engine is stopping, or the lease is no longer ours. The step then
     /// ends as a transient failure and resumes later from the store.
-    private func pause(for delay: Duration, job: JobID, shouldContinue: @Sendable () async -> Bool) async -> Bool {
+    func pause(for delay: Duration, job: JobID, shouldContinue: @Sendable () async -> Bool) async -> Bool {
         let deadline = self.clock.now().addingTimeInterval(Self.seconds(delay))
         guard await shouldContinue() else { return false }
         // Long enough for the longest wait the policy allows, not just this one: targets back off

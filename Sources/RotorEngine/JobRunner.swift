@@ -14,6 +14,7 @@ struct JobRunner: Sendable {
     let delivery: any TargetDelivery
     let clock: any RotorClock
     let retry: RetryPolicy
+    let providerTimeout: Duration
     let owner: String
     let leaseDuration: TimeInterval
     let fingerprint: @Sendable (Secret) -> String
@@ -61,6 +62,14 @@ struct JobRunner: Sendable {
                     try await self.store.releaseLease(id, owner: self.owner)
                     return
                 }
+                if !begun, let settled = Self.interruptedCreateSettles(rotation.job, after: self.providerTimeout), settled > now {
+                    // A create cut off without an answer (a crash, a lost lease, a cancel) may
+                    // still land at the provider: the orphan check, in create or in the
+                    // rollback, must not run before it could have.
+                    logger.info("waiting out an interrupted create before looking for its orphan", metadata: ["until": "\(settled)", "step": "\(rotation.job.step.rawValue)"])
+                    guard await self.pause(for: .seconds(settled.timeIntervalSince(now)), job: id, shouldContinue: shouldContinue) else { break }
+                    continue
+                }
                 try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
                 known = rotation.job
             }
@@ -73,6 +82,18 @@ struct JobRunner: Sendable {
             logger.error("job runner stopped", metadata: ["error": "\(error)"])
             try? await self.store.releaseLease(id, owner: self.owner)
         }
+    }
+
+    /// When a create attempt that began but recorded no outcome (the runner died or lost the job
+    /// mid-call, or a cancel overtook it) can no longer take effect at the provider; nil if there
+    /// is none. Both steps that list the provider's keys for the job's orphans wait for it:
+    /// `create` before it makes the key again, and `rollback`, which a cancel can start while
+    /// that create is still in flight. (A create that failed has its answer, or timed out: it
+    /// recorded an outcome and lands nothing later.)
+    static func interruptedCreateSettles(_ job: Job, after providerTimeout: Duration) -> Date? {
+        guard job.state == .running, job.step == .create || job.step == .rollback, let begun = job.createAttemptBegunAt else { return nil }
+        let (seconds, attoseconds) = providerTimeout.components
+        return begun.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
     }
 
     /// Takes the job one committed transition further.

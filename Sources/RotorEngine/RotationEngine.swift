@@ -46,6 +46,7 @@ public actor RotationEngine: Service {
             delivery: delivery,
             clock: clock,
             retry: configuration.retry,
+            providerTimeout: configuration.providerTimeout,
             owner: configuration.owner,
             leaseDuration: configuration.leaseDuration,
             fingerprint: fingerprint,

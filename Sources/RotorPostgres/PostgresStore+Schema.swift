@@ -155,6 +155,18 @@ extension PostgresStore {
         PostgresStore.tokenAndAuditMigration,
         PostgresStore.auditStagingMigration,
         PostgresStore.retentionMigration,
+        Migration(
+            version: "v6-create-attempt",
+            statements: [
+                // Job.createAttemptBegunAt. A job a crash left in doubt at create began that
+                // attempt at its last change (its intent was that change).
+                "ALTER TABLE jobs ADD COLUMN create_attempt_begun_at double precision",
+                """
+                UPDATE jobs SET create_attempt_begun_at = updated_at
+                WHERE state = 'running' AND step = 'create' AND attempt > 0 AND next_attempt_at IS NULL AND NOT dry_run
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

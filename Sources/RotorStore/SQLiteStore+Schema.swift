@@ -102,6 +102,17 @@ extension SQLiteStore {
             try db.execute(sql: "CREATE INDEX jobs_unfinished_by_created_at ON jobs(created_at, id) WHERE state IN ('queued', 'running')")
         }
         Self.registerRetentionMigration(&migrator)
+        migrator.registerMigration("v6-create-attempt") { db in
+            // Job.createAttemptBegunAt. A job a crash left in doubt at create began that attempt
+            // at its last change (its intent was that change).
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN create_attempt_begun_at REAL")
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET create_attempt_begun_at = updated_at
+                    WHERE state = 'running' AND step = 'create' AND attempt > 0 AND next_attempt_at IS NULL AND dry_run = 0
+                    """
+            )
+        }
         return migrator
     }
 }

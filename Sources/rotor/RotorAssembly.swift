@@ -43,6 +43,8 @@ struct RotorAssembly {
         var pollInterval: Duration = .seconds(1)
         /// How long a job's lease lasts unless renewed.
         var leaseDuration: Duration = .seconds(30)
+        /// How long one provider call may take (`ROTOR_PROVIDER_TIMEOUT`).
+        var providerTimeout: Duration = .seconds(10)
         /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
         var githubKeys: GitHubKeySet? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
@@ -78,7 +80,7 @@ struct RotorAssembly {
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
         // Metered once here, so the engine's calls and the API's validation calls are counted alike.
         let providers: [ProviderKind: any Provider] = [
-            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient), factory: metricsFactory)
+            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout), factory: metricsFactory)
         ]
         self.deliveryClient = WebhookDelivery.makeClient()
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
@@ -92,7 +94,8 @@ struct RotorAssembly {
                 maxConcurrentJobs: settings.maxConcurrentJobs,
                 leaseDuration: Double(settings.leaseDuration.components.seconds) + Double(settings.leaseDuration.components.attoseconds) / 1e18,
                 pollInterval: settings.pollInterval,
-                retry: settings.retry
+                retry: settings.retry,
+                providerTimeout: settings.providerTimeout
             ),
             fingerprint: fingerprint,
             metrics: metricsFactory,

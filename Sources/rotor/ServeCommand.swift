@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
                                   engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
               ROTOR_LEASE_DURATION  how long a job's lease lasts unless renewed (PT30S): how soon
                                   another instance takes over a dead one's jobs
+              ROTOR_PROVIDER_TIMEOUT  how long one provider call may take (PT10S); a create cut off
+                                  by a crash is waited out this long before its orphan is sought
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
             With --dev, a missing admin token and keyring are generated under the data directory.
@@ -113,6 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
                     retry: configuration.retry,
                     maxConcurrentJobs: configuration.maxConcurrentJobs,
                     leaseDuration: configuration.leaseDuration,
+                    providerTimeout: configuration.providerTimeout,
                     githubKeys: configuration.githubKeys,
                     outboxRetry: configuration.outboxRetry,
                     databaseURL: configuration.databaseURL,

@@ -38,6 +38,9 @@ struct ServeConfiguration {
     /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
     /// instance takes over the jobs of one that died.
     var leaseDuration: Duration = .seconds(30)
+    /// `ROTOR_PROVIDER_TIMEOUT`: how long one provider call may take; a create cut off by a crash
+    /// is waited out this long before its orphan is looked for.
+    var providerTimeout: Duration = .seconds(10)
     /// `ROTOR_DATABASE_URL`: the PostgreSQL store; nil for SQLite in the data directory.
     var databaseURL: PostgresURL?
     /// Request-rate limits (`ROTOR_RATE_LIMIT_*`, `ROTOR_HOOK_RATE_LIMIT_*`).
@@ -116,6 +119,7 @@ struct ServeConfiguration {
         let maxRequestsInFlight = count("ROTOR_MAX_REQUESTS_IN_FLIGHT", default: 512, range: 1...100_000)
         let maxWaitsPerToken = count("ROTOR_MAX_WAITS_PER_TOKEN", default: WaitLimits.defaultPerToken, range: 1...1_000_000)
         let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
+        let providerTimeout = duration("ROTOR_PROVIDER_TIMEOUT", default: "PT10S")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -169,7 +173,7 @@ struct ServeConfiguration {
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -188,6 +192,7 @@ struct ServeConfiguration {
             githubKeys: githubKeys,
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             leaseDuration: leaseDuration,
+            providerTimeout: providerTimeout,
             databaseURL: databaseURL,
             rateLimits: rateLimits,
             maxWaitsPerToken: maxWaitsPerToken,

@@ -13,20 +13,33 @@ import Testing
 ///
 /// Kill points: in the middle of each provider call (list, create, account, delete), while a
 /// target is being handed the new key (`distribute`) or told the old one is gone (`finalize`),
-/// during the grace period, and in the middle of a rollback's delete.
+/// while a target's `verify_url` is being checked, during the grace period, in the middle of a
+/// rollback's delete, list and `key.rolled_back` delivery, while a cancel from `grace` rolls back,
+/// while a resumed job deletes the orphan an earlier kill left, on the way to `failed`, and with
+/// several jobs in flight at once, and a cancel that overtakes a create cut off by a kill. Each
+/// test ends with no key lost and no orphan at the provider
+/// (``CrashScenario/expectEveryKeyAccountedFor(_:account:)``).
+///
+/// Every kill point runs on SQLite; with `ROTOR_TEST_DATABASE_URL` set, those taking a `store`
+/// argument run on PostgreSQL too (each in a schema of its own): each provider call, distribute,
+/// the orphan delete on resume, cancel from grace, the way to `failed`, several jobs in flight,
+/// and the cancel that overtakes a create.
 @Suite(.timeLimit(.minutes(2))) struct CrashTests {
     static let environment = [
         "ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token,
         "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey,
         "ROTOR_RETRY_BASE": "PT0.05S",
         "ROTOR_RETRY_MAX": "PT0.2S",
+        // A create cut off by the kill is waited out this long before its orphan is sought:
+        // longer than any latency the tests inject, shorter than the 10 s default.
+        "ROTOR_PROVIDER_TIMEOUT": "PT2S",
     ]
 
     @Test("kill -9 during a provider call; after a restart the job succeeds and the provider holds exactly the new key", arguments: [
         FakeVultr.Operation.list, .create, .account, .delete,
-    ])
-    func killDuring(operation: FakeVultr.Operation) async throws {
-        try await CrashScenario.run { scenario in
+    ], CrashStore.all)
+    func killDuring(operation: FakeVultr.Operation, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register()
             // The kill lands while this call is in flight at the provider.
             let before = scenario.fake.requestCounts(operation).received
@@ -46,11 +59,11 @@ import Testing
         }
     }
 
-    @Test("kill -9 while a target is handed the new key (distribute) or told the old one is revoked (finalize)", arguments: [
-        "key.pending", "key.revoked",
-    ])
-    func killDuringDelivery(event: String) async throws {
-        try await CrashScenario.run { scenario in
+    @Test("kill -9 while a target is handed the new key (distribute) or told the old one is revoked (finalize)", arguments: CrashStore.cases(
+        sqlite: ["key.pending", "key.revoked"], postgres: ["key.pending"]
+    ))
+    func killDuringDelivery(event: String, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register(withTarget: true)
             scenario.consumer.hold(event)
             let jobID = try await scenario.startJob(credentialID)
@@ -114,183 +127,318 @@ import Testing
             try await scenario.finish()
         }
     }
-}
 
-/// One crash test's world: a fake Vultr with one user, a webhook consumer, and `rotor serve`
-/// on a data directory that survives the kill.
-final class CrashScenario: Sendable {
-    let fake: FakeVultr
-    let consumer: CrashConsumer
-    let userID: String
-    let vultrKey: String
-    let oldKeyID: String
-    let dataDirectory = NSTemporaryDirectory() + "rotor-crash-\(UUID().uuidString)"
-    private let consumerURL: String
-    private let environment: [String: String]
-    private let processes = Mutex<[RotorProcessTests.RunningRotor]>([])
-    private let port = Mutex<Int>(0)
+    @Test("kill -9 while a target's verify_url check is in flight: after a restart the check is made again and the job succeeds")
+    func killDuringVerifyCheck() async throws {
+        try await CrashScenario.run { scenario in
+            let credentialID = try await scenario.register(withTarget: true, verifyURL: true)
+            scenario.consumer.hold("verify")
+            let jobID = try await scenario.startJob(credentialID)
+            try await scenario.waitUntil("the target's verify URL is checked") { scenario.consumer.received("verify") > 0 }
+            let during = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+            #expect(during["step"] as? String == "verify", "\(during)")
+            // The new key exists and is delivered, but the old one is still current.
+            #expect(scenario.fake.keys(ofUser: scenario.userID).count == 2)
+            try await scenario.kill()
+            scenario.consumer.hold(nil)
+            try await scenario.restart()
 
-    private init(fake: FakeVultr, consumer: CrashConsumer, vultrURL: String, consumerURL: String) {
-        self.fake = fake
-        self.consumer = consumer
-        (self.userID, self.vultrKey) = fake.addUser()
-        self.oldKeyID = fake.keys(ofUser: self.userID)[0].id
-        self.consumerURL = consumerURL
-        var environment = CrashTests.environment
-        environment["ROTOR_VULTR_BASE_URL"] = vultrURL
-        self.environment = environment
+            let newKeyID = try await scenario.expectSucceeded(jobID, credentialID)
+            #expect(scenario.consumer.received("verify") >= 2, "the check was not made again after the restart")
+            let finished = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+            let targets = finished["targets"] as? [[String: Any]] ?? []
+            #expect(targets.map { $0["state"] as? String } == ["verified"], "\(targets)")
+            #expect(scenario.consumer.lastPendingSecret == scenario.fake.key(id: newKeyID)?.secret)
+            try await scenario.finish()
+        }
     }
 
-    /// Runs `body` against a started `rotor`; every process is gone and the data directory
-    /// removed afterwards.
-    static func run(_ body: @Sendable (CrashScenario) async throws -> Void) async throws {
-        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
-        let consumer = CrashConsumer()
-        try await fake.run { vultrURL in
-            try await HTTPServer.withRunningServer(
-                configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0),
-                responder: consumer.responder(),
-                logger: Logger(label: "crash-consumer")
-            ) { address in
-                let scenario = CrashScenario(fake: fake, consumer: consumer, vultrURL: vultrURL, consumerURL: "http://127.0.0.1:\(address.port ?? 0)/hook")
-                defer { scenario.cleanUp() }
-                try await scenario.start()
-                try await body(scenario)
+    @Test("kill -9 during create and restart at once: the create lands after the restart, and the resumed job waits it out, then deletes it as an orphan")
+    func killDuringCreateRestartingAtOnce() async throws {
+        try await CrashScenario.run { scenario in
+            let credentialID = try await scenario.register()
+            scenario.fake.setLatency(.milliseconds(1500), on: .create)
+            let jobID = try await scenario.startJob(credentialID)
+            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await scenario.kill()
+            // The create in flight keeps its latency; the restarted rotor's calls get none.
+            scenario.fake.clearFaults()
+            try await scenario.restart()
+            #expect(scenario.fake.requestCounts(.create).succeeded == 0, "the create landed before the restart: the race was not exercised")
+
+            _ = try await scenario.finished(jobID)
+            try await scenario.waitUntil("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 2 }
+            try await scenario.expectSucceeded(jobID, credentialID)
+            #expect(scenario.fake.createdKeyNames() == ["rotor-\(jobID)", "rotor-\(jobID)"])
+            let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
+            let types = (events["data"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+            #expect(types.contains("key.orphan_deleted"), "\(types)")
+            try await scenario.finish()
+        }
+    }
+
+    @Test(
+        "kill -9 during a slow create, restart and cancel at once while that create is still in flight: the rollback waits until the create could have landed, deletes its key, and the job ends cancelled with only the old key",
+        arguments: CrashStore.cases(sqlite: [true, false], postgres: [true])
+    )
+    func cancelOvertakingAnInterruptedCreate(anotherInstance: Bool, store: CrashStore) async throws {
+        // The create takes 4 s, within the 5 s provider timeout. With a 1 s lease, a rotor
+        // restarted as another instance claims the job only once the dead one's lease lapses,
+        // after the cancel: the job it finds is already rolling back, and its orphan listing
+        // would run seconds before the create lands. Restarted as the same instance, rotor takes
+        // the job back at once, at create, and the cancel arrives while that waits.
+        let environment = ["ROTOR_PROVIDER_TIMEOUT": "PT5S", "ROTOR_LEASE_DURATION": "PT1S"]
+        try await CrashScenario.run(store: store, environment: environment) { scenario in
+            let credentialID = try await scenario.register()
+            scenario.fake.setLatency(.seconds(4), on: .create)
+            let jobID = try await scenario.startJob(credentialID)
+            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await scenario.kill()
+            // The create in flight keeps its latency; the restarted rotor's calls get none.
+            scenario.fake.clearFaults()
+            try await scenario.restart(asAnotherInstance: anotherInstance)
+            let cancelled = try await scenario.call(.POST, "/v1/jobs/\(jobID)/cancel")
+            #expect(cancelled["step"] as? String == "rollback", "\(cancelled)")
+            #expect(scenario.fake.requestCounts(.create).succeeded == 0, "the create landed before the cancel: the race was not exercised")
+
+            let finished = try await scenario.finished(jobID)
+            #expect(finished["state"] as? String == "cancelled", "\(finished)")
+            #expect(finished["new_key"] is NSNull || finished["new_key"] == nil, "\(finished)")
+            #expect(scenario.fake.requestCounts(.create).succeeded == 1, "the rollback ended before the create in flight could have landed")
+            try await scenario.waitUntil("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 1 }
+            #expect(scenario.fake.requestCounts(.create).received == 1, "the cancelled job created a key again")
+            let keys = scenario.fake.keys(ofUser: scenario.userID)
+            #expect(keys.map(\.id) == [scenario.oldKeyID], "keys at the provider: \(keys)")
+            let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
+            let orphanDeletes = (events["data"] as? [[String: Any]] ?? []).filter { $0["type"] as? String == "key.orphan_deleted" }
+            #expect(orphanDeletes.map { $0["step"] as? String } == ["rollback"], "\(events)")
+            let stored = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == scenario.oldKeyID)
+            #expect(stored["version"] as? Int == 1)
+            #expect(stored["state"] as? String == "active")
+            #expect(try await scenario.currentSecret(credentialID) == scenario.vultrKey)
+            try await scenario.expectEveryKeyAccountedFor(credentialID)
+            try await scenario.finish()
+        }
+    }
+
+    @Test("kill -9 during create, then again while the resumed job deletes the orphan: after a second restart the job succeeds with no orphan", arguments: CrashStore.cases(
+        sqlite: [true, false], postgres: [true]
+    ))
+    func killDuringOrphanDelete(deleteTakesEffect: Bool, store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
+            let credentialID = try await scenario.register()
+            scenario.fake.setLatency(.milliseconds(800), on: .create)
+            let jobID = try await scenario.startJob(credentialID)
+            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await scenario.kill()
+            // The provider makes the key after Rotor died: an orphan named for the job.
+            try await scenario.waitUntil("the create completes") { scenario.fake.requestCounts(.create).succeeded > 0 }
+            let orphan = try #require(scenario.fake.keys(ofUser: scenario.userID).last)
+            #expect(orphan.name == "rotor-\(jobID)" && orphan.id != scenario.oldKeyID)
+
+            // The resumed create lists the keys, finds the orphan and deletes it: the kill lands in
+            // that delete, which either still takes effect at the provider or never does.
+            scenario.fake.clearFaults()
+            let deletes = scenario.fake.requestCounts(.delete).received
+            scenario.fake.setLatency(.milliseconds(800), on: .delete)
+            if !deleteTakesEffect { scenario.fake.failNext(1, on: .delete) }
+            try await scenario.restart()
+            try await scenario.waitUntil("the resumed job deletes the orphan") { scenario.fake.requestCounts(.delete).received > deletes }
+            try await scenario.kill()
+            #expect(scenario.fake.createdKeyNames().count == 1, "created again before the orphan was gone")
+            if deleteTakesEffect {
+                try await scenario.waitUntil("the orphan's delete completes") { scenario.fake.key(id: orphan.id) == nil }
+            } else {
+                try await Task.sleep(for: .milliseconds(900))
+                #expect(scenario.fake.key(id: orphan.id) != nil, "the injected failure did not keep the orphan")
             }
-        }
-    }
+            scenario.fake.clearFaults()
+            try await scenario.restart()
 
-    private var arguments: [String] { ["serve", "--listen", "127.0.0.1:0", "--data-dir", self.dataDirectory] }
-
-    private func start() async throws {
-        let process = try RotorProcessTests.RunningRotor(arguments: self.arguments, environment: self.environment)
-        self.processes.withLock { $0.append(process) }
-        let port = try await process.port()
-        self.port.withLock { $0 = port }
-    }
-
-    /// SIGKILL, and wait until the process is gone.
-    func kill() async throws {
-        let process = try #require(self.processes.withLock { $0.last })
-        Foundation.kill(process.process.processIdentifier, SIGKILL)
-        _ = try await process.exitStatus()
-    }
-
-    /// A new `rotor` on the same data directory.
-    func restart() async throws {
-        try await self.start()
-    }
-
-    /// One authenticated call to the running `rotor`.
-    func call(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
-        try await RotorProcessTests.api(port: self.port.withLock { $0 }, token: ServeConfigurationTests.token, method, path, body).1
-    }
-
-    /// Registers the fake user's key, with a webhook target at the consumer if asked.
-    func register(withTarget: Bool = false) async throws -> String {
-        let targets = withTarget ? #"[{"type":"webhook","url":"\#(self.consumerURL)"}]"# : "[]"
-        let credential = try await self.call(.POST, "/v1/credentials", #"{"name":"crash","provider":"vultr","secret":"\#(self.vultrKey)","targets":\#(targets)}"#)
-        return try #require(credential["id"] as? String, "\(credential)")
-    }
-
-    func startJob(_ credentialID: String, grace: String = "PT0S") async throws -> String {
-        let job = try await self.call(.POST, "/v1/jobs", #"{"credential_id":"\#(credentialID)","grace_period":"\#(grace)"}"#)
-        return try #require(job["id"] as? String, "\(job)")
-    }
-
-    func waitUntil(_ what: String, within limit: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                throw CancellationError()
+            let newKeyID = try await scenario.expectSucceeded(jobID, credentialID)
+            #expect(newKeyID != orphan.id)
+            #expect(scenario.fake.key(id: orphan.id) == nil)
+            #expect(scenario.fake.createdKeyNames() == ["rotor-\(jobID)", "rotor-\(jobID)"])
+            if !deleteTakesEffect {
+                let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
+                let types = (events["data"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+                #expect(types.contains("key.orphan_deleted"), "\(types)")
             }
-            try await Task.sleep(for: .milliseconds(5))
+            try await scenario.finish()
         }
     }
 
-    /// The job succeeded, the provider holds exactly its new key (the old one and any orphan
-    /// are gone), and the credential is at version 2 on it; the new key's id.
-    @discardableResult
-    func expectSucceeded(_ jobID: String, _ credentialID: String) async throws -> String {
-        let finished = try await self.call(.GET, "/v1/jobs/\(jobID)?wait=PT30S")
-        #expect(finished["state"] as? String == "succeeded", "\(finished)")
-        let newKeyID = try #require((finished["new_key"] as? [String: Any])?["provider_key_id"] as? String, "\(finished)")
-        let keys = self.fake.keys(ofUser: self.userID)
-        #expect(keys.map(\.id) == [newKeyID], "keys at the provider: \(keys)")
-        #expect(self.fake.key(id: self.oldKeyID) == nil)
-        let stored = try await self.call(.GET, "/v1/credentials/\(credentialID)")
-        #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID)
-        #expect(stored["version"] as? Int == 2)
-        #expect(stored["state"] as? String == "active")
-        return newKeyID
-    }
-
-    /// Stops `rotor` gracefully, then checks that neither key's plaintext is in the database
-    /// files (nor in base64), nor in any process's output, and that the database is mode 0600.
-    func finish() async throws {
-        let last = try #require(self.processes.withLock { $0.last })
-        last.process.terminate()
-        #expect(try await last.exitStatus() == 0)
-
-        let plaintexts = [self.vultrKey] + self.fake.keys(ofUser: self.userID).map(\.secret) + self.consumer.pendingSecrets
-        for name in ["rotor.sqlite", "rotor.sqlite-wal", "rotor.sqlite-shm"] {
-            guard let bytes = FileManager.default.contents(atPath: self.dataDirectory + "/" + name) else { continue }
-            for plaintext in plaintexts {
-                #expect(bytes.range(of: Data(plaintext.utf8)) == nil, "\(name) contains a key")
-                #expect(bytes.range(of: Data(Data(plaintext.utf8).base64EncodedString().utf8)) == nil, "\(name) contains a key in base64")
+    @Test("kill -9 while a cancel from grace rolls back (the new key's delete in flight): after a restart the job is cancelled and the old key is current again", arguments: CrashStore.all)
+    func killDuringCancelFromGrace(store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
+            let credentialID = try await scenario.register(withTarget: true)
+            let jobID = try await scenario.startJob(credentialID, grace: "PT60S")
+            try await scenario.waitUntil("the job waits out its grace period") {
+                let job = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+                return job["step"] as? String == "grace"
             }
+            let inGrace = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+            let newKeyID = try #require((inGrace["new_key"] as? [String: Any])?["provider_key_id"] as? String)
+            let credential = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect((credential["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID)
+            #expect(credential["version"] as? Int == 2)
+
+            let deletes = scenario.fake.requestCounts(.delete).received
+            scenario.fake.setLatency(.milliseconds(800), on: .delete)
+            let cancelled = try await scenario.call(.POST, "/v1/jobs/\(jobID)/cancel")
+            #expect(cancelled["step"] as? String == "rollback", "\(cancelled)")
+            try await scenario.waitUntil("the rollback deletes the new key") { scenario.fake.requestCounts(.delete).received > deletes }
+            try await scenario.kill()
+            scenario.fake.clearFaults()
+            try await scenario.restart()
+
+            let finished = try await scenario.finished(jobID)
+            #expect(finished["state"] as? String == "cancelled", "\(finished)")
+            let keys = scenario.fake.keys(ofUser: scenario.userID)
+            #expect(keys.map(\.id) == [scenario.oldKeyID], "keys at the provider: \(keys)")
+            let stored = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == scenario.oldKeyID)
+            #expect(stored["previous"] is NSNull || stored["previous"] == nil, "\(stored)")
+            #expect(stored["version"] as? Int == 3)
+            #expect(stored["state"] as? String == "active")
+            #expect(try await scenario.currentSecret(credentialID) == scenario.vultrKey)
+            #expect(scenario.consumer.received("key.rolled_back") >= 1)
+            try await scenario.expectEveryKeyAccountedFor(credentialID)
+            try await scenario.finish()
         }
-        for process in self.processes.withLock({ $0 }) {
-            for plaintext in plaintexts {
-                #expect(!process.errors.contains(plaintext) && !process.output.contains(plaintext), "a key is in rotor's output")
+    }
+
+    @Test("kill -9 during a rollback's orphan listing or its key.rolled_back delivery: after a restart the job is rolled back and the target told", arguments: [
+        "list", "key.rolled_back",
+    ])
+    func killDuringRollbackStep(point: String) async throws {
+        try await CrashScenario.run { scenario in
+            let credentialID = try await scenario.register(withTarget: true, verifyURL: true)
+            // The target takes the new key, but its verify URL refuses it for good (400): the job
+            // rolls back, deleting the new key, listing for orphans and telling the target.
+            scenario.consumer.refuse("verify")
+            let lists = scenario.fake.requestCounts(.list).received
+            if point == "list" {
+                scenario.fake.setLatency(.milliseconds(800), on: .list)
+            } else {
+                scenario.consumer.hold("key.rolled_back")
             }
-        }
-        let mode = try FileManager.default.attributesOfItem(atPath: self.dataDirectory + "/rotor.sqlite")[.posixPermissions] as? Int
-        #expect(mode == 0o600)
-    }
-
-    private func cleanUp() {
-        for process in self.processes.withLock({ $0 }) where process.process.isRunning {
-            Foundation.kill(process.process.processIdentifier, SIGKILL)
-        }
-        try? FileManager.default.removeItem(atPath: self.dataDirectory)
-    }
-}
-
-/// A webhook consumer that keeps what it is sent, and can hold one event type (answering only
-/// after a long pause, so that a kill lands mid-delivery) or refuse it for good (400).
-final class CrashConsumer: Sendable {
-    private struct State {
-        var received: [String: Int] = [:]
-        var pendingSecrets: [String] = []
-        var held: String?
-        var refused: String?
-    }
-
-    private let state = Mutex(State())
-
-    func hold(_ event: String?) { self.state.withLock { $0.held = event } }
-    func refuse(_ event: String?) { self.state.withLock { $0.refused = event } }
-    func received(_ event: String) -> Int { self.state.withLock { $0.received[event, default: 0] } }
-    var pendingSecrets: [String] { self.state.withLock { $0.pendingSecrets } }
-    var lastPendingSecret: String? { self.pendingSecrets.last }
-
-    func responder() -> RouterResponder {
-        let router = Router()
-        router.post("/hook") { request in
-            let object = (try? JSONSerialization.jsonObject(with: Data(request.body.readableBytesView))) as? [String: Any]
-            let type = object?["type"] as? String ?? "?"
-            let secret = (object?["data"] as? [String: Any])?["secret"] as? String
-            let (held, refused) = self.state.withLock { state in
-                state.received[type, default: 0] += 1
-                if let secret { state.pendingSecrets.append(secret) }
-                return (state.held == type, state.refused == type)
+            let jobID = try await scenario.startJob(credentialID)
+            if point == "list" {
+                // The first list is create's orphan check; the second, after the delete, the rollback's.
+                try await scenario.waitUntil("the rollback lists the keys") {
+                    scenario.fake.requestCounts(.delete).succeeded > 0 && scenario.fake.requestCounts(.list).received >= lists + 2
+                }
+            } else {
+                try await scenario.waitUntil("the target is told key.rolled_back") { scenario.consumer.received("key.rolled_back") > 0 }
             }
-            if refused { return Response(status: .badRequest) }
-            if held { try await Task.sleep(for: .seconds(3)) }
-            return Response(status: .noContent)
+            let during = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+            #expect(during["step"] as? String == "rollback", "\(during)")
+            try await scenario.kill()
+            scenario.fake.clearFaults()
+            scenario.consumer.hold(nil)
+            try await scenario.restart()
+
+            let finished = try await scenario.finished(jobID)
+            #expect(finished["state"] as? String == "rolled_back", "\(finished)")
+            #expect((finished["error"] as? [String: Any])?["code"] as? String == "verify_failed", "\(finished)")
+            let targets = finished["targets"] as? [[String: Any]] ?? []
+            #expect(targets.map { $0["state"] as? String } == ["rolled_back"], "\(targets)")
+            #expect(scenario.consumer.received("key.rolled_back") >= (point == "list" ? 1 : 2))
+            let keys = scenario.fake.keys(ofUser: scenario.userID)
+            #expect(keys.map(\.id) == [scenario.oldKeyID], "keys at the provider: \(keys)")
+            let stored = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == scenario.oldKeyID)
+            #expect(stored["version"] as? Int == 1)
+            #expect(stored["state"] as? String == "active")
+            try await scenario.expectEveryKeyAccountedFor(credentialID)
+            try await scenario.finish()
         }
-        return router.buildResponder()
+    }
+
+    @Test("kill -9 in revoke's last attempt, then right after the job failed: the credential is in attention and both keys are recorded", arguments: CrashStore.cases(
+        sqlite: [403, 503], postgres: [403]
+    ))
+    func killOnTheWayToFailed(status: Int, store: CrashStore) async throws {
+        // Three attempts per step keep the run short; a 403 is final at the first.
+        try await CrashScenario.run(store: store, environment: ["ROTOR_STEP_ATTEMPTS": "3"]) { scenario in
+            let credentialID = try await scenario.register(withTarget: true)
+            let deletes = scenario.fake.requestCounts(.delete).received
+            scenario.fake.failNext(1000, status: HTTPResponseStatus(statusCode: status), on: .delete)
+            scenario.fake.setLatency(.milliseconds(600), on: .delete)
+            let jobID = try await scenario.startJob(credentialID)
+            let last = status == 403 ? 1 : 3
+            try await scenario.waitUntil("revoke's attempt \(last) is in flight") { scenario.fake.requestCounts(.delete).received >= deletes + last }
+            try await scenario.kill()
+            scenario.fake.setLatency(.zero)
+            try await scenario.restart()
+
+            let failed = try await scenario.finished(jobID)
+            #expect(failed["state"] as? String == "failed", "\(failed)")
+            let error = failed["error"] as? [String: Any]
+            #expect(error?["step"] as? String == "revoke", "\(failed)")
+            #expect(error?["code"] as? String == (status == 403 ? "revoke_failed" : "retries_exhausted"), "\(failed)")
+            let newKeyID = try #require((failed["new_key"] as? [String: Any])?["provider_key_id"] as? String)
+
+            // Killed again just after that commit: nothing moves on the next start.
+            try await scenario.kill()
+            let deletesAtFailure = scenario.fake.requestCounts(.delete).received
+            try await scenario.restart()
+            try await Task.sleep(for: .milliseconds(500))
+            let after = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
+            #expect(after["state"] as? String == "failed" && after["updated_at"] as? String == failed["updated_at"] as? String, "\(after)")
+            #expect(scenario.fake.requestCounts(.delete).received == deletesAtFailure)
+
+            let stored = try await scenario.call(.GET, "/v1/credentials/\(credentialID)")
+            #expect(stored["state"] as? String == "attention", "\(stored)")
+            #expect((stored["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID)
+            #expect((stored["previous"] as? [String: Any])?["provider_key_id"] as? String == scenario.oldKeyID)
+            let keys = scenario.fake.keys(ofUser: scenario.userID)
+            #expect(keys.map(\.id) == [scenario.oldKeyID, newKeyID], "keys at the provider: \(keys)")
+            #expect(try await scenario.currentSecret(credentialID) == scenario.fake.key(id: newKeyID)?.secret)
+            // The old key was not deleted, so the target is not told it was.
+            #expect(scenario.consumer.received("key.revoked") == 0)
+            try await scenario.expectEveryKeyAccountedFor(credentialID)
+            scenario.fake.clearFaults()
+            try await scenario.finish()
+        }
+    }
+
+    @Test("kill -9 with eight jobs in flight at once: after a restart every one succeeds, each account holding exactly its new key", arguments: CrashStore.all)
+    func killWithManyJobsInFlight(store: CrashStore) async throws {
+        try await CrashScenario.run(store: store) { scenario in
+            var rotations: [(account: ProviderAccount, credentialID: String)] = []
+            for index in 0..<8 {
+                let account = index == 0 ? scenario.account : scenario.addAccount()
+                let credentialID = try await scenario.register(withTarget: index.isMultiple(of: 2), name: "crash-\(index)", account: account)
+                rotations.append((account, credentialID))
+            }
+            // Every provider call is slow and the jobs start a little apart, so the kill finds
+            // them spread over the steps: some keys made, some being made, some not yet.
+            scenario.fake.setLatency(.milliseconds(250))
+            var jobIDs: [String] = []
+            for rotation in rotations {
+                jobIDs.append(try await scenario.startJob(rotation.credentialID))
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await scenario.waitUntil("half the new keys are made") { scenario.fake.requestCounts(.create).succeeded >= 4 }
+            let running = try await scenario.call(.GET, "/v1/jobs?state=running&limit=200")
+            #expect((running["data"] as? [Any])?.count ?? 0 >= 2, "\(running)")
+            try await scenario.kill()
+            scenario.fake.clearFaults()
+            try await scenario.restart()
+
+            for jobID in jobIDs { _ = try await scenario.finished(jobID) }
+            // A create cut off by the kill may land late: judge the provider's keys once it has.
+            try await scenario.waitUntil("every create sent has landed") {
+                let creates = scenario.fake.requestCounts(.create)
+                return creates.received == creates.succeeded
+            }
+            for (rotation, jobID) in zip(rotations, jobIDs) {
+                try await scenario.expectSucceeded(jobID, rotation.credentialID, account: rotation.account)
+            }
+            try await scenario.finish()
+        }
     }
 }

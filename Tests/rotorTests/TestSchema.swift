@@ -33,6 +33,23 @@ struct TestSchema {
         try await Self.admin("DROP SCHEMA \(self.name) CASCADE")
     }
 
+    /// Every row of every table in the schema as PostgreSQL prints a row (bytea as hex), one a
+    /// line: what a search for a plaintext that must not be stored looks through.
+    func allRowsAsText() async throws -> String {
+        var text = ""
+        try await Self.withAdminConnection { connection in
+            var tables: [String] = []
+            let names = try await connection.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = \(self.name)", logger: Self.logger)
+            for try await table in names.decode(String.self) { tables.append(table) }
+            for table in tables {
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(self.name).\"\(table)\" t"), logger: Self.logger)
+                for try await row in rows.decode(String.self) { text += row + "\n" }
+            }
+        }
+        return text
+    }
+
     /// Runs `sql` on a connection of its own to the test database.
     static func admin(_ sql: String) async throws {
         try await self.withAdminConnection { connection in
