@@ -66,7 +66,8 @@ import Testing
             let prompt = try await client.send(.GET, "/v2/account", key: key)
             let fast = clock.now - start
             #expect(prompt.status == .ok)
-            #expect(fast < .milliseconds(500))
+            // Below the latency that was set: had it not been cleared, this would take a second or more.
+            #expect(fast < .seconds(1))
         }
     }
 

@@ -171,10 +171,11 @@ struct EngineHarness: Sendable {
         return job.id
     }
 
-    /// Polls until `condition` holds for the job (10 s at most).
+    /// Polls until `condition` holds for the job (30 s at most: a guard against a hang, generous
+    /// for a loaded 2-core machine running the whole suite at once).
     @discardableResult
     func waitFor(_ id: JobID, _ condition: @Sendable (Job) -> Bool = { $0.state.isTerminal }) async throws -> Job {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let job = try await self.store.job(id), condition(job) { return job }
             try await Task.sleep(for: .milliseconds(10))

@@ -24,7 +24,9 @@ import Testing
 /// argument run on PostgreSQL too (each in a schema of its own): each provider call, distribute,
 /// the orphan delete on resume, cancel from grace, the way to `failed`, several jobs in flight,
 /// and the cancel that overtakes a create.
-@Suite(.timeLimit(.minutes(2))) struct CrashTests {
+/// Serialized: each case runs `rotor serve` processes through restarts, and 26 at once on 2 cores
+/// would starve them and every timing-sensitive test beside them.
+@Suite(.timeLimit(.minutes(2)), .serialized) struct CrashTests {
     static let environment = [
         "ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token,
         "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey,
