@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 public import RotorCore
 public import RotorHTTP
 import Synchronization
@@ -8,8 +10,9 @@ import Synchronization
 ///
 /// A waiter registers before it reads the job, so a commit that lands between the read and the
 /// wait is not missed: the registration remembers it and the wait returns at once. A waiter
-/// costs a table entry, a continuation and a sleeping timer task: memory, no CPU and no store
-/// reads while it waits. It ends on the job's notification, a `nil` notification (anything may
+/// costs a table entry, a continuation and a timer scheduled on an event loop: memory, no CPU
+/// and no store reads while it waits. When a job with many waiters finishes, they share one
+/// read of it and one encoding of the answer (``sharedTerminalRead(_:_:)``). It ends on the job's notification, a `nil` notification (anything may
 /// have finished: look again), its deadline, or its client going away.
 public final class JobWaiters: Sendable {
     /// One registration: ``wait(until:disconnect:)`` once, then ``cancel()`` (idempotent).
@@ -79,8 +82,10 @@ public final class JobWaiters: Sendable {
     public var count: Int { self.state.withLock { $0.count } }
 
     private func wait(_ ticket: Ticket, until deadline: ContinuousClock.Instant, disconnect: ClientDisconnect?) async {
-        let timer = Task {
-            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+        // An event loop's timer, not a sleeping task: a few dozen bytes per waiter.
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let nanoseconds = max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
+        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(nanoseconds)) {
             self.fire(ticket.job, ticket.id, remove: false)
         }
         let observer = disconnect?.observe { self.fire(ticket.job, ticket.id, remove: false) }
@@ -109,6 +114,29 @@ public final class JobWaiters: Sendable {
         }
     }
 
+    /// The job's answer, read and encoded once for every waiter that wakes at the same time.
+    ///
+    /// When a job with a thousand waiters finishes, each would read the job and encode the same
+    /// answer. Instead the first reads and encodes; whoever asks while that is under way gets its
+    /// result if it shows the job terminal (a terminal job never changes, so a read that began a
+    /// moment earlier is still right), and otherwise reads for itself.
+    func sharedTerminalRead(_ job: JobID, _ read: @escaping @Sendable () async throws -> SharedJob) async throws -> SharedJob {
+        let (task, created) = self.reads.withLock { reads -> (Task<SharedJob, any Error>, Bool) in
+            if let running = reads[job] { return (running, false) }
+            let task = Task { try await read() }
+            reads[job] = task
+            return (task, true)
+        }
+        if created {
+            defer { _ = self.reads.withLock { $0.removeValue(forKey: job) } }
+            return try await task.value
+        }
+        if let shared = try? await task.value, shared.job.state.isTerminal { return shared }
+        return try await read()
+    }
+
+    private let reads = Mutex<[JobID: Task<SharedJob, any Error>]>([:])
+
     /// Resumes one waiter (or marks it fired); with `remove`, forgets it.
     fileprivate func fire(_ job: JobID, _ id: Int, remove: Bool) {
         let continuation = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -125,6 +153,12 @@ public final class JobWaiters: Sendable {
         }
         continuation?.resume()
     }
+}
+
+/// A job as read for waiters, with its answer's body already encoded.
+struct SharedJob: Sendable {
+    let job: Job
+    let response: Response
 }
 
 /// How many `?wait=` requests each token may hold at once (`ROTOR_MAX_WAITS_PER_TOKEN`), so that

@@ -90,9 +90,16 @@ enum JobRoutes {
                 headers: ["Retry-After": "1"])
         }
         defer { services.waitLimits.release(holder) }
-        while !job.state.isTerminal, ContinuousClock.now < deadline, !(request.clientDisconnect?.hasOccurred ?? false) {
+        while ContinuousClock.now < deadline, !(request.clientDisconnect?.hasOccurred ?? false) {
             await request.parked { await ticket.wait(until: deadline, disconnect: request.clientDisconnect) }
-            job = try await self.readJob(id, request, services)
+            // Everyone waiting for this job woke together: one read and one encoding for all.
+            let shared = try await services.jobWaiters.sharedTerminalRead(id) {
+                guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
+                return SharedJob(job: job, response: try Response.json(JobResource(job: job)))
+            }
+            guard request.principal?.mayAct(on: shared.job.credentialID) ?? false else { throw HTTPError.notFound("No job \(id).") }
+            job = shared.job
+            if job.state.isTerminal { return shared.response }
         }
         return try Response.json(JobResource(job: job))
     }

@@ -16,7 +16,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var idleTimeout: Duration
     /// How long a client may take to send a request's body once its head has arrived.
     public var requestReadTimeout: Duration
-    /// The listen backlog.
+    /// The listen backlog: connections the kernel completes before the server accepts them. A
+    /// burst of clients larger than it gets SYN retries (seconds); the kernel caps it at
+    /// `net.core.somaxconn`.
     public var backlog: Int
     /// The most connections open at once. A connection over the cap is answered `503
     /// unavailable` with `Retry-After` and closed, so a flood of connections costs a refusal
@@ -40,7 +42,7 @@ public struct HTTPServerConfiguration: Sendable {
         maxHeaderSize: Int = 32 * 1024,
         idleTimeout: Duration = .seconds(60),
         requestReadTimeout: Duration = .seconds(30),
-        backlog: Int = 256,
+        backlog: Int = 4096,
         maxConnections: Int = 16_384,
         maxRequestsInFlight: Int = 512,
         unlimitedPaths: Set<String> = ["/healthz"]
