@@ -80,4 +80,20 @@ import Testing
         let line = try #require(lines.all.first)
         #expect(try self.withoutTimestamp(line) == " info rotor: a=provider b=event c=handler [RotorHTTPTests] x\n")
     }
+
+    @Test("every control byte (below 0x20, 0x7F) and C1 character is escaped in the message, metadata keys and values: one event, one line", arguments: Array(0..<0x20) + [0x7F, 0x85, 0x9B])
+    func controlCharacters(code: UInt32) throws {
+        let lines = Lines()
+        let character = String(Character(Unicode.Scalar(code)!))
+        let forged = "x\(character)2026-12-02T10:00:00+0000 critical rotor: forged\(character)"
+        lines.textLogger().info("\(forged)", metadata: ["http.path": "\(forged)", "k\(character)": "v", "list": .array(["\(forged)"])])
+        let line = try #require(lines.all.first)
+        #expect(lines.all.count == 1)
+        let bytes = Array(line.utf8)
+        // The only line break is the one that ends the line, and no control byte is left.
+        #expect(bytes.last == 0x0A)
+        #expect(!bytes.dropLast().contains { $0 < 0x20 || $0 == 0x7F }, "control byte 0x\(String(code, radix: 16)) written raw: \(line.debugDescription)")
+        #expect(!line.unicodeScalars.contains { (0x80..<0xA0).contains($0.value) })
+        #expect(line.contains(code == 0x0A ? "x\\n2026" : code == 0x09 ? "x\\t2026" : code == 0x0D ? "x\\r2026" : "x\\u{"))
+    }
 }

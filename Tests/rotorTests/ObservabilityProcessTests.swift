@@ -48,3 +48,26 @@ extension RotorProcessTests {
         #expect(!rotor.errors.contains(ServeConfigurationTests.token))
     }
 }
+
+extension RotorProcessTests {
+    @Test("an unauthenticated request whose path decodes to a newline and terminal escapes cannot forge a log line (text layout)")
+    func logInjection() async throws {
+        let rotor = try RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", NSTemporaryDirectory() + "rotor-inject-\(UUID().uuidString)"],
+            environment: ["ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey]
+        )
+        let port = try await rotor.port()
+        // What the adversarial review sent: a percent-encoded newline, a forged line, an ANSI colour.
+        let path = "/x%0A2026-12-02T10:00:00+0000%20critical%20rotor:%20forged%1B[31m%0D%7F%C2%9B"
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        #expect(response.status == .notFound)
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
+        let log = try Data(contentsOf: rotor.stderr)
+        #expect(!log.contains(0x1B) && !log.contains(0x0D) && !log.contains(0x7F), "a control byte reached the log")
+        let lines = String(decoding: log, as: UTF8.self).split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix("2026-12-02T10:00:00+0000 critical") }, "a forged line reached the log")
+        // The request is logged once, on its own line (its target as received, still percent-encoded).
+        #expect(lines.filter { $0.contains("http.path=/x%0A2026-12-02T10:00:00+0000%20critical") }.count == 1, "\(lines)")
+    }
+}
