@@ -30,7 +30,7 @@ struct AuditCommand: AsyncParsableCommand {
         var dataDir: String?
 
         func run() async throws {
-            if let text = ProcessInfo.processInfo.environment["ROTOR_DATABASE_URL"], !text.isEmpty {
+            if let text = try SecretSetting.value("ROTOR_DATABASE_URL", command: "audit verify") {
                 let url: PostgresURL
                 do {
                     url = try PostgresURL(parsing: text)

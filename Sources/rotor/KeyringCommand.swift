@@ -43,7 +43,9 @@ struct KeyringLocation: ParsableArguments {
     var dataDir: String?
 
     private static func environment(_ name: String) -> String? {
-        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        // A secret setting's `_FILE` form too; a bad one reads as unset here, and the command
+        // that needs it says what is missing.
+        (try? SecretSetting.value(name, in: ProcessInfo.processInfo.environment)) ?? nil
     }
 
     var dataDirectory: String {

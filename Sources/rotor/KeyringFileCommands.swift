@@ -40,7 +40,7 @@ struct KeyringGenerateCommand: AsyncParsableCommand {
             let id = try KeyringLocation.keyID(self.id, command: "generate")
             let keyring: Keyring
             if self.importMasterKey {
-                guard let master = ProcessInfo.processInfo.environment["ROTOR_MASTER_KEY"], !master.isEmpty else {
+                guard let master = try SecretSetting.value("ROTOR_MASTER_KEY", command: "keyring generate") else {
                     throw KeyringCommandError(command: "generate", message: "--import-master-key: ROTOR_MASTER_KEY is not set", exitCode: 78)
                 }
                 do {

@@ -65,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         // With TZ unset, glibc stats /etc/localtime on every log line's timestamp (one syscall per
         // request for the access log). Naming the same file explicitly lets it read it once.
         setenv("TZ", ":/etc/localtime", 0)
+        ProcessHardening.apply()
         let flags = ServeFlags(listen: self.listen, dataDir: self.dataDir, dev: self.dev || self.sandbox)
         let configuration: ServeConfiguration
         do {

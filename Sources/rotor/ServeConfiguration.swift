@@ -58,8 +58,19 @@ struct ServeConfiguration {
     /// once, with what to set.
     static func resolve(flags: ServeFlags, environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
         var problems: [String] = []
+        /// Secret settings whose `_FILE` form failed, and why: reported once (and not also as
+        /// "not set"). Kept apart from `problems`, which callees below hold `inout` while they
+        /// call `value`.
+        var unreadableSecrets: Set<String> = []
+        var secretProblems: [String] = []
         func value(_ name: String) -> String? {
-            environment[name].flatMap { $0.isEmpty ? nil : $0 }
+            guard SecretSetting.names.contains(name) else { return environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+            do {
+                return try SecretSetting.value(name, in: environment)
+            } catch {
+                if unreadableSecrets.insert(name).inserted { secretProblems.append(error.description) }
+                return nil
+            }
         }
 
         let listenText = flags.listen ?? value("ROTOR_LISTEN") ?? "127.0.0.1:8080"
@@ -172,6 +183,11 @@ struct ServeConfiguration {
         let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
 
+        problems = secretProblems + problems
+        problems.removeAll { problem in
+            (unreadableSecrets.contains("ROTOR_ADMIN_TOKEN") && problem.hasPrefix("ROTOR_ADMIN_TOKEN is not set"))
+                || (unreadableSecrets.contains("ROTOR_MASTER_KEY") && problem.hasPrefix("no keyring"))
+        }
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
             let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout
         else {
@@ -210,7 +226,10 @@ struct ServeConfiguration {
     ) -> String? {
         if let configured {
             guard AdminToken.isAcceptable(configured) else {
-                problems.append("ROTOR_ADMIN_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (generate one with: openssl rand -hex 32)")
+                let bits = Int(AdminToken.estimatedBits(configured))
+                problems.append(
+                    "ROTOR_ADMIN_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / with at least 128 bits of entropy "
+                        + "(this one has about \(bits)); generate one with: openssl rand -hex 32")
                 return nil
             }
             return configured

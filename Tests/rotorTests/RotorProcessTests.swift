@@ -133,7 +133,7 @@ import Testing
     }
 
     @Test(
-        "a non-root server accepts connections (no privileged socket options)",
+        "a non-root server accepts connections (no privileged socket options), with core dumps off and not dumpable",
         .enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to another user")
     )
     func unprivileged() async throws {
@@ -150,6 +150,14 @@ import Testing
             #expect(health.status == .ok)
         }
         #expect(rotor.process.isRunning)
+        // Hardened at start: no core file, and not dumpable, so /proc/<pid> belongs to root
+        // rather than to the uid it runs as, and that uid cannot attach a debugger.
+        let pid = rotor.process.processIdentifier
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let core = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") })
+        #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+        let owner = try FileManager.default.attributesOfItem(atPath: "/proc/\(pid)/status")[.ownerAccountID] as? Int
+        #expect(owner == 0, "/proc/\(pid)/status belongs to uid \(String(describing: owner)): the process is dumpable")
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
     }

@@ -9,7 +9,7 @@ import RotorPostgres
 import Testing
 
 @Suite struct ServeConfigurationTests {
-    static let token = "rtr_0123456789abcdef0123456789"
+    static let token = "rtr_0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
     static let masterKey = Data((0..<32).map { UInt8($0) }).base64EncodedString()
 
     private func temporaryDirectory() throws -> String {
@@ -166,5 +166,51 @@ import Testing
         #expect(configuration.keyring.activeKeyID == "master")
         #expect(!FileManager.default.fileExists(atPath: directory + "/admin-token"))
         #expect(!FileManager.default.fileExists(atPath: directory + "/keyring.json"))
+    }
+
+    @Test("secret settings come from NAME_FILE too (trailing newline dropped); both set, or an unreadable or empty file, is refused without the value")
+    func secretsFromFiles() throws {
+        let directory = try self.temporaryDirectory()
+        func file(_ name: String, _ contents: String) throws -> String {
+            let path = directory + "/" + name
+            try Data(contents.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let configuration = try self.resolve([
+            "ROTOR_ADMIN_TOKEN_FILE": try file("token", Self.token + "\n"),
+            "ROTOR_MASTER_KEY_FILE": try file("master", Self.masterKey + "\n"),
+            "ROTOR_DATABASE_URL_FILE": try file("url", "postgres://rotor:s3cret-pw@db.example:5432/rotor\n"),
+        ])
+        #expect(configuration.adminToken == Self.token)
+        #expect(configuration.databaseURL?.password == "s3cret-pw")
+
+        let both = self.problems(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_ADMIN_TOKEN_FILE": try file("token2", Self.token), "ROTOR_MASTER_KEY": Self.masterKey])
+        #expect(both == ["ROTOR_ADMIN_TOKEN and ROTOR_ADMIN_TOKEN_FILE are both set: set only one"])
+        let missing = self.problems(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY_FILE": directory + "/nope"])
+        #expect(missing.count == 1 && missing[0].contains("ROTOR_MASTER_KEY_FILE") && missing[0].contains("cannot be read"), "\(missing)")
+        let empty = self.problems(["ROTOR_ADMIN_TOKEN_FILE": try file("empty", "\n"), "ROTOR_MASTER_KEY": Self.masterKey])
+        #expect(empty.count == 1 && empty[0].contains("is empty"), "\(empty)")
+        // A wrong value read from a file is reported by name, never echoed.
+        let wrong = self.problems(["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY_FILE": try file("bad", "not-a-key-x9")])
+        #expect(!wrong.joined().contains("not-a-key-x9"))
+    }
+
+    @Test("an admin token with less than 128 bits of estimated entropy is refused, saying how to make one", arguments: [
+        "aaaaaaaaaaaaaaaa", "changeme-changeme", "rtr_0123456789abcdef0123456789", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ])
+    func weakAdminToken(token: String) {
+        let problems = self.problems(["ROTOR_ADMIN_TOKEN": token, "ROTOR_MASTER_KEY": Self.masterKey])
+        #expect(problems.count == 1, "\(problems)")
+        #expect(problems.first?.contains("128 bits") == true && problems.first?.contains("openssl rand -hex 32") == true)
+        #expect(problems.first?.contains(token) == false)
+    }
+
+    @Test("tokens made the documented ways are accepted")
+    func strongAdminTokens() {
+        let hex = SecureRandom.bytes(count: 32).map { String(format: "%02x", $0) }.joined()
+        let base64 = Data(SecureRandom.bytes(count: 32)).base64EncodedString()
+        for token in [hex, base64, SecureRandom.token(prefix: "rtr_")] {
+            #expect(self.problems(["ROTOR_ADMIN_TOKEN": token, "ROTOR_MASTER_KEY": Self.masterKey]).isEmpty, "\(token.count) characters")
+        }
     }
 }
