@@ -432,7 +432,10 @@ paths:
         - name: Idempotency-Key
           in: header
           required: false
-          description: The same key with the same body answers the same job; with another body, 409 idempotency_conflict.
+          description: >-
+            The same key with the same body, from the same token, within 24 hours answers the same job; with
+            another body, 409 idempotency_conflict. Keys are per token (another token's key is another key),
+            and after 24 hours a key starts a new job.
           schema:
             type: string
             minLength: 1

@@ -152,6 +152,10 @@ public struct Job: Sendable, Hashable {
 /// (``Job/init(_:credential:)``). A snapshot read before that transaction could be a rotation
 /// behind: the job would then revoke a key that is already gone and leave the real old key live.
 public struct NewJob: Sendable, Hashable {
+    /// How long an `Idempotency-Key` answers with the job it created (24 h); after that the same
+    /// key starts a new job.
+    public static let idempotencyLifetime: TimeInterval = 86_400
+
     /// The id the job will have.
     public var id: JobID
     /// The credential to rotate.

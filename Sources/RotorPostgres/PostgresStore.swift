@@ -338,6 +338,11 @@ public final class PostgresStore: Store {
         _ new: NewJob, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
         try await self.write { tx in
+            if let idempotencyKey {
+                // A key lasts 24 h: an older job gives it up, so it starts a new job.
+                let cutoff = new.createdAt.addingTimeInterval(-NewJob.idempotencyLifetime).timeIntervalSinceReferenceDate
+                try await tx.run("UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = \(idempotencyKey) AND created_at < \(cutoff)")
+            }
             if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
                 return replay
             }

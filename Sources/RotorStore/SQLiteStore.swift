@@ -209,6 +209,12 @@ public final class SQLiteStore: Store {
         _ new: NewJob, idempotencyKey: String?, requestFingerprint: String?, events: [JobEvent]
     ) async throws -> JobCreation {
         try await self.writer.write { db in
+            if let idempotencyKey {
+                // A key lasts 24 h: an older job gives it up, so it starts a new job.
+                try db.run(
+                    sql: "UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND created_at < ?",
+                    arguments: [idempotencyKey, RowCoding.time(new.createdAt.addingTimeInterval(-NewJob.idempotencyLifetime))])
+            }
             if let idempotencyKey,
                 let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {

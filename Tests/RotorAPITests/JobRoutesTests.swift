@@ -9,6 +9,8 @@ import RotorCore
 import RotorEngine
 import RotorHTTP
 import RotorStore
+import RotorCrypto
+import Synchronization
 import Testing
 
 /// `/v1/jobs` in-process, over a real SQLite store; the engine (when running) works against
@@ -190,6 +192,61 @@ import Testing
             #expect(state == "cancelled")
             #expect(ContinuousClock.now - start < .seconds(10), "the wait ran to its end instead of waking on the commit")
             #expect(services.jobWaiters.count == 0)
+        }
+    }
+
+    /// A clock the test moves by hand.
+    final class ShiftedClock: RotorClock {
+        let offset = Mutex<TimeInterval>(0)
+        func now() -> Date { Date().addingTimeInterval(self.offset.withLock { $0 }) }
+        func sleep(until deadline: Date) async throws {}
+    }
+
+    @Test("Idempotency-Key is per token and lasts 24 h: another token's same key starts its own job; after 24 h the key starts a new one")
+    func idempotencyScopedAndExpiring() async throws {
+        try await EngineFixture.with(name: "api-idem", owner: "api-idem") { fixture in
+            let clock = ShiftedClock()
+            var services = fixture.services
+            services.clock = clock
+            let reader = "rtr_idempotency_scope_test_token_0123456789"
+            try await fixture.store.createToken(
+                APIToken(id: TokenID(unchecked: "tok_idem"), name: "other", scopes: [.jobsWrite, .jobsRead], credentialIDs: nil, expiresAt: nil, createdAt: Date()),
+                sha256: SHA256.hexDigest(reader))
+            let responder = RotorApplication.buildResponder(
+                configuration: APIConfiguration(
+                    authenticator: CompositeTokenAuthenticator([AdminTokenAuthenticator(adminToken: AuthTests.token), StoreTokenAuthenticator(store: fixture.store)]),
+                    services: services))
+            func post(_ token: String, key: String) async throws -> (HTTPResponseStatus, String?) {
+                var headers = HTTPHeaders()
+                headers.add(name: "Authorization", value: "Bearer \(token)")
+                headers.add(name: "Content-Type", value: "application/json")
+                headers.add(name: "Idempotency-Key", value: key)
+                let response = try await responder.respond(
+                    to: Request(method: .POST, uri: "/v1/jobs", headers: headers, body: ByteBuffer(string: #"{"credential_id":"\#(fixture.credential.id)"}"#), logger: Logger(label: "t")))
+                let json = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                return (response.status, (json?["id"] ?? json?["job_id"]) as? String)
+            }
+            func cancel(_ id: String) async throws {
+                var headers = HTTPHeaders()
+                headers.add(name: "Authorization", value: "Bearer \(AuthTests.token)")
+                let response = try await responder.respond(to: Request(method: .POST, uri: "/v1/jobs/\(id)/cancel", headers: headers, logger: Logger(label: "t")))
+                #expect(response.status == .accepted)
+            }
+
+            let (firstStatus, first) = try await post(AuthTests.token, key: "k-1")
+            #expect(firstStatus == .accepted)
+            let (replayStatus, replayed) = try await post(AuthTests.token, key: "k-1")
+            #expect(replayStatus == .accepted && replayed == first)
+            // Another token, same key: its own request, not a replay of the admin's job (the
+            // credential's job is still active, hence 409 naming it, not 202 with the admin's job).
+            let (otherStatus, _) = try await post(reader, key: "k-1")
+            #expect(otherStatus == .conflict)
+
+            try await cancel(try #require(first))
+            clock.offset.withLock { $0 = 86_400 + 60 }
+            let (laterStatus, later) = try await post(AuthTests.token, key: "k-1")
+            #expect(laterStatus == .accepted)
+            #expect(later != nil && later != first, "a key older than 24 h replayed its old job")
         }
     }
 }

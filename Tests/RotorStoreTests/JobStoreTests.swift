@@ -164,6 +164,40 @@ import Testing
         }
     }
 
+    @Test("an idempotency key lasts 24 h: after that the same key and request start a new job", arguments: StoreKind.all)
+    func idempotencyExpires(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let credential = try await store.addCredential()
+            guard case .created(let first) = try await store.createJob(Sample.job(for: credential), idempotencyKey: "key-1", requestFingerprint: "fp-1", events: [])
+            else {
+                Issue.record("expected a new job")
+                return
+            }
+            _ = try await store.requestCancel(first.id, at: Sample.t0.addingTimeInterval(1))
+            // Just inside the day: still the first job.
+            let inside = Sample.job(for: credential, at: Sample.t0.addingTimeInterval(86_400 - 1))
+            guard case .replayed(let replayed) = try await store.createJob(inside, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
+                Issue.record("expected a replay within 24 h")
+                return
+            }
+            #expect(replayed.id == first.id)
+            let later = Sample.job(for: credential, at: Sample.t0.addingTimeInterval(86_400 + 1))
+            guard case .created(let second) = try await store.createJob(later, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
+                Issue.record("expected a new job after 24 h")
+                return
+            }
+            #expect(second.id != first.id)
+            // And the new job holds the key now.
+            let again = Sample.job(for: credential, at: Sample.t0.addingTimeInterval(86_400 + 2))
+            guard case .replayed(let replayedSecond) = try await store.createJob(again, idempotencyKey: "key-1", requestFingerprint: "fp-1", events: []) else {
+                Issue.record("expected the new job to replay")
+                return
+            }
+            #expect(replayedSecond.id == second.id)
+        }
+    }
+
     @Test("jobs list newest first, filter by credential and by state, and page", arguments: StoreKind.all)
     func listing(_ kind: StoreKind) async throws {
         try await kind.withStore { subject in

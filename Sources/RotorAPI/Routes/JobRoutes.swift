@@ -120,8 +120,8 @@ enum JobRoutes {
             "The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
         guard request.principal?.mayAct(on: credentialID) ?? false else { throw noSuchCredential }
 
-        let idempotencyKey = request.headers.first(name: "Idempotency-Key")
-        if let key = idempotencyKey, !(1...255).contains(key.utf8.count) {
+        let presentedKey = request.headers.first(name: "Idempotency-Key")
+        if let key = presentedKey, !(1...255).contains(key.utf8.count) {
             throw HTTPError.invalidRequest("The Idempotency-Key header must be 1 to 255 characters.")
         }
         let now = services.clock.now()
@@ -140,7 +140,8 @@ enum JobRoutes {
             let creation = try await Audit.recording("job.create", job.id.rawValue, at: now) {
                 try await services.store.createJob(
                     job,
-                    idempotencyKey: idempotencyKey,
+                    // Scoped to the caller: another token's key with the same text is another key.
+                    idempotencyKey: presentedKey.map { "\(request.principal?.id ?? "anonymous")\u{1F}\($0)" },
                     requestFingerprint: services.sha256Hex(Array(request.body.readableBytesView)),
                     events: [JobEvent(at: now, type: "job.created", message: "Requested by \(request.principal?.name ?? "unknown")\(body.reason.map { ": \($0)" } ?? ".")")]
                 )
