@@ -62,7 +62,7 @@ token="fuzz-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
 # would hide what the route itself answers. Their behaviour is covered by the Swift tests.
 ROTOR_ADMIN_TOKEN="$token" ROTOR_LISTEN=127.0.0.1:0 ROTOR_DATA_DIR="$work/data" ROTOR_LOG_FORMAT=json \
   ROTOR_LOG_LEVEL="${FUZZ_LOG_LEVEL:-info}" ROTOR_RATE_LIMIT_RPS=100000 ROTOR_RATE_LIMIT_BURST=100000 \
-  ROTOR_HOOK_RATE_LIMIT_RPS=100000 ROTOR_HOOK_RATE_LIMIT_BURST=100000 ROTOR_GITHUB_KEYS_FILE="$work/github-keys.json" \
+  ROTOR_HOOK_RATE_LIMIT_RPS=100000 ROTOR_HOOK_RATE_LIMIT_BURST=100000 ROTOR_AUTH_FAILURE_LIMIT_RPS=100000 ROTOR_AUTH_FAILURE_LIMIT_BURST=100000 ROTOR_GITHUB_KEYS_FILE="$work/github-keys.json" \
   "$binary" serve --sandbox >"$work/stdout.log" 2>"$work/server.log" &
 server_pid=$!
 

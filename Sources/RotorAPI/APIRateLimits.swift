@@ -9,19 +9,25 @@ public struct APIRateLimits: Sendable, Hashable {
     /// source address, and for hooks also per trigger. Checked before the signature, so a flood
     /// costs neither HMACs nor store reads.
     public var signed: RateLimiter.Limit?
+    /// Failed bearer-token attempts per source address; over it every request from the address
+    /// answers 429 until the bucket refills.
+    public var failedAuth: RateLimiter.Limit?
 
     /// Creates limits.
-    public init(perToken: RateLimiter.Limit? = nil, signed: RateLimiter.Limit? = nil) {
+    public init(perToken: RateLimiter.Limit? = nil, signed: RateLimiter.Limit? = nil, failedAuth: RateLimiter.Limit? = nil) {
         self.perToken = perToken
         self.signed = signed
+        self.failedAuth = failedAuth
     }
 
     /// No limits (the tests' default).
     public static let unlimited = APIRateLimits()
 
     /// `rotor serve`'s defaults: 50 requests/s per token with bursts of 100; 2/s with bursts of
-    /// 20 per address and per trigger on the signed endpoints.
-    public static let defaults = APIRateLimits(perToken: .init(rate: 50, burst: 100), signed: .init(rate: 2, burst: 20))
+    /// 20 per address and per trigger on the signed endpoints; 1 failed authentication per second
+    /// per address, with bursts of 20.
+    public static let defaults = APIRateLimits(
+        perToken: .init(rate: 50, burst: 100), signed: .init(rate: 2, burst: 20), failedAuth: .init(rate: 1, burst: 20))
 
     /// The middleware for bearer-token routes, keyed by principal id; nil when off.
     func perTokenMiddleware() -> (any Middleware)? {

@@ -62,7 +62,8 @@ public enum RotorApplication {
             MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
         }
 
-        let authenticated = router.group("/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator))
+        let authenticated = router.group(
+            "/v1", middleware: BearerAuthMiddleware(authenticator: configuration.authenticator, failureLimit: configuration.rateLimits.failedAuth))
         // Limited per principal, so inside authentication: an invalid token never gets a bucket.
         let limited = configuration.rateLimits.perTokenMiddleware().map { authenticated.group("", middleware: $0) } ?? authenticated
         let v1 = ScopedRoutes(group: limited, prefix: "/v1")

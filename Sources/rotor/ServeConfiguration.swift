@@ -159,7 +159,8 @@ struct ServeConfiguration {
         let defaults = APIRateLimits.defaults
         let rateLimits = APIRateLimits(
             perToken: defaults.perToken.flatMap { rateLimit("ROTOR_RATE_LIMIT", default: $0) },
-            signed: defaults.signed.flatMap { rateLimit("ROTOR_HOOK_RATE_LIMIT", default: $0) }
+            signed: defaults.signed.flatMap { rateLimit("ROTOR_HOOK_RATE_LIMIT", default: $0) },
+            failedAuth: defaults.failedAuth.flatMap { rateLimit("ROTOR_AUTH_FAILURE_LIMIT", default: $0) }
         )
 
         var githubKeys: GitHubKeySet?

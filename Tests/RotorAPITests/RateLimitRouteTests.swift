@@ -80,4 +80,24 @@ import Testing
             #expect(other == .unauthorized)
         }
     }
+
+    @Test("failed bearer attempts are limited per source address: past the burst every request from it answers 429, even with a valid token, until the bucket refills")
+    func failedAuthentication() async throws {
+        try await LiveRotor.run(rateLimits: APIRateLimits(failedAuth: .init(rate: 1, burst: 5))) { rotor in
+            #expect(try await rotor.api(.GET, "/v1/whoami").status == .ok)
+            for index in 0..<5 {
+                let wrong = try await rotor.send(.GET, "/v1/whoami", headers: [("Authorization", "Bearer rtr_wrong_guess_\(index)")])
+                #expect(wrong.status == .unauthorized)
+            }
+            let limited = try await rotor.send(.GET, "/v1/whoami", headers: [("Authorization", "Bearer rtr_wrong_guess_6")])
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.code == "rate_limited")
+            #expect(limited.headers.first(name: "Retry-After").flatMap(Int.init).map { (1...2).contains($0) } == true)
+            // A correct guess is not confirmed while the address is limited.
+            #expect(try await rotor.api(.GET, "/v1/whoami").status == .tooManyRequests)
+            // The bucket refills at one attempt a second.
+            try await Task.sleep(for: .milliseconds(1_100))
+            #expect(try await rotor.api(.GET, "/v1/whoami").status == .ok)
+        }
+    }
 }

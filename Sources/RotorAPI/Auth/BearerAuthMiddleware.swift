@@ -1,4 +1,6 @@
 public import RotorHTTP
+public import CoreMetrics
+import NIOCore
 import NIOHTTP1
 import RotorCore
 
@@ -6,17 +8,44 @@ import RotorCore
 ///
 /// Every failure is `401 unauthorized` with a `WWW-Authenticate: Bearer` challenge; the detail
 /// says which of missing, malformed or invalid it was, never anything about the token itself.
+///
+/// Failed attempts are limited per source address (`failures`): each 401 takes a token from the
+/// address's bucket, and while the bucket is empty every request from that address, even one
+/// with a valid token, is answered `429` with `Retry-After` before its token is looked at, so a
+/// guessed token cannot be confirmed at speed. `rotor_auth_failures_total{outcome}` counts
+/// refusals (`invalid`) and requests turned away by the limit (`rate_limited`).
 public struct BearerAuthMiddleware: Middleware {
-    private let authenticator: any TokenAuthenticator
+    /// `rotor_auth_failures_total{outcome="invalid"|"rate_limited"}`.
+    public static let failuresLabel = "rotor_auth_failures_total"
 
-    /// Creates the middleware.
-    public init(authenticator: any TokenAuthenticator) {
+    private let authenticator: any TokenAuthenticator
+    private let failures: RateLimiter?
+    private let invalid: Counter
+    private let limited: Counter
+
+    /// Creates the middleware; `failureLimit` bounds failed attempts per source address.
+    public init(authenticator: any TokenAuthenticator, failureLimit: RateLimiter.Limit? = nil, metrics: any MetricsFactory = MetricsSystem.factory) {
         self.authenticator = authenticator
+        self.failures = failureLimit.map { RateLimiter(limit: $0) }
+        self.invalid = Counter(label: Self.failuresLabel, dimensions: [("outcome", "invalid")], factory: metrics)
+        self.limited = Counter(label: Self.failuresLabel, dimensions: [("outcome", "rate_limited")], factory: metrics)
     }
 
     public func respond(to request: Request, next: Responder) async throws -> Response {
-        let token = try Self.bearerToken(in: request.headers["Authorization"])
-        guard let principal = try await self.authenticator.authenticate(token: token) else {
+        let address = self.failures == nil ? nil : RateLimitMiddleware.remoteAddress(request)
+        if let failures = self.failures, let address, case .limited(let retryAfter) = failures.check(address, now: NIODeadline.now().uptimeNanoseconds) {
+            self.limited.increment()
+            throw HTTPError.tooManyRequests(retryAfter: retryAfter)
+        }
+        let principal: Principal?
+        do {
+            principal = try await self.authenticator.authenticate(token: try Self.bearerToken(in: request.headers["Authorization"]))
+        } catch let error as HTTPError {
+            self.failed(address)
+            throw error
+        }
+        guard let principal else {
+            self.failed(address)
             throw HTTPError.unauthorized("The bearer token is not valid.", invalidToken: true)
         }
         var request = request
@@ -26,6 +55,12 @@ public struct BearerAuthMiddleware: Middleware {
         // Authenticated answers may carry credentials; no cache may keep them.
         response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
         return response
+    }
+
+    /// Counts a failed attempt against its source address.
+    private func failed(_ address: String?) {
+        self.invalid.increment()
+        if let failures = self.failures, let address { _ = failures.acquire(address, now: NIODeadline.now().uptimeNanoseconds) }
     }
 
     /// The token of the single `Authorization: Bearer <token68>` header.

@@ -63,6 +63,17 @@ public final class RateLimiter: Sendable {
         self.refillNanoseconds = UInt64(min(Double(limit.burst) * 1e9 / limit.rate, Double(UInt64.max / 2)))
     }
 
+    /// Whether `key`'s bucket has a token at `now`, without taking it.
+    public func check(_ key: String, now: UInt64) -> Decision {
+        self.state.withLock { state in
+            guard let bucket = state.buckets[key] else { return .allowed }
+            let elapsed = now >= bucket.updated ? Double(now - bucket.updated) : 0
+            let tokens = min(Double(self.limit.burst), bucket.tokens + elapsed / self.nanosecondsPerToken)
+            guard tokens >= 1 else { return .limited(retryAfter: max(1, Int(((1 - tokens) * self.nanosecondsPerToken / 1e9).rounded(.up)))) }
+            return .allowed
+        }
+    }
+
     /// Takes one token from `key`'s bucket at `now` (monotonic nanoseconds, e.g.
     /// `NIODeadline.now().uptimeNanoseconds`).
     public func acquire(_ key: String, now: UInt64) -> Decision {
