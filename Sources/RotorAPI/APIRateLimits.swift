@@ -6,8 +6,8 @@ public struct APIRateLimits: Sendable, Hashable {
     /// Per authenticated principal on bearer-token `/v1` routes, checked after authentication.
     public var perToken: RateLimiter.Limit?
     /// On the signature-authenticated `POST /v1/hooks/{id}` and `POST /v1/leaks/github`: per
-    /// source address, and for hooks also per trigger. Checked before the signature, so a flood
-    /// costs neither HMACs nor store reads.
+    /// source address, checked before the signature, so a flood costs neither HMACs nor store
+    /// reads; and for hooks per trigger, counted only once a delivery's signature verified.
     public var signed: RateLimiter.Limit?
     /// Failed bearer-token attempts per source address; over it every request from the address
     /// answers 429 until the bucket refills.
@@ -36,13 +36,14 @@ public struct APIRateLimits: Sendable, Hashable {
         }
     }
 
-    /// The middleware for signed routes: per source address, then per trigger (`{id}`; routes
-    /// without one are limited by address only).
+    /// The middleware for signed routes: per source address, before any signature is checked.
     func signedMiddleware() -> [any Middleware] {
         guard let limit = self.signed else { return [] }
-        return [
-            RateLimitMiddleware(limiter: RateLimiter(limit: limit), key: RateLimitMiddleware.remoteAddress),
-            RateLimitMiddleware(limiter: RateLimiter(limit: limit)) { $0.parameters["id"] },
-        ]
+        return [RateLimitMiddleware(limiter: RateLimiter(limit: limit), key: RateLimitMiddleware.remoteAddress)]
+    }
+
+    /// The per-trigger limit on `POST /v1/hooks/{id}`, counted only for verified deliveries.
+    func perTriggerLimiter() -> RateLimiter? {
+        self.signed.map { RateLimiter(limit: $0) }
     }
 }

@@ -1153,6 +1153,11 @@ paths:
         grace period); a credential that already has an active job joins it; disabled or deleted
         credentials are skipped. A delivery id (`webhook-id` / `X-GitHub-Delivery`) seen within
         24 hours answers the first delivery's jobs again with `replayed: true` and starts nothing.
+
+        An unknown trigger id is answered exactly as a wrong signature is (`401`
+        `signature_invalid`), so ids cannot be probed. Requests are limited per source address
+        before the signature is checked (`ROTOR_HOOK_RATE_LIMIT_*`); each trigger's own limit
+        counts only deliveries whose signature verified, so unsigned requests cannot use it up.
       security: []
       parameters:
         - name: webhook-id
@@ -1213,8 +1218,6 @@ paths:
                 $ref: "#/components/schemas/Problem"
         "401":
           $ref: "#/components/responses/SignatureInvalid"
-        "404":
-          $ref: "#/components/responses/Problem"
         "413":
           $ref: "#/components/responses/Problem"
         "429":

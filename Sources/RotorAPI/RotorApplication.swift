@@ -84,7 +84,7 @@ public enum RotorApplication {
             if let triggers = services.triggers {
                 TriggerRoutes.register(on: v1, services: services, triggers: triggers)
                 // Authenticated by signature, not bearer token: registered outside the /v1 group.
-                HookRoutes.register(on: signed, services: services, triggers: triggers)
+                HookRoutes.register(on: signed, services: services, triggers: triggers, perTrigger: configuration.rateLimits.perTriggerLimiter())
                 LeakRoutes.register(on: signed, services: services, triggers: triggers, keys: configuration.githubKeys)
             }
         }

@@ -168,11 +168,16 @@ import Testing
         }
     }
 
-    @Test("an unknown trigger is 404; a hook needs no bearer token but a trigger route does")
+    @Test("an unknown trigger is answered as a wrong signature is (no probing of ids); a hook needs no bearer token but a trigger route does")
     func routing() async throws {
         try await LiveRotor.run { rotor in
             let unknown = try await rotor.send(.POST, "/v1/hooks/trg_00000000000000000000000000", body: Self.payload, headers: try Self.standardHeaders(secret: WebhookSecret.generate().encoded))
-            #expect(unknown.status == .notFound)
+            #expect(unknown.status == .unauthorized)
+            #expect(unknown.code == "signature_invalid")
+            // Exactly what a known trigger answers to a signature made with the wrong secret.
+            let known = try await Self.createTrigger(rotor)
+            let wrong = try await rotor.send(.POST, "/v1/hooks/\(known.id)", body: Self.payload, headers: try Self.standardHeaders(secret: WebhookSecret.generate().encoded))
+            #expect(wrong.status == unknown.status && wrong.code == unknown.code && wrong.object["detail"] as? String == unknown.object["detail"] as? String)
             let unauthenticated = try await rotor.send(.GET, "/v1/triggers")
             #expect(unauthenticated.status == .unauthorized)
             #expect(unauthenticated.code == "unauthorized")

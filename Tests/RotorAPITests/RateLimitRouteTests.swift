@@ -59,25 +59,33 @@ import Testing
         }
     }
 
-    @Test("hooks: 429 per trigger whatever the address, other triggers unaffected")
+    @Test("hooks: unsigned requests never use up a trigger's limit; verified deliveries do, per trigger, whatever the address")
     func perTrigger() async throws {
         try await LiveRotor.run(rateLimits: Self.limits) { rotor in
             let first = try await HookTests.createTrigger(rotor)
             let second = try await HookTests.createTrigger(rotor)
             // Straight to the responder: no peer address, so only the per-trigger limit applies.
-            func post(_ id: String) async throws -> HTTPResponseStatus {
-                try await rotor.responder.respond(
-                    to: Request(method: .POST, uri: "/v1/hooks/\(id)", body: ByteBuffer(bytes: HookTests.payload), logger: Logger(label: "test"))
+            func post(_ id: String, headers: [(String, String)] = []) async throws -> HTTPResponseStatus {
+                var fields = HTTPHeaders()
+                for (name, value) in headers { fields.add(name: name, value: value) }
+                return try await rotor.responder.respond(
+                    to: Request(method: .POST, uri: "/v1/hooks/\(id)", headers: fields, body: ByteBuffer(bytes: HookTests.payload), logger: Logger(label: "test"))
                 ).status
             }
-            for _ in 0..<2 {
+            // An attacker without the secret, as often as they like: 401 each time, nothing counted.
+            for _ in 0..<10 {
                 let status = try await post(first.id)
                 #expect(status == .unauthorized)
             }
-            let limited = try await post(first.id)
+            // The real sender still gets through, up to its burst (2), then 429.
+            for _ in 0..<2 {
+                let signed = try await post(first.id, headers: try HookTests.standardHeaders(secret: first.secret))
+                #expect(signed == .accepted)
+            }
+            let limited = try await post(first.id, headers: try HookTests.standardHeaders(secret: first.secret))
             #expect(limited == .tooManyRequests)
-            let other = try await post(second.id)
-            #expect(other == .unauthorized)
+            let other = try await post(second.id, headers: try HookTests.standardHeaders(secret: second.secret))
+            #expect(other == .accepted)
         }
     }
 

@@ -17,20 +17,31 @@ enum HookRoutes {
     /// Standard Webhooks' timestamp tolerance, both ways.
     static let tolerance: TimeInterval = 300
 
-    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore) {
+    /// `perTrigger` limits each trigger's verified deliveries; unsigned and badly signed requests
+    /// never count against it (they are limited per source address, before this route), so
+    /// nobody without the secret can make a trigger's real deliveries answer 429.
+    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore, perTrigger: RateLimiter?) {
         router.post("/v1/hooks/{id}") { request in
             // Audited as the trigger's doing: its signature is the caller's only identity.
             let actor = request.parameters["id"].map { "trigger:\($0)" } ?? "trigger"
-            return try await Audit.$actor.withValue(actor) { try await self.receive(request, services, triggers) }
+            return try await Audit.$actor.withValue(actor) { try await self.receive(request, services, triggers, perTrigger) }
         }
     }
 
-    private static func receive(_ request: Request, _ services: RotationServices, _ triggers: any TriggerStore) async throws -> Response {
-        let id = try request.id("id", as: TriggerID.self)
-        guard let trigger = try await triggers.trigger(id) else { throw HTTPError.notFound("No trigger with this id exists.") }
+    private static func receive(_ request: Request, _ services: RotationServices, _ triggers: any TriggerStore, _ perTrigger: RateLimiter?) async throws -> Response {
         let now = services.clock.now()
+        guard let id = request.parameters["id"].flatMap(TriggerID.init), let trigger = try await triggers.trigger(id) else {
+            // Answered as a wrong signature is, so that trigger ids cannot be probed: checked
+            // against a secret nobody has, in the scheme the request's headers claim.
+            let claimed: WebhookTrigger.Scheme = request.headers.contains(name: "X-Hub-Signature-256") ? .github : .standardWebhooks
+            _ = try self.verify(request, scheme: claimed, keys: [WebhookSecret.generate()], now: now)
+            throw Self.invalid("No signature matches this trigger's secret.")
+        }
         let keys = TriggerRoutes.verificationKeys(try await triggers.triggerSecrets(id, at: now), scheme: trigger.scheme)
         let deliveryID = try self.verify(request, scheme: trigger.scheme, keys: keys, now: now)
+        if let perTrigger, case .limited(let retryAfter) = perTrigger.acquire(id.rawValue, now: NIODeadline.now().uptimeNanoseconds) {
+            throw HTTPError.tooManyRequests(retryAfter: retryAfter)
+        }
 
         let since = now.addingTimeInterval(-Self.replayWindow)
         if let first = try await triggers.hookDelivery(id, deliveryID: deliveryID, since: since) {
