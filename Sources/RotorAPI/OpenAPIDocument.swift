@@ -1480,7 +1480,9 @@ components:
     Forbidden:
       description: |
         The token lacks the scope this operation needs (`forbidden`); see `x-required-scope`.
-        `admin` implies every scope except `secrets:read`.
+        `admin` implies every scope except `secrets:read`. Adding a credential's target, or
+        changing a target's `url` or `verify_url`, also needs `targets:write` (or `secrets:read`
+        on that credential).
       content:
         application/problem+json:
           schema:
@@ -1767,7 +1769,7 @@ components:
             type: string
     Scope:
       type: string
-      enum: [admin, "credentials:read", "credentials:write", "jobs:read", "jobs:write", "secrets:read"]
+      enum: [admin, "credentials:read", "credentials:write", "jobs:read", "jobs:write", "secrets:read", "targets:write"]
     TokenCreate:
       type: object
       required: [name, scopes]

@@ -16,6 +16,10 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable {
     /// `GET /v1/credentials/{id}/secret` on the credentials the token is bound to. Not implied by
     /// `admin`: pulling a key is a consumer's right, granted one credential at a time.
     case secretsRead = "secrets:read"
+    /// Adding targets to a credential or changing a target's `url` or `verify_url`: where the
+    /// next new key is sent, as sensitive as reading it. Needed besides `credentials:write`;
+    /// `secrets:read` on the credential also grants it, and `admin` implies it.
+    case targetsWrite = "targets:write"
 }
 
 /// A stored bearer token's metadata. The token itself is never stored, only its SHA-256.

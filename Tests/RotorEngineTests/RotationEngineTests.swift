@@ -36,6 +36,12 @@ import Testing
             // The target got key.pending with the new secret, signed, then key.revoked.
             let hooks = h.receiver.all.filter { $0.path == "/hook" }
             #expect(hooks.map(\.type) == ["key.pending", "key.revoked"])
+            // Handing the target the new key is audited as a disclosure naming the target, by
+            // the engine; key.revoked carries no key and is not.
+            let disclosures = try await h.store.auditEntries(PageRequest(limit: 200)).items.map(\.record).filter { $0.action == "secret.disclose" }
+            #expect(disclosures.map(\.resource) == credential.targets.map(\.id.rawValue))
+            #expect(disclosures.first?.actor == "engine")
+            #expect(disclosures.first?.outcome == "sent, answered 200")
             let pending = try #require(hooks.first)
             try StandardWebhooks.verify(
                 id: try #require(pending.headers["webhook-id"].first), timestamp: try #require(pending.headers["webhook-timestamp"].first),

@@ -73,6 +73,20 @@ extension Request {
         return principal
     }
 
+    /// Refuses (403) a caller that may not decide where `credential`'s keys are sent: that needs
+    /// `targets:write`, or `secrets:read` on the credential (nil: one being created). Changing a
+    /// target's `url` or `verify_url`, or adding one, redirects the next new key, so
+    /// `credentials:write` alone is not enough.
+    func requireTargetsWrite(on credential: CredentialID?) throws(HTTPError) {
+        guard let principal = self.principal else {
+            throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
+        }
+        if principal.has(.targetsWrite) { return }
+        if principal.has(.secretsRead), credential.map({ principal.mayAct(on: $0) }) ?? (principal.credentialIDs == nil) { return }
+        throw HTTPError.forbidden(
+            "Adding a target or changing a target's url or verify_url decides where new keys are sent: it needs the 'targets:write' scope (or 'secrets:read' on this credential).")
+    }
+
     /// The caller, if its token grants `scope` and may act on `credential`. A token bound to
     /// other credentials gets 404, as if the credential did not exist: it learns nothing about
     /// credentials outside its binding.

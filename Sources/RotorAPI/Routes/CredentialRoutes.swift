@@ -115,6 +115,8 @@ enum CredentialRoutes {
             throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
         }
         let secret = Secret(secretText)
+        // Where the credential's next keys will go: as sensitive as reading them.
+        if !targets.isEmpty { try request.requireTargetsWrite(on: nil) }
 
         // The secret must authenticate, and its key must be found, before anything is stored.
         do {
@@ -221,6 +223,13 @@ enum CredentialRoutes {
 
         guard var credential = try await services.store.credential(id) else {
             throw HTTPError.notFound("No credential with this id exists.")
+        }
+        if let targets {
+            // Removing targets, or keeping them as they are, sends no key anywhere new.
+            let existing = Set(credential.targets.map { [$0.url, $0.verifyURL ?? ""] })
+            if targets.contains(where: { !existing.contains([$0.url, $0.verifyURL ?? ""]) }) {
+                try request.requireTargetsWrite(on: id)
+            }
         }
         if credential.state == .rotating, state != nil || targets != nil {
             let active = try? await services.store.jobs(JobFilter(credentialID: id), PageRequest(limit: 1)).items.first { !$0.state.isTerminal }
