@@ -28,6 +28,8 @@ public struct RotationServices: Sendable {
     public var jobWaiters: JobWaiters
     /// The cap on concurrent `?wait=` requests per token.
     public var waitLimits: WaitLimits
+    /// The shortest schedule accepted (`ROTOR_MIN_SCHEDULE_PERIOD`, default one hour).
+    public var minimumSchedulePeriod: Double = 3_600
 
     /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
     public init(

@@ -56,6 +56,8 @@ struct RotorAssembly {
         var rateLimits: APIRateLimits = .unlimited
         /// `ROTOR_MAX_WAITS_PER_TOKEN`.
         var maxWaitsPerToken = WaitLimits.defaultPerToken
+        /// `ROTOR_MIN_SCHEDULE_PERIOD`.
+        var minimumSchedulePeriod: TimeInterval = 3_600
         /// What is pruned after how long (`ROTOR_RETENTION`).
         var retention = RetentionPolicy()
     }
@@ -118,13 +120,14 @@ struct RotorAssembly {
         )
         self.retention = RetentionService(store: self.store, policy: settings.retention, metrics: metricsFactory, logger: logger)
         let store = self.store
-        let services = RotationServices(
+        var services = RotationServices(
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
             fingerprint: fingerprint,
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
+        services.minimumSchedulePeriod = settings.minimumSchedulePeriod
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
                 authenticator: CompositeTokenAuthenticator([

@@ -123,6 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
                     metrics: metrics,
                     rateLimits: configuration.rateLimits,
                     maxWaitsPerToken: configuration.maxWaitsPerToken,
+                    minimumSchedulePeriod: configuration.minimumSchedulePeriod,
                     retention: configuration.retention
                 ),
                 logger: logger

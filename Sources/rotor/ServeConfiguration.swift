@@ -47,6 +47,8 @@ struct ServeConfiguration {
     var rateLimits: APIRateLimits = .defaults
     /// `ROTOR_MAX_WAITS_PER_TOKEN`: concurrent `?wait=` requests one token may hold.
     var maxWaitsPerToken = WaitLimits.defaultPerToken
+    /// `ROTOR_MIN_SCHEDULE_PERIOD`: the shortest schedule accepted (default PT1H).
+    var minimumSchedulePeriod: TimeInterval = 3_600
     /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
     /// delivery logs are kept (default 30 days). The audit log is kept for good.
     var retention = RetentionPolicy()
@@ -130,6 +132,7 @@ struct ServeConfiguration {
         let maxRequestsInFlight = count("ROTOR_MAX_REQUESTS_IN_FLIGHT", default: 512, range: 1...100_000)
         let maxWaitsPerToken = count("ROTOR_MAX_WAITS_PER_TOKEN", default: WaitLimits.defaultPerToken, range: 1...1_000_000)
         let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
+        let minimumSchedule = duration("ROTOR_MIN_SCHEDULE_PERIOD", default: "PT1H")
         let providerTimeout = duration("ROTOR_PROVIDER_TIMEOUT", default: "PT10S")
 
         var databaseURL: PostgresURL?
@@ -190,7 +193,7 @@ struct ServeConfiguration {
                 || (unreadableSecrets.contains("ROTOR_MASTER_KEY") && problem.hasPrefix("no keyring"))
         }
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout, let minimumSchedule
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -213,6 +216,7 @@ struct ServeConfiguration {
             databaseURL: databaseURL,
             rateLimits: rateLimits,
             maxWaitsPerToken: maxWaitsPerToken,
+            minimumSchedulePeriod: Double(minimumSchedule.components.seconds) + Double(minimumSchedule.components.attoseconds) / 1e18,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             notices: notices
         )

@@ -75,4 +75,28 @@ struct StillClock: RotorClock {
             #expect(try await api.store.credential(credentialID)?.nextRotationAt == nil)
         }
     }
+
+    @Test("a schedule shorter than the minimum period (PT1H) is refused, by every or by a before_expiry that leaves less than it after key_expiry; nothing changes")
+    func minimumPeriod() async throws {
+        try await APIHarness.run(clock: Self.clock) { api in
+            let tooOften = try await CredentialRouteTests.create(api, name: "often", ["schedule": ["every": "PT1S"]])
+            #expect(tooOften.reply.status == .unprocessableEntity)
+            #expect(tooOften.reply.body.contains("schedule.every") && tooOften.reply.body.contains("PT1H"))
+            let expiring = try await CredentialRouteTests.create(api, name: "expiring", ["key_expiry": "P1D", "schedule": ["before_expiry": "PT23H30M"]])
+            #expect(expiring.reply.status == .unprocessableEntity)
+            #expect(expiring.reply.body.contains("schedule.before_expiry"))
+
+            let created = try await CredentialRouteTests.create(api, name: "hourly-ok", ["key_expiry": "P1D", "schedule": ["every": "PT1H"]])
+            #expect(created.reply.status == .created, "\(created.reply)")
+            let id = try #require(created.reply["id"])
+            let path = "/v1/credentials/\(id)"
+            let before = try await api.send(.GET, path)
+            let patched = try await api.send(.PATCH, path, json: ["schedule": ["every": "PT59M"]])
+            #expect(patched.status == .unprocessableEntity)
+            let nearExpiry = try await api.send(.PATCH, path, json: ["schedule": ["before_expiry": "PT23H1M"]])
+            #expect(nearExpiry.status == .unprocessableEntity)
+            #expect(try await api.send(.GET, path)["next_rotation_at"] == before["next_rotation_at"])
+            #expect(try await api.send(.PATCH, path, json: ["schedule": ["before_expiry": "PT12H"]]).status == .ok)
+        }
+    }
 }

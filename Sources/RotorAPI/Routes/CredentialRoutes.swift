@@ -108,7 +108,9 @@ enum CredentialRoutes {
         } else {
             errors.append(.init(field: "targets", message: "is required (it may be empty)"))
         }
-        let schedule = body.schedule.flatMap { Self.validate(schedule: $0, errors: &errors) }
+        let schedule = body.schedule.flatMap {
+            Self.validate(schedule: $0, keyExpiry: keyExpiry, minimum: services.minimumSchedulePeriod, errors: &errors)
+        }
         if let labels = body.labels { Self.validate(labels: labels, errors: &errors) }
 
         guard errors.isEmpty, let name = body.name, let provider, let secretText = body.secret else {
@@ -206,7 +208,7 @@ enum CredentialRoutes {
         switch body.schedule {
         case .absent: schedule = nil
         case .null: schedule = .some(nil)
-        case .value(let value): schedule = .some(Self.validate(schedule: value, errors: &errors))
+        case .value(let value): schedule = .some(Self.validate(schedule: value, keyExpiry: nil, minimum: services.minimumSchedulePeriod, errors: &errors))
         }
         if let labels = body.labels { Self.validate(labels: labels, errors: &errors) }
         var state: CredentialState?
@@ -223,6 +225,17 @@ enum CredentialRoutes {
 
         guard var credential = try await services.store.credential(id) else {
             throw HTTPError.notFound("No credential with this id exists.")
+        }
+        if case .some(.some(let newSchedule)) = schedule, let before = newSchedule.beforeExpiry?.fixedSeconds,
+            let lifetime = credential.keyExpiry?.fixedSeconds, lifetime - before < services.minimumSchedulePeriod
+        {
+            throw HTTPError.invalidRequest(
+                "The request body is invalid.",
+                errors: [
+                    .init(
+                        field: "schedule.before_expiry",
+                        message: "must leave at least \(ISODuration(seconds: services.minimumSchedulePeriod)) between a new key and its rotation (key_expiry minus before_expiry)")
+                ])
         }
         if let targets {
             // Removing targets, or keeping them as they are, sends no key anywhere new.
@@ -343,13 +356,27 @@ enum CredentialRoutes {
         return result
     }
 
-    private static func validate(schedule body: ScheduleBody, errors: inout [HTTPError.FieldError]) -> Schedule? {
+    /// A schedule may not rotate more often than `minimum` (`ROTOR_MIN_SCHEDULE_PERIOD`): by
+    /// `every`, or by `before_expiry` so close to `key_expiry` that each new key is due at once.
+    /// Each scheduled rotation hands targets a new key, so a tiny period is a way to make Rotor
+    /// send keys out over and over.
+    private static func validate(
+        schedule body: ScheduleBody, keyExpiry: ISODuration?, minimum: TimeInterval, errors: inout [HTTPError.FieldError]
+    ) -> Schedule? {
         if body.every == nil && body.beforeExpiry == nil {
             errors.append(.init(field: "schedule", message: "must set every, before_expiry or both (null removes the schedule)"))
             return nil
         }
+        let least = ISODuration(seconds: minimum)
         let every = body.every.flatMap { Self.duration($0, field: "schedule.every", errors: &errors) }
+        if let every, let seconds = every.fixedSeconds, seconds < minimum {
+            errors.append(.init(field: "schedule.every", message: "must be at least \(least) (ROTOR_MIN_SCHEDULE_PERIOD)"))
+        }
         let beforeExpiry = body.beforeExpiry.flatMap { Self.duration($0, field: "schedule.before_expiry", errors: &errors) }
+        if let beforeExpiry, let before = beforeExpiry.fixedSeconds, let lifetime = keyExpiry?.fixedSeconds, lifetime - before < minimum {
+            errors.append(
+                .init(field: "schedule.before_expiry", message: "must leave at least \(least) between a new key and its rotation (key_expiry minus before_expiry)"))
+        }
         return Schedule(every: every, beforeExpiry: beforeExpiry)
     }
 
