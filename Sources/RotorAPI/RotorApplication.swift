@@ -14,9 +14,9 @@ public struct APIConfiguration: Sendable {
     /// Store, providers and engine for the credential and job routes; without them those routes
     /// are not served.
     public var services: RotationServices?
-    /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`); without them
+    /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), reloadable; without them
     /// `POST /v1/leaks/github` answers 503.
-    public var githubKeys: GitHubKeySet?
+    public var githubKeys: GitHubKeySource
     /// Where metrics are kept. With a registry, every route records request counts and
     /// latencies into it and `GET /metrics` serves it (with job and outbox gauges read from the
     /// store, when the services' store keeps them); without one, neither.
@@ -31,6 +31,7 @@ public struct APIConfiguration: Sendable {
         accessLogLevel: Logger.Level = .info,
         services: RotationServices? = nil,
         githubKeys: GitHubKeySet? = nil,
+        githubKeySource: GitHubKeySource? = nil,
         metrics: PrometheusCollectorRegistry? = nil,
         rateLimits: APIRateLimits = .unlimited
     ) {
@@ -38,7 +39,7 @@ public struct APIConfiguration: Sendable {
         self.readinessChecks = readinessChecks
         self.accessLogLevel = accessLogLevel
         self.services = services
-        self.githubKeys = githubKeys
+        self.githubKeys = githubKeySource ?? GitHubKeySource(githubKeys)
         self.metrics = metrics
         self.rateLimits = rateLimits
     }

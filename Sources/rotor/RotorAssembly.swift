@@ -27,6 +27,8 @@ struct RotorAssembly {
     let scheduler: RotationScheduler
     /// Prunes old outbox rows, hook deliveries and target delivery logs (`ROTOR_RETENTION`).
     let retention: RetentionService
+    /// GitHub's secret-scanning keys as the leak intake trusts them now.
+    let githubKeys: GitHubKeySource
     let responder: RouterResponder
     let deliveryClient: HTTPClient
     let providerClient: HTTPClient
@@ -47,6 +49,8 @@ struct RotorAssembly {
         var providerTimeout: Duration = .seconds(10)
         /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
         var githubKeys: GitHubKeySet? = nil
+        /// The file they came from, read again on SIGHUP or a change.
+        var githubKeysPath: String? = nil
         var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
         /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
         var databaseURL: PostgresURL? = nil
@@ -120,6 +124,8 @@ struct RotorAssembly {
         )
         self.retention = RetentionService(store: self.store, policy: settings.retention, metrics: metricsFactory, logger: logger)
         let store = self.store
+        let githubKeys = GitHubKeySource(settings.githubKeys, path: settings.githubKeysPath)
+        self.githubKeys = githubKeys
         var services = RotationServices(
             store: store,
             providers: providers,
@@ -141,7 +147,7 @@ struct RotorAssembly {
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
                 services: services,
-                githubKeys: settings.githubKeys,
+                githubKeySource: githubKeys,
                 metrics: settings.metrics,
                 rateLimits: settings.rateLimits
             )

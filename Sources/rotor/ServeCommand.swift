@@ -118,6 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
                     leaseDuration: configuration.leaseDuration,
                     providerTimeout: configuration.providerTimeout,
                     githubKeys: configuration.githubKeys,
+                    githubKeysPath: configuration.githubKeysPath,
                     outboxRetry: configuration.outboxRetry,
                     databaseURL: configuration.databaseURL,
                     metrics: metrics,
@@ -152,7 +153,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention), .init(service: assembly.scheduler),
                     .init(service: server),
-                ],
+                ] + (assembly.githubKeys.path == nil ? [] : [.init(service: GitHubKeyReloader(source: assembly.githubKeys, logger: logger))]),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

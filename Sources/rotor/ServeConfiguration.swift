@@ -33,6 +33,8 @@ struct ServeConfiguration {
     /// GitHub's secret-scanning public keys from `ROTOR_GITHUB_KEYS_FILE`; nil when unset, and
     /// then `POST /v1/leaks/github` answers 503.
     var githubKeys: GitHubKeySet? = nil
+    /// Where they were read from, to read again on SIGHUP or a change.
+    var githubKeysPath: String? = nil
     /// Subscription delivery backoff (`ROTOR_OUTBOX_RETRY_BASE`, `ROTOR_OUTBOX_RETRY_MAX`).
     var outboxRetry: RetryPolicy
     /// `ROTOR_LEASE_DURATION`: how long a job's lease lasts unless renewed, so how soon another
@@ -210,6 +212,7 @@ struct ServeConfiguration {
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
             githubKeys: githubKeys,
+            githubKeysPath: githubKeys == nil ? nil : value("ROTOR_GITHUB_KEYS_FILE"),
             outboxRetry: RetryPolicy(base: outboxRetryBase, maximum: outboxRetryMax, attemptsPerStep: .max),
             leaseDuration: leaseDuration,
             providerTimeout: providerTimeout,

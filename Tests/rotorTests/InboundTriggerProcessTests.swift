@@ -131,4 +131,74 @@ import Testing
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
     }
+
+    @Test("ROTOR_GITHUB_KEYS_FILE is read again on SIGHUP and when it changes; a file that does not parse keeps the keys in force")
+    func reloadKeys() async throws {
+        let first = try Self.makeGitHubKeys()
+        let second = try Self.makeGitHubKeys()
+        defer {
+            try? FileManager.default.removeItem(at: first)
+            try? FileManager.default.removeItem(at: second)
+        }
+        // The second key set names its key differently, as GitHub's next key would be.
+        let secondJSON = try String(contentsOf: second.appendingPathComponent("github-keys.json"), encoding: .utf8)
+            .replacingOccurrences(of: "\"test-key\"", with: "\"next-key\"")
+        let live = first.appendingPathComponent("live.json")
+        func install(_ text: String) throws {
+            // As Kubernetes updates a mounted secret: a new file renamed over the old.
+            let staged = first.appendingPathComponent("staged.json")
+            try Data(text.utf8).write(to: staged)
+            _ = rename(staged.path, live.path)
+        }
+        try install(try String(contentsOf: first.appendingPathComponent("github-keys.json"), encoding: .utf8))
+        let rotor = try RotorProcessTests.RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", first.appendingPathComponent("data").path],
+            environment: [
+                "ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey,
+                "ROTOR_GITHUB_KEYS_FILE": live.path,
+            ])
+        defer { if rotor.process.isRunning { rotor.process.terminate() } }
+        let port = try await rotor.port()
+        let report = Array(#"[{"token":"not-a-managed-key","type":"vultr_api_key","url":"https://github.com/o/r","source":"content"}]"#.utf8)
+        func status(signedWith directory: URL, as identifier: String) async throws -> HTTPResponseStatus {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/leaks/github")
+            request.method = .POST
+            request.headers.add(name: "Github-Public-Key-Identifier", value: identifier)
+            request.headers.add(name: "Github-Public-Key-Signature", value: try Self.sign(report, in: directory))
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: report))
+            return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status
+        }
+        func eventually(_ expected: HTTPResponseStatus, signedWith directory: URL, as identifier: String) async throws -> Bool {
+            for _ in 0..<100 {
+                if try await status(signedWith: directory, as: identifier) == expected { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+
+        #expect(try await status(signedWith: first, as: "test-key") == .ok)
+        #expect(try await status(signedWith: second, as: "next-key") == .unauthorized)
+
+        // SIGHUP: the new file is read at once.
+        try install(secondJSON)
+        kill(rotor.process.processIdentifier, SIGHUP)
+        #expect(try await eventually(.ok, signedWith: second, as: "next-key"), "the new key was not trusted after SIGHUP")
+        #expect(try await status(signedWith: first, as: "test-key") == .unauthorized)
+
+        // A broken file changes nothing, on SIGHUP or on its own.
+        try install("{ not json")
+        kill(rotor.process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await status(signedWith: second, as: "next-key") == .ok)
+        #expect(rotor.process.isRunning)
+
+        // Without a signal: a changed file is noticed within a few seconds.
+        try install(try String(contentsOf: first.appendingPathComponent("github-keys.json"), encoding: .utf8))
+        #expect(try await eventually(.ok, signedWith: first, as: "test-key"), "a changed file was not read again")
+
+        rotor.process.terminate()
+        #expect(try await rotor.exitStatus() == 0)
+        #expect(rotor.errors.contains("could not be reloaded"))
+    }
 }

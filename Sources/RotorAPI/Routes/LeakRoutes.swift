@@ -17,9 +17,10 @@ enum LeakRoutes {
     /// Who leak reports are audited as.
     static let actor = "github-secret-scanning"
 
-    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore, keys: GitHubKeySet?) {
+    static func register(on router: some RouteRegistering, services: RotationServices, triggers: any TriggerStore, keys: GitHubKeySource) {
         router.post("/v1/leaks/github") { request in
-            try await Audit.$actor.withValue(Self.actor) { try await self.receive(request, services, triggers, keys) }
+            // The keys in force for this request: a reload replaces the whole set at once.
+            try await Audit.$actor.withValue(Self.actor) { try await self.receive(request, services, triggers, keys.current) }
         }
     }
 
