@@ -81,24 +81,36 @@ struct MultiInstanceTests {
             var jobIDs: [String] = []
             let killAt = Self.rotations / 2
             var orphaned: Set<String> = []
+            var killed = false
             for (index, credentialID) in credentialIDs.enumerated() {
-                if index == killAt {
-                    // Let the instances claim what was submitted, then kill one mid-step.
-                    try await Task.sleep(for: .milliseconds(200))
-                    kill(instances[0].process.processIdentifier, SIGKILL)
-                    _ = try await instances[0].exitStatus()
+                if index >= killAt, !killed {
+                    // Kill one instance mid-step, the first time from halfway on that it holds a
+                    // lease on an unfinished job (which engine claims what is up to them).
                     let owner = try String(contentsOfFile: dataDirectories[0] + "/instance-id", encoding: .utf8)
                         .trimmingCharacters(in: .whitespacesAndNewlines)
+                    let leasedQuery = "SELECT id FROM \(schema).jobs WHERE lease_owner = '\(owner)' AND state IN ('queued', 'running')"
+                    var holding = false
                     try await TestSchema.withAdminConnection { connection in
-                        for try await id in try await connection.query(
-                            "SELECT id FROM \(unescaped: schema).jobs WHERE lease_owner = \(owner) AND state IN ('queued', 'running')",
-                            logger: Self.logger
-                        ).decode(String.self) {
-                            orphaned.insert(id)
+                        for try await _ in try await connection.query(PostgresQuery(unsafeSQL: leasedQuery + " LIMIT 1"), logger: Self.logger)
+                            .decode(String.self)
+                        {
+                            holding = true
+                        }
+                    }
+                    if holding {
+                        kill(instances[0].process.processIdentifier, SIGKILL)
+                        _ = try await instances[0].exitStatus()
+                        killed = true
+                        try await TestSchema.withAdminConnection { connection in
+                            for try await id in try await connection.query(PostgresQuery(unsafeSQL: leasedQuery), logger: Self.logger)
+                                .decode(String.self)
+                            {
+                                orphaned.insert(id)
+                            }
                         }
                     }
                 }
-                let instance = index >= killAt ? 1 + index % 2 : index % 3
+                let instance = killed ? 1 + index % 2 : index % 3
                 let (status, body) = try await self.call(ports[instance], .POST, "/v1/jobs", #"{"credential_id":"\#(credentialID)"}"#)
                 jobIDs.append(try #require(body["id"] as? String, "\(status) \(body)"))
             }
