@@ -12,7 +12,7 @@ typealias TestedStore = Store & SubscriptionStore & ScheduleStore & TargetSecret
     & AuditStore & MetricsStore & EnvelopeKeyStore & Sendable
 
 /// The store implementations under test: SQLite always, PostgreSQL when `ROTOR_TEST_DATABASE_URL`
-/// names a database (`.ci/run` starts one; see README). Without it the PostgreSQL cases are not
+/// names a database (`.ci/run` starts one; see docs/development.md). Without it the PostgreSQL cases are not
 /// generated and ``PostgresAvailabilityTests`` reports itself skipped, so a run without
 /// PostgreSQL never looks like one that tested it.
 enum StoreKind: String, Sendable, CustomTestStringConvertible {
