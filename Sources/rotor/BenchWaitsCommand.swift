@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FakeVultr
 import Foundation
+import RotorHTTP
 import NIOCore
 import NIOHTTP1
 import RotorCore
@@ -35,7 +36,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
     @Option(help: "The jobs' grace period in seconds: long enough to open every wait and watch.") var grace = 45
 
     func run() async throws {
-        Self.raiseFileLimit()
+        FileLimit.raiseToMaximum()
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         try await fake.run { vultrURL in
@@ -202,12 +203,6 @@ struct BenchWaitsCommand: AsyncParsableCommand {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    private static func raiseFileLimit() {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
 }
 
 /// One wait's outcome.
@@ -236,7 +231,7 @@ private final class ChildServer: Sendable {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-bench-waits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.stderr = self.directory.appendingPathComponent("server.stderr")
-        FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
         self.process = Process()
         self.process.executableURL = URL(fileURLWithPath: binary)
         self.process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", self.directory.appendingPathComponent("data").path]

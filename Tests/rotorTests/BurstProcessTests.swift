@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FakeVultr
 import Foundation
+import RotorHTTP
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -45,7 +46,7 @@ struct BurstProcessTests {
     }
 
     private static func run(databaseURL: String?) async throws {
-        Self.raiseFileLimit()
+        FileLimit.raiseToMaximum()
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         try await fake.run { vultrURL in
             var environment = [
@@ -177,11 +178,4 @@ struct BurstProcessTests {
         }
     }
 
-    /// 1,000 client sockets and the server's own need more than the usual soft limit of 1,024.
-    private static func raiseFileLimit() {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
 }
