@@ -62,19 +62,20 @@ struct ServeConfiguration {
     /// once, with what to set.
     static func resolve(flags: ServeFlags, environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
         var problems: [String] = []
-        /// Secret settings whose `_FILE` form failed, and why: reported once (and not also as
-        /// "not set"). Kept apart from `problems`, which callees below hold `inout` while they
-        /// call `value`.
+        // Secret settings are read once, from the environment or their `_FILE`; one that cannot
+        // be read is reported here, and not again as "not set" by what would have used it.
+        var secrets: [String: String] = [:]
         var unreadableSecrets: Set<String> = []
-        var secretProblems: [String] = []
-        func value(_ name: String) -> String? {
-            guard SecretSetting.names.contains(name) else { return environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        for name in SecretSetting.names {
             do {
-                return try SecretSetting.value(name, in: environment)
+                secrets[name] = try SecretSetting.value(name, in: environment)
             } catch {
-                if unreadableSecrets.insert(name).inserted { secretProblems.append(error.description) }
-                return nil
+                unreadableSecrets.insert(name)
+                problems.append(error.description)
             }
+        }
+        func value(_ name: String) -> String? {
+            SecretSetting.names.contains(name) ? secrets[name] : environment[name].flatMap { $0.isEmpty ? nil : $0 }
         }
 
         let listenText = flags.listen ?? value("ROTOR_LISTEN") ?? "127.0.0.1:8080"
@@ -186,14 +187,12 @@ struct ServeConfiguration {
         }
 
         var notices: [String] = []
-        let adminToken = Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
-        let keyring = Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
-
-        problems = secretProblems + problems
-        problems.removeAll { problem in
-            (unreadableSecrets.contains("ROTOR_ADMIN_TOKEN") && problem.hasPrefix("ROTOR_ADMIN_TOKEN is not set"))
-                || (unreadableSecrets.contains("ROTOR_MASTER_KEY") && problem.hasPrefix("no keyring"))
-        }
+        let adminToken =
+            unreadableSecrets.contains("ROTOR_ADMIN_TOKEN")
+            ? nil : Self.adminToken(value("ROTOR_ADMIN_TOKEN"), flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
+        let keyring =
+            unreadableSecrets.contains("ROTOR_MASTER_KEY")
+            ? nil : Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
             let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout, let minimumSchedule
         else {
