@@ -1613,8 +1613,8 @@ components:
               url:
                 type: string
                 format: uri
-                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
-                description: "`https`, or `http` to a loopback host (the pattern is the subset fuzzed: https to a host name)."
+                pattern: "^https://[A-Za-z][A-Za-z0-9.-]*(/[!-~]*)?$"
+                description: "`https`, or `http` to a loopback host; port 1–65535; not an address or name the outbound policy denies (loopback, private, link-local, metadata unless `ROTOR_OUTBOUND_ALLOW` allows it), checked again on the resolved address when connecting (the pattern is the subset fuzzed: https to a host name)."
               signing_secret:
                 type: [string, "null"]
                 writeOnly: true
@@ -1623,7 +1623,7 @@ components:
               verify_url:
                 type: [string, "null"]
                 format: uri
-                pattern: "^https://[A-Za-z0-9.-]+(/[!-~]*)?$"
+                pattern: "^https://[A-Za-z][A-Za-z0-9.-]*(/[!-~]*)?$"
         schedule:
           type: object
           description: |
@@ -2050,7 +2050,7 @@ components:
           type: string
           format: uri
           maxLength: 2048
-          description: https, or http to a loopback host (localhost, 127.0.0.0/8, ::1); no user info.
+          description: https, or http to a loopback host (localhost, 127.0.0.0/8, ::1); no user info; port 1–65535; not an address or name the outbound policy denies (checked again on the resolved address when connecting).
         events:
           type: array
           minItems: 1

@@ -30,6 +30,9 @@ public struct RotationServices: Sendable {
     public var waitLimits: WaitLimits
     /// The shortest schedule accepted (`ROTOR_MIN_SCHEDULE_PERIOD`, default one hour).
     public var minimumSchedulePeriod: Double = 3_600
+    /// What targets, verify URLs and subscriptions may point at (`ROTOR_OUTBOUND_ALLOW`); a URL
+    /// whose host is an address or name this denies is refused with 422.
+    public var outboundPolicy = OutboundPolicy()
 
     /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
     public init(

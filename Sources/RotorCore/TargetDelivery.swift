@@ -123,10 +123,12 @@ extension DeliveryOutcome {
 }
 
 /// The URL rule for targets, verify URLs and subscriptions: `https`, or `http` to a loopback
-/// host (`localhost`, 127.0.0.0/8, `::1`).
+/// host (`localhost`, 127.0.0.0/8, `::1`); a port, if given, from 1 to 65535; and, with a policy,
+/// no address or well-known internal name the ``OutboundPolicy`` denies. Names are resolved and
+/// checked again when the request is made: this rule only catches what the text already shows.
 public enum OutboundURL {
     /// nil when `text` is acceptable, else what is wrong with it (to follow the field name).
-    public static func problem(with text: String) -> String? {
+    public static func problem(with text: String, policy: OutboundPolicy? = nil) -> String? {
         // RFC 3986 characters only: URLComponents lets some others (`{`, `|`, ...) through, and
         // such a URL is not one every HTTP client will send as given.
         let isURICharacter: (UInt8) -> Bool = { byte in
@@ -144,17 +146,28 @@ public enum OutboundURL {
             return "must be an absolute https URL"
         }
         guard components.user == nil, components.password == nil else { return "must not carry credentials" }
+        if let port = components.port, !(1...65535).contains(port) { return "must have a port from 1 to 65535" }
         switch scheme {
         case "https":
-            return nil
+            break
         case "http" where Self.isLoopback(host):
-            return nil
+            break
         case "http":
             return "must be an https URL (http is accepted only for localhost, 127.0.0.0/8 and ::1)"
         default:
             return "must be an https URL"
         }
+        guard let policy else { return nil }
+        if let address = IPAddress(host) {
+            if !policy.permits(address) { return Self.denied }
+        } else if policy.deniesByName(host) {
+            return Self.denied
+        }
+        return nil
     }
+
+    /// What a URL the outbound policy refuses is told.
+    public static let denied = "must not point at a loopback, private, link-local or metadata address (ROTOR_OUTBOUND_ALLOW can allow one)"
 
     static func isLoopback(_ host: String) -> Bool {
         let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))

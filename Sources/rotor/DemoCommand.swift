@@ -48,7 +48,9 @@ struct DemoCommand: AsyncParsableCommand {
                         vultrBaseURL: vultrURL,
                         retry: RetryPolicy(base: .milliseconds(100), maximum: .seconds(2), attemptsPerStep: 8),
                         maxConcurrentJobs: 4,
-                        pollInterval: .milliseconds(100)
+                        pollInterval: .milliseconds(100),
+                        // The demo's consumer listens on loopback.
+                        outboundPolicy: .loopbackAllowed
                     ),
                     logger: logger
                 )

@@ -30,7 +30,6 @@ struct RotorAssembly {
     /// GitHub's secret-scanning keys as the leak intake trusts them now.
     let githubKeys: GitHubKeySource
     let responder: RouterResponder
-    let deliveryClient: HTTPClient
     let providerClient: HTTPClient
     /// Every metric of this assembly, served by `GET /metrics`.
     let metrics: PrometheusCollectorRegistry
@@ -62,6 +61,9 @@ struct RotorAssembly {
         var maxWaitsPerToken = WaitLimits.defaultPerToken
         /// `ROTOR_MIN_SCHEDULE_PERIOD`.
         var minimumSchedulePeriod: TimeInterval = 3_600
+        /// Where targets, verify URLs and subscriptions may be (`ROTOR_OUTBOUND_ALLOW`): by default
+        /// public addresses only.
+        var outboundPolicy = OutboundPolicy()
         /// What is pruned after how long (`ROTOR_RETENTION`).
         var retention = RetentionPolicy()
     }
@@ -88,13 +90,13 @@ struct RotorAssembly {
         let providers: [ProviderKind: any Provider] = [
             .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout), factory: metricsFactory)
         ]
-        self.deliveryClient = WebhookDelivery.makeClient()
+        let delivery = WebhookDelivery(policy: settings.outboundPolicy)
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
         let engine = RotationEngine(
             store: self.store,
             providers: providers,
-            delivery: WebhookDelivery(client: self.deliveryClient),
+            delivery: delivery,
             configuration: EngineConfiguration(
                 owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
@@ -112,7 +114,7 @@ struct RotorAssembly {
         self.store.observeJobs { Task { await engine.wake() } }
         let dispatcher = OutboxDispatcher(
             store: self.store,
-            sender: WebhookDelivery(client: self.deliveryClient),
+            sender: delivery,
             configuration: OutboxConfiguration(owner: owner, pollInterval: settings.pollInterval, retry: settings.outboxRetry),
             logger: logger
         )
@@ -134,6 +136,7 @@ struct RotorAssembly {
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod
+        services.outboundPolicy = settings.outboundPolicy
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
                 authenticator: CompositeTokenAuthenticator([
@@ -158,7 +161,6 @@ struct RotorAssembly {
     /// has stopped.
     func shutdownClients() async throws {
         self.postgres?.shutdown()
-        try await self.deliveryClient.shutdown()
         try await self.providerClient.shutdown()
     }
 

@@ -104,6 +104,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private func serve(_ configuration: ServeConfiguration, vultrBaseURL: String, metrics: PrometheusCollectorRegistry, logger: Logger) async throws {
+        var outboundPolicy = configuration.outboundPolicy
+        if self.sandbox {
+            // The sandbox is for trying Rotor on this machine: its targets are here too.
+            outboundPolicy.allowedNetworks += OutboundPolicy.loopbackAllowed.allowedNetworks
+        }
 
         let assembly: RotorAssembly
         do {
@@ -125,6 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
                     rateLimits: configuration.rateLimits,
                     maxWaitsPerToken: configuration.maxWaitsPerToken,
                     minimumSchedulePeriod: configuration.minimumSchedulePeriod,
+                    outboundPolicy: outboundPolicy,
                     retention: configuration.retention
                 ),
                 logger: logger

@@ -51,6 +51,9 @@ struct ServeConfiguration {
     var maxWaitsPerToken = WaitLimits.defaultPerToken
     /// `ROTOR_MIN_SCHEDULE_PERIOD`: the shortest schedule accepted (default PT1H).
     var minimumSchedulePeriod: TimeInterval = 3_600
+    /// `ROTOR_OUTBOUND_ALLOW`: what targets, verify URLs and subscriptions may reach beyond
+    /// public addresses (default: nothing more).
+    var outboundPolicy = OutboundPolicy()
     /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
     /// delivery logs are kept (default 30 days). The audit log is kept for good.
     var retention = RetentionPolicy()
@@ -169,6 +172,15 @@ struct ServeConfiguration {
             failedAuth: defaults.failedAuth.flatMap { rateLimit("ROTOR_AUTH_FAILURE_LIMIT", default: $0) }
         )
 
+        var outboundPolicy = OutboundPolicy()
+        if let text = value("ROTOR_OUTBOUND_ALLOW") {
+            do {
+                outboundPolicy = try OutboundPolicy(parsing: text)
+            } catch {
+                problems.append("ROTOR_OUTBOUND_ALLOW: \(error)")
+            }
+        }
+
         var githubKeys: GitHubKeySet?
         if let path = value("ROTOR_GITHUB_KEYS_FILE") {
             do {
@@ -219,6 +231,7 @@ struct ServeConfiguration {
             rateLimits: rateLimits,
             maxWaitsPerToken: maxWaitsPerToken,
             minimumSchedulePeriod: Double(minimumSchedule.components.seconds) + Double(minimumSchedule.components.attoseconds) / 1e18,
+            outboundPolicy: outboundPolicy,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             notices: notices
         )

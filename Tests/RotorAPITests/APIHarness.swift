@@ -58,6 +58,8 @@ struct APIHarness: Sendable {
                 wakeEngine: wakeEngine,
                 clock: clock
             )
+            // The tests' targets and subscribers listen on loopback.
+            services.outboundPolicy = .loopbackAllowed
             configure(&services)
             let metrics = PrometheusCollectorRegistry()
             let responder = RotorApplication.buildResponder(

@@ -46,13 +46,14 @@ struct EngineFixture: Sendable {
             try await store.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
             let providers: [ProviderKind: any Provider] = [.vultr: VultrProvider(baseURL: vultrURL)]
             let engine = RotationEngine(
-                store: store, providers: providers, delivery: WebhookDelivery(client: .shared),
+                store: store, providers: providers, delivery: WebhookDelivery(policy: .loopbackAllowed),
                 configuration: EngineConfiguration(
                     owner: owner, pollInterval: .milliseconds(20),
                     retry: RetryPolicy(base: .milliseconds(10), maximum: .milliseconds(50), attemptsPerStep: 3)),
                 fingerprint: { SHA256.fingerprint(of: $0.reveal()) }, logger: Logger(label: "engine")
             )
-            let services = RotationServices(store: store, providers: providers, wakeEngine: { await engine.wake() })
+            var services = RotationServices(store: store, providers: providers, wakeEngine: { await engine.wake() })
+            services.outboundPolicy = .loopbackAllowed
             try await body(
                 EngineFixture(store: store, fake: fake, credential: credential, apiKey: apiKey, engine: engine, services: services))
         }

@@ -74,9 +74,6 @@ struct EngineHarness: Sendable {
     let userID: String
     let signing: WebhookSecret
 
-    /// One delivery client for the whole test process.
-    static let client = WebhookDelivery.makeClient()
-
     /// - Parameters:
     ///   - keyring: the store's keyring.
     ///   - database: an existing database to run on (kept afterwards); else a temporary one.
@@ -95,7 +92,6 @@ struct EngineHarness: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: database ?? directory.appendingPathComponent("rotor.sqlite").path, keyring: keyring)
-        let client = Self.client
 
         try await fake.run { vultrURL in
             try await HTTPServer.withRunningServer(
@@ -106,7 +102,7 @@ struct EngineHarness: Sendable {
                 let engine = RotationEngine(
                     store: store,
                     providers: [.vultr: VultrProvider(baseURL: vultrURL, requestTimeout: .seconds(5))],
-                    delivery: WebhookDelivery(client: client, timeout: .seconds(5)),
+                    delivery: WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(5)),
                     configuration: EngineConfiguration(
                         owner: "test-engine",
                         maxConcurrentJobs: 8,

@@ -86,7 +86,7 @@ struct OutboxHarness: Sendable {
         ) { address in
             let dispatcher = OutboxDispatcher(
                 store: store,
-                sender: WebhookDelivery(client: EngineHarness.client, timeout: .seconds(5)),
+                sender: WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(5)),
                 clock: clock,
                 configuration: OutboxConfiguration(
                     owner: "test-outbox", pollInterval: .milliseconds(20),
@@ -302,7 +302,7 @@ struct OutboxHarness: Sendable {
     /// Runs a dispatcher on the system clock beside the harness's engine, subscribed to everything.
     private func withDispatcher(_ h: EngineHarness, _ body: @Sendable (WebhookSecret) async throws -> Void) async throws {
         let dispatcher = OutboxDispatcher(
-            store: h.store, sender: WebhookDelivery(client: EngineHarness.client, timeout: .seconds(5)),
+            store: h.store, sender: WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(5)),
             configuration: OutboxConfiguration(owner: "test-outbox", pollInterval: .milliseconds(20), retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(50))),
             logger: Logger(label: "outbox"))
         let secret = WebhookSecret.generate()

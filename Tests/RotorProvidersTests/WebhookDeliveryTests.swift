@@ -44,7 +44,6 @@ final class Receiver: Sendable {
 
 @Suite(.timeLimit(.minutes(1))) struct WebhookDeliveryTests {
     static let signing = WebhookSecret.generate()
-    static let client = WebhookDelivery.makeClient()
 
     private func event(_ kind: TargetEvent.Kind) -> TargetEvent {
         TargetEvent(
@@ -57,7 +56,7 @@ final class Receiver: Sendable {
     func pending() async throws {
         let receiver = Receiver()
         let outcome = try await receiver.run { baseURL in
-            await WebhookDelivery(client: Self.client).deliver(
+            await WebhookDelivery(policy: .loopbackAllowed).deliver(
                 self.event(.keyPending), to: Target(id: .generate(), url: baseURL + "/hook"), signingSecret: Secret(Self.signing.encoded)
             )
         }
@@ -99,7 +98,7 @@ final class Receiver: Sendable {
             Response(status: HTTPResponseStatus(statusCode: status), headers: status == 302 ? ["Location": "https://elsewhere.example/"] : [:])
         }
         let outcome = try await receiver.run { baseURL in
-            await WebhookDelivery(client: Self.client).deliver(
+            await WebhookDelivery(policy: .loopbackAllowed).deliver(
                 self.event(.keyRevoked), to: Target(id: .generate(), url: baseURL + "/hook"), signingSecret: Secret(Self.signing.encoded)
             )
         }
@@ -115,7 +114,7 @@ final class Receiver: Sendable {
     func retryAfter() async throws {
         let receiver = Receiver { _ in Response(status: .tooManyRequests, headers: ["Retry-After": "9"]) }
         let outcome = try await receiver.run { baseURL in
-            await WebhookDelivery(client: Self.client).deliver(
+            await WebhookDelivery(policy: .loopbackAllowed).deliver(
                 self.event(.keyRevoked), to: Target(id: .generate(), url: baseURL + "/hook"), signingSecret: Secret(Self.signing.encoded)
             )
         }
@@ -129,12 +128,12 @@ final class Receiver: Sendable {
             return Response(status: .ok)
         }
         let outcome = try await slow.run { baseURL in
-            await WebhookDelivery(client: Self.client, timeout: .milliseconds(300)).deliver(
+            await WebhookDelivery(policy: .loopbackAllowed, timeout: .milliseconds(300)).deliver(
                 self.event(.keyRevoked), to: Target(id: .generate(), url: baseURL + "/hook"), signingSecret: Secret(Self.signing.encoded)
             )
         }
         guard case .transientFailure = outcome else { Issue.record("got \(outcome)"); return }
-        let refused = await WebhookDelivery(client: Self.client, timeout: .milliseconds(500)).deliver(
+        let refused = await WebhookDelivery(policy: .loopbackAllowed, timeout: .milliseconds(500)).deliver(
             self.event(.keyRevoked), to: Target(id: .generate(), url: "http://127.0.0.1:1/hook"), signingSecret: Secret(Self.signing.encoded)
         )
         guard case .transientFailure = refused else { Issue.record("got \(refused)"); return }
@@ -142,7 +141,7 @@ final class Receiver: Sendable {
 
     @Test("a non-https public URL or a bad signing secret fails permanently without sending anything")
     func refusedBeforeSending() async {
-        let delivery = WebhookDelivery(client: Self.client)
+        let delivery = WebhookDelivery(policy: .loopbackAllowed)
         let insecure = await delivery.deliver(self.event(.keyPending), to: Target(id: .generate(), url: "http://example.com/hook"), signingSecret: Secret(Self.signing.encoded))
         guard case .permanentFailure(let message) = insecure else { Issue.record("got \(insecure)"); return }
         #expect(message.contains("https"))
@@ -153,9 +152,80 @@ final class Receiver: Sendable {
     @Test("verify: 2xx from the verify URL is success, 503 transient")
     func verify() async throws {
         let up = Receiver { _ in Response(status: .ok) }
-        #expect(try await up.run { baseURL in await WebhookDelivery(client: Self.client).verify(url: baseURL + "/ready") } == .delivered(status: 200))
+        #expect(try await up.run { baseURL in await WebhookDelivery(policy: .loopbackAllowed).verify(url: baseURL + "/ready") } == .delivered(status: 200))
         let down = Receiver { _ in Response(status: .serviceUnavailable) }
-        let outcome = try await down.run { baseURL in await WebhookDelivery(client: Self.client).verify(url: baseURL + "/ready") }
+        let outcome = try await down.run { baseURL in await WebhookDelivery(policy: .loopbackAllowed).verify(url: baseURL + "/ready") }
         guard case .transientFailure = outcome else { Issue.record("got \(outcome)"); return }
+    }
+
+    /// Answers every name with the addresses it was given, as a DNS server under an attacker's
+    /// control would (a public-looking name, an internal address).
+    struct FixedResolver: HostResolver {
+        let answers: [String: [String]]
+        func addresses(of host: String) async throws -> [IPAddress] {
+            (self.answers[host] ?? []).compactMap(IPAddress.init)
+        }
+    }
+
+    @Test("a name that resolves to a private, loopback or metadata address is refused at connect time; nothing is sent")
+    func resolvedAddressDenied() async throws {
+        let receiver = Receiver()
+        try await receiver.run { baseURL in
+            let port = try #require(URL(string: baseURL)?.port)
+            // The receiver is on 127.0.0.1; the policy is the default (public addresses only).
+            for answer in [["127.0.0.1"], ["10.0.0.1", "127.0.0.1"], ["169.254.169.254"], ["::ffff:127.0.0.1"], ["fd00:ec2::254"]] {
+                let delivery = WebhookDelivery(policy: OutboundPolicy(), resolver: FixedResolver(answers: ["hooks.example.com": answer]))
+                let outcome = await delivery.verify(url: "https://hooks.example.com:\(port)/ready")
+                #expect(outcome == .permanentFailure(OutboundFailure.denied.description), "\(answer): \(outcome)")
+            }
+            // The literal and the well-known metadata name are refused without resolving.
+            let delivery = WebhookDelivery(policy: OutboundPolicy(), resolver: FixedResolver(answers: [:]))
+            for url in ["http://127.0.0.1:\(port)/ready", "https://169.254.169.254/latest/meta-data/", "https://metadata.google.internal/", "https://[fe80::1]/"] {
+                guard case .permanentFailure(let message) = await delivery.verify(url: url) else { Issue.record("\(url) was not refused"); continue }
+                #expect(message.contains("loopback, private"), "\(url): \(message)")
+            }
+        }
+        #expect(receiver.received.withLock(\.count) == 0)
+    }
+
+    @Test("an allowed name connects to the address that was checked, with the URL's Host, never resolving again")
+    func connectsToCheckedAddress() async throws {
+        let receiver = Receiver { _ in Response(status: .ok) }
+        try await receiver.run { baseURL in
+            let port = try #require(URL(string: baseURL)?.port)
+            // `rebind.example` does not exist in DNS: only the injected answer can take the
+            // request to the receiver, so a second (system) resolution would fail the test.
+            let policy = try OutboundPolicy(parsing: "127.0.0.0/8")
+            // The first answer is denied; the second, allowed, is the one connected to.
+            let answer = try await OutboundHTTP(policy: policy, resolver: FixedResolver(answers: ["rebind.example": ["10.1.2.3", "127.0.0.1"]]))
+                .execute(HTTPClientRequest(url: "http://rebind.example:\(port)/ready"), timeout: .seconds(5))
+            #expect(answer.status == 200)
+        }
+        let hosts = receiver.received.withLock { $0.map { $0.headers.first(name: "Host") ?? "" } }
+        #expect(hosts.count == 1)
+        #expect(hosts.first?.hasPrefix("rebind.example") == true, "\(hosts)")
+    }
+
+    @Test("transport errors are short classes, without the operating system's detail")
+    func transportErrorClasses() async throws {
+        let delivery = WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(2))
+        // Port 1 on loopback: refused.
+        guard case .transientFailure(let refused, _) = await delivery.verify(url: "http://127.0.0.1:1/ready") else {
+            Issue.record("not transient"); return
+        }
+        #expect(refused == "no answer (could not connect)")
+        #expect(!refused.contains("errno") && !refused.contains("refused"))
+        // TLS to a plain-HTTP listener: the handshake fails.
+        let plain = Receiver()
+        try await plain.run { baseURL in
+            let port = try #require(URL(string: baseURL)?.port)
+            guard case .transientFailure(let message, _) = await delivery.verify(url: "https://127.0.0.1:\(port)/ready") else {
+                Issue.record("not transient"); return
+            }
+            #expect(message == "no answer (TLS failed)")
+        }
+        // A name that does not resolve.
+        let unresolvable = WebhookDelivery(policy: OutboundPolicy(), resolver: FixedResolver(answers: [:]))
+        #expect(await unresolvable.verify(url: "https://nowhere.example/") == .transientFailure("no answer (could not resolve the host)", retryAfter: nil))
     }
 }

@@ -42,8 +42,10 @@ import Testing
                 self.process.executableURL = try RotorProcessTests.binary
                 self.process.arguments = arguments
             }
-            // Only what the test gives: nothing from the developer's shell leaks in.
-            self.process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+            // Only what the test gives: nothing from the developer's shell leaks in. The tests'
+            // targets, subscribers and fake providers listen on loopback, which the outbound
+            // policy denies unless allowed; a test of the policy itself sets its own value.
+            self.process.environment = ["ROTOR_OUTBOUND_ALLOW": "127.0.0.0/8,::1"].merging(environment) { $1 }.merging(["PATH": "/usr/bin:/bin"]) { $1 }
             self.process.standardOutput = try FileHandle(forWritingTo: self.stdout)
             self.process.standardError = try FileHandle(forWritingTo: self.stderr)
             try self.process.run()

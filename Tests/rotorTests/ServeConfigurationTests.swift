@@ -59,6 +59,17 @@ import Testing
         }
     }
 
+    @Test("ROTOR_OUTBOUND_ALLOW: public addresses only by default; listed ranges and names are added")
+    func outboundPolicy() throws {
+        let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        #expect(try self.resolve(base).outboundPolicy == OutboundPolicy())
+        var environment = base
+        environment["ROTOR_OUTBOUND_ALLOW"] = "10.9.0.0/16, hooks.internal"
+        let policy = try self.resolve(environment).outboundPolicy
+        #expect(policy.permits(IPAddress("10.9.1.1")!) && !policy.permits(IPAddress("10.8.1.1")!))
+        #expect(policy.permits(hostName: "hooks.internal"))
+    }
+
     @Test("ROTOR_DATABASE_URL selects PostgreSQL; a bad one is refused without showing its password")
     func databaseURL() throws {
         let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
@@ -131,6 +142,7 @@ import Testing
         (["ROTOR_RATE_LIMIT_RPS": "-1"], "ROTOR_RATE_LIMIT_RPS"),
         (["ROTOR_HOOK_RATE_LIMIT_RPS": "fast"], "ROTOR_HOOK_RATE_LIMIT_RPS"),
         (["ROTOR_RATE_LIMIT_BURST": "0"], "ROTOR_RATE_LIMIT_BURST"),
+        (["ROTOR_OUTBOUND_ALLOW": "10.0.0.0/8,10.0.0.0/40"], "ROTOR_OUTBOUND_ALLOW: '10.0.0.0/40' is not a CIDR"),
     ])
     func badValues(overrides: [String: String], expected: String) {
         var environment = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]

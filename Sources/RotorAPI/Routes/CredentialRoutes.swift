@@ -330,7 +330,7 @@ enum CredentialRoutes {
             default: errors.append(.init(field: "\(path).type", message: "must be \"webhook\"")); valid = false
             }
             if let url = body.url {
-                if let problem = OutboundURL.problem(with: url) {
+                if let problem = OutboundURL.problem(with: url, policy: services.outboundPolicy) {
                     errors.append(.init(field: "\(path).url", message: problem)); valid = false
                 } else if url.utf8.count > 2048 {
                     errors.append(.init(field: "\(path).url", message: "must be at most 2048 characters")); valid = false
@@ -339,7 +339,7 @@ enum CredentialRoutes {
                 errors.append(.init(field: "\(path).url", message: "is required")); valid = false
             }
             if let url = body.verifyURL {
-                if let problem = OutboundURL.problem(with: url) {
+                if let problem = OutboundURL.problem(with: url, policy: services.outboundPolicy) {
                     errors.append(.init(field: "\(path).verify_url", message: problem)); valid = false
                 } else if url.utf8.count > 2048 {
                     errors.append(.init(field: "\(path).verify_url", message: "must be at most 2048 characters")); valid = false

@@ -57,7 +57,7 @@ enum SubscriptionRoutes {
         if let url = body.url {
             if url.utf8.count > Self.maximumURLLength {
                 errors.append(.init(field: "url", message: "must be at most \(Self.maximumURLLength) characters"))
-            } else if let problem = OutboundURL.problem(with: url) {
+            } else if let problem = OutboundURL.problem(with: url, policy: services.outboundPolicy) {
                 errors.append(.init(field: "url", message: problem))
             }
         } else {

@@ -163,8 +163,9 @@ extension VultrProvider {
     }
 
     private static func describeTransport(_ error: any Error) -> String {
-        // Transport errors carry no request content, so their descriptions are safe to show.
-        String(describing: error).prefix(200).description
+        // The class only ("could not connect", "timed out"), as for targets: job events are read
+        // by API callers, and the operating system's detail is for nobody there.
+        OutboundFailure.classify(error).description
     }
 
     private static func failure(_ response: RawResponse) -> ProviderError {

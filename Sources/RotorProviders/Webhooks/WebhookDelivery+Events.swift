@@ -9,7 +9,7 @@ import RotorCrypto
 /// same timeout, same reading of the answer (DESIGN.md §4).
 extension WebhookDelivery: EventSender {
     public func send(_ message: OutboxMessage, timestamp: Date) async -> (outcome: DeliveryOutcome, statusCode: Int?) {
-        if let problem = OutboundURL.problem(with: message.url) {
+        if let problem = OutboundURL.problem(with: message.url, policy: self.outbound.policy) {
             return (.permanentFailure("subscription URL \(problem)"), nil)
         }
         let secret: WebhookSecret
@@ -31,21 +31,7 @@ extension WebhookDelivery: EventSender {
         request.headers.add(
             name: "webhook-signature", value: StandardWebhooks.sign(id: id, timestamp: seconds, body: message.event.payload, secret: secret))
         request.body = .bytes(ByteBuffer(bytes: message.event.payload))
-        do {
-            let response = try await self.client.execute(request, timeout: self.timeout)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            let status = Int(response.status.code)
-            switch status {
-            case 200..<300:
-                return (.delivered(status: status), status)
-            case 408, 429, 500..<600:
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-                return (.transientFailure("answered \(status)", retryAfter: retryAfter), status)
-            default:
-                return (.permanentFailure("answered \(status)"), status)
-            }
-        } catch {
-            return (.transientFailure("no answer (\(String(describing: error).prefix(120)))", retryAfter: nil), nil)
-        }
+        let result = await self.execute(request)
+        return (result.outcome, result.statusCode)
     }
 }

@@ -1,4 +1,4 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
@@ -9,28 +9,16 @@ import RotorCrypto
 /// Delivers target events as Standard Webhooks over AsyncHTTPClient (DESIGN.md §4, Targets).
 ///
 /// A 2xx within the timeout (10 s) is a delivery; 408, 429, 5xx and network errors are transient;
-/// any other answer is permanent. Redirects are not followed: a target that moved must be
+/// any other answer, and an address the outbound policy denies, is permanent. Redirects are not followed: a target that moved must be
 /// updated, not chased.
 public struct WebhookDelivery: TargetDelivery {
-    let client: HTTPClient
+    let outbound: OutboundHTTP
     let timeout: TimeAmount
 
-    /// Creates the deliverer. The client should not follow redirects.
-    public init(client: HTTPClient, timeout: Duration = .seconds(10)) {
-        self.client = client
+    /// Creates the deliverer: requests go where `policy` allows (``OutboundHTTP``).
+    public init(policy: OutboundPolicy, resolver: any HostResolver = SystemHostResolver(), timeout: Duration = .seconds(10)) {
+        self.outbound = OutboundHTTP(policy: policy, resolver: resolver)
         self.timeout = TimeAmount(timeout)
-    }
-
-    /// A client configured as deliveries need (no redirects).
-    public static func makeClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        // A refused or unreachable address fails the request at once, as a transient error the
-        // engine retries with backoff, instead of the client reconnecting until the request's
-        // deadline (a closed port held `POST /v1/credentials` for its whole 10 s).
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public func deliver(_ event: TargetEvent, to target: Target, signingSecret: Secret) async -> DeliveryOutcome {
@@ -45,7 +33,7 @@ public struct WebhookDelivery: TargetDelivery {
     /// space-separated, so a receiver that knows either secret verifies the delivery while a
     /// target's secret is being rolled.
     public func deliver(_ event: TargetEvent, to target: Target, signingSecrets: [Secret]) async -> DeliveryResult {
-        if let problem = OutboundURL.problem(with: target.url) {
+        if let problem = OutboundURL.problem(with: target.url, policy: self.outbound.policy) {
             return DeliveryResult(.permanentFailure("target URL \(problem)"), statusCode: nil)
         }
         var secrets: [WebhookSecret] = []
@@ -71,7 +59,7 @@ public struct WebhookDelivery: TargetDelivery {
     }
 
     public func check(url: String) async -> DeliveryResult {
-        if let problem = OutboundURL.problem(with: url) {
+        if let problem = OutboundURL.problem(with: url, policy: self.outbound.policy) {
             return DeliveryResult(.permanentFailure("verify URL \(problem)"), statusCode: nil)
         }
         var request = HTTPClientRequest(url: url)
@@ -79,23 +67,24 @@ public struct WebhookDelivery: TargetDelivery {
         return await self.execute(request)
     }
 
-    private func execute(_ request: HTTPClientRequest) async -> DeliveryResult {
+    /// Sends `request` and reads the answer as deliveries and subscription events both do.
+    func execute(_ request: HTTPClientRequest) async -> DeliveryResult {
+        let answer: OutboundHTTP.Answer
         do {
-            let response = try await self.client.execute(request, timeout: self.timeout)
-            // The body is not needed; drain a little so the connection can be reused.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            let status = Int(response.status.code)
-            switch status {
-            case 200..<300:
-                return DeliveryResult(.delivered(status: status), statusCode: status)
-            case 408, 429, 500..<600:
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-                return DeliveryResult(.transientFailure("answered \(status)", retryAfter: retryAfter), statusCode: status)
-            default:
-                return DeliveryResult(.permanentFailure("answered \(status)"), statusCode: status)
-            }
+            answer = try await self.outbound.execute(request, timeout: self.timeout)
+        } catch .denied {
+            return DeliveryResult(.permanentFailure(OutboundFailure.denied.description), statusCode: nil)
         } catch {
-            return DeliveryResult(.transientFailure("no answer (\(String(describing: error).prefix(120)))", retryAfter: nil), statusCode: nil)
+            return DeliveryResult(.transientFailure("no answer (\(error))", retryAfter: nil), statusCode: nil)
+        }
+        switch answer.status {
+        case 200..<300:
+            return DeliveryResult(.delivered(status: answer.status), statusCode: answer.status)
+        case 408, 429, 500..<600:
+            let retryAfter = answer.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+            return DeliveryResult(.transientFailure("answered \(answer.status)", retryAfter: retryAfter), statusCode: answer.status)
+        default:
+            return DeliveryResult(.permanentFailure("answered \(answer.status)"), statusCode: answer.status)
         }
     }
 
