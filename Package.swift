@@ -73,8 +73,13 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedOpenAPI"]
         ),
+        // Builds openapi.yaml into RotorAPI as Swift source (the spec is served without a resource
+        // bundle; only the YAML is committed).
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool(), dependencies: ["embed-openapi"]),
+        .executableTarget(name: "embed-openapi", swiftSettings: swiftSettings),
         // Actors that run jobs: claiming, the per-job step machine, retries.
         .target(
             name: "RotorEngine",
