@@ -35,6 +35,7 @@ RUN swift package resolve
 # test target whose directory is missing is an error even when only `rotor` is built.
 COPY COpenSSL ./COpenSSL
 COPY Sources ./Sources
+COPY Plugins ./Plugins
 COPY Tests ./Tests
 COPY openapi.yaml ./
 
