@@ -1,29 +1,19 @@
 import Foundation
 public import RotorCore
 import RotorCrypto
-import RotorHTTP
+public import RotorHTTP
+public import NIOHTTP1
 
 /// What the credential and job routes need from the rest of Rotor, injected by `rotor`.
 public struct RotationServices: Sendable {
-    /// Persistence.
-    public var store: any Store
+    /// Persistence: every store concern, typed (``RotorStorage``).
+    public var store: any RotorStorage
     /// Providers by kind (validation of new credentials).
     public var providers: [ProviderKind: any Provider]
     /// Tells the engine there is work (a new job, a cancel).
     public var wakeEngine: @Sendable () async -> Void
     /// Wall-clock time.
     public var clock: any RotorClock
-    /// `sha256:` + 12 hex digits of a key.
-    public var fingerprint: @Sendable (Secret) -> String
-    /// A fresh `whsec_` signing secret for a target that did not bring one.
-    public var generateSigningSecret: @Sendable () -> Secret
-    /// Whether `text` is a valid `whsec_` signing secret.
-    public var isValidSigningSecret: @Sendable (String) -> Bool
-    /// SHA-256 hex of bytes (idempotency fingerprints).
-    public var sha256Hex: @Sendable ([UInt8]) -> String
-    /// Inbound triggers and the leaked-key index; without it the trigger, hook and leak routes
-    /// are not served. Defaults to `store` when it is one.
-    public var triggers: (any TriggerStore)?
     /// Requests waiting for jobs to finish, woken by the store's finished-job notifications.
     public var jobWaiters: JobWaiters
     /// The cap on concurrent `?wait=` requests per token.
@@ -34,28 +24,18 @@ public struct RotationServices: Sendable {
     /// whose host is an address or name this denies is refused with 422.
     public var outboundPolicy = OutboundPolicy()
 
-    /// Creates the services. The crypto functions default to RotorCrypto's; tests may swap them.
+    /// Creates the services.
     public init(
-        store: any Store,
+        store: any RotorStorage,
         providers: [ProviderKind: any Provider],
         wakeEngine: @escaping @Sendable () async -> Void,
         clock: any RotorClock = SystemClock(),
-        fingerprint: (@Sendable (Secret) -> String)? = nil,
-        generateSigningSecret: (@Sendable () -> Secret)? = nil,
-        isValidSigningSecret: (@Sendable (String) -> Bool)? = nil,
-        sha256Hex: (@Sendable ([UInt8]) -> String)? = nil,
-        triggers: (any TriggerStore)? = nil,
         waitLimits: WaitLimits = WaitLimits()
     ) {
         self.store = store
         self.providers = providers
         self.wakeEngine = wakeEngine
         self.clock = clock
-        self.fingerprint = fingerprint ?? { SHA256.fingerprint(of: $0.reveal()) }
-        self.generateSigningSecret = generateSigningSecret ?? { Secret(WebhookSecret.generate().encoded) }
-        self.isValidSigningSecret = isValidSigningSecret ?? { (try? WebhookSecret(encoded: $0)) != nil }
-        self.sha256Hex = sha256Hex ?? { SHA256.hexDigest($0) }
-        self.triggers = triggers ?? (store as? any TriggerStore)
         let waiters = JobWaiters()
         store.observeFinishedJobs { waiters.notify($0) }
         self.jobWaiters = waiters
@@ -63,7 +43,27 @@ public struct RotationServices: Sendable {
     }
 }
 
-extension StoreError {
+extension RotationServices {
+    /// `sha256:` + 12 hex digits of a key.
+    func fingerprint(_ secret: Secret) -> String { SHA256.fingerprint(of: secret.reveal()) }
+
+    /// A fresh `whsec_` signing secret for a target or subscription that did not bring one.
+    func generateSigningSecret() -> Secret { Secret(WebhookSecret.generate().encoded) }
+
+    /// Whether `text` is a valid `whsec_` signing secret.
+    func isValidSigningSecret(_ text: String) -> Bool { (try? WebhookSecret(encoded: text)) != nil }
+
+    /// SHA-256 hex of bytes (idempotency fingerprints).
+    func sha256Hex(_ bytes: [UInt8]) -> String { SHA256.hexDigest(bytes) }
+}
+
+/// A store refusal answers as its problem wherever a handler lets it through: the mapping is made
+/// here once, not at each call.
+extension StoreError: HTTPResponseError {
+    public var status: HTTPResponseStatus { self.problem.status }
+
+    public func response() -> Response { self.problem.response() }
+
     /// The problem response for a store refusal.
     var problem: HTTPError {
         switch self.code {
@@ -92,6 +92,17 @@ extension Request {
     func id<ID: PrefixedID>(_ name: String, as type: ID.Type) throws(HTTPError) -> ID {
         guard let text = self.parameters[name], let id = ID(text) else { throw HTTPError.notFound() }
         return id
+    }
+}
+
+/// One page of a list, read with the request's `limit` and `cursor`. The stores answer a cursor
+/// they did not give out with not-found; to the caller that is a bad query (422), not a 404.
+func readPage<Item>(_ request: Request, _ read: (PageRequest) async throws -> Page<Item>) async throws -> Page<Item> {
+    let page = try pageRequest(request)
+    do {
+        return try await read(page)
+    } catch let error as StoreError where error.code == .notFound {
+        throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
     }
 }
 

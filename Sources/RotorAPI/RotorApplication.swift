@@ -59,7 +59,7 @@ public enum RotorApplication {
         if let registry = configuration.metrics {
             let factory = RotorMetrics.factory(registry: registry)
             router.instrument(with: HTTPMetrics(factory: factory))
-            let gauges = (configuration.services?.store as? any MetricsStore).map { StoreGauges(store: $0, factory: factory) }
+            let gauges = configuration.services.map { StoreGauges(store: $0.store, factory: factory) }
             MetricsRoutes.register(on: router, registry: registry, gauges: gauges)
         }
 
@@ -76,18 +76,12 @@ public enum RotorApplication {
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)
             SecretRoutes.register(on: v1, services: services)
-            if let tokens = services.store as? any TokenStore {
-                TokenRoutes.register(on: v1, services: services, tokens: tokens)
-            }
-            if let audit = services.store as? any AuditStore {
-                AuditRoutes.register(on: v1, audit: audit)
-            }
-            if let triggers = services.triggers {
-                TriggerRoutes.register(on: v1, services: services, triggers: triggers)
-                // Authenticated by signature, not bearer token: registered outside the /v1 group.
-                HookRoutes.register(on: signed, services: services, triggers: triggers, perTrigger: configuration.rateLimits.perTriggerLimiter())
-                LeakRoutes.register(on: signed, services: services, triggers: triggers, keys: configuration.githubKeys)
-            }
+            TokenRoutes.register(on: v1, services: services, tokens: services.store)
+            AuditRoutes.register(on: v1, audit: services.store)
+            TriggerRoutes.register(on: v1, services: services, triggers: services.store)
+            // Authenticated by signature, not bearer token: registered outside the /v1 group.
+            HookRoutes.register(on: signed, services: services, triggers: services.store, perTrigger: configuration.rateLimits.perTriggerLimiter())
+            LeakRoutes.register(on: signed, services: services, triggers: services.store, keys: configuration.githubKeys)
         }
         return router.buildResponder()
     }

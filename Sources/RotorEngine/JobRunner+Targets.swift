@@ -98,24 +98,23 @@ extension JobRunner {
             error: error,
             at: at
         )
-        // The log is for operators; a store that keeps none (or fails to write) does not stop delivery.
-        if let log = self.store as? any TargetDeliveryLog {
-            do {
-                if eventType == TargetEvent.Kind.keyPending.rawValue {
-                    // `key.pending` carries the new key: each attempt is a disclosure, audited
-                    // with the delivery's record (naming the target; outcome as the target answered).
-                    let outcome = result.statusCode.map { "sent, answered \($0)" } ?? "sent, no answer"
-                    try await Audit.$actor.withValue("engine") {
-                        try await Audit.recording("secret.disclose", target.rawValue, at: at, outcome: outcome) {
-                            try await log.recordDelivery(record)
-                        }
+        // The log is for operators; failing to write it does not stop delivery.
+        let log = self.store
+        do {
+            if eventType == TargetEvent.Kind.keyPending.rawValue {
+                // `key.pending` carries the new key: each attempt is a disclosure, audited
+                // with the delivery's record (naming the target; outcome as the target answered).
+                let outcome = result.statusCode.map { "sent, answered \($0)" } ?? "sent, no answer"
+                try await Audit.$actor.withValue("engine") {
+                    try await Audit.recording("secret.disclose", target.rawValue, at: at, outcome: outcome) {
+                        try await log.recordDelivery(record)
                     }
-                } else {
-                    try await log.recordDelivery(record)
                 }
-            } catch {
-                self.logger.warning("could not record a target delivery", metadata: ["job_id": "\(job)", "error": "\(error)"])
+            } else {
+                try await log.recordDelivery(record)
             }
+        } catch {
+            self.logger.warning("could not record a target delivery", metadata: ["job_id": "\(job)", "error": "\(error)"])
         }
         return result
     }

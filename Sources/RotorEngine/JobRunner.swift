@@ -9,7 +9,7 @@ import RotorCore
 /// store holds a state the next attempt (here, after a restart, or on another instance) can
 /// resume from.
 struct JobRunner: Sendable {
-    let store: any Store
+    let store: any Store & TargetDeliveryLog
     let providers: [ProviderKind: any Provider]
     let delivery: any TargetDelivery
     let clock: any RotorClock

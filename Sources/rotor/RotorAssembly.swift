@@ -13,13 +13,7 @@ import RotorStore
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 struct RotorAssembly {
-    /// Every store concern the assembly wires up; SQLiteStore and PostgresStore both provide them.
-    /// The API reaches triggers, tokens, audit and metrics by casting the store it is given:
-    /// naming them here makes sure the PostgreSQL store has them too.
-    typealias AssembledStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog
-        & TriggerStore & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications & RetentionStore
-
-    let store: any AssembledStore
+    let store: any RotorStorage
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
     let postgres: PostgresStore?
     let engine: RotationEngine
@@ -132,7 +126,6 @@ struct RotorAssembly {
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
-            fingerprint: fingerprint,
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod

@@ -15,19 +15,11 @@ enum CredentialRoutes {
             try await self.create(request, services: services)
         }
         v1.get("/credentials") { request in
-            let page = try pageRequest(request)
-            var result: Page<Credential>
-            do {
-                result = try await services.store.credentials(page)
-                if let bound = request.principal?.credentialIDs {
-                    // A bound token lists only its credentials; a page may then hold fewer than
-                    // `limit` items while `next_cursor` still leads on.
-                    result.items.removeAll { !bound.contains($0.id.rawValue) }
-                }
-            } catch let error as StoreError where error.code == .notFound {
-                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a valid cursor")])
-            } catch let error as StoreError {
-                throw error.problem
+            var result = try await readPage(request, services.store.credentials)
+            if let bound = request.principal?.credentialIDs {
+                // A bound token lists only its credentials; a page may then hold fewer than
+                // `limit` items while `next_cursor` still leads on.
+                result.items.removeAll { !bound.contains($0.id.rawValue) }
             }
             return try Response.json(ListResponse(data: result.items.map { CredentialResource(credential: $0) }, nextCursor: result.nextCursor))
         }
@@ -41,12 +33,8 @@ enum CredentialRoutes {
         v1.delete("/credentials/{id}") { request in
             let id = try request.id("id", as: CredentialID.self)
             _ = try request.require(.credentialsWrite, on: id)
-            do {
-                try await Audit.recording("credential.delete", id.rawValue, at: services.clock.now()) {
-                    try await services.store.deleteCredential(id)
-                }
-            } catch let error as StoreError {
-                throw error.problem
+            try await Audit.recording("credential.delete", id.rawValue, at: services.clock.now()) {
+                try await services.store.deleteCredential(id)
             }
             return .noContent
         }
@@ -114,7 +102,7 @@ enum CredentialRoutes {
         if let labels = body.labels { Self.validate(labels: labels, errors: &errors) }
 
         guard errors.isEmpty, let name = body.name, let provider, let secretText = body.secret else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+            throw HTTPError.invalidBody(errors)
         }
         let secret = Secret(secretText)
         // Where the credential's next keys will go: as sensitive as reading them.
@@ -178,12 +166,8 @@ enum CredentialRoutes {
             updatedAt: now
         )
         credential.nextRotationAt = credential.scheduledRotationAt()
-        do {
-            try await Audit.recording("credential.create", credential.id.rawValue, at: now) {
-                try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
-            }
-        } catch let error as StoreError {
-            throw error.problem
+        try await Audit.recording("credential.create", credential.id.rawValue, at: now) {
+            try await services.store.createCredential(credential, secrets: CredentialSecrets(current: secret, signingSecrets: signingSecrets))
         }
         return try Response.json(
             CredentialResource(credential: credential, generatedSigningSecrets: generated),
@@ -220,7 +204,7 @@ enum CredentialRoutes {
             }
         }
         guard errors.isEmpty else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+            throw HTTPError.invalidBody(errors)
         }
 
         guard var credential = try await services.store.credential(id) else {
@@ -229,13 +213,9 @@ enum CredentialRoutes {
         if case .some(.some(let newSchedule)) = schedule, let before = newSchedule.beforeExpiry?.fixedSeconds,
             let lifetime = credential.keyExpiry?.fixedSeconds, lifetime - before < services.minimumSchedulePeriod
         {
-            throw HTTPError.invalidRequest(
-                "The request body is invalid.",
-                errors: [
-                    .init(
-                        field: "schedule.before_expiry",
-                        message: "must leave at least \(ISODuration(seconds: services.minimumSchedulePeriod)) between a new key and its rotation (key_expiry minus before_expiry)")
-                ])
+            throw HTTPError.invalidBody(
+                field: "schedule.before_expiry",
+                "must leave at least \(ISODuration(seconds: services.minimumSchedulePeriod)) between a new key and its rotation (key_expiry minus before_expiry)")
         }
         if let targets {
             // Removing targets, or keeping them as they are, sends no key anywhere new.
@@ -269,13 +249,9 @@ enum CredentialRoutes {
             // targets change must not undo the retry time after a scheduled rotation failed.
             credential.nextRotationAt = credential.scheduledRotationAt()
         }
-        do {
-            // Compare-and-set: a job starting (or the engine committing) meanwhile answers 409.
-            try await Audit.recording("credential.update", id.rawValue, at: services.clock.now()) {
-                try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
-            }
-        } catch let error as StoreError {
-            throw error.problem
+        // Compare-and-set: a job starting (or the engine committing) meanwhile answers 409.
+        try await Audit.recording("credential.update", id.rawValue, at: services.clock.now()) {
+            try await services.store.updateCredential(credential, signingSecrets: signingSecrets, ifUnmodifiedSince: readAt)
         }
         return try Response.json(CredentialResource(credential: credential, generatedSigningSecrets: generated))
     }

@@ -14,19 +14,15 @@ enum JobRoutes {
         v1.get("/jobs") { request in
             let filter = try self.filter(request)
             var page: Page<Job>
-            do {
-                if let bound = request.principal?.credentialIDs, let only = filter.credentialID, !bound.contains(only.rawValue) {
-                    // Another credential's jobs: as if it had none.
-                    page = Page(items: [], nextCursor: nil)
-                } else {
-                    page = try await services.store.jobs(filter, try pageRequest(request))
-                    if let bound = request.principal?.credentialIDs {
-                        // A page may then hold fewer than `limit` items while `next_cursor` leads on.
-                        page.items.removeAll { !bound.contains($0.credentialID.rawValue) }
-                    }
+            if let bound = request.principal?.credentialIDs, let only = filter.credentialID, !bound.contains(only.rawValue) {
+                // Another credential's jobs: as if it had none.
+                page = Page(items: [], nextCursor: nil)
+            } else {
+                page = try await readPage(request) { try await services.store.jobs(filter, $0) }
+                if let bound = request.principal?.credentialIDs {
+                    // A page may then hold fewer than `limit` items while `next_cursor` leads on.
+                    page.items.removeAll { !bound.contains($0.credentialID.rawValue) }
                 }
-            } catch let error as StoreError where error.code == .notFound {
-                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
             }
             return try Response.json(ListResponse(data: page.items.map(JobResource.init), nextCursor: page.nextCursor))
         }
@@ -57,8 +53,6 @@ enum JobRoutes {
                 return try Response.json(JobResource(job: job), status: .accepted)
             } catch let error as JobTransitionError {
                 throw HTTPError.conflict(code: "cancel_too_late", "The job can no longer be cancelled: \(error.description).")
-            } catch let error as StoreError {
-                throw error.problem
             }
         }
     }
@@ -107,17 +101,16 @@ enum JobRoutes {
     private static func create(_ request: Request, _ services: RotationServices) async throws -> Response {
         let body = try request.decode(JobCreateRequest.self)
         guard let credentialID = CredentialID(body.credentialID) else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "credential_id", message: "must be a credential id (cred_…)")])
+            throw HTTPError.invalidBody(field: "credential_id", "must be a credential id (cred_…)")
         }
         if let reason = body.reason, reason.count > 500 {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "reason", message: "must be at most 500 characters")])
+            throw HTTPError.invalidBody(field: "reason", "must be at most 500 characters")
         }
         let gracePeriod = body.gracePeriod ?? .zero
         if gracePeriod.fixedSeconds.map({ $0 > 30 * 86_400 }) ?? true {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "grace_period", message: "must be a fixed duration of at most P30D (no years or months)")])
+            throw HTTPError.invalidBody(field: "grace_period", "must be a fixed duration of at most P30D (no years or months)")
         }
-        let noSuchCredential = HTTPError.invalidRequest(
-            "The request body is invalid.", errors: [.init(field: "credential_id", message: "names no credential")])
+        let noSuchCredential = HTTPError.invalidBody(field: "credential_id", "names no credential")
         guard request.principal?.mayAct(on: credentialID) ?? false else { throw noSuchCredential }
 
         let presentedKey = request.headers.first(name: "Idempotency-Key")
@@ -155,10 +148,6 @@ enum JobRoutes {
             }
         } catch let error as StoreError where error.code == .notFound {
             throw noSuchCredential
-        } catch let error as StoreError where error.code == .credentialDisabled {
-            throw HTTPError.conflict(code: "credential_disabled", "The credential is disabled; set it active to rotate it.")
-        } catch let error as StoreError {
-            throw error.problem
         }
         return try Response.json(JobResource(job: created), status: .accepted, headers: ["Location": "/v1/jobs/\(created.id.rawValue)"])
     }

@@ -47,17 +47,17 @@ enum LeakRoutes {
 
         // The report itself is audited (never its tokens): one entry per matched credential, one
         // for the tokens that matched none.
-        let audit = services.store as? any AuditStore
+        let audit = services.store
         let reportedAt = services.clock.now()
         if digests.contains(where: { matches[$0] == nil }) {
-            try await audit?.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: "unmatched", outcome: "false_positive"))
+            try await audit.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: "unmatched", outcome: "false_positive"))
         }
         var started = false
         var handled: Set<CredentialID> = []
         for (item, digest) in zip(items, digests) {
             guard let credentialID = matches[digest], handled.insert(credentialID).inserted else { continue }
             let source = item.url.flatMap { $0.utf8.count <= 2048 ? $0 : nil } ?? "github-secret-scanning"
-            try await audit?.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: credentialID.rawValue, outcome: "true_positive"))
+            try await audit.appendAudit(AuditRecord(at: reportedAt, actor: Self.actor, action: "leak.report", resource: credentialID.rawValue, outcome: "true_positive"))
             let type = item.type.map { String($0.prefix(100)) } ?? "unknown type"
             let reason = "Leaked: GitHub secret scanning reported the current key (\(type)) at \(source)."
             let outcome = try await services.startOrJoin(credentialID, trigger: Trigger(kind: .leak, source: source), reason: reason, gracePeriod: .zero)

@@ -9,7 +9,7 @@ import RotorHTTP
 /// served unaudited; a token bound elsewhere gets 404 and leaves a `denied` entry.
 enum SecretRoutes {
     static func register(on v1: ScopedRoutes, services: RotationServices) {
-        guard let audit = services.store as? any AuditStore else { return }
+        let audit = services.store
         v1.get("/credentials/{id}/secret") { request in
             let id = try request.id("id", as: CredentialID.self)
             guard let principal = request.principal else { throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.") }
@@ -35,12 +35,7 @@ enum SecretRoutes {
     private static func currentKey(_ id: CredentialID, store: any Store) async throws -> (Secret, Int) {
         for _ in 0..<5 {
             guard let before = try await store.credential(id)?.version else { throw HTTPError.notFound("No credential with this id exists.") }
-            let secrets: CredentialSecrets
-            do {
-                secrets = try await store.credentialSecrets(id)
-            } catch let error as StoreError {
-                throw error.problem
-            }
+            let secrets = try await store.credentialSecrets(id)
             if try await store.credential(id)?.version == before { return (secrets.current, before) }
         }
         throw HTTPError.conflict(code: "conflict", "The credential kept rotating while its key was read; retry the request.")

@@ -10,15 +10,10 @@ enum SubscriptionRoutes {
     static let maximumURLLength = 2048
 
     static func register(on v1: ScopedRoutes, services: RotationServices) {
-        guard let store = services.store as? any SubscriptionStore else { return }
+        let store = services.store
         v1.post("/subscriptions") { request in try await self.create(request, store: store, services: services) }
         v1.get("/subscriptions") { request in
-            let page: Page<Subscription>
-            do {
-                page = try await store.subscriptions(try pageRequest(request))
-            } catch let error as StoreError where error.code == .notFound {
-                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
-            }
+            let page = try await readPage(request, store.subscriptions)
             return try Response.json(ListResponse(data: page.items.map { SubscriptionResource(subscription: $0) }, nextCursor: page.nextCursor))
         }
         v1.get("/subscriptions/{id}") { request in
@@ -78,7 +73,7 @@ enum SubscriptionRoutes {
             errors.append(.init(field: "events", message: "is required"))
         }
         guard errors.isEmpty, let url = body.url else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+            throw HTTPError.invalidBody(errors)
         }
 
         let subscription = Subscription(id: .generate(), url: url, events: events, createdAt: services.clock.now())

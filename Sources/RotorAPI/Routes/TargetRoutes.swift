@@ -19,9 +19,7 @@ enum TargetRoutes {
         v1.get("/jobs/{id}/deliveries") { request in
             let id = try request.id("id", as: JobID.self)
             let page = try pageRequest(request)
-            guard let log = services.store as? any TargetDeliveryLog else {
-                throw HTTPError.unavailable("This store keeps no delivery log.")
-            }
+            let log = services.store
             guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
                 throw HTTPError.notFound("No job \(id).")
             }
@@ -47,32 +45,23 @@ enum TargetRoutes {
             let body = try request.decode(RollSecretBody.self)
             if let text = body.overlap {
                 guard let duration = try? ISODuration(parsing: text), let seconds = duration.fixedSeconds, seconds <= Self.maximumOverlap else {
-                    throw HTTPError.invalidRequest(
-                        "The request body is invalid.",
-                        errors: [.init(field: "overlap", message: "must be a fixed ISO 8601 duration of at most P30D (PT0S ends the old secret at once)")]
-                    )
+                    throw HTTPError.invalidBody(field: "overlap", "must be a fixed ISO 8601 duration of at most P30D (PT0S ends the old secret at once)")
                 }
                 overlap = duration
             }
         }
-        guard let store = services.store as? any TargetSecretStore else {
-            throw HTTPError.unavailable("This store cannot roll signing secrets.")
-        }
+        let store = services.store
         let now = services.clock.now()
         let secret = services.generateSigningSecret()
         let credential: Credential
-        do {
-            credential = try await Audit.recording("target.roll_secret", targetID.rawValue, at: now) {
-                try await store.rollSigningSecret(
-                    credential: id,
-                    target: targetID,
-                    to: secret,
-                    overlapUntil: overlap.isZero ? nil : overlap.adding(to: now),
-                    at: now
-                )
-            }
-        } catch let error as StoreError {
-            throw error.problem
+        credential = try await Audit.recording("target.roll_secret", targetID.rawValue, at: now) {
+            try await store.rollSigningSecret(
+                credential: id,
+                target: targetID,
+                to: secret,
+                overlapUntil: overlap.isZero ? nil : overlap.adding(to: now),
+                at: now
+            )
         }
         guard let target = credential.targets.first(where: { $0.id == targetID }) else {
             throw HTTPError.notFound("The credential has no such target.")

@@ -14,12 +14,7 @@ enum TokenRoutes {
     static func register(on v1: ScopedRoutes, services: RotationServices, tokens: any TokenStore) {
         v1.post("/tokens") { request in try await self.create(request, services, tokens) }
         v1.get("/tokens") { request in
-            let result: Page<APIToken>
-            do {
-                result = try await tokens.tokens(try pageRequest(request))
-            } catch let error as StoreError where error.code == .notFound {
-                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
-            }
+            let result = try await readPage(request, tokens.tokens)
             return try Response.json(ListResponse(data: result.items.map { TokenResource(token: $0) }, nextCursor: result.nextCursor))
         }
         v1.get("/tokens/{id}") { request in
@@ -94,7 +89,7 @@ enum TokenRoutes {
             }
         }
         guard errors.isEmpty, let name = body.name else {
-            throw HTTPError.invalidRequest("The request body is invalid.", errors: errors)
+            throw HTTPError.invalidBody(errors)
         }
 
         let value = SecureRandom.token(prefix: StoreTokenAuthenticator.tokenPrefix)

@@ -18,12 +18,7 @@ enum TriggerRoutes {
     static func register(on v1: ScopedRoutes, services: RotationServices, triggers: any TriggerStore) {
         v1.post("/triggers") { request in try await self.create(request, services, triggers) }
         v1.get("/triggers") { request in
-            let result: Page<WebhookTrigger>
-            do {
-                result = try await triggers.triggers(try pageRequest(request))
-            } catch let error as StoreError where error.code == .notFound {
-                throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "cursor", message: "is not a cursor this list gave out")])
-            }
+            let result = try await readPage(request, triggers.triggers)
             return try Response.json(ListResponse(data: result.items.map { TriggerResource(trigger: $0) }, nextCursor: result.nextCursor))
         }
         v1.get("/triggers/{id}") { request in
@@ -80,7 +75,7 @@ enum TriggerRoutes {
         } else {
             errors.append(.init(field: "credential_ids", message: "is required"))
         }
-        guard errors.isEmpty else { throw HTTPError.invalidRequest("The request body is invalid.", errors: errors) }
+        guard errors.isEmpty else { throw HTTPError.invalidBody(errors) }
 
         let trigger = WebhookTrigger(scheme: scheme, credentialIDs: credentialIDs, description: body.description, createdAt: services.clock.now())
         let secret = Self.generateSecret(for: scheme)
@@ -99,7 +94,7 @@ enum TriggerRoutes {
         var overlap = Self.defaultOverlap
         if request.body.readableBytes > 0, let requested = try request.decode(TriggerRollBody.self).overlap {
             guard let seconds = requested.fixedSeconds, seconds <= Self.maximumOverlap else {
-                throw HTTPError.invalidRequest("The request body is invalid.", errors: [.init(field: "overlap", message: "must be a fixed duration of at most P7D (no years or months)")])
+                throw HTTPError.invalidBody(field: "overlap", "must be a fixed duration of at most P7D (no years or months)")
             }
             overlap = seconds
         }

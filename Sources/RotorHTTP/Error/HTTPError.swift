@@ -92,6 +92,17 @@ extension HTTPError {
         HTTPError(.unprocessableEntity, code: "invalid_request", detail: detail, errors: errors)
     }
 
+    /// 422 `invalid_request` about the body: "The request body is invalid.", with what is wrong
+    /// with each field.
+    public static func invalidBody(_ errors: [FieldError] = []) -> HTTPError {
+        .invalidRequest("The request body is invalid.", errors: errors)
+    }
+
+    /// ``invalidBody(_:)`` for one field.
+    public static func invalidBody(field: String, _ message: String) -> HTTPError {
+        .invalidBody([FieldError(field: field, message: message)])
+    }
+
     /// 401 `unauthorized` with the `WWW-Authenticate: Bearer` challenge of RFC 6750.
     public static func unauthorized(_ detail: String, invalidToken: Bool = false) -> HTTPError {
         let challenge = invalidToken ? #"Bearer realm="rotor", error="invalid_token""# : #"Bearer realm="rotor""#

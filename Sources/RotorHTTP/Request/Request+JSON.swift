@@ -40,15 +40,15 @@ extension Request {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return .invalidJSON("The request body is not valid JSON.")
         case .dataCorrupted(let context):
-            return .invalidRequest("The request body is invalid.", errors: [.init(field: path(context.codingPath), message: context.debugDescription)])
+            return .invalidBody(field: path(context.codingPath), context.debugDescription)
         case .keyNotFound(let key, let context):
-            return .invalidRequest("The request body is invalid.", errors: [.init(field: path(context.codingPath + [key]), message: "is required")])
+            return .invalidBody(field: path(context.codingPath + [key]), "is required")
         case .typeMismatch(let type, let context):
-            return .invalidRequest("The request body is invalid.", errors: [.init(field: path(context.codingPath), message: "must be \(describe(type))")])
+            return .invalidBody(field: path(context.codingPath), "must be \(describe(type))")
         case .valueNotFound(let type, let context):
-            return .invalidRequest("The request body is invalid.", errors: [.init(field: path(context.codingPath), message: "must be \(describe(type)), not null")])
+            return .invalidBody(field: path(context.codingPath), "must be \(describe(type)), not null")
         @unknown default:
-            return .invalidRequest("The request body is invalid.")
+            return .invalidBody()
         }
     }
 
