@@ -32,6 +32,26 @@ extension ProviderKey {
     }
 }
 
+/// Which listed key a secret is, found by its visible suffix (the listing never shows more).
+public enum KeyResolution: Sendable, Hashable {
+    /// Exactly one key matches: its id.
+    case found(ProviderKey)
+    /// None does.
+    case notFound
+    /// Several end like the secret; the caller must name the key's id.
+    case ambiguous([String])
+
+    /// Resolves `secret` among `keys`.
+    public init(of secret: Secret, in keys: [ProviderKey]) {
+        let matches = keys.filter { $0.matches(secret) }
+        switch matches.count {
+        case 1: self = .found(matches[0])
+        case 0: self = .notFound
+        default: self = .ambiguous(matches.map(\.id))
+        }
+    }
+}
+
 /// A key just created: the one moment its plaintext exists outside the provider.
 public struct CreatedKey: Sendable {
     /// The key's listing facts.

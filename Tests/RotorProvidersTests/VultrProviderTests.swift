@@ -64,7 +64,7 @@ import Testing
             #expect(Set(listed.map(\.id)) == Set(fake.keys(ofUser: user).map(\.id)))
             let mine = try #require(listed.first { $0.id == created.key.id })
             #expect(mine.visibleSuffix == created.secret.suffix(5))
-            #expect(VultrProvider.resolveKeyID(of: current, in: listed) == .found(try #require(fake.keys(ofUser: user).first { $0.secret == key }).id))
+            #expect(KeyResolution(of: current, in: listed).foundID == (try #require(fake.keys(ofUser: user).first { $0.secret == key }).id))
 
             // Delete the old key with the new one, as `revoke` does; again is still success.
             let oldID = try #require(fake.keys(ofUser: user).first { $0.secret == key }?.id)
@@ -148,13 +148,21 @@ import Testing
     func masking(masked: String, suffix: String) {
         #expect(VultrProvider.visibleSuffix(of: masked) == suffix)
         let listed = ProviderKey(id: "k", name: "", visibleSuffix: VultrProvider.visibleSuffix(of: masked))
-        let expected: VultrProvider.KeyResolution = suffix.isEmpty ? .notFound : .found("k")
-        #expect(VultrProvider.resolveKeyID(of: Secret("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXabcde"), in: [listed]) == expected)
+        let expected: KeyResolution = suffix.isEmpty ? .notFound : .found(listed)
+        #expect(KeyResolution(of: Secret("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXabcde"), in: [listed]) == expected)
     }
 
     @Test("two keys with the same suffix are ambiguous, not guessed")
     func ambiguous() {
         let keys = [ProviderKey(id: "a", name: "", visibleSuffix: "abcde"), ProviderKey(id: "b", name: "", visibleSuffix: "abcde")]
-        #expect(VultrProvider.resolveKeyID(of: Secret("ZZZZZabcde"), in: keys) == .ambiguous(["a", "b"]))
+        #expect(KeyResolution(of: Secret("ZZZZZabcde"), in: keys) == .ambiguous(["a", "b"]))
+    }
+}
+
+extension KeyResolution {
+    /// The id found, if exactly one key matched.
+    var foundID: String? {
+        if case .found(let key) = self { return key.id }
+        return nil
     }
 }

@@ -130,19 +130,18 @@ enum CredentialRoutes {
             }
             listed = match
         } else {
-            let matches = keys.filter { $0.matches(secret) }
-            switch matches.count {
-            case 1:
-                listed = matches[0]
-            case 0:
+            switch KeyResolution(of: secret, in: keys) {
+            case .found(let key):
+                listed = key
+            case .notFound:
                 throw HTTPError.invalidRequest(
                     "The secret's key could not be found in the provider's key list by its visible suffix.",
                     errors: [.init(field: "provider_key_id", message: "is required: no listed key matches the secret's suffix")]
                 )
-            default:
+            case .ambiguous(let ids):
                 throw HTTPError.invalidRequest(
                     "Several of the provider's keys end like the secret.",
-                    errors: [.init(field: "provider_key_id", message: "is required: \(matches.count) listed keys match the secret's suffix")]
+                    errors: [.init(field: "provider_key_id", message: "is required: \(ids.count) listed keys match the secret's suffix")]
                 )
             }
         }

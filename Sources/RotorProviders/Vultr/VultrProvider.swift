@@ -104,26 +104,6 @@ public struct VultrProvider: Provider {
         guard (200..<300).contains(response.status) || response.status == 404 else { throw Self.failure(response) }
     }
 
-    /// The id of the listed key whose visible suffix matches `secret`'s, when exactly one does.
-    public static func resolveKeyID(of secret: Secret, in keys: [ProviderKey]) -> KeyResolution {
-        let matches = keys.filter { $0.matches(secret) }
-        switch matches.count {
-        case 1: return .found(matches[0].id)
-        case 0: return .notFound
-        default: return .ambiguous(matches.map(\.id))
-        }
-    }
-
-    /// The outcome of resolving a key's id from the masked listing.
-    public enum KeyResolution: Sendable, Hashable {
-        /// Exactly one key matches.
-        case found(String)
-        /// None does.
-        case notFound
-        /// Several share the suffix; the caller must give `provider_key_id`.
-        case ambiguous([String])
-    }
-
     /// The unmasked tail of a masked key: `*****...abcde` and `*******abcde` both give `abcde`.
     static func visibleSuffix(of masked: String) -> String {
         String(masked.reversed().prefix { $0 != "*" && $0 != "." }.reversed())
