@@ -1109,6 +1109,11 @@ paths:
         transaction as the change. `hash` is the hex SHA-256 over the entry's fields and the
         previous entry's hash; `rotor audit verify` checks the chain. Never a secret, token or
         signature.
+
+        `checkpoint` is a checkpoint of the log's newest entry, signed for this answer (after the
+        page was read, so it covers at least the page): kept away from Rotor's database, it lets
+        `rotor audit verify --checkpoint` prove later that no entry at or before it was removed
+        or altered. `null` while the log is empty.
       parameters:
         - $ref: "#/components/parameters/Limit"
         - $ref: "#/components/parameters/Cursor"
@@ -1119,7 +1124,7 @@ paths:
             application/json:
               schema:
                 type: object
-                required: [data, next_cursor]
+                required: [data, next_cursor, checkpoint]
                 properties:
                   data:
                     type: array
@@ -1127,6 +1132,10 @@ paths:
                       $ref: "#/components/schemas/AuditEntry"
                   next_cursor:
                     type: [string, "null"]
+                  checkpoint:
+                    oneOf:
+                      - $ref: "#/components/schemas/AuditCheckpoint"
+                      - type: "null"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "429":
@@ -1388,6 +1397,31 @@ webhooks:
                       const: credential.expiring
                     data:
                       $ref: "#/components/schemas/CredentialExpiringData"
+      responses:
+        "200":
+          description: Any 2xx delivers the event.
+  audit.checkpoint:
+    post:
+      operationId: onAuditCheckpoint
+      summary: The server signed a checkpoint of the audit log's newest entry.
+      description: |
+        Sent when a checkpoint is published (every `ROTOR_AUDIT_CHECKPOINT_INTERVAL`, default an
+        hour, and at start, when the log has grown since the last one). Keep it: `rotor audit
+        verify --checkpoint` takes it as delivered and proves that no entry at or before it was
+        removed from Rotor's database.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              allOf:
+                - $ref: "#/components/schemas/EventEnvelope"
+                - type: object
+                  properties:
+                    type:
+                      const: audit.checkpoint
+                    data:
+                      $ref: "#/components/schemas/AuditCheckpoint"
       responses:
         "200":
           description: Any 2xx delivers the event.
@@ -1861,6 +1895,31 @@ components:
           description: Hex SHA-256 over the entry's canonical encoding and the previous entry's hash.
           type: string
           pattern: "^[0-9a-f]{64}$"
+    AuditCheckpoint:
+      type: object
+      description: |
+        A signed statement that the audit log's entry `seq` had `hash` (which covers every entry
+        before it). `mac` is the hex HMAC-SHA256, under a key derived from the keyring key
+        `key_id`, over the purpose `rotor audit checkpoint v1` and the other four fields, each
+        encoded as `<UTF-8 length>:<bytes>;` in the order purpose, seq, hash, signed_at, key_id.
+      required: [seq, hash, signed_at, key_id, mac]
+      properties:
+        seq:
+          type: integer
+          minimum: 1
+        hash:
+          type: string
+          pattern: "^[0-9a-f]{64}$"
+        signed_at:
+          description: RFC 3339 UTC with milliseconds; the exact text the MAC covers.
+          type: string
+          format: date-time
+        key_id:
+          description: The id of the keyring key the MAC key is derived from; never key material.
+          type: string
+        mac:
+          type: string
+          pattern: "^[0-9a-f]{64}$"
     Readiness:
       type: object
       required: [status, checks]
@@ -2041,7 +2100,7 @@ components:
           type: string
     EventType:
       type: string
-      enum: [job.started, job.succeeded, job.rolled_back, job.failed, job.cancelled, credential.attention, credential.expiring]
+      enum: [job.started, job.succeeded, job.rolled_back, job.failed, job.cancelled, credential.attention, credential.expiring, audit.checkpoint]
     SubscriptionCreate:
       type: object
       required: [url, events]

@@ -80,7 +80,7 @@ public enum RotorApplication {
                 TokenRoutes.register(on: v1, services: services, tokens: tokens)
             }
             if let audit = services.store as? any AuditStore {
-                AuditRoutes.register(on: v1, audit: audit)
+                AuditRoutes.register(on: v1, audit: audit, clock: services.clock)
             }
             if let triggers = services.triggers {
                 TriggerRoutes.register(on: v1, services: services, triggers: triggers)

@@ -125,7 +125,8 @@ struct ServeCommand: AsyncParsableCommand {
                     rateLimits: configuration.rateLimits,
                     maxWaitsPerToken: configuration.maxWaitsPerToken,
                     minimumSchedulePeriod: configuration.minimumSchedulePeriod,
-                    retention: configuration.retention
+                    retention: configuration.retention,
+                    auditCheckpointInterval: configuration.auditCheckpointInterval
                 ),
                 logger: logger
             )
@@ -151,7 +152,8 @@ struct ServeCommand: AsyncParsableCommand {
                 // then the scheduler stops starting jobs, then deliveries in flight are recorded,
                 // then the engine lets running steps reach their commit.
                 services: [
-                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention), .init(service: assembly.scheduler),
+                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention),
+                    .init(service: assembly.auditCheckpoints), .init(service: assembly.scheduler),
                     .init(service: server),
                 ] + (assembly.githubKeys.path == nil ? [] : [.init(service: GitHubKeyReloader(source: assembly.githubKeys, logger: logger))]),
                 gracefulShutdownSignals: [.sigterm, .sigint],
