@@ -149,8 +149,16 @@ import Testing
             #expect(rejected.output.contains("REJECTED"), "forgery \(index): \(rejected.output) \(rejected.errors)")
         }
 
-        // Cut the tail: entries 3 and 4 deleted. The stored checkpoint (of entry 4) still names it.
+        // A stored checkpoint whose MAC was changed is rejected by a plain verify with the keyring.
         let queue = try DatabaseQueue(path: dataDirectory + "/rotor.sqlite")
+        let storedMAC = try await queue.read { db in try String.fetchOne(db, sql: "SELECT mac FROM audit_checkpoints WHERE seq = 4") }
+        try await queue.write { db in try db.execute(sql: "UPDATE audit_checkpoints SET mac = ? WHERE seq = 4", arguments: [String(repeating: "1", count: 64)]) }
+        let tampered = try await Self.verify(dataDirectory)
+        #expect(tampered.process.terminationStatus == 1, "\(tampered.output) \(tampered.errors)")
+        #expect(tampered.output.contains("REJECTED"), "\(tampered.output) \(tampered.errors)")
+        try await queue.write { db in try db.execute(sql: "UPDATE audit_checkpoints SET mac = ? WHERE seq = 4", arguments: [storedMAC]) }
+
+        // Cut the tail: entries 3 and 4 deleted. The stored checkpoint (of entry 4) still names it.
         try await queue.write { db in try db.execute(sql: "DELETE FROM audit_log WHERE seq >= 3") }
         let caught = try await Self.verify(dataDirectory, keyring: false)
         #expect(caught.process.terminationStatus == 1, "\(caught.output) \(caught.errors)")
