@@ -77,7 +77,7 @@ public enum RotorApplication {
             TargetRoutes.register(on: v1, services: services)
             SecretRoutes.register(on: v1, services: services)
             TokenRoutes.register(on: v1, services: services, tokens: services.store)
-            AuditRoutes.register(on: v1, audit: services.store)
+            AuditRoutes.register(on: v1, audit: services.store, clock: services.clock)
             TriggerRoutes.register(on: v1, services: services, triggers: services.store)
             // Authenticated by signature, not bearer token: registered outside the /v1 group.
             HookRoutes.register(on: signed, services: services, triggers: services.store, perTrigger: configuration.rateLimits.perTriggerLimiter())

@@ -63,8 +63,19 @@ public protocol AuditStore: Sendable {
     func appendAudit(_ record: AuditRecord) async throws
     /// Entries oldest first, in pages.
     func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry>
-    /// Walks the whole chain.
+    /// Walks the whole chain, and holds every stored checkpoint against it: a log that no longer
+    /// reaches a checkpoint's entry, or has another hash there, is broken.
     func verifyAuditChain() async throws -> AuditVerification
+    /// A checkpoint of the log's newest entry, signed now under the keyring's active key and not
+    /// stored; nil while the log is empty.
+    func auditCheckpoint(at now: Date) async throws -> AuditCheckpoint?
+    /// Signs the log's newest entry (as ``auditCheckpoint(at:)``) and stores the checkpoint, with
+    /// an `audit.checkpoint` event for subscribers that want one, in one transaction. Returns it,
+    /// or nil when there is nothing new to sign: the log is empty, or a checkpoint of its newest
+    /// entry is already stored (by this instance or another one).
+    func publishAuditCheckpoint(at now: Date) async throws -> AuditCheckpoint?
+    /// The stored checkpoint of the highest entry, if any.
+    func latestAuditCheckpoint() async throws -> AuditCheckpoint?
 }
 
 /// The audit context of the current task: who is acting, and the record a store write should

@@ -91,6 +91,13 @@ extension OutboxEvent {
     }
 }
 
+extension OutboxEvent {
+    /// `audit.checkpoint`: the checkpoint as `GET /v1/audit` shows it.
+    public static func checkpoint(_ checkpoint: AuditCheckpoint, at now: Date) -> OutboxEvent {
+        OutboxEvent(type: .auditCheckpoint, timestamp: now, data: checkpoint)
+    }
+}
+
 // MARK: - Payload data
 
 /// `data` of the `job.*` events.

@@ -16,6 +16,9 @@ public enum EventType: String, Sendable, Hashable, Codable, CaseIterable, Compar
     case credentialAttention = "credential.attention"
     /// A credential's current key expires at the provider within its schedule's `before_expiry`.
     case credentialExpiring = "credential.expiring"
+    /// The server signed a checkpoint of the audit log (``AuditCheckpoint``): kept by the
+    /// subscriber, it later proves that no entry at or before it was removed.
+    case auditCheckpoint = "audit.checkpoint"
 
     /// The job event a job reaching `state` reports, if any.
     public static func reporting(_ state: JobState) -> EventType? {

@@ -71,14 +71,117 @@ extension PostgresStore: AuditStore {
         }
     }
 
+    /// `v7-audit-checkpoints`: signed checkpoints of the log's head (``AuditCheckpoint``), one per
+    /// entry signed: instances that sign the same head store it once.
+    static let auditCheckpointMigration = Migration(
+        version: "v7-audit-checkpoints",
+        statements: [
+            """
+            CREATE TABLE audit_checkpoints (
+                seq bigint PRIMARY KEY,
+                hash text NOT NULL,
+                signed_at text NOT NULL,
+                key_id text NOT NULL,
+                mac text NOT NULL
+            )
+            """
+        ]
+    )
+
     public func verifyAuditChain() async throws -> AuditVerification {
         try await self.chainAudits()
-        return try await self.readStatement { tx in try Self.verifyAuditChain(try await tx.rows("SELECT * FROM audit_log ORDER BY seq")) }
+        return try await self.read { tx in
+            try Self.verifyAuditChain(
+                try await tx.rows("SELECT * FROM audit_log ORDER BY seq"),
+                checkpoints: try await Self.auditCheckpoints(tx.rows("SELECT * FROM audit_checkpoints ORDER BY seq")))
+        }
+    }
+
+    public func auditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
+        try await self.chainAudits()
+        let head = try await self.readStatement { tx in
+            try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first.map { (seq: try $0.int("seq"), hash: try $0.string("hash")) }
+        }
+        return try head.map { try self.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now) }
+    }
+
+    public func publishAuditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
+        try await self.chainAudits()
+        // Not a write anyone asked for: the caller's pending audit record is not this one's.
+        return try await Audit.$pending.withValue(nil) {
+            try await self.write { tx in
+                guard let head = try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first else { return nil }
+                let checkpoint = try self.signCheckpoint(seq: try head.int("seq"), hash: try head.string("hash"), at: now)
+                // Another instance may sign the same head at the same time: the first row stays,
+                // and only the instance that wrote it logs and reports it.
+                let inserted = try await tx.rows(
+                    """
+                    INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, mac)
+                    VALUES (\(checkpoint.seq), \(checkpoint.hash), \(checkpoint.signedAt), \(checkpoint.keyID), \(checkpoint.mac))
+                    ON CONFLICT (seq) DO NOTHING RETURNING seq
+                    """)
+                guard !inserted.isEmpty else { return nil }
+                try await self.enqueue(&tx, [OutboxEvent.checkpoint(checkpoint, at: now)], at: now)
+                return checkpoint
+            }
+        }
+    }
+
+    public func latestAuditCheckpoint() async throws -> AuditCheckpoint? {
+        try await self.readStatement { tx in
+            try Self.auditCheckpoints(try await tx.rows("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")).first
+        }
+    }
+
+    /// A checkpoint of entry `seq` signed under the keyring's active key.
+    private func signCheckpoint(seq: Int, hash: String, at now: Date) throws -> AuditCheckpoint {
+        let signedAt = AuditCheckpoint.time(now)
+        let keyID = self.keyring.activeKeyID
+        let mac = try self.keyring.derivedAuthenticationCode(
+            keyID: keyID, purpose: AuditCheckpoint.macPurpose,
+            message: AuditCheckpoint.signedBytes(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID))
+        return AuditCheckpoint(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID, mac: mac.hexString)
+    }
+
+    private static func auditCheckpoints(_ rows: [PostgresRandomAccessRow]) throws -> [AuditCheckpoint] {
+        try rows.map { row in
+            AuditCheckpoint(
+                seq: try row.int("seq"), hash: try row.string("hash"), signedAt: try row.string("signed_at"),
+                keyID: try row.string("key_id"), mac: try row.string("mac"))
+        }
+    }
+
+    /// The stored checkpoint of the highest entry in the database at `url`, on one read-only
+    /// connection; nil when there is none (or the database predates checkpoints).
+    public static func latestAuditCheckpoint(url: PostgresURL, logger: Logger) async throws -> AuditCheckpoint? {
+        try await Self.withReadOnlyConnection(url: url, logger: logger) { connection in
+            guard try await Self.tableExists("audit_checkpoints", connection, logger: logger) else { return nil }
+            return try Self.auditCheckpoints(
+                try await connection.rows("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1", logger: logger)).first
+        }
     }
 
     /// Verifies the audit chain of the database at `url` on one read-only connection, without
     /// migrating anything: `rotor audit verify` needs no keyring and must not change what it checks.
-    public static func verifyAuditChain(url: PostgresURL, logger: Logger) async throws -> AuditVerification {
+    /// The stored checkpoints and `checkpoints` (ones kept elsewhere, their MACs already checked)
+    /// are held against the chain.
+    public static func verifyAuditChain(url: PostgresURL, checkpoints: [AuditCheckpoint] = [], logger: Logger) async throws -> AuditVerification {
+        try await Self.withReadOnlyConnection(url: url, logger: logger) { connection in
+            guard try await Self.tableExists("audit_log", connection, logger: logger) else {
+                return AuditCheckpointMatcher(checkpoints).verdict(intactCount: 0)
+            }
+            let stored =
+                try await Self.tableExists("audit_checkpoints", connection, logger: logger)
+                ? try Self.auditCheckpoints(try await connection.rows("SELECT * FROM audit_checkpoints ORDER BY seq", logger: logger)) : []
+            return try Self.verifyAuditChain(
+                try await connection.rows("SELECT * FROM audit_log ORDER BY seq", logger: logger), checkpoints: stored + checkpoints)
+        }
+    }
+
+    /// Runs `body` in a read-only transaction on one connection of its own.
+    private static func withReadOnlyConnection<T: Sendable>(
+        url: PostgresURL, logger: Logger, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: PostgresConnection.Configuration(url), id: 0, logger: logger)
@@ -87,13 +190,7 @@ extension PostgresStore: AuditStore {
         }
         do {
             try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            let exists = try await connection.rows("SELECT to_regclass('audit_log') IS NOT NULL AS present", logger: logger).first
-            let result: AuditVerification
-            if try exists?["present"].decode(Bool.self) == true {
-                result = try Self.verifyAuditChain(try await connection.rows("SELECT * FROM audit_log ORDER BY seq", logger: logger))
-            } else {
-                result = .intact(count: 0)
-            }
+            let result = try await body(connection)
             try await connection.run("COMMIT", logger: logger)
             try await connection.close()
             return result
@@ -103,8 +200,14 @@ extension PostgresStore: AuditStore {
         }
     }
 
+    private static func tableExists(_ name: String, _ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let row = try await connection.rows("SELECT to_regclass(\(name)) IS NOT NULL AS present", logger: logger).first
+        return try row?["present"].decode(Bool.self) == true
+    }
+
     /// Walks `rows` (the whole log, by seq) from the genesis hash.
-    private static func verifyAuditChain(_ rows: [PostgresRandomAccessRow]) throws -> AuditVerification {
+    private static func verifyAuditChain(_ rows: [PostgresRandomAccessRow], checkpoints: [AuditCheckpoint]) throws -> AuditVerification {
+        var matcher = AuditCheckpointMatcher(checkpoints)
         var previous = Self.auditGenesisHash
         var expectedSeq = 1
         for row in rows {
@@ -119,10 +222,11 @@ extension PostgresStore: AuditStore {
             guard computed == stored else {
                 return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
             }
+            matcher.visit(seq: seq, hash: stored)
             previous = stored
             expectedSeq += 1
         }
-        return .intact(count: expectedSeq - 1)
+        return matcher.verdict(intactCount: expectedSeq - 1)
     }
 
     // MARK: Chain

@@ -167,6 +167,7 @@ extension PostgresStore {
                 """,
             ]
         ),
+        PostgresStore.auditCheckpointMigration,
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

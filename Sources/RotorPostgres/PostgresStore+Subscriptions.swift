@@ -212,7 +212,7 @@ extension PostgresStore: SubscriptionStore {
     /// Inserts each event with one pending delivery per subscription that wants its type, and
     /// has every instance's dispatcher woken once the transaction commits. Events nobody wants
     /// are not stored.
-    private func enqueue(_ tx: inout Transaction, _ events: [OutboxEvent], at now: Date) async throws {
+    func enqueue(_ tx: inout Transaction, _ events: [OutboxEvent], at now: Date) async throws {
         guard !events.isEmpty else { return }
         let subscriptions = try await tx.rows("SELECT id, events FROM subscriptions").map { row in
             (id: try row.string("id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))

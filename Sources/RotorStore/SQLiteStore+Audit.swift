@@ -19,19 +19,106 @@ extension SQLiteStore: AuditStore {
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await self.reads.read { db in try Self.verifyAuditChain(db) }
+        try await self.reads.read { db in try Self.verifyAuditChain(db, checkpoints: []) }
+    }
+
+    public func auditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
+        let head = try await self.reads.read { db in try Self.auditHead(db) }
+        return try head.map { try self.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now) }
+    }
+
+    public func publishAuditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
+        // Not a write anyone asked for: the caller's pending audit record is not this one's.
+        try await Audit.$pending.withValue(nil) {
+            try await self.writer.write { db in
+                guard let head = try Self.auditHead(db) else { return nil }
+                let checkpoint = try self.signCheckpoint(seq: head.seq, hash: head.hash, at: now)
+                try db.run(
+                    sql: "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, mac) VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+                    arguments: [checkpoint.seq, checkpoint.hash, checkpoint.signedAt, checkpoint.keyID, checkpoint.mac]
+                )
+                guard db.changesCount > 0 else { return nil }
+                try self.enqueue(db, [OutboxEvent.checkpoint(checkpoint, at: now)], at: now)
+                return checkpoint
+            }
+        }
+    }
+
+    public func latestAuditCheckpoint() async throws -> AuditCheckpoint? {
+        try await self.reads.read { db in try Self.auditCheckpoints(db, latestOnly: true).first }
     }
 
     /// Verifies the audit chain of the database at `path`, opened read-only: `rotor audit verify`
-    /// needs neither the keyring nor a migration, and must not change what it checks.
-    public static func verifyAuditChain(databaseAt path: String) throws -> AuditVerification {
+    /// needs neither the keyring nor a migration, and must not change what it checks. The stored
+    /// checkpoints and `checkpoints` (ones kept elsewhere, their MACs already checked) are held
+    /// against the chain.
+    public static func verifyAuditChain(databaseAt path: String, checkpoints: [AuditCheckpoint] = []) throws -> AuditVerification {
+        try Self.openReadOnly(path).read { db in
+            guard try db.tableExists("audit_log") else {
+                return AuditCheckpointMatcher(checkpoints).verdict(intactCount: 0)
+            }
+            return try Self.verifyAuditChain(db, checkpoints: checkpoints)
+        }
+    }
+
+    /// The stored checkpoint of the highest entry in the database at `path`, opened read-only.
+    public static func latestAuditCheckpoint(databaseAt path: String) throws -> AuditCheckpoint? {
+        try Self.openReadOnly(path).read { db in try Self.auditCheckpoints(db, latestOnly: true).first }
+    }
+
+    private static func openReadOnly(_ path: String) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.label = "rotor.audit-verify"
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        return try queue.read { db in
-            guard try db.tableExists("audit_log") else { return .intact(count: 0) }
-            return try Self.verifyAuditChain(db)
+        return try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    // MARK: Checkpoints
+
+    /// `v7-audit-checkpoints`: signed checkpoints of the log's head (``AuditCheckpoint``), one per
+    /// entry signed: instances that sign the same head store it once.
+    static func registerAuditCheckpointMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7-audit-checkpoints") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_checkpoints (
+                        seq INTEGER PRIMARY KEY NOT NULL,
+                        hash TEXT NOT NULL,
+                        signed_at TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        mac TEXT NOT NULL
+                    )
+                    """
+            )
+        }
+    }
+
+    /// The newest entry's seq and hash; nil while the log is empty.
+    private static func auditHead(_ db: Database) throws -> (seq: Int, hash: String)? {
+        try Row.fetchOne(cached: db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").map {
+            (try $0.decode(Int.self, forColumn: "seq"), try $0.decode(String.self, forColumn: "hash"))
+        }
+    }
+
+    /// A checkpoint of entry `seq` signed under the keyring's active key.
+    private func signCheckpoint(seq: Int, hash: String, at now: Date) throws -> AuditCheckpoint {
+        let signedAt = AuditCheckpoint.time(now)
+        let keyID = self.keyring.activeKeyID
+        let mac = try self.keyring.derivedAuthenticationCode(
+            keyID: keyID, purpose: AuditCheckpoint.macPurpose,
+            message: AuditCheckpoint.signedBytes(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID))
+        return AuditCheckpoint(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID, mac: mac.hexString)
+    }
+
+    /// Stored checkpoints by seq, or only the highest; none in a database from before checkpoints.
+    private static func auditCheckpoints(_ db: Database, latestOnly: Bool) throws -> [AuditCheckpoint] {
+        guard try db.tableExists("audit_checkpoints") else { return [] }
+        let sql = latestOnly ? "SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1" : "SELECT * FROM audit_checkpoints ORDER BY seq"
+        return try Row.fetchAll(db, sql: sql).map { row in
+            AuditCheckpoint(
+                seq: try row.decode(Int.self, forColumn: "seq"), hash: try row.decode(String.self, forColumn: "hash"),
+                signedAt: try row.decode(String.self, forColumn: "signed_at"), keyID: try row.decode(String.self, forColumn: "key_id"),
+                mac: try row.decode(String.self, forColumn: "mac"))
         }
     }
 
@@ -70,7 +157,8 @@ extension SQLiteStore: AuditStore {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
     }
 
-    private static func verifyAuditChain(_ db: Database) throws -> AuditVerification {
+    private static func verifyAuditChain(_ db: Database, checkpoints: [AuditCheckpoint]) throws -> AuditVerification {
+        var matcher = AuditCheckpointMatcher(try Self.auditCheckpoints(db, latestOnly: false) + checkpoints)
         var previous = Self.auditGenesisHash
         var expectedSeq = 1
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
@@ -92,10 +180,11 @@ extension SQLiteStore: AuditStore {
             guard computed == stored else {
                 return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
             }
+            matcher.visit(seq: seq, hash: stored)
             previous = stored
             expectedSeq += 1
         }
-        return .intact(count: expectedSeq - 1)
+        return matcher.verdict(intactCount: expectedSeq - 1)
     }
 
     private static func auditEntry(from row: Row) throws -> AuditEntry {

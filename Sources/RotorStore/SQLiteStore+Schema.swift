@@ -113,6 +113,7 @@ extension SQLiteStore {
                     """
             )
         }
+        Self.registerAuditCheckpointMigration(&migrator)
         return migrator
     }
 }

@@ -196,7 +196,7 @@ extension SQLiteStore: SubscriptionStore {
 
     /// Inserts each event with one pending delivery per subscription that wants its type, and
     /// wakes the observers once the transaction commits. Events nobody wants are not stored.
-    private func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
+    func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
         guard !events.isEmpty else { return }
         let subscriptions = try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions").map { row in
             (id: try row.decode(String.self, forColumn: "id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))

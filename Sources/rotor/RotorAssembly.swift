@@ -21,6 +21,8 @@ struct RotorAssembly {
     let scheduler: RotationScheduler
     /// Prunes old outbox rows, hook deliveries and target delivery logs (`ROTOR_RETENTION`).
     let retention: RetentionService
+    /// Signs and publishes audit checkpoints (`ROTOR_AUDIT_CHECKPOINT_INTERVAL`).
+    let auditCheckpoints: AuditCheckpointService
     /// GitHub's secret-scanning keys as the leak intake trusts them now.
     let githubKeys: GitHubKeySource
     let responder: RouterResponder
@@ -60,6 +62,8 @@ struct RotorAssembly {
         var outboundPolicy = OutboundPolicy()
         /// What is pruned after how long (`ROTOR_RETENTION`).
         var retention = RetentionPolicy()
+        /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`.
+        var auditCheckpointInterval: TimeInterval = 3_600
     }
 
     init(_ settings: Settings, logger: Logger) async throws {
@@ -119,6 +123,7 @@ struct RotorAssembly {
             logger: logger
         )
         self.retention = RetentionService(store: self.store, policy: settings.retention, metrics: metricsFactory, logger: logger)
+        self.auditCheckpoints = AuditCheckpointService(store: self.store, interval: settings.auditCheckpointInterval, logger: logger)
         let store = self.store
         let githubKeys = GitHubKeySource(settings.githubKeys, path: settings.githubKeysPath)
         self.githubKeys = githubKeys

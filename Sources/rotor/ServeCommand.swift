@@ -131,7 +131,8 @@ struct ServeCommand: AsyncParsableCommand {
                     maxWaitsPerToken: configuration.maxWaitsPerToken,
                     minimumSchedulePeriod: configuration.minimumSchedulePeriod,
                     outboundPolicy: outboundPolicy,
-                    retention: configuration.retention
+                    retention: configuration.retention,
+                    auditCheckpointInterval: configuration.auditCheckpointInterval
                 ),
                 logger: logger
             )
@@ -157,7 +158,8 @@ struct ServeCommand: AsyncParsableCommand {
                 // then the scheduler stops starting jobs, then deliveries in flight are recorded,
                 // then the engine lets running steps reach their commit.
                 services: [
-                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention), .init(service: assembly.scheduler),
+                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention),
+                    .init(service: assembly.auditCheckpoints), .init(service: assembly.scheduler),
                     .init(service: server),
                 ] + (assembly.githubKeys.path == nil ? [] : [.init(service: GitHubKeyReloader(source: assembly.githubKeys, logger: logger))]),
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -57,6 +57,9 @@ struct ServeConfiguration {
     /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
     /// delivery logs are kept (default 30 days). The audit log is kept for good.
     var retention = RetentionPolicy()
+    /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`: how often a checkpoint of the audit log's head is
+    /// signed and published (default PT1H).
+    var auditCheckpointInterval: TimeInterval = 3_600
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -140,6 +143,7 @@ struct ServeConfiguration {
         let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
         let minimumSchedule = duration("ROTOR_MIN_SCHEDULE_PERIOD", default: "PT1H")
         let providerTimeout = duration("ROTOR_PROVIDER_TIMEOUT", default: "PT10S")
+        let auditCheckpointInterval = duration("ROTOR_AUDIT_CHECKPOINT_INTERVAL", default: "PT1H")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -206,7 +210,8 @@ struct ServeConfiguration {
             unreadableSecrets.contains("ROTOR_MASTER_KEY")
             ? nil : Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
-            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout, let minimumSchedule
+            let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout, let minimumSchedule,
+            let auditCheckpointInterval
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -233,6 +238,7 @@ struct ServeConfiguration {
             minimumSchedulePeriod: Double(minimumSchedule.components.seconds) + Double(minimumSchedule.components.attoseconds) / 1e18,
             outboundPolicy: outboundPolicy,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
+            auditCheckpointInterval: Double(auditCheckpointInterval.components.seconds) + Double(auditCheckpointInterval.components.attoseconds) / 1e18,
             notices: notices
         )
     }

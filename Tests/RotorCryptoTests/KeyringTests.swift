@@ -260,3 +260,22 @@ import Testing
         #expect(error?.code == .invalidKeyring)
     }
 }
+
+/// Keys derived from the keyring for one purpose (audit checkpoints).
+@Suite struct KeyringDerivedKeyTests {
+    @Test("a derived code is HMAC under HKDF-Expand(KEK, purpose), not under the KEK; other purposes and keys differ; unknown keys throw")
+    func derived() throws {
+        let kek = [UInt8](repeating: 7, count: 32)
+        let keyring = try Keyring.generate(id: "first").adding(try KeyEncryptionKey(id: "second", keyBytes: kek), makeActive: false)
+        let message = Array("checkpoint".utf8)
+        let code = try keyring.derivedAuthenticationCode(keyID: "second", purpose: "rotor audit checkpoint v1", message: message)
+        let expectedKey = HMACSHA256.authenticationCode(key: kek, message: Array("rotor audit checkpoint v1".utf8) + [0x01])
+        #expect(code == HMACSHA256.authenticationCode(key: expectedKey, message: message))
+        #expect(code != HMACSHA256.authenticationCode(key: kek, message: message))
+        #expect(code != (try keyring.derivedAuthenticationCode(keyID: "second", purpose: "another purpose", message: message)))
+        #expect(code != (try keyring.derivedAuthenticationCode(keyID: "first", purpose: "rotor audit checkpoint v1", message: message)))
+        #expect(throws: CryptoError.self) {
+            try keyring.derivedAuthenticationCode(keyID: "absent", purpose: "rotor audit checkpoint v1", message: message)
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RotorCore
+import RotorCrypto
 import RotorStore
 import Testing
 
@@ -103,6 +104,111 @@ import Testing
             try await store.deleteToken(made[1].id)
             #expect(try await store.token(sha256: String(repeating: "1", count: 64)) == nil)
             await #expect(throws: StoreError.self) { try await store.deleteToken(made[1].id) }
+        }
+    }
+
+    private static func macVerifies(_ checkpoint: AuditCheckpoint, _ keyring: Keyring) throws -> Bool {
+        try keyring.derivedAuthenticationCode(keyID: checkpoint.keyID, purpose: AuditCheckpoint.macPurpose, message: checkpoint.signedBytes)
+            .hexString == checkpoint.mac
+    }
+
+    @Test("checkpoints: the head signed under the active key, stored once per head, still verifying after a keyring rotation", arguments: StoreKind.all)
+    func checkpoints(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            #expect(try await store.auditCheckpoint(at: Sample.t0) == nil)
+            #expect(try await store.publishAuditCheckpoint(at: Sample.t0) == nil)
+            for index in 1...3 {
+                try await store.appendAudit(Self.record("secret.read", "cred_\(index)"))
+            }
+            let head = try #require(try await store.auditEntries(PageRequest(limit: 10)).items.last)
+            let published = try #require(try await store.publishAuditCheckpoint(at: Sample.t0))
+            #expect(published.seq == 3)
+            #expect(published.hash == head.hash)
+            #expect(published.keyID == subject.keyring.activeKeyID)
+            #expect(published.signedAt == AuditCheckpoint.time(Sample.t0))
+            #expect(try Self.macVerifies(published, subject.keyring))
+            // Not the KEK used directly, nor any other purpose's key.
+            let other = try subject.keyring.derivedAuthenticationCode(
+                keyID: published.keyID, purpose: "something else", message: published.signedBytes)
+            #expect(other.hexString != published.mac)
+            // The same head again: nothing new, from this instance or another one.
+            #expect(try await store.publishAuditCheckpoint(at: Sample.t0.addingTimeInterval(60)) == nil)
+            let second = try await subject.reopen(subject.keyring)
+            #expect(try await second.publishAuditCheckpoint(at: Sample.t0.addingTimeInterval(61)) == nil)
+            #expect(try await store.latestAuditCheckpoint() == published)
+            // The API's checkpoint is signed fresh, and not stored.
+            let fresh = try #require(try await store.auditCheckpoint(at: Sample.t0.addingTimeInterval(5)))
+            #expect(fresh.seq == 3 && fresh.hash == head.hash && fresh.signedAt == AuditCheckpoint.time(Sample.t0.addingTimeInterval(5)))
+            #expect(try Self.macVerifies(fresh, subject.keyring))
+            #expect(try await store.latestAuditCheckpoint() == published)
+
+            // After a rotation the new key signs; the old checkpoint verifies while its key is in the ring.
+            let rotated = try subject.keyring.adding(Keyring.generateKey(id: "kek-new"), makeActive: true)
+            let restarted = try await subject.reopen(rotated)
+            try await restarted.appendAudit(Self.record("secret.read", "cred_4"))
+            let next = try #require(try await restarted.publishAuditCheckpoint(at: Sample.t0.addingTimeInterval(3600)))
+            #expect(next.seq == 4 && next.keyID == "kek-new")
+            #expect(try Self.macVerifies(next, rotated))
+            #expect(try Self.macVerifies(published, rotated))
+            #expect(try await restarted.verifyAuditChain() == .intact(count: 4))
+        }
+    }
+
+    @Test("a cut tail the chain alone calls intact is named by the stored checkpoint; a rewritten chain by its hash", arguments: StoreKind.all)
+    func cutTail(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            for index in 1...5 {
+                try await store.appendAudit(Self.record("secret.read", "cred_\(index)"))
+            }
+            _ = try #require(try await store.publishAuditCheckpoint(at: Sample.t0))
+            #expect(try await store.verifyAuditChain() == .intact(count: 5))
+
+            try await subject.execute("DELETE FROM audit_log WHERE seq >= 4")
+            guard case .broken(let seq, let reason) = try await store.verifyAuditChain() else {
+                Issue.record("a cut tail went unnoticed")
+                return
+            }
+            #expect(seq == 4)
+            #expect(reason.contains("entries 4 to 5 were removed"), "\(reason)")
+
+            // Entries appended after the cut (the chain is unkeyed: anyone can extend it) reach the
+            // checkpoint's seq again, but not its hash.
+            try await store.appendAudit(Self.record("secret.read", "forged_4"))
+            try await store.appendAudit(Self.record("secret.read", "forged_5"))
+            guard case .broken(let rewritten, let why) = try await store.verifyAuditChain() else {
+                Issue.record("a rewritten tail went unnoticed")
+                return
+            }
+            #expect(rewritten == 5)
+            #expect(why.contains("removed or altered"), "\(why)")
+
+            // Without the stored checkpoint the database alone cannot tell: that is why
+            // checkpoints are shipped off the box (`rotor audit verify --checkpoint`).
+            try await subject.execute("DELETE FROM audit_checkpoints")
+            #expect(try await store.verifyAuditChain() == .intact(count: 5))
+        }
+    }
+
+    @Test("a published checkpoint is an audit.checkpoint event for subscriptions that want one", arguments: StoreKind.all)
+    func checkpointEvent(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            try await store.appendAudit(Self.record("secret.read"))
+            try await store.createSubscription(
+                Subscription(id: .generate(), url: "https://example.com/audit", events: [.auditCheckpoint], createdAt: Sample.t0),
+                signingSecret: Secret(WebhookSecret.generate().encoded))
+            let checkpoint = try #require(try await store.publishAuditCheckpoint(at: Sample.t0))
+            let claimed = try await store.claimDeliveries(owner: "test", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 10)
+            #expect(claimed.count == 1)
+            let event = try #require(claimed.first?.event)
+            #expect(event.type == .auditCheckpoint)
+            let payload = try #require(try JSONSerialization.jsonObject(with: Data(event.payload)) as? [String: Any])
+            let data = try #require(payload["data"] as? [String: Any])
+            #expect(data["seq"] as? Int == checkpoint.seq)
+            #expect(data["mac"] as? String == checkpoint.mac)
+            #expect(data["signed_at"] as? String == checkpoint.signedAt)
         }
     }
 }

@@ -163,4 +163,42 @@ struct PostgresAuditTests {
         #expect(try await reopened?.credentialIDs(currentKeySHA256: [digest]) == [digest: credential.id])
         try? await PostgresTestDatabase.dropSchema(schema)
     }
+
+    @Test("instances publishing at once store one checkpoint per head; the read-only verifier holds a given checkpoint against a cut tail")
+    func checkpoints() async throws {
+        try await PostgresStoreTests().withInstances(3) { stores, schema in
+            for round in 0..<4 {
+                try await stores[round % 3].appendAudit(AuditRecord(at: Sample.t0, actor: "engine", action: "secret.read", resource: "cred_\(round)"))
+            }
+            let published = try await withThrowingTaskGroup(of: AuditCheckpoint?.self) { group in
+                for store in stores { group.addTask { try await store.publishAuditCheckpoint(at: Sample.t0) } }
+                return try await group.reduce(into: [AuditCheckpoint]()) { if let checkpoint = $1 { $0.append(checkpoint) } }
+            }
+            #expect(published.count == 1)
+            let checkpoint = try #require(published.first)
+            #expect(checkpoint.seq == 4)
+
+            var url = try #require(PostgresTestDatabase.url)
+            url.searchPath = schema
+            #expect(try await PostgresStore.latestAuditCheckpoint(url: url, logger: PostgresTestDatabase.logger) == checkpoint)
+            #expect(try await PostgresStore.verifyAuditChain(url: url, checkpoints: [checkpoint], logger: PostgresTestDatabase.logger) == .intact(count: 4))
+
+            try await Self.run(schema, "DELETE FROM audit_log WHERE seq = 4")
+            guard case .broken(let seq, _) = try await PostgresStore.verifyAuditChain(url: url, logger: PostgresTestDatabase.logger) else {
+                Issue.record("a cut tail went unnoticed with its checkpoint stored")
+                return
+            }
+            #expect(seq == 4)
+            try await Self.run(schema, "DELETE FROM audit_checkpoints")
+            #expect(try await PostgresStore.verifyAuditChain(url: url, logger: PostgresTestDatabase.logger) == .intact(count: 3))
+            guard case .broken(let cut, let reason) = try await PostgresStore.verifyAuditChain(
+                url: url, checkpoints: [checkpoint], logger: PostgresTestDatabase.logger)
+            else {
+                Issue.record("a cut tail went unnoticed with the checkpoint given")
+                return
+            }
+            #expect(cut == 4)
+            #expect(reason.contains("entry 4 was removed"), "\(reason)")
+        }
+    }
 }

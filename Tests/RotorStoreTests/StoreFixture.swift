@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import PostgresNIO
 import RotorCore
@@ -86,6 +87,9 @@ struct StoreUnderTest: Sendable {
     /// A second store on the same data with another keyring (a restart, another instance).
     var reopen: @Sendable (Keyring) async throws -> any TestedStore
     var dispose: @Sendable () async -> Void
+    /// Runs SQL on the stored data directly, behind the store's back (tampering, as an attacker
+    /// with write access to the database would).
+    var execute: @Sendable (String) async throws -> Void = { _ in Issue.record("this store under test cannot run SQL directly") }
 
     init(sqlite fixture: SQLiteFixture) {
         self.store = fixture.store
@@ -99,6 +103,11 @@ struct StoreUnderTest: Sendable {
         self.reopen = { keyring in try SQLiteStore(path: path, keyring: keyring) }
         let cleanup = fixture.cleanup
         self.dispose = { cleanup() }
+        self.execute = { sql in
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in try db.execute(sql: sql) }
+            try queue.close()
+        }
     }
 
     init(
@@ -121,7 +130,7 @@ struct StoreUnderTest: Sendable {
         let url = schemaURL
         let store = try await PostgresStore.connect(url: url, keyring: keyring, maximumConnections: 4, logger: PostgresTestDatabase.logger)
         let reopened = Mutex<[PostgresStore]>([])
-        return StoreUnderTest(
+        var subject = StoreUnderTest(
             store: store,
             keyring: keyring,
             storedBytes: { try await PostgresTestDatabase.dump(schema: schema) },
@@ -136,6 +145,13 @@ struct StoreUnderTest: Sendable {
                 try? await PostgresTestDatabase.dropSchema(schema)
             }
         )
+        subject.execute = { sql in
+            try await PostgresTestDatabase.withConnection { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(schema)"), logger: PostgresTestDatabase.logger)
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: PostgresTestDatabase.logger)
+            }
+        }
+        return subject
     }
 }
 

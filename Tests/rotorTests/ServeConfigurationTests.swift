@@ -70,6 +70,20 @@ import Testing
         #expect(policy.permits(hostName: "hooks.internal"))
     }
 
+    @Test("ROTOR_AUDIT_CHECKPOINT_INTERVAL sets how often audit checkpoints are signed: hourly by default; a bad one is refused")
+    func auditCheckpointInterval() throws {
+        let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        #expect(try self.resolve(base).auditCheckpointInterval == 3_600)
+        var environment = base
+        environment["ROTOR_AUDIT_CHECKPOINT_INTERVAL"] = "PT5M"
+        #expect(try self.resolve(environment).auditCheckpointInterval == 300)
+        for bad in ["hourly", "PT0S"] {
+            environment["ROTOR_AUDIT_CHECKPOINT_INTERVAL"] = bad
+            let problems = self.problems(environment)
+            #expect(problems.count == 1 && problems.first?.contains("ROTOR_AUDIT_CHECKPOINT_INTERVAL '\(bad)'") == true, "\(bad): \(problems)")
+        }
+    }
+
     @Test("ROTOR_DATABASE_URL selects PostgreSQL; a bad one is refused without showing its password")
     func databaseURL() throws {
         let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]

@@ -59,6 +59,27 @@ struct AuditEntryResource: Encodable {
     }
 }
 
+/// `GET /v1/audit`: a page of entries and a checkpoint of the log's newest entry (null while
+/// the log is empty).
+struct AuditListResponse: Encodable {
+    var data: [AuditEntryResource]
+    var nextCursor: String?
+    var checkpoint: AuditCheckpoint?
+
+    enum CodingKeys: String, CodingKey {
+        case data, checkpoint
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.data, forKey: .data)
+        // Both always present, null when there is none.
+        try container.encode(self.nextCursor, forKey: .nextCursor)
+        try container.encode(self.checkpoint, forKey: .checkpoint)
+    }
+}
+
 /// `GET /v1/credentials/{id}/secret`.
 struct SecretResponse: Encodable {
     var secret: String
