@@ -141,9 +141,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Rotor's parts wired together: the one assembly `serve`, `demo`, the sandbox and the
+        // benchmarks build from.
+        .target(
+            name: "RotorAssembly",
+            dependencies: [
+                "RotorAPI",
+                "RotorHTTP",
+                "RotorCrypto",
+                "RotorCore",
+                "RotorEngine",
+                "RotorStore",
+                "RotorPostgres",
+                "RotorProviders",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "rotor",
             dependencies: [
+                "RotorAssembly",
                 "RotorAPI",
                 "RotorHTTP",
                 "RotorCrypto",
@@ -164,6 +184,26 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The benchmarks behind scripts/bench-*.sh, out of the product binary.
+        .executableTarget(
+            name: "rotor-bench",
+            dependencies: [
+                "RotorAssembly",
+                "RotorCore",
+                "RotorCrypto",
+                "RotorEngine",
+                "RotorHTTP",
+                "RotorPostgres",
+                "RotorStore",
+                "FakeVultr",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -268,6 +308,7 @@ let package = Package(
             name: "rotorTests",
             dependencies: [
                 "rotor",
+                "RotorAssembly",
                 "FakeVultr",
                 "RotorHTTP",
                 "RotorCrypto",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rotation engine benchmark (issue 3): builds `rotor` in release mode and runs its hidden
-# `rotor bench` subcommand twice against the in-process fake Vultr API (rate limit off):
+# Rotation engine benchmark (issue 3): builds `rotor-bench` in release mode and runs
+# `rotor-bench engine` twice against the in-process fake Vultr API (rate limit off):
 #
 #   1. 1,000 rotations with no injected latency          target: >= 200 rotations/s
 #   2. 10,000 queued jobs with 50 ms on every provider call
@@ -33,8 +33,8 @@ for value in "$JOBS" "$LATENCY_JOBS" "$LATENCY_MS" "$CONCURRENCY"; do
 done
 
 log "building rotor (release)"
-swift build -c release --product rotor
-bin="$(swift build -c release --show-bin-path)/rotor"
+swift build -c release --product rotor-bench
+bin="$(swift build -c release --show-bin-path)/rotor-bench"
 [[ -x $bin ]] || die "no executable at $bin"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rotor-bench-engine.XXXXXX")
@@ -56,8 +56,8 @@ run() {
         psql "${ROTOR_TEST_DATABASE_URL%/*}/rotor_test?sslmode=disable" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE bench_$name" >&2
         store_args=(--database-url "${ROTOR_TEST_DATABASE_URL%/*}/bench_$name?sslmode=disable")
     fi
-    log "rotor bench $*"
-    "$bin" bench "$@" "${store_args[@]}" | tee "$tmp/$name"
+    log "rotor-bench engine $*"
+    "$bin" engine "$@" "${store_args[@]}" | tee "$tmp/$name"
     echo
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long-poll benchmark: `rotor bench-waits` (release build) starts `rotor serve` as a child process
+# Long-poll benchmark: `rotor-bench waits` (release build) starts `rotor serve` as a child process
 # with a fake Vultr in the bench process, parks JOBS rotations in a long grace period, and holds
 # WAITS requests of `GET /v1/jobs/{id}?wait=PT60S` against them, spread over TOKENS store-issued
 # tokens. It prints the server's RSS and CPU while it holds them, and how long after each job's
@@ -20,12 +20,13 @@ TOKENS=${TOKENS:-10}
 
 echo "==> building rotor (release)" >&2
 swift build -c release --product rotor >&2
-bin="$(swift build -c release --show-bin-path)/rotor"
+swift build -c release --product rotor-bench >&2
+bin="$(swift build -c release --show-bin-path)/rotor-bench"
 # One connection per wait on each side, plus the server's own files.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-"$bin" bench-waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" | tee "$out" || status=$?
+"$bin" waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" | tee "$out" || status=$?
 ((status == 0)) || exit "$status"
 if [[ ${BENCH_ENFORCE:-0} == 1 ]] && grep -q "targets missed" "$out"; then exit 1; fi

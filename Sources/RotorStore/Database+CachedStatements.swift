@@ -2,7 +2,7 @@ import GRDB
 
 // The store's statements go through each connection's statement cache: they are compiled once
 // per connection, not on every call. GRDB's `execute(sql:)` and `fetchOne(_:sql:)` parse and
-// authorize the SQL every time, which was a third of the writer's time in `rotor bench`. Only
+// authorize the SQL every time, which was a third of the writer's time in `rotor-bench engine`. Only
 // single statements whose text does not vary with values belong here (values go in `arguments`).
 
 extension Database {

@@ -98,7 +98,7 @@ extension SQLiteStore {
         migrator.registerMigration("v4-claim-order") { db in
             // Claims walk the unfinished jobs oldest first and stop at their limit. Without this
             // index they read every queued job and sort them, on every claim: with 10,000 jobs
-            // queued that cost more CPU than anything else a claim does (`rotor bench`).
+            // queued that cost more CPU than anything else a claim does (`rotor-bench engine`).
             try db.execute(sql: "CREATE INDEX jobs_unfinished_by_created_at ON jobs(created_at, id) WHERE state IN ('queued', 'running')")
         }
         Self.registerRetentionMigration(&migrator)

@@ -5,6 +5,7 @@ import RotorCore
 import RotorCrypto
 import RotorPostgres
 import RotorStore
+import RotorAssembly
 
 /// `rotor audit`: operator tools for the audit log.
 struct AuditCommand: AsyncParsableCommand {

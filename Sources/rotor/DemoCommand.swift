@@ -11,6 +11,7 @@ import RotorCrypto
 import RotorEngine
 import RotorHTTP
 import Synchronization
+import RotorAssembly
 
 /// `rotor demo`: one whole rotation, end to end, in one process.
 ///

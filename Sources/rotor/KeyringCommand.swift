@@ -5,6 +5,7 @@ import RotorCore
 import RotorCrypto
 import RotorPostgres
 import RotorStore
+import RotorAssembly
 
 /// `rotor keyring`: create and rotate the key-encryption keys (KEKs) that seal secrets at rest
 /// (DESIGN.md §3).

@@ -7,6 +7,6 @@ struct RotorCommand: AsyncParsableCommand {
         commandName: "rotor",
         abstract: "Zero-downtime API key rotation as durable asynchronous jobs.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, DemoCommand.self, KeyringCommand.self, AuditCommand.self, BenchCommand.self, BenchPollCommand.self, BenchWaitsCommand.self]
+        subcommands: [ServeCommand.self, DemoCommand.self, KeyringCommand.self, AuditCommand.self]
     )
 }

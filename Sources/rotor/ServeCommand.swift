@@ -16,6 +16,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
+import RotorAssembly
 
 /// `rotor serve`: runs the HTTP API until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {

@@ -5,6 +5,7 @@ import RotorCore
 import RotorCrypto
 import RotorHTTP
 import RotorPostgres
+import RotorAssembly
 
 /// The flags of `rotor serve`, which override the environment.
 struct ServeFlags {

@@ -9,6 +9,7 @@ import RotorHTTP
 import RotorPostgres
 @testable import rotor
 import Testing
+import RotorAssembly
 
 /// Issue 6: with `ROTOR_DATABASE_URL` the API's tokens, audit log and store metrics come from the
 /// PostgreSQL store, as they do from SQLite.

@@ -7,6 +7,7 @@ import RotorEngine
 import RotorPostgres
 @testable import rotor
 import Testing
+import RotorAssembly
 
 /// Issue 6, wake-ups: an engine learns of a job another instance created through LISTEN/NOTIFY,
 /// not by polling. Its poll interval here is a minute, so only the notification can start the

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// The process's limit on open files, which bounds how many connections it (or a client making
-/// thousands of them: the burst tests, `rotor bench-waits`) can hold.
+/// thousands of them: the burst tests, `rotor-bench waits`) can hold.
 public enum FileLimit {
     /// Raises the soft limit to the hard one (a server is expected to; systemd and container
     /// runtimes set the hard limit) and returns the soft limit now in force.

@@ -179,7 +179,7 @@ extension VultrProvider {
     }
 
     // Foundation's ISO 8601 format styles, made once: `ISO8601DateFormatter` builds an ICU
-    // formatter on each use, which was a twentieth of the engine's CPU in `rotor bench`.
+    // formatter on each use, which was a twentieth of the engine's CPU in `rotor-bench engine`.
     private static let internetDateTime = Date.ISO8601FormatStyle()
     private static let internetDateTimeWithFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 

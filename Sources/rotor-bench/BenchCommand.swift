@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FakeVultr
 import Foundation
+import RotorAssembly
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -13,22 +14,21 @@ import RotorPostgres
 import RotorStore
 import Synchronization
 
-/// `rotor bench`: the rotation engine's throughput, latency and memory, measured
+/// `rotor-bench engine`: the rotation engine's throughput, latency and memory, measured
 /// (`scripts/bench-engine.sh` runs it in a release build).
 ///
 /// One process holds Rotor (store, engine, API on loopback) and an in-process fake Vultr API
 /// without its rate limit, optionally slowed by a fixed latency on every call. The bench creates
 /// one fake user and one credential per job, queues every job through `POST /v1/jobs` while the
 /// engine is not yet running, then starts the engine and measures until every job is terminal.
-/// While they run, pollers in a separate process (`rotor bench-poll`) time `GET /v1/jobs/{id}` as
+/// While they run, pollers in a separate process (`rotor-bench poll`) time `GET /v1/jobs/{id}` as
 /// a caller following its job would.
 /// Peak RSS is the whole process's (Rotor, the fake and the bench's own clients): an upper
 /// bound for Rotor alone.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "engine",
         abstract: "Measure rotations/s, rotation latency and peak RSS against an in-process fake Vultr API.",
-        shouldDisplay: false
     )
 
     @Option(help: "Rotations to run (one credential each).")

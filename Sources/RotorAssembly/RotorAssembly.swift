@@ -1,72 +1,117 @@
-import AsyncHTTPClient
-import Foundation
-import Logging
-import Prometheus
-import RotorAPI
-import RotorCore
-import RotorCrypto
-import RotorEngine
-import RotorHTTP
-import RotorPostgres
+public import AsyncHTTPClient
+public import Foundation
+public import Logging
+public import Prometheus
+public import RotorAPI
+public import RotorCore
+public import RotorCrypto
+public import RotorEngine
+public import RotorHTTP
+public import RotorPostgres
 import RotorProviders
-import RotorStore
+public import RotorStore
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
-struct RotorAssembly {
-    let store: any RotorStorage
+public struct RotorAssembly: Sendable {
+    public let store: any RotorStorage
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
-    let postgres: PostgresStore?
-    let engine: RotationEngine
-    let dispatcher: OutboxDispatcher
-    let scheduler: RotationScheduler
+    public let postgres: PostgresStore?
+    public let engine: RotationEngine
+    public let dispatcher: OutboxDispatcher
+    public let scheduler: RotationScheduler
     /// Prunes old outbox rows, hook deliveries and target delivery logs (`ROTOR_RETENTION`).
-    let retention: RetentionService
+    public let retention: RetentionService
     /// Signs and publishes audit checkpoints (`ROTOR_AUDIT_CHECKPOINT_INTERVAL`).
-    let auditCheckpoints: AuditCheckpointService
+    public let auditCheckpoints: AuditCheckpointService
     /// GitHub's secret-scanning keys as the leak intake trusts them now.
-    let githubKeys: GitHubKeySource
-    let responder: RouterResponder
-    let providerClient: HTTPClient
+    public let githubKeys: GitHubKeySource
+    public let responder: RouterResponder
+    public let providerClient: HTTPClient
     /// Every metric of this assembly, served by `GET /metrics`.
-    let metrics: PrometheusCollectorRegistry
+    public let metrics: PrometheusCollectorRegistry
 
-    struct Settings {
-        var dataDirectory: String
-        var keyring: Keyring
-        var adminToken: String
-        var vultrBaseURL: String
-        var retry: RetryPolicy
-        var maxConcurrentJobs: Int
-        var pollInterval: Duration = .seconds(1)
+    public struct Settings: Sendable {
+        public var dataDirectory: String
+        public var keyring: Keyring
+        public var adminToken: String
+        public var vultrBaseURL: String
+        public var retry: RetryPolicy
+        public var maxConcurrentJobs: Int
+        public var pollInterval: Duration = .seconds(1)
         /// How long a job's lease lasts unless renewed.
-        var leaseDuration: Duration = .seconds(30)
+        public var leaseDuration: Duration = .seconds(30)
         /// How long one provider call may take (`ROTOR_PROVIDER_TIMEOUT`).
-        var providerTimeout: Duration = .seconds(10)
+        public var providerTimeout: Duration = .seconds(10)
         /// GitHub's secret-scanning keys (`ROTOR_GITHUB_KEYS_FILE`), if configured.
-        var githubKeys: GitHubKeySet? = nil
+        public var githubKeys: GitHubKeySet? = nil
         /// The file they came from, read again on SIGHUP or a change.
-        var githubKeysPath: String? = nil
-        var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
+        public var githubKeysPath: String? = nil
+        public var outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry
         /// `ROTOR_DATABASE_URL`: PostgreSQL instead of the SQLite file in the data directory.
-        var databaseURL: PostgresURL? = nil
+        public var databaseURL: PostgresURL? = nil
         /// Where metrics go; `serve` passes the registry it bootstrapped swift-metrics with.
-        var metrics = PrometheusCollectorRegistry()
+        public var metrics = PrometheusCollectorRegistry()
         /// Request-rate limits; `serve` passes `ROTOR_RATE_LIMIT_*` and `ROTOR_HOOK_RATE_LIMIT_*`.
-        var rateLimits: APIRateLimits = .unlimited
+        public var rateLimits: APIRateLimits = .unlimited
         /// `ROTOR_MAX_WAITS_PER_TOKEN`.
-        var maxWaitsPerToken = WaitLimits.defaultPerToken
+        public var maxWaitsPerToken = WaitLimits.defaultPerToken
         /// `ROTOR_MIN_SCHEDULE_PERIOD`.
-        var minimumSchedulePeriod: TimeInterval = 3_600
+        public var minimumSchedulePeriod: TimeInterval = 3_600
         /// Where targets, verify URLs and subscriptions may be (`ROTOR_OUTBOUND_ALLOW`): by default
         /// public addresses only.
-        var outboundPolicy = OutboundPolicy()
+        public var outboundPolicy = OutboundPolicy()
         /// What is pruned after how long (`ROTOR_RETENTION`).
-        var retention = RetentionPolicy()
+        public var retention = RetentionPolicy()
         /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`.
-        var auditCheckpointInterval: TimeInterval = 3_600
+        public var auditCheckpointInterval: TimeInterval = 3_600
+
+        /// Every setting; those with defaults may be left out.
+        public init(
+            dataDirectory: String,
+            keyring: Keyring,
+            adminToken: String,
+            vultrBaseURL: String,
+            retry: RetryPolicy,
+            maxConcurrentJobs: Int,
+            pollInterval: Duration = .seconds(1),
+            leaseDuration: Duration = .seconds(30),
+            providerTimeout: Duration = .seconds(10),
+            githubKeys: GitHubKeySet? = nil,
+            githubKeysPath: String? = nil,
+            outboxRetry: RetryPolicy = OutboxConfiguration.defaultRetry,
+            databaseURL: PostgresURL? = nil,
+            metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+            rateLimits: APIRateLimits = .unlimited,
+            maxWaitsPerToken: Int = WaitLimits.defaultPerToken,
+            minimumSchedulePeriod: TimeInterval = 3_600,
+            outboundPolicy: OutboundPolicy = OutboundPolicy(),
+            retention: RetentionPolicy = RetentionPolicy(),
+            auditCheckpointInterval: TimeInterval = 3_600
+        ) {
+            self.dataDirectory = dataDirectory
+            self.keyring = keyring
+            self.adminToken = adminToken
+            self.vultrBaseURL = vultrBaseURL
+            self.retry = retry
+            self.maxConcurrentJobs = maxConcurrentJobs
+            self.pollInterval = pollInterval
+            self.leaseDuration = leaseDuration
+            self.providerTimeout = providerTimeout
+            self.githubKeys = githubKeys
+            self.githubKeysPath = githubKeysPath
+            self.outboxRetry = outboxRetry
+            self.databaseURL = databaseURL
+            self.metrics = metrics
+            self.rateLimits = rateLimits
+            self.maxWaitsPerToken = maxWaitsPerToken
+            self.minimumSchedulePeriod = minimumSchedulePeriod
+            self.outboundPolicy = outboundPolicy
+            self.retention = retention
+            self.auditCheckpointInterval = auditCheckpointInterval
+        }
     }
 
-    init(_ settings: Settings, logger: Logger) async throws {
+    public init(_ settings: Settings, logger: Logger) async throws {
         if let url = settings.databaseURL {
             // The pool serves the engine's jobs, the API and the listener; each store call holds a
             // connection for one short transaction, so 20 serve 64 concurrent jobs, and three
@@ -157,14 +202,14 @@ struct RotorAssembly {
 
     /// Closes the outbound HTTP clients' connections and the database pool; call once the engine
     /// has stopped.
-    func shutdownClients() async throws {
+    public func shutdownClients() async throws {
         self.postgres?.shutdown()
         try await self.providerClient.shutdown()
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted
     /// instance takes its own jobs back at once instead of waiting for their leases to lapse.
-    static func instanceID(in dataDirectory: String) throws -> String {
+    public static func instanceID(in dataDirectory: String) throws -> String {
         let path = DataDirectory.path(dataDirectory, "instance-id")
         if let data = FileManager.default.contents(atPath: path) {
             let id = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,12 +1,16 @@
 import Foundation
 
 /// The data directory: created owner-only, because it holds the database and, in --dev, the keyring.
-enum DataDirectory {
-    struct Error: Swift.Error, CustomStringConvertible {
-        var description: String
+public enum DataDirectory {
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
-    static func prepare(_ path: String) throws {
+    public static func prepare(_ path: String) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw Error(description: "exists and is not a directory") }
@@ -19,7 +23,7 @@ enum DataDirectory {
         }
     }
 
-    static func path(_ directory: String, _ name: String) -> String {
+    public static func path(_ directory: String, _ name: String) -> String {
         (directory as NSString).appendingPathComponent(name)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FakeVultr
 import Foundation
+import RotorAssembly
 import RotorHTTP
 import NIOCore
 import NIOHTTP1
@@ -12,7 +13,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// `rotor bench-waits` (hidden; `scripts/bench-waits.sh` runs it): holds thousands of
+/// `rotor-bench waits` (hidden; `scripts/bench-waits.sh` runs it): holds thousands of
 /// `GET /v1/jobs/{id}?wait=PT60S` requests against a `rotor serve` child process and reports
 /// what they cost the server and how soon they answer.
 ///
@@ -24,9 +25,8 @@ import Glibc
 /// answer. That is an upper bound on the time from the job's final commit to the answer.
 struct BenchWaitsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-waits",
+        commandName: "waits",
         abstract: "Measure thousands of ?wait= requests held by a rotor serve child process.",
-        shouldDisplay: false
     )
 
     @Option(help: "Waiting requests to hold.") var waits = 10_000
@@ -37,7 +37,9 @@ struct BenchWaitsCommand: AsyncParsableCommand {
 
     func run() async throws {
         FileLimit.raiseToMaximum()
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        // The product binary, built beside this one (`swift build --product rotor`).
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("rotor").path
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         try await fake.run { vultrURL in
             let adminToken = "bench-" + UUID().uuidString.lowercased()

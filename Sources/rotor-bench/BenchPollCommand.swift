@@ -1,19 +1,19 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import RotorAssembly
 import NIOHTTP1
 import RotorCore
 import Synchronization
 
-/// `rotor bench-poll`: the callers `rotor bench` measures `GET /v1/jobs/{id}` with, in a process
+/// `rotor-bench poll`: the callers `rotor-bench engine` measures `GET /v1/jobs/{id}` with, in a process
 /// of their own. Reads job ids (one per line) from `--ids`, polls random ones about every 10 ms
 /// per poller until its standard input closes, then prints each request's latency in
 /// microseconds, one per line. The token comes from `ROTOR_BENCH_TOKEN`.
 struct BenchPollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-poll",
-        abstract: "Poll GET /v1/jobs/{id} for rotor bench until standard input closes.",
-        shouldDisplay: false
+        commandName: "poll",
+        abstract: "Poll GET /v1/jobs/{id} for rotor-bench engine until standard input closes.",
     )
 
     @Option var baseURL: String
@@ -59,7 +59,7 @@ final class PollLog: Sendable {
     let latencies = Mutex<[Duration]>([])
 }
 
-/// A running `rotor bench-poll`.
+/// A running `rotor-bench poll`.
 struct PollerProcess {
     private let process = Process()
     private let input = Pipe()
@@ -70,7 +70,7 @@ struct PollerProcess {
         self.idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-bench-ids-\(UUID().uuidString)")
         try Data(ids.map(\.rawValue).joined(separator: "\n").utf8).write(to: self.idsFile)
         self.process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        self.process.arguments = ["bench-poll", "--base-url", baseURL, "--ids", self.idsFile.path, "--pollers", String(pollers)]
+        self.process.arguments = ["poll", "--base-url", baseURL, "--ids", self.idsFile.path, "--pollers", String(pollers)]
         self.process.environment = ["ROTOR_BENCH_TOKEN": token, "PATH": "/usr/bin:/bin"]
         self.process.standardInput = self.input
         self.process.standardOutput = self.output
@@ -83,7 +83,7 @@ struct PollerProcess {
         let data = self.output.fileHandleForReading.readDataToEndOfFile()
         self.process.waitUntilExit()
         try? FileManager.default.removeItem(at: self.idsFile)
-        guard self.process.terminationStatus == 0 else { throw BenchFailure("rotor bench-poll exited with \(self.process.terminationStatus)") }
+        guard self.process.terminationStatus == 0 else { throw BenchFailure("rotor-bench poll exited with \(self.process.terminationStatus)") }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }.map { .microseconds($0) }
     }
 }
