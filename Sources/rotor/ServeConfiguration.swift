@@ -54,6 +54,11 @@ struct ServeConfiguration {
     /// `ROTOR_RETENTION`: how long delivered and failed outbox rows, hook deliveries and target
     /// delivery logs are kept (default 30 days). The audit log is kept for good.
     var retention = RetentionPolicy()
+    /// `ROTOR_ALLOW_PLAINTEXT=1`: plain HTTP on a non-loopback address is the operator's choice
+    /// (a TLS-terminating proxy or a private network carries the traffic).
+    var allowPlaintext = false
+    /// Whether the listen address is loopback, so only this machine can connect.
+    var isLoopbackListen: Bool { ListenAddress(host: self.http.host, port: self.http.port).isLoopback }
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -142,6 +147,8 @@ struct ServeConfiguration {
         if let text = value("ROTOR_DATABASE_URL") {
             do {
                 databaseURL = try PostgresURL(parsing: text)
+                // Reads sslrootcert now, so a missing CA file is a start-up error.
+                _ = try databaseURL?.makeTLSConfiguration()
             } catch {
                 // The error names the part that is wrong, never the password.
                 problems.append("ROTOR_DATABASE_URL: \(error)")
@@ -168,6 +175,44 @@ struct ServeConfiguration {
             signed: defaults.signed.flatMap { rateLimit("ROTOR_HOOK_RATE_LIMIT", default: $0) },
             failedAuth: defaults.failedAuth.flatMap { rateLimit("ROTOR_AUTH_FAILURE_LIMIT", default: $0) }
         )
+
+        // TLS on the listener: both files or neither. A pair that does not load is named file
+        // by file, never quoted.
+        var tls: ServerTLS?
+        let certificateFile = value("ROTOR_TLS_CERT_FILE")
+        let keyFile = value("ROTOR_TLS_KEY_FILE")
+        switch (certificateFile, keyFile) {
+        case (let certificateFile?, let keyFile?):
+            do {
+                tls = try ServerTLS(certificateFile: certificateFile, keyFile: keyFile)
+            } catch {
+                for problem in error.problems {
+                    let name = problem.file == .certificate ? "ROTOR_TLS_CERT_FILE" : "ROTOR_TLS_KEY_FILE"
+                    problems.append("\(name) '\(problem.path)' \(problem.reason)")
+                }
+            }
+        case (nil, nil):
+            break
+        case (.some, nil):
+            problems.append("ROTOR_TLS_CERT_FILE is set but ROTOR_TLS_KEY_FILE is not: set both (PEM files), or neither")
+        case (nil, .some):
+            problems.append("ROTOR_TLS_KEY_FILE is set but ROTOR_TLS_CERT_FILE is not: set both (PEM files), or neither")
+        }
+        var allowPlaintext = false
+        if let text = value("ROTOR_ALLOW_PLAINTEXT") {
+            switch text.lowercased() {
+            case "1", "true", "yes": allowPlaintext = true
+            case "0", "false", "no": allowPlaintext = false
+            default: problems.append("ROTOR_ALLOW_PLAINTEXT '\(text)' is not 1 or 0")
+            }
+        }
+        // Bearer tokens and `GET …/secret` answers must not cross a network in clear by default.
+        if let listen, !listen.isLoopback, certificateFile == nil, keyFile == nil, !allowPlaintext {
+            problems.append(
+                "ROTOR_LISTEN / --listen '\(listen)' is not a loopback address and TLS is off, so bearer tokens and keys would cross the network in clear: "
+                    + "set ROTOR_TLS_CERT_FILE and ROTOR_TLS_KEY_FILE (PEM), or ROTOR_ALLOW_PLAINTEXT=1 if a TLS-terminating proxy "
+                    + "or a private network carries the traffic")
+        }
 
         var githubKeys: GitHubKeySet?
         if let path = value("ROTOR_GITHUB_KEYS_FILE") {
@@ -200,7 +245,7 @@ struct ServeConfiguration {
         }
         return ServeConfiguration(
             http: HTTPServerConfiguration(
-                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight),
+                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight, tls: tls),
             dataDirectory: dataDirectory,
             adminToken: adminToken,
             keyring: keyring,
@@ -220,6 +265,7 @@ struct ServeConfiguration {
             maxWaitsPerToken: maxWaitsPerToken,
             minimumSchedulePeriod: Double(minimumSchedule.components.seconds) + Double(minimumSchedule.components.attoseconds) / 1e18,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
+            allowPlaintext: allowPlaintext,
             notices: notices
         )
     }
