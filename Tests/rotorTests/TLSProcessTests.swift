@@ -39,14 +39,15 @@ struct TLSProcessTests {
                 "-keyout", self.path("\(name).key"), "-out", self.path("\(name).pem"), "-days", "2", "-subj", "/CN=Rotor test CA \(name)")
         }
 
-        /// Creates `<name>.pem` and `<name>.key`: a server certificate signed by the CA `ca`.
-        func makeServer(_ name: String, signedBy ca: String) async throws {
+        /// Creates `<name>.pem` and `<name>.key`: a server certificate signed by the CA `ca`, valid
+        /// for `days` from now (a negative number: expired that many days ago).
+        func makeServer(_ name: String, signedBy ca: String, days: Int = 2) async throws {
             try await TLSProcessTests.run(
                 "/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", self.path("\(name).key"), "-out", self.path("\(name).csr"), "-subj", "/CN=localhost")
             try await TLSProcessTests.run(
                 "/usr/bin/openssl", "x509", "-req", "-in", self.path("\(name).csr"), "-CA", self.path("\(ca).pem"), "-CAkey", self.path("\(ca).key"),
-                "-set_serial", "0x\(name.utf8.map { String(format: "%02x", $0) }.joined())", "-out", self.path("\(name).pem"), "-days", "2",
+                "-set_serial", "0x\(name.utf8.map { String(format: "%02x", $0) }.joined())", "-out", self.path("\(name).pem"), "-days", "\(days)",
                 "-extfile", self.path("server.ext"))
         }
 
@@ -181,6 +182,7 @@ struct TLSProcessTests {
         try await pki.makeCA("ca")
         try await pki.makeServer("one", signedBy: "ca")
         try await pki.makeServer("two", signedBy: "ca")
+        try await pki.makeServer("expired", signedBy: "ca", days: -1)
         try Data("not a certificate\n".utf8).write(to: pki.directory.appendingPathComponent("garbage.pem"))
         let keyBody = try String(contentsOfFile: pki.path("two.key"), encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("-----") }
         #expect(!keyBody.isEmpty)
@@ -200,7 +202,11 @@ struct TLSProcessTests {
         #expect(swapped.errors.contains("ROTOR_TLS_CERT_FILE '\(pki.path("two.key"))' holds no PEM certificate"), "\(swapped.errors)")
         #expect(swapped.errors.contains("ROTOR_TLS_KEY_FILE '\(pki.path("two.pem"))' holds no unencrypted PEM private key"), "\(swapped.errors)")
 
-        for rotor in [mismatched, garbage, swapped] {
+        let expired = try self.serve(pki, certificate: "expired.pem", key: "expired.key")
+        #expect(try await expired.exitStatus() == 78)
+        #expect(expired.errors.contains("ROTOR_TLS_CERT_FILE '\(pki.path("expired.pem"))' holds a certificate that expired at"), "\(expired.errors)")
+
+        for rotor in [mismatched, garbage, swapped, expired] {
             #expect(!rotor.errors.contains("-----END"))
             #expect(!keyBody.contains { rotor.errors.contains($0) })
             #expect(!rotor.errors.contains("listening"))
