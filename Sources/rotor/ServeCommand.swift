@@ -147,8 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
         let dispatcher = assembly.dispatcher
         let responder = assembly.responder
         // SIGHUP is trapped before the socket is bound, so a reload sent once the server is
-        // listening can never hit SIGHUP's default action (exit).
+        // listening is never missed, nor meets SIGHUP's default action (exit). Each reloader has
+        // a sequence of its own; every one of them sees every signal.
         var reloaders: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if assembly.githubKeys.path != nil {
+            let hangups = await UnixSignalsSequence(trapping: .sighup)
+            reloaders.append(.init(service: GitHubKeyReloader(source: assembly.githubKeys, hangups: hangups, logger: logger)))
+        }
         if let tls = configuration.http.tls {
             let hangups = await UnixSignalsSequence(trapping: .sighup)
             reloaders.append(.init(service: TLSReloader(tls: tls, hangups: hangups, logger: logger)))
@@ -170,8 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention), .init(service: assembly.scheduler),
                     .init(service: server),
-                ] + (assembly.githubKeys.path == nil ? [] : [.init(service: GitHubKeyReloader(source: assembly.githubKeys, logger: logger))])
-                    + reloaders,
+                ] + reloaders,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

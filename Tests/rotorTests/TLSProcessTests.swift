@@ -261,7 +261,13 @@ struct TLSProcessTests {
         try await pki.makeServer("new", signedBy: "new-ca")
         try pki.install("old.pem", as: "cert.pem")
         try pki.install("old.key", as: "key.pem")
-        let rotor = try self.serve(pki, certificate: "cert.pem", key: "key.pem")
+        // GitHub's keys reload on SIGHUP too: one signal must reach both.
+        try await Self.run("/usr/bin/openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", pki.path("github.key"))
+        try await Self.run("/usr/bin/openssl", "ec", "-in", pki.path("github.key"), "-pubout", "-out", pki.path("github.pub"))
+        let githubKey = try String(contentsOfFile: pki.path("github.pub"), encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: ["public_keys": [["key_identifier": "k1", "key": githubKey, "is_current": true]]])
+            .write(to: pki.directory.appendingPathComponent("github-keys.json"))
+        let rotor = try self.serve(pki, certificate: "cert.pem", key: "key.pem", extra: ["ROTOR_GITHUB_KEYS_FILE": pki.path("github-keys.json")])
         let port = try await rotor.port()
         #expect(try await Self.https(port, "/healthz", trusting: pki.path("old-ca.pem")).output == "200")
         #expect(try await Self.https(port, "/healthz", trusting: pki.path("new-ca.pem")).status == 60)  // not trusted
@@ -279,7 +285,11 @@ struct TLSProcessTests {
         try await Self.eventually("new connections get the new certificate") {
             try await Self.https(port, "/healthz", trusting: pki.path("new-ca.pem")).output == "200"
         }
-        #expect(rotor.errors.contains("TLS certificate reloaded"))
+        // Lines below `warning` may reach the log up to 10 ms after the fact.
+        try await Self.eventually("the reload is logged") { rotor.errors.contains("TLS certificate reloaded") }
+        try await Self.eventually("both SIGHUPs reloaded GitHub's keys too") {
+            rotor.errors.matches(of: /reason=SIGHUP \[rotor\] GitHub secret-scanning keys reloaded/).count == 2
+        }
         #expect(try await Self.https(port, "/healthz", trusting: pki.path("old-ca.pem")).status == 60)
         // The served certificate is the new one, by its serial number.
         let served = try await Self.run("/bin/sh", "-c", "/usr/bin/openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | /usr/bin/openssl x509 -noout -serial")
