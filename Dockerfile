@@ -3,11 +3,14 @@
 # Rotor container image.
 #
 #   docker build -t rotor .
-#   docker run -d --name rotor -p 8080:8080 -v rotor-data:/data \
+#   docker run -d --name rotor -p 8443:8080 -v rotor-data:/data -v /etc/rotor/tls:/tls:ro \
+#       -e ROTOR_TLS_CERT_FILE=/tls/cert.pem -e ROTOR_TLS_KEY_FILE=/tls/key.pem \
 #       -e ROTOR_ADMIN_TOKEN="$(openssl rand -hex 32)" \
 #       -e ROTOR_MASTER_KEY="$(openssl rand -base64 32)" rotor
 #
-# (In production, pass the two secrets from a secret store, not from the command line.)
+# (In production, pass the two secrets from a secret store, not from the command line.) Behind a
+# TLS-terminating proxy, replace the two ROTOR_TLS_* settings with -e ROTOR_ALLOW_PLAINTEXT=1; see
+# the note at ROTOR_ALLOW_PLAINTEXT below and docs/security.md.
 
 # ================================================================================================
 # Build stage
@@ -72,8 +75,23 @@ VOLUME /data
 
 # TZ: log timestamps in UTC, and with TZ set glibc's localtime() no longer stat()s
 # /etc/localtime once per log line (one syscall per request with the access log on).
+#
+# ROTOR_LISTEN: a container must listen on all of its interfaces to be reachable at all, and
+# `rotor serve` refuses a non-loopback address without TLS, since bearer tokens and
+# `GET …/secret` answers would cross the network in clear.
+#
+# ROTOR_ALLOW_PLAINTEXT=0, on purpose: the image does not turn that refusal off for everyone who
+# runs it. A bare `docker run -p 8080:8080 rotor` publishes the port on every host interface, which
+# is exactly the exposure the check exists for; an image default of 1 would make the check a no-op
+# for the deployments it matters most to. So the operator chooses, and a container without a
+# choice exits 78 saying what to set:
+#   - TLS in Rotor: mount a certificate and key and set ROTOR_TLS_CERT_FILE / ROTOR_TLS_KEY_FILE
+#     (kill -HUP the process, or `docker kill -s HUP`, after renewing them); or
+#   - a TLS-terminating proxy, ingress or service-mesh sidecar in front: set
+#     ROTOR_ALLOW_PLAINTEXT=1, and keep the port off any network the proxy is not alone on.
 ENV ROTOR_DATA_DIR=/data \
     ROTOR_LISTEN=0.0.0.0:8080 \
+    ROTOR_ALLOW_PLAINTEXT=0 \
     TZ=UTC
 
 EXPOSE 8080
@@ -82,7 +100,8 @@ USER rotor:rotor
 
 # No HEALTHCHECK: the image has no curl or wget to call GET /healthz with, and adding one only
 # for that would grow the attack surface. Probe /healthz (liveness) and /readyz (readiness) from
-# the orchestrator instead, e.g. Kubernetes httpGet probes on port 8080.
+# the orchestrator instead, e.g. Kubernetes httpGet probes on port 8080 (`scheme: HTTPS` when
+# Rotor serves TLS; the kubelet does not check the certificate).
 
 ENTRYPOINT ["/usr/local/bin/rotor"]
 CMD ["serve"]

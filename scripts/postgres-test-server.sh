@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/postgres-test-server.sh start)"   # prints export ROTOR_TEST_DATABASE_URL=... and ROTOR_TEST_PG_DIR=...
 #   eval "$(scripts/postgres-test-server.sh start --durable)"   # fsync and synchronous commit on (benchmarks)
+#   eval "$(scripts/postgres-test-server.sh start --tls CERT KEY)"   # TLS with that PEM pair (sslmode tests)
 #   scripts/postgres-test-server.sh stop "$ROTOR_TEST_PG_DIR"
 #
 # The cluster lives in a temporary directory owned by the `postgres` user when run as root (initdb
@@ -25,6 +26,16 @@ as_owner() {
 case "${1:-}" in
 start)
   bin=$(bin_dir)
+  shift
+  durable=""
+  tls=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --durable) durable=1; shift ;;
+    --tls) tls_cert=${2:?--tls CERT KEY}; tls_key=${3:?--tls CERT KEY}; tls=1; shift 3 ;;
+    *) echo "postgres-test-server: unknown option $1" >&2; exit 2 ;;
+    esac
+  done
   dir=$(mktemp -d /tmp/rotor-pg.XXXXXX)
   chmod 0755 "$dir"
   [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
@@ -36,9 +47,17 @@ start)
   # fsync off: a test database need not survive a power cut, and the store tests run faster. A
   # benchmark (--durable) keeps PostgreSQL's defaults, to compare with SQLite's synced commits.
   durability="-c fsync=off -c synchronous_commit=off"
-  [[ ${2:-} == --durable ]] && durability=""
+  [[ -n $durable ]] && durability=""
+  ssl=""
+  if [[ -n $tls ]]; then
+    # PostgreSQL refuses a key file that its owner does not own or that others can read.
+    install -m 0644 "$tls_cert" "$dir/server.crt"
+    install -m 0600 "$tls_key" "$dir/server.key"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir/server.crt" "$dir/server.key"
+    ssl="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+  fi
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 $durability" start >&2
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 $durability $ssl" start >&2
   PGPASSWORD=$password psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >&2 <<SQL
 CREATE ROLE rotor LOGIN CREATEDB PASSWORD '$password';
 CREATE DATABASE rotor_test OWNER rotor;

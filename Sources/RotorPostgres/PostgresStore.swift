@@ -52,10 +52,10 @@ public final class PostgresStore: Store {
         url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger
     ) async throws -> PostgresStore {
         let tls: PostgresClient.Configuration.TLS =
-            switch url.tlsMode {
-            case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
+            switch (url.tlsMode, try url.makeTLSConfiguration()) {
+            case (_, nil): .disable
+            case (.prefer, let configuration?): .prefer(configuration)
+            case (_, let configuration?): .require(configuration)
             }
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
@@ -733,10 +733,10 @@ extension PostgresConnection.Configuration {
     /// A single connection to the server `url` names, as the pool connects.
     init(_ url: PostgresURL) throws {
         let tls: PostgresConnection.Configuration.TLS =
-            switch url.tlsMode {
-            case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            switch (url.tlsMode, try url.makeTLSConfiguration()) {
+            case (_, nil): .disable
+            case (.prefer, let configuration?): .prefer(try NIOSSLContext(configuration: configuration))
+            case (_, let configuration?): .require(try NIOSSLContext(configuration: configuration))
             }
         self.init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
         self.options.connectTimeout = .seconds(5)

@@ -8,11 +8,14 @@ import UnixSignals
 /// parse is logged and the last good keys stay in force.
 struct GitHubKeyReloader: Service {
     let source: GitHubKeySource
+    /// Trapped before the server listens, so no SIGHUP sent once it answers is missed (or, before
+    /// any trap, ends the process).
+    let hangups: UnixSignalsSequence
     let logger: Logger
     var interval: Duration = .seconds(2)
 
     func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let hangups = self.hangups
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in hangups.cancelOnGracefulShutdown() { self.reload(because: "SIGHUP") }

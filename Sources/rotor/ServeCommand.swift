@@ -44,6 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
                                   by a crash is waited out this long before its orphan is sought
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
                                   subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
+              ROTOR_TLS_CERT_FILE, ROTOR_TLS_KEY_FILE
+                                  PEM certificate chain and private key: serve HTTPS; SIGHUP reloads them
+              ROTOR_ALLOW_PLAINTEXT=1  allow plain HTTP on a non-loopback address (behind a
+                                  TLS-terminating proxy); otherwise serve refuses to start
             With --dev, a missing admin token and keyring are generated under the data directory.
             Exits 78 if stored secrets are sealed under a key-encryption key the keyring lacks;
             `rotor keyring` rotates the keyring.
@@ -150,8 +154,26 @@ struct ServeCommand: AsyncParsableCommand {
         let engine = assembly.engine
         let dispatcher = assembly.dispatcher
         let responder = assembly.responder
+        // SIGHUP is trapped before the socket is bound, so a reload sent once the server is
+        // listening is never missed, nor meets SIGHUP's default action (exit). Each reloader has
+        // a sequence of its own; every one of them sees every signal.
+        var reloaders: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if assembly.githubKeys.path != nil {
+            let hangups = await UnixSignalsSequence(trapping: .sighup)
+            reloaders.append(.init(service: GitHubKeyReloader(source: assembly.githubKeys, hangups: hangups, logger: logger)))
+        }
+        if let tls = configuration.http.tls {
+            let hangups = await UnixSignalsSequence(trapping: .sighup)
+            reloaders.append(.init(service: TLSReloader(tls: tls, hangups: hangups, logger: logger)))
+            logger.info("TLS on", metadata: ["certificate": "\(tls.summary)"])
+        } else if !configuration.isLoopbackListen {
+            logger.warning(
+                "serving plain HTTP on a non-loopback address (ROTOR_ALLOW_PLAINTEXT): bearer tokens and keys cross the network in clear unless a TLS-terminating proxy or a private network carries them",
+                metadata: ["address": "\(configuration.http.host)"])
+        }
+        let tlsState = configuration.http.tls == nil ? "off" : "on"
         let server = HTTPServer(configuration: configuration.http, responder: responder, logger: logger) { address in
-            logger.info("listening", metadata: ["address": "\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)"])
+            logger.info("listening", metadata: ["address": "\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)", "tls": "\(tlsState)"])
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -162,7 +184,7 @@ struct ServeCommand: AsyncParsableCommand {
                     .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention),
                     .init(service: assembly.auditCheckpoints), .init(service: assembly.scheduler),
                     .init(service: server),
-                ] + (assembly.githubKeys.path == nil ? [] : [.init(service: GitHubKeyReloader(source: assembly.githubKeys, logger: logger))]),
+                ] + reloaders,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -61,6 +61,11 @@ struct ServeConfiguration {
     /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`: how often a checkpoint of the audit log's head is
     /// signed and published (default PT1H).
     var auditCheckpointInterval: TimeInterval = 3_600
+    /// `ROTOR_ALLOW_PLAINTEXT=1`: plain HTTP on a non-loopback address is the operator's choice
+    /// (a TLS-terminating proxy or a private network carries the traffic).
+    var allowPlaintext = false
+    /// Whether the listen address is loopback, so only this machine can connect.
+    var isLoopbackListen: Bool { ListenAddress(host: self.http.host, port: self.http.port).isLoopback }
     /// Lines for the operator (what --dev created, where the token is). Never logged.
     var notices: [String] = []
 
@@ -150,6 +155,8 @@ struct ServeConfiguration {
         if let text = value("ROTOR_DATABASE_URL") {
             do {
                 databaseURL = try PostgresURL(parsing: text)
+                // Reads sslrootcert now, so a missing CA file is a start-up error.
+                _ = try databaseURL?.makeTLSConfiguration()
             } catch {
                 // The error names the part that is wrong, never the password.
                 problems.append("ROTOR_DATABASE_URL: \(error)")
@@ -185,6 +192,43 @@ struct ServeConfiguration {
                 problems.append("ROTOR_OUTBOUND_ALLOW: \(error)")
             }
         }
+        // TLS on the listener: both files or neither. A pair that does not load is named file
+        // by file, never quoted.
+        var tls: ServerTLS?
+        let certificateFile = value("ROTOR_TLS_CERT_FILE")
+        let keyFile = value("ROTOR_TLS_KEY_FILE")
+        switch (certificateFile, keyFile) {
+        case (let certificateFile?, let keyFile?):
+            do {
+                tls = try ServerTLS(certificateFile: certificateFile, keyFile: keyFile)
+            } catch {
+                for problem in error.problems {
+                    let name = problem.file == .certificate ? "ROTOR_TLS_CERT_FILE" : "ROTOR_TLS_KEY_FILE"
+                    problems.append("\(name) '\(problem.path)' \(problem.reason)")
+                }
+            }
+        case (nil, nil):
+            break
+        case (.some, nil):
+            problems.append("ROTOR_TLS_CERT_FILE is set but ROTOR_TLS_KEY_FILE is not: set both (PEM files), or neither")
+        case (nil, .some):
+            problems.append("ROTOR_TLS_KEY_FILE is set but ROTOR_TLS_CERT_FILE is not: set both (PEM files), or neither")
+        }
+        var allowPlaintext = false
+        if let text = value("ROTOR_ALLOW_PLAINTEXT") {
+            switch text.lowercased() {
+            case "1", "true", "yes": allowPlaintext = true
+            case "0", "false", "no": allowPlaintext = false
+            default: problems.append("ROTOR_ALLOW_PLAINTEXT '\(text)' is not 1 or 0")
+            }
+        }
+        // Bearer tokens and `GET …/secret` answers must not cross a network in clear by default.
+        if let listen, !listen.isLoopback, certificateFile == nil, keyFile == nil, !allowPlaintext {
+            problems.append(
+                "ROTOR_LISTEN / --listen '\(listen)' is not a loopback address and TLS is off, so bearer tokens and keys would cross the network in clear: "
+                    + "set ROTOR_TLS_CERT_FILE and ROTOR_TLS_KEY_FILE (PEM), or ROTOR_ALLOW_PLAINTEXT=1 if a TLS-terminating proxy "
+                    + "or a private network carries the traffic")
+        }
 
         var githubKeys: GitHubKeySet?
         if let path = value("ROTOR_GITHUB_KEYS_FILE") {
@@ -218,7 +262,7 @@ struct ServeConfiguration {
         }
         return ServeConfiguration(
             http: HTTPServerConfiguration(
-                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight),
+                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight, tls: tls),
             dataDirectory: dataDirectory,
             adminToken: adminToken,
             keyring: keyring,
@@ -240,6 +284,7 @@ struct ServeConfiguration {
             outboundPolicy: outboundPolicy,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             auditCheckpointInterval: Double(auditCheckpointInterval.components.seconds) + Double(auditCheckpointInterval.components.attoseconds) / 1e18,
+            allowPlaintext: allowPlaintext,
             notices: notices
         )
     }

@@ -157,12 +157,31 @@ import Testing
         (["ROTOR_HOOK_RATE_LIMIT_RPS": "fast"], "ROTOR_HOOK_RATE_LIMIT_RPS"),
         (["ROTOR_RATE_LIMIT_BURST": "0"], "ROTOR_RATE_LIMIT_BURST"),
         (["ROTOR_OUTBOUND_ALLOW": "10.0.0.0/8,10.0.0.0/40"], "ROTOR_OUTBOUND_ALLOW: '10.0.0.0/40' is not a CIDR"),
+        (["ROTOR_LISTEN": "0.0.0.0:8080"], "'0.0.0.0:8080' is not a loopback address and TLS is off"),
+        (["ROTOR_LISTEN": "[::]:8080"], "is not a loopback address and TLS is off"),
+        (["ROTOR_LISTEN": "10.1.2.3:8080", "ROTOR_ALLOW_PLAINTEXT": "0"], "ROTOR_ALLOW_PLAINTEXT=1"),
+        (["ROTOR_ALLOW_PLAINTEXT": "maybe"], "ROTOR_ALLOW_PLAINTEXT 'maybe'"),
+        (["ROTOR_TLS_KEY_FILE": "/etc/key.pem"], "ROTOR_TLS_CERT_FILE is not"),
+        (["ROTOR_TLS_CERT_FILE": "/nonexistent/cert.pem", "ROTOR_TLS_KEY_FILE": "/nonexistent/key.pem"], "ROTOR_TLS_KEY_FILE '/nonexistent/key.pem' cannot be read"),
+        (["ROTOR_DATABASE_URL": "postgres://r@h/d?sslrootcert=/nonexistent/ca.pem"], "sslrootcert '/nonexistent/ca.pem' cannot be read"),
+        (["ROTOR_DATABASE_URL": "postgres://r@h/d?sslmode=prefer&sslrootcert=/ca.pem"], "sslrootcert needs sslmode=require"),
     ])
     func badValues(overrides: [String: String], expected: String) {
         var environment = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
         environment.merge(overrides) { $1 }
         let problems = self.problems(environment)
         #expect(problems.contains { $0.contains(expected) }, "\(problems)")
+    }
+
+    @Test("a non-loopback listen address is accepted with ROTOR_ALLOW_PLAINTEXT=1; loopback ones need nothing")
+    func plaintextChoice() throws {
+        let base = ["ROTOR_ADMIN_TOKEN": Self.token, "ROTOR_MASTER_KEY": Self.masterKey]
+        let allowed = try self.resolve(base.merging(["ROTOR_LISTEN": "0.0.0.0:8080", "ROTOR_ALLOW_PLAINTEXT": "1"]) { $1 })
+        #expect(allowed.allowPlaintext && !allowed.isLoopbackListen && allowed.http.tls == nil)
+        for address in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"] {
+            let configuration = try self.resolve(base.merging(["ROTOR_LISTEN": address]) { $1 })
+            #expect(configuration.isLoopbackListen && !configuration.allowPlaintext, "\(address)")
+        }
     }
 
     @Test("--dev creates an owner-only data directory, keyring and admin token once, then reuses them")

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 import NIOExtras
 import NIOHTTP1
+import NIOSSL
 public import NIOPosix
 public import ServiceLifecycle
 
@@ -136,6 +137,10 @@ public actor HTTPServer: Service {
                     limits.maxHeaderListSize = configuration.maxHeaderSize
                     limits.maxHeaderFieldSize = configuration.maxHeaderSize
                     let pipeline = channel.pipeline.syncOperations
+                    if let tls = configuration.tls {
+                        // The context in force now: a reload changes what later connections get.
+                        try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     // No pipelining assistance: ConnectionGuardHandler covers what the request
                     // loop needs of it, at a fraction of the cost (see there).
                     try pipeline.configureHTTPServerPipeline(

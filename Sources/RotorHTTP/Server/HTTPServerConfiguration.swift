@@ -1,3 +1,5 @@
+import NIOCore
+
 /// How the HTTP server listens and what it tolerates from clients.
 public struct HTTPServerConfiguration: Sendable {
     /// The address to bind, e.g. `127.0.0.1` or `::1`.
@@ -31,6 +33,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Paths answered whatever the load (liveness): their handlers must be cheap and touch no
     /// shared resource.
     public var unlimitedPaths: Set<String>
+    /// TLS on the listener; nil for plain HTTP. Each connection is accepted with the certificate
+    /// in force at that moment (see ``ServerTLS/reload()``).
+    public var tls: ServerTLS?
 
     /// The defaults: `127.0.0.1:8080`, 64 KiB bodies, 60 s idle, 30 s to send a body, 16,384
     /// connections, 512 requests in flight, `/healthz` always answered.
@@ -45,7 +50,8 @@ public struct HTTPServerConfiguration: Sendable {
         backlog: Int = 4096,
         maxConnections: Int = 16_384,
         maxRequestsInFlight: Int = 512,
-        unlimitedPaths: Set<String> = ["/healthz"]
+        unlimitedPaths: Set<String> = ["/healthz"],
+        tls: ServerTLS? = nil
     ) {
         self.host = host
         self.port = port
@@ -58,6 +64,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.maxRequestsInFlight = maxRequestsInFlight
         self.unlimitedPaths = unlimitedPaths
+        self.tls = tls
     }
 }
 
@@ -67,6 +74,12 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     /// The port.
     public var port: Int
+
+    /// An address from its parts.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 
     /// Parses `127.0.0.1:8080`, `localhost:8080`, `[::1]:8080` or `:8080` (all interfaces).
     public init?(_ text: String) {
@@ -84,6 +97,15 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else { return nil }
         self.host = String(host)
         self.port = number
+    }
+
+    /// Whether only this machine can connect: `localhost`, an address in 127.0.0.0/8 (also
+    /// IPv4-mapped) or `::1`. `0.0.0.0`, `::` and every other name or address are not.
+    public var isLoopback: Bool {
+        if self.host.lowercased() == "localhost" { return true }
+        // SocketAddress parses IPv4 and IPv6 literals and prints them in canonical form.
+        guard let canonical = (try? SocketAddress(ipAddress: self.host, port: 0))?.ipAddress?.lowercased() else { return false }
+        return canonical == "::1" || canonical.hasPrefix("127.") || canonical.hasPrefix("::ffff:127.")
     }
 
     /// `host:port`, with brackets around IPv6 literals.
