@@ -93,11 +93,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Persistence behind RotorCore's Store: SQLite through GRDB (PostgreSQL to follow).
+        // What both store drivers share: row mapping and column lists, the envelope field names,
+        // the audit chain's format and verification, the rewrap plan. The drivers hold SQL,
+        // transactions and connections only.
+        .target(
+            name: "RotorStorage",
+            dependencies: ["RotorCore", "RotorCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RotorStore",
             dependencies: [
                 "RotorCore",
                 "RotorCrypto",
+                "RotorStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -109,6 +118,7 @@ let package = Package(
             dependencies: [
                 "RotorCore",
                 "RotorCrypto",
+                "RotorStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -273,6 +283,7 @@ let package = Package(
             dependencies: [
                 "RotorStore",
                 "RotorPostgres",
+                "RotorStorage",
                 "RotorCore",
                 "RotorCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),

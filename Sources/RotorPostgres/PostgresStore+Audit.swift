@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension PostgresStore: AuditStore {
     /// `v3-tokens-audit`: scoped API tokens (by SHA-256 only) and the hash-chained audit log, as
@@ -102,7 +103,7 @@ extension PostgresStore: AuditStore {
         let head = try await self.readStatement { tx in
             try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first.map { (seq: try $0.int("seq"), hash: try $0.string("hash")) }
         }
-        return try head.map { try self.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now) }
+        return try head.map { try AuditChain.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now, keyring: self.keyring) }
     }
 
     public func publishAuditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
@@ -111,7 +112,7 @@ extension PostgresStore: AuditStore {
         return try await Audit.$pending.withValue(nil) {
             try await self.write { tx in
                 guard let head = try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first else { return nil }
-                let checkpoint = try self.signCheckpoint(seq: try head.int("seq"), hash: try head.string("hash"), at: now)
+                let checkpoint = try AuditChain.signCheckpoint(seq: try head.int("seq"), hash: try head.string("hash"), at: now, keyring: self.keyring)
                 // Another instance may sign the same head at the same time: the first row stays,
                 // and only the instance that wrote it logs and reports it.
                 let inserted = try await tx.rows(
@@ -131,16 +132,6 @@ extension PostgresStore: AuditStore {
         try await self.readStatement { tx in
             try Self.auditCheckpoints(try await tx.rows("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")).first
         }
-    }
-
-    /// A checkpoint of entry `seq` signed under the keyring's active key.
-    private func signCheckpoint(seq: Int, hash: String, at now: Date) throws -> AuditCheckpoint {
-        let signedAt = AuditCheckpoint.time(now)
-        let keyID = self.keyring.activeKeyID
-        let mac = try self.keyring.derivedAuthenticationCode(
-            keyID: keyID, purpose: AuditCheckpoint.macPurpose,
-            message: AuditCheckpoint.signedBytes(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID))
-        return AuditCheckpoint(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID, mac: mac.hexString)
     }
 
     private static func auditCheckpoints(_ rows: [PostgresRandomAccessRow]) throws -> [AuditCheckpoint] {
@@ -207,32 +198,14 @@ extension PostgresStore: AuditStore {
 
     /// Walks `rows` (the whole log, by seq) from the genesis hash.
     private static func verifyAuditChain(_ rows: [PostgresRandomAccessRow], checkpoints: [AuditCheckpoint]) throws -> AuditVerification {
-        var matcher = AuditCheckpointMatcher(checkpoints)
-        var previous = Self.auditGenesisHash
-        var expectedSeq = 1
+        var verifier = AuditChain.Verifier(checkpoints: checkpoints)
         for row in rows {
-            let seq = try row.int("seq")
-            guard seq == expectedSeq else {
-                return .broken(seq: seq, reason: "expected entry \(expectedSeq) here: an entry is missing")
-            }
-            let stored = try row.string("hash")
-            let computed = Self.auditHash(
-                seq: seq, at: try row.string("at"), actor: try row.string("actor"), action: try row.string("action"),
-                resource: try row.string("resource"), outcome: try row.string("outcome"), previous: previous)
-            guard computed == stored else {
-                return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
-            }
-            matcher.visit(seq: seq, hash: stored)
-            previous = stored
-            expectedSeq += 1
+            if let broken = try verifier.visit(row) { return broken }
         }
-        return matcher.verdict(intactCount: expectedSeq - 1)
+        return verifier.verdict()
     }
 
     // MARK: Chain
-
-    /// The hash before the first entry.
-    static let auditGenesisHash = String(repeating: "0", count: 64)
 
     /// Stages `records` in the caller's transaction, so that they commit with the write they
     /// record, or not at all. ``chainAudits()`` moves them onto the log once they have committed.
@@ -243,7 +216,7 @@ extension PostgresStore: AuditStore {
     /// turn, and one chaining transaction then appends whatever has been staged meanwhile.
     static func stageAudits(_ tx: Transaction, _ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
-        try await tx.run(Prepared.StageAudits(records, time: Self.auditTime))
+        try await tx.run(Prepared.StageAudits(records, time: AuditChain.time))
     }
 
     /// How many staged records one chaining transaction appends at most.
@@ -270,7 +243,7 @@ extension PostgresStore: AuditStore {
             guard !staged.isEmpty else { return 0 }
             let last = try await tx.rows("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first
             var seq = try last?.int("seq") ?? 0
-            var previous = try last?.string("hash") ?? Self.auditGenesisHash
+            var previous = try last?.string("hash") ?? AuditChain.genesisHash
             let insert = SQL("INSERT INTO audit_log (seq, at, actor, action, resource, outcome, hash) VALUES ")
             var tuples: [String] = []
             var ids: [Int] = []
@@ -279,7 +252,7 @@ extension PostgresStore: AuditStore {
                 let (at, actor, action, resource, outcome) = (
                     try row.string("at"), try row.string("actor"), try row.string("action"), try row.string("resource"), try row.string("outcome")
                 )
-                let hash = Self.auditHash(seq: seq, at: at, actor: actor, action: action, resource: resource, outcome: outcome, previous: previous)
+                let hash = AuditChain.hash(seq: seq, at: at, actor: actor, action: action, resource: resource, outcome: outcome, previous: previous)
                 tuples.append(
                     "(" + insert.bind([.int(seq), .text(at), .text(actor), .text(action), .text(resource), .text(outcome), .text(hash)]) + ")")
                 ids.append(try row.int("id"))
@@ -303,23 +276,6 @@ extension PostgresStore: AuditStore {
                 self.logger.warning("chaining audit records failed; they stay staged", metadata: ["error": "\(Self.describe(error))"])
             }
         }
-    }
-
-    /// SHA-256 (hex) over the entry's fields and the previous hash, each as `<UTF-8 length>:<bytes>;`:
-    /// the SQLite store's encoding byte for byte, so both stores' chains verify alike.
-    static func auditHash(seq: Int, at: String, actor: String, action: String, resource: String, outcome: String, previous: String) -> String {
-        var bytes: [UInt8] = []
-        for field in [String(seq), at, actor, action, resource, outcome, previous] {
-            bytes += Array("\(field.utf8.count):".utf8)
-            bytes += Array(field.utf8)
-            bytes.append(UInt8(ascii: ";"))
-        }
-        return SHA256.hexDigest(bytes)
-    }
-
-    /// RFC 3339 UTC with milliseconds, the form the API shows.
-    static func auditTime(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
     }
 
     /// A job's terminal state (`job.succeeded`, `job.rolled_back`, ...), appended in the

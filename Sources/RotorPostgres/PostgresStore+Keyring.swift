@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension PostgresStore {
     /// `v3-envelope-kek-ids`: the KEK id of every envelope, as an indexed column, for
@@ -82,25 +83,13 @@ extension PostgresStore: EnvelopeKeyStore {
                     "SELECT owner_id, field, version, envelope FROM secrets WHERE kek_id = \(keyID) ORDER BY owner_id, field LIMIT \(limit)"
                 )
             }
-            return try rows.map { row in
-                StoredEnvelope(owner: try row.string("owner_id"), field: try row.string("field"), version: try row.int("version"), bytes: try row.bytes("envelope"))
-            }
+            return try rows.map(Self.storedEnvelope)
         }
-        var rewraps: [(stored: StoredEnvelope, new: [UInt8])] = []
-        var failures: [EnvelopeFailure] = []
-        for stored in rows {
-            do {
-                let rewrapped = try Envelope.rewrap(
-                    stored.bytes, context: EnvelopeContext(recordID: stored.owner, field: stored.field, version: stored.version), keyring: keyring)
-                rewraps.append((stored, rewrapped))
-            } catch {
-                failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
-            }
-        }
+        let plan = EnvelopeRewrapPlan(rows, limit: limit, keyring: keyring)
         try await beforeWrite()
         var changed = 0
-        if !rewraps.isEmpty {
-            let batch = rewraps
+        if !plan.rewraps.isEmpty {
+            let batch = plan.rewraps
             changed = try await self.write { tx in
                 var changed = 0
                 for rewrap in batch {
@@ -119,9 +108,7 @@ extension PostgresStore: EnvelopeKeyStore {
                 return changed
             }
         }
-        let last = rows.last.map { EnvelopeCursor(owner: $0.owner, field: $0.field) }
-        return EnvelopeRewrapBatch(
-            rewrapped: rewraps.count - changed, changedConcurrently: changed, failures: failures, next: rows.count == limit ? last : nil)
+        return plan.result(changedConcurrently: changed)
     }
 
     /// Opens every envelope, a page at a time in (owner, field) order.
@@ -137,30 +124,19 @@ extension PostgresStore: EnvelopeKeyStore {
                     SELECT owner_id, field, version, envelope FROM secrets
                     WHERE envelope IS NOT NULL AND (owner_id, field) > (\(after.owner), \(after.field)) ORDER BY owner_id, field LIMIT 500
                     """
-                ).map { row in
-                    StoredEnvelope(owner: try row.string("owner_id"), field: try row.string("field"), version: try row.int("version"), bytes: try row.bytes("envelope"))
-                }
+                ).map(Self.storedEnvelope)
             }
-            for stored in rows {
-                do {
-                    var plaintext = try Envelope.open(
-                        stored.bytes, context: EnvelopeContext(recordID: stored.owner, field: stored.field, version: stored.version), keyring: keyring)
-                    plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-                    result.opened += 1
-                } catch {
-                    result.failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
-                }
-            }
+            let check = EnvelopeCheck(rows, keyring: keyring)
+            result.opened += check.opened
+            result.failures += check.failures
             guard let last = rows.last else { return result }
             cursor = EnvelopeCursor(owner: last.owner, field: last.field)
         }
     }
 }
 
-/// One envelope as stored.
-private struct StoredEnvelope: Sendable {
-    var owner: String
-    var field: String
-    var version: Int
-    var bytes: [UInt8]
+extension PostgresStore {
+    static func storedEnvelope(_ row: PostgresRandomAccessRow) throws -> StoredEnvelope {
+        try StoredEnvelope(row, bytes: try row.bytes("envelope"))
+    }
 }

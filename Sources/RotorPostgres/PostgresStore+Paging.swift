@@ -1,5 +1,6 @@
 import PostgresNIO
 import RotorCore
+import RotorStorage
 
 extension PostgresStore {
     /// One page of the rows `sql` selects that meet `conditions` (their parameters already bound

@@ -1,6 +1,7 @@
 import NIOCore
 import PostgresNIO
 import RotorCore
+import RotorStorage
 
 /// PostgresNIO's rows, read by column name for ``RowCoding`` (and the store's own reads).
 extension PostgresRandomAccessRow: StoredRow {

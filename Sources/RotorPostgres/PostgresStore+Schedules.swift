@@ -1,6 +1,7 @@
 public import Foundation
 import PostgresNIO
 public import RotorCore
+import RotorStorage
 
 extension PostgresStore {
     /// After a rotation commit that records a new `last_rotated_at` (a success), computes the

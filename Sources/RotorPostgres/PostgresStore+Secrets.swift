@@ -2,6 +2,7 @@ import NIOCore
 import PostgresNIO
 import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension PostgresStore {
     /// Seals `secret` under the next version of (owner, field) and stores it in place of the old
@@ -15,7 +16,7 @@ extension PostgresStore {
             keyring: self.keyring
         )
         try await tx.run(Prepared.PutSecret(owner: owner, field: field, version: version, envelope: envelope))
-        if field == Field.currentKey {
+        if field == EnvelopeField.currentKey {
             try await Self.indexCurrentKey(tx, owner: owner, secret)
         }
     }
@@ -24,7 +25,7 @@ extension PostgresStore {
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ tx: Transaction, owner: String, field: String) async throws {
         try await tx.run(Prepared.ClearSecret(owner: owner, field: field))
-        if field == Field.currentKey {
+        if field == EnvelopeField.currentKey {
             try await Self.indexCurrentKey(tx, owner: owner, nil)
         }
     }
@@ -74,13 +75,13 @@ extension PostgresStore {
             let secret = try self.open(stored)
             let field = stored.field
             switch field {
-            case Field.currentKey: current = secret
-            case Field.previousKey: previous = secret
+            case EnvelopeField.currentKey: current = secret
+            case EnvelopeField.previousKey: previous = secret
             default:
-                if let target = Field.previousSigningSecretTarget(field) {
+                if let target = EnvelopeField.previousSigningSecretTarget(field) {
                     previousSigning[target] = secret
-                } else if field.hasPrefix(Field.signingSecretPrefix) {
-                    signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
+                } else if field.hasPrefix(EnvelopeField.signingSecretPrefix) {
+                    signing[TargetID(unchecked: String(field.dropFirst(EnvelopeField.signingSecretPrefix.count)))] = secret
                 }
             }
         }

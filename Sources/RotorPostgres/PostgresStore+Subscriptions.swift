@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 public import RotorCore
+import RotorStorage
 
 extension PostgresStore: SubscriptionStore {
     // MARK: Subscriptions
@@ -16,7 +17,7 @@ extension PostgresStore: SubscriptionStore {
                     \(subscription.createdAt.timeIntervalSinceReferenceDate))
                 """
             )
-            try await self.putSecret(tx, owner: subscription.id.rawValue, field: Field.subscriptionSigningSecret, signingSecret)
+            try await self.putSecret(tx, owner: subscription.id.rawValue, field: EnvelopeField.subscriptionSigningSecret, signingSecret)
         }
     }
 
@@ -85,7 +86,7 @@ extension PostgresStore: SubscriptionStore {
             for row in rows {
                 let eventID = try row.string("event_id")
                 let subscriptionID = try row.string("subscription_id")
-                guard let secret = try await self.fetchSecret(tx, owner: subscriptionID, field: Field.subscriptionSigningSecret) else {
+                guard let secret = try await self.fetchSecret(tx, owner: subscriptionID, field: EnvelopeField.subscriptionSigningSecret) else {
                     throw PostgresStoreError("subscription \(subscriptionID) has no stored signing secret")
                 }
                 try await tx.run(

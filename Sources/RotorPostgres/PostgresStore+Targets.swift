@@ -1,6 +1,7 @@
 public import Foundation
 import PostgresNIO
 public import RotorCore
+import RotorStorage
 
 extension PostgresStore: TargetSecretStore {
     public func rollSigningSecret(
@@ -16,15 +17,15 @@ extension PostgresStore: TargetSecretStore {
                 throw StoreError(.notFound, message: "credential \(id) has no target \(targetID)")
             }
             let owner = id.rawValue
-            let old = try await self.fetchSecret(tx, owner: owner, field: Field.signingSecret(targetID))
+            let old = try await self.fetchSecret(tx, owner: owner, field: EnvelopeField.signingSecret(targetID))
             if let overlapUntil, overlapUntil > now, let old {
-                try await self.putSecret(tx, owner: owner, field: Field.previousSigningSecret(targetID), old)
+                try await self.putSecret(tx, owner: owner, field: EnvelopeField.previousSigningSecret(targetID), old)
                 credential.targets[index].previousSecretExpiresAt = overlapUntil
             } else {
-                try await self.deleteSecret(tx, owner: owner, field: Field.previousSigningSecret(targetID))
+                try await self.deleteSecret(tx, owner: owner, field: EnvelopeField.previousSigningSecret(targetID))
                 credential.targets[index].previousSecretExpiresAt = nil
             }
-            try await self.putSecret(tx, owner: owner, field: Field.signingSecret(targetID), secret)
+            try await self.putSecret(tx, owner: owner, field: EnvelopeField.signingSecret(targetID), secret)
             credential.updatedAt = now
             try await tx.run(
                 """

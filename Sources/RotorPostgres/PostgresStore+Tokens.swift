@@ -1,6 +1,7 @@
 public import Foundation
 import PostgresNIO
 public import RotorCore
+import RotorStorage
 
 extension PostgresStore: TokenStore {
     public func createToken(_ token: APIToken, sha256: String) async throws {

@@ -2,6 +2,7 @@ public import Foundation
 import PostgresNIO
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension PostgresStore {
     /// `v2-triggers`: inbound triggers, their replay log, and the leaked-key index on credentials.
@@ -56,7 +57,7 @@ extension PostgresStore {
             let rows = try await tx.rows(
                 """
                 SELECT c.id, s.version, s.envelope FROM credentials c
-                JOIN secrets s ON s.owner_id = c.id AND s.field = \(Field.currentKey) AND s.envelope IS NOT NULL
+                JOIN secrets s ON s.owner_id = c.id AND s.field = \(EnvelopeField.currentKey) AND s.envelope IS NOT NULL
                 WHERE c.current_key_sha256 IS NULL
                 FOR UPDATE OF c
                 """
@@ -65,18 +66,13 @@ extension PostgresStore {
                 let id = try row.string("id")
                 let plaintext = try Envelope.open(
                     try row.bytes("envelope"),
-                    context: EnvelopeContext(recordID: id, field: Field.currentKey, version: try row.int("version")),
+                    context: EnvelopeContext(recordID: id, field: EnvelopeField.currentKey, version: try row.int("version")),
                     keyring: self.keyring
                 )
                 try await tx.run("UPDATE credentials SET current_key_sha256 = \(SHA256.hexDigest(plaintext)) WHERE id = \(id)")
             }
         }
     }
-}
-
-extension Field {
-    static let triggerSecret = "trigger_secret"
-    static let triggerPreviousSecret = "trigger_previous_secret"
 }
 
 extension PostgresStore: TriggerStore {
@@ -93,7 +89,7 @@ extension PostgresStore: TriggerStore {
                     \(trigger.previousSecretExpiresAt?.timeIntervalSinceReferenceDate))
                 """
             )
-            try await self.putSecret(tx, owner: trigger.id.rawValue, field: Field.triggerSecret, secret)
+            try await self.putSecret(tx, owner: trigger.id.rawValue, field: EnvelopeField.triggerSecret, secret)
         }
     }
 
@@ -125,11 +121,11 @@ extension PostgresStore: TriggerStore {
         try await self.read { tx in
             guard let trigger = try await Self.fetchTrigger(tx, id) else { throw Self.triggerNotFound(id) }
             var secrets: [Secret] = []
-            if let current = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.triggerSecret) {
+            if let current = try await self.fetchSecret(tx, owner: id.rawValue, field: EnvelopeField.triggerSecret) {
                 secrets.append(current)
             }
             if let expiresAt = trigger.previousSecretExpiresAt, expiresAt > now,
-                let previous = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.triggerPreviousSecret)
+                let previous = try await self.fetchSecret(tx, owner: id.rawValue, field: EnvelopeField.triggerPreviousSecret)
             {
                 secrets.append(previous)
             }
@@ -142,10 +138,10 @@ extension PostgresStore: TriggerStore {
             // The trigger's row lock orders concurrent rolls: each moves the current secret it saw.
             guard var trigger = try await Self.fetchTrigger(tx, id, lock: true) else { throw Self.triggerNotFound(id) }
             let owner = id.rawValue
-            if let current = try await self.fetchSecret(tx, owner: owner, field: Field.triggerSecret) {
-                try await self.putSecret(tx, owner: owner, field: Field.triggerPreviousSecret, current)
+            if let current = try await self.fetchSecret(tx, owner: owner, field: EnvelopeField.triggerSecret) {
+                try await self.putSecret(tx, owner: owner, field: EnvelopeField.triggerPreviousSecret, current)
             }
-            try await self.putSecret(tx, owner: owner, field: Field.triggerSecret, secret)
+            try await self.putSecret(tx, owner: owner, field: EnvelopeField.triggerSecret, secret)
             trigger.previousSecretExpiresAt = previousValidUntil
             trigger.updatedAt = now
             try await tx.run(

@@ -6,6 +6,7 @@ import PostgresNIO
 public import RotorCore
 public import RotorCrypto
 import Synchronization
+import RotorStorage
 
 /// The shared ``Store``: PostgreSQL through postgres-nio, for several Rotor instances on one
 /// database (DESIGN.md §1, §2 rule 3).
@@ -260,12 +261,12 @@ public final class PostgresStore: Store {
                 throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
             }
             let owner = credential.id.rawValue
-            try await self.putSecret(tx, owner: owner, field: Field.currentKey, secrets.current)
+            try await self.putSecret(tx, owner: owner, field: EnvelopeField.currentKey, secrets.current)
             if let previous = secrets.previous {
-                try await self.putSecret(tx, owner: owner, field: Field.previousKey, previous)
+                try await self.putSecret(tx, owner: owner, field: EnvelopeField.previousKey, previous)
             }
             for (target, secret) in secrets.signingSecrets {
-                try await self.putSecret(tx, owner: owner, field: Field.signingSecret(target), secret)
+                try await self.putSecret(tx, owner: owner, field: EnvelopeField.signingSecret(target), secret)
             }
         }
     }
@@ -305,15 +306,15 @@ public final class PostgresStore: Store {
 
             guard let signingSecrets else { return }
             let owner = credential.id.rawValue
-            let kept = Set(signingSecrets.keys.map(Field.signingSecret))
+            let kept = Set(signingSecrets.keys.map(EnvelopeField.signingSecret))
             let storedFields = try await tx.rows(
-                "SELECT field FROM secrets WHERE owner_id = \(owner) AND starts_with(field, \(Field.signingSecretPrefix)) AND envelope IS NOT NULL"
+                "SELECT field FROM secrets WHERE owner_id = \(owner) AND starts_with(field, \(EnvelopeField.signingSecretPrefix)) AND envelope IS NOT NULL"
             ).map { try $0.string("field") }
             for field in storedFields where !kept.contains(field) {
                 try await self.deleteSecret(tx, owner: owner, field: field)
             }
             for (target, secret) in signingSecrets {
-                try await self.putSecret(tx, owner: owner, field: Field.signingSecret(target), secret)
+                try await self.putSecret(tx, owner: owner, field: EnvelopeField.signingSecret(target), secret)
             }
         }
     }
@@ -512,7 +513,7 @@ public final class PostgresStore: Store {
                 let credential = try RowCoding.credential(from: row)
                 let sealed = try SealedSecret.all(in: row)
                 let secrets = try self.credentialSecrets(credential.id, sealed.filter { $0.owner == credential.id.rawValue })
-                let pending = try sealed.first { $0.owner == id.rawValue && $0.field == Field.pendingKey }.map(self.open)
+                let pending = try sealed.first { $0.owner == id.rawValue && $0.field == EnvelopeField.pendingKey }.map(self.open)
                 return Rotation(job: knownJob, credential: credential, secrets: secrets, pendingKey: pending)
             }
         }
@@ -522,7 +523,7 @@ public final class PostgresStore: Store {
                 throw Self.credentialNotFound(job.credentialID)
             }
             let secrets = try await self.fetchCredentialSecrets(tx, credential.id)
-            let pending = try await self.fetchSecret(tx, owner: id.rawValue, field: Field.pendingKey)
+            let pending = try await self.fetchSecret(tx, owner: id.rawValue, field: EnvelopeField.pendingKey)
             return Rotation(job: job, credential: credential, secrets: secrets, pendingKey: pending)
         }
     }
@@ -559,9 +560,9 @@ public final class PostgresStore: Store {
             try await self.enqueueEvents(&tx, reporting: job, since: baseline)
 
             let credentialOwner = job.credentialID.rawValue
-            try await self.apply(commit.currentKey, tx, owner: credentialOwner, field: Field.currentKey)
-            try await self.apply(commit.previousKey, tx, owner: credentialOwner, field: Field.previousKey)
-            try await self.apply(commit.pendingKey, tx, owner: job.id.rawValue, field: Field.pendingKey)
+            try await self.apply(commit.currentKey, tx, owner: credentialOwner, field: EnvelopeField.currentKey)
+            try await self.apply(commit.previousKey, tx, owner: credentialOwner, field: EnvelopeField.previousKey)
+            try await self.apply(commit.pendingKey, tx, owner: job.id.rawValue, field: EnvelopeField.pendingKey)
             try await Self.appendEvents(tx, job: job.id, commit.events)
             let finished = !storedState.isTerminal && job.state.isTerminal
             if finished { try await self.notifyFinished(tx, job.id) }
@@ -704,28 +705,6 @@ public final class PostgresStore: Store {
     func notifyFinished(_ tx: Transaction, _ job: JobID) async throws {
         try await tx.run(
             "SELECT pg_notify(\(Self.finishedJobsChannel), current_schema() || '|' || \(self.instanceToken) || '|' || \(job.rawValue))")
-    }
-}
-
-/// The names secrets are stored under, per owner (credential, job or subscription id): the same
-/// as the SQLite store's, since they are part of each envelope's associated data.
-enum Field {
-    static let currentKey = "current_key"
-    static let previousKey = "previous_key"
-    static let pendingKey = "pending_key"
-    static let signingSecretPrefix = "signing_secret:"
-    static let subscriptionSigningSecret = "signing_secret"
-    private static let previousSuffix = ":previous"
-
-    static func signingSecret(_ target: TargetID) -> String { signingSecretPrefix + target.rawValue }
-
-    /// A target's previous signing secret, kept during a roll's overlap.
-    static func previousSigningSecret(_ target: TargetID) -> String { signingSecret(target) + previousSuffix }
-
-    /// The target whose previous signing secret `field` holds, or nil for any other field.
-    static func previousSigningSecretTarget(_ field: String) -> TargetID? {
-        guard field.hasPrefix(signingSecretPrefix), field.hasSuffix(previousSuffix) else { return nil }
-        return TargetID(unchecked: String(field.dropFirst(signingSecretPrefix.count).dropLast(previousSuffix.count)))
     }
 }
 

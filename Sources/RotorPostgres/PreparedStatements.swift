@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import RotorCore
+import RotorStorage
 
 /// A statement prepared once per pooled connection and run by name from then on, so that
 /// PostgreSQL parses and plans it once per connection rather than on every call.

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import RotorCore
+import RotorStorage
 
 /// A statement being built with `$n` parameters, for SQL whose shape depends on the call
 /// (column lists, optional conditions). Fixed statements use `PostgresQuery` interpolation.

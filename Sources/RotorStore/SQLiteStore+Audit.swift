@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension SQLiteStore: AuditStore {
     public func appendAudit(_ record: AuditRecord) async throws {
@@ -24,7 +25,7 @@ extension SQLiteStore: AuditStore {
 
     public func auditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
         let head = try await self.reads.read { db in try Self.auditHead(db) }
-        return try head.map { try self.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now) }
+        return try head.map { try AuditChain.signCheckpoint(seq: $0.seq, hash: $0.hash, at: now, keyring: self.keyring) }
     }
 
     public func publishAuditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {
@@ -32,7 +33,7 @@ extension SQLiteStore: AuditStore {
         try await Audit.$pending.withValue(nil) {
             try await self.writer.write { db in
                 guard let head = try Self.auditHead(db) else { return nil }
-                let checkpoint = try self.signCheckpoint(seq: head.seq, hash: head.hash, at: now)
+                let checkpoint = try AuditChain.signCheckpoint(seq: head.seq, hash: head.hash, at: now, keyring: self.keyring)
                 try db.run(
                     sql: "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, mac) VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
                     arguments: [checkpoint.seq, checkpoint.hash, checkpoint.signedAt, checkpoint.keyID, checkpoint.mac]
@@ -100,16 +101,6 @@ extension SQLiteStore: AuditStore {
         }
     }
 
-    /// A checkpoint of entry `seq` signed under the keyring's active key.
-    private func signCheckpoint(seq: Int, hash: String, at now: Date) throws -> AuditCheckpoint {
-        let signedAt = AuditCheckpoint.time(now)
-        let keyID = self.keyring.activeKeyID
-        let mac = try self.keyring.derivedAuthenticationCode(
-            keyID: keyID, purpose: AuditCheckpoint.macPurpose,
-            message: AuditCheckpoint.signedBytes(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID))
-        return AuditCheckpoint(seq: seq, hash: hash, signedAt: signedAt, keyID: keyID, mac: mac.hexString)
-    }
-
     /// Stored checkpoints by seq, or only the highest; none in a database from before checkpoints.
     private static func auditCheckpoints(_ db: Database, latestOnly: Bool) throws -> [AuditCheckpoint] {
         guard try db.tableExists("audit_checkpoints") else { return [] }
@@ -124,67 +115,26 @@ extension SQLiteStore: AuditStore {
 
     // MARK: Chain
 
-    /// The hash before the first entry.
-    static let auditGenesisHash = String(repeating: "0", count: 64)
-
     /// Appends `record` after the last entry, in the caller's transaction.
     static func appendAudit(_ db: Database, _ record: AuditRecord) throws {
         let last = try Row.fetchOne(cached: db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         let seq = (try last?.decode(Int.self, forColumn: "seq") ?? 0) + 1
-        let previous = try last?.decode(String.self, forColumn: "hash") ?? Self.auditGenesisHash
-        let at = Self.auditTime(record.at)
-        let hash = Self.auditHash(seq: seq, at: at, actor: record.actor, action: record.action, resource: record.resource, outcome: record.outcome, previous: previous)
+        let previous = try last?.decode(String.self, forColumn: "hash") ?? AuditChain.genesisHash
+        let at = AuditChain.time(record.at)
+        let hash = AuditChain.hash(seq: seq, at: at, actor: record.actor, action: record.action, resource: record.resource, outcome: record.outcome, previous: previous)
         try db.run(
             sql: "INSERT INTO audit_log (seq, at, actor, action, resource, outcome, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [seq, at, record.actor, record.action, record.resource, record.outcome, hash]
         )
     }
 
-    /// SHA-256 (hex) over the entry's fields and the previous hash, each as `<UTF-8 length>:<bytes>;`
-    /// (a netstring-like encoding: no field's content can be mistaken for a boundary).
-    static func auditHash(seq: Int, at: String, actor: String, action: String, resource: String, outcome: String, previous: String) -> String {
-        var bytes: [UInt8] = []
-        for field in [String(seq), at, actor, action, resource, outcome, previous] {
-            bytes += Array("\(field.utf8.count):".utf8)
-            bytes += Array(field.utf8)
-            bytes.append(UInt8(ascii: ";"))
-        }
-        return SHA256.hexDigest(bytes)
-    }
-
-    /// RFC 3339 UTC with milliseconds, the form the API shows.
-    static func auditTime(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
-    }
-
     private static func verifyAuditChain(_ db: Database, checkpoints: [AuditCheckpoint]) throws -> AuditVerification {
-        var matcher = AuditCheckpointMatcher(try Self.auditCheckpoints(db, latestOnly: false) + checkpoints)
-        var previous = Self.auditGenesisHash
-        var expectedSeq = 1
+        var verifier = AuditChain.Verifier(checkpoints: try Self.auditCheckpoints(db, latestOnly: false) + checkpoints)
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
         while let row = try cursor.next() {
-            let seq = try row.decode(Int.self, forColumn: "seq")
-            guard seq == expectedSeq else {
-                return .broken(seq: seq, reason: "expected entry \(expectedSeq) here: an entry is missing")
-            }
-            let stored = try row.decode(String.self, forColumn: "hash")
-            let computed = Self.auditHash(
-                seq: seq,
-                at: try row.decode(String.self, forColumn: "at"),
-                actor: try row.decode(String.self, forColumn: "actor"),
-                action: try row.decode(String.self, forColumn: "action"),
-                resource: try row.decode(String.self, forColumn: "resource"),
-                outcome: try row.decode(String.self, forColumn: "outcome"),
-                previous: previous
-            )
-            guard computed == stored else {
-                return .broken(seq: seq, reason: "its hash does not match its content and the previous entry's hash")
-            }
-            matcher.visit(seq: seq, hash: stored)
-            previous = stored
-            expectedSeq += 1
+            if let broken = try verifier.visit(row) { return broken }
         }
-        return matcher.verdict(intactCount: expectedSeq - 1)
+        return verifier.verdict()
     }
 
     private static func auditEntry(from row: Row) throws -> AuditEntry {

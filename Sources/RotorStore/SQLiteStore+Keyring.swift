@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension SQLiteStore: EnvelopeKeyStore {
     /// The keyring's active KEK id.
@@ -41,7 +42,7 @@ extension SQLiteStore: EnvelopeKeyStore {
         guard keyID != keyring.activeKeyID else {
             return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
         }
-        let (rewraps, failures, last, full) = try await self.reads.read { db in
+        let rows = try await self.reads.read { db in
             let rows: [Row]
             if let cursor {
                 rows = try Row.fetchAll(
@@ -56,45 +57,27 @@ extension SQLiteStore: EnvelopeKeyStore {
                     db, sql: "SELECT owner_id, field, version, envelope FROM secrets WHERE kek_id = ? ORDER BY owner_id, field LIMIT ?",
                     arguments: [keyID, limit])
             }
-            var rewraps: [Rewrap] = []
-            var failures: [EnvelopeFailure] = []
-            var last: EnvelopeCursor?
-            for row in rows {
-                let owner = try row.decode(String.self, forColumn: "owner_id")
-                let field = try row.decode(String.self, forColumn: "field")
-                let version = try row.decode(Int.self, forColumn: "version")
-                let envelope = try row.decode(Data.self, forColumn: "envelope")
-                last = EnvelopeCursor(owner: owner, field: field)
-                do {
-                    let rewrapped = try Envelope.rewrap(
-                        Array(envelope), context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: keyring)
-                    rewraps.append(Rewrap(owner: owner, field: field, version: version, old: envelope, new: Data(rewrapped)))
-                } catch {
-                    failures.append(EnvelopeFailure(owner: owner, field: field, reason: String(describing: error)))
-                }
-            }
-            return (rewraps, failures, last, rows.count == limit)
+            return try rows.map(Self.storedEnvelope)
         }
+        // Re-wrapped outside any transaction; the writer is held for the UPDATEs only.
+        let plan = EnvelopeRewrapPlan(rows, limit: limit, keyring: keyring)
         try await beforeWrite()
-        let changed: Int
-        if rewraps.isEmpty {
-            changed = 0
-        } else {
+        var changed = 0
+        if !plan.rewraps.isEmpty {
             changed = try await self.writer.write { db in
                 var changed = 0
-                for rewrap in rewraps {
+                for rewrap in plan.rewraps {
                     // Only the exact bytes that were re-wrapped are replaced: a secret rotated,
                     // cleared or re-sealed meanwhile keeps its newer value.
                     try db.execute(
                         sql: "UPDATE secrets SET envelope = ? WHERE owner_id = ? AND field = ? AND version = ? AND envelope = ?",
-                        arguments: [rewrap.new, rewrap.owner, rewrap.field, rewrap.version, rewrap.old])
+                        arguments: [Data(rewrap.new), rewrap.stored.owner, rewrap.stored.field, rewrap.stored.version, Data(rewrap.stored.bytes)])
                     if db.changesCount == 0 { changed += 1 }
                 }
                 return changed
             }
         }
-        return EnvelopeRewrapBatch(
-            rewrapped: rewraps.count - changed, changedConcurrently: changed, failures: failures, next: full ? last : nil)
+        return plan.result(changedConcurrently: changed)
     }
 
     /// Opens every envelope, a page at a time in (owner, field) order on the reader pool.
@@ -104,47 +87,27 @@ extension SQLiteStore: EnvelopeKeyStore {
         var cursor = EnvelopeCursor(owner: "", field: "")
         while true {
             let after = cursor
-            let (opened, failures, last) = try await self.reads.read { db in
-                let rows = try Row.fetchAll(
+            let rows = try await self.reads.read { db in
+                try Row.fetchAll(
                     db,
                     sql: """
                         SELECT owner_id, field, version, envelope FROM secrets
                         WHERE envelope IS NOT NULL AND (owner_id, field) > (?, ?) ORDER BY owner_id, field LIMIT 500
                         """,
-                    arguments: [after.owner, after.field])
-                var opened = 0
-                var failures: [EnvelopeFailure] = []
-                var last: EnvelopeCursor?
-                for row in rows {
-                    let owner = try row.decode(String.self, forColumn: "owner_id")
-                    let field = try row.decode(String.self, forColumn: "field")
-                    let version = try row.decode(Int.self, forColumn: "version")
-                    let envelope = try row.decode(Data.self, forColumn: "envelope")
-                    last = EnvelopeCursor(owner: owner, field: field)
-                    do {
-                        var plaintext = try Envelope.open(
-                            Array(envelope), context: EnvelopeContext(recordID: owner, field: field, version: version), keyring: keyring)
-                        plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-                        opened += 1
-                    } catch {
-                        failures.append(EnvelopeFailure(owner: owner, field: field, reason: String(describing: error)))
-                    }
-                }
-                return (opened, failures, last)
+                    arguments: [after.owner, after.field]
+                ).map(Self.storedEnvelope)
             }
-            result.opened += opened
-            result.failures += failures
-            guard let last else { return result }
-            cursor = last
+            let check = EnvelopeCheck(rows, keyring: keyring)
+            result.opened += check.opened
+            result.failures += check.failures
+            guard let last = rows.last else { return result }
+            cursor = EnvelopeCursor(owner: last.owner, field: last.field)
         }
     }
 }
 
-/// One envelope re-wrapped on a reader, waiting for its compare-and-set.
-private struct Rewrap: Sendable {
-    var owner: String
-    var field: String
-    var version: Int
-    var old: Data
-    var new: Data
+extension SQLiteStore {
+    static func storedEnvelope(_ row: Row) throws -> StoredEnvelope {
+        try StoredEnvelope(row, bytes: Array(try row.decode(Data.self, forColumn: "envelope")))
+    }
 }

@@ -1,5 +1,6 @@
 import GRDB
 import RotorCore
+import RotorStorage
 
 extension SQLiteStore {
     /// One page of the rows `select` reads that meet `conditions` (their `?` bound to `arguments`,

@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import RotorCore
+import RotorStorage
 
 extension SQLiteStore {
     /// `v5-retention`: indexes for pruning by age (``RetentionStore``), so that an hourly pass

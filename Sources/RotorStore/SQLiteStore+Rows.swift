@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RotorCore
+import RotorStorage
 
 /// GRDB's rows, read by column name for ``RowCoding``.
 extension Row: StoredRow {

@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import RotorCore
+import RotorStorage
 
 extension SQLiteStore {
     /// `v2-schedules-deliveries`: an index for the scheduler's due query, and the per-target

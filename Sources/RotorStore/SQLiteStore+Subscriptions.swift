@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 import Synchronization
+import RotorStorage
 
 /// The field a subscription's signing secret is sealed under (owner: the subscription's id).
 private let signingSecretField = "signing_secret"

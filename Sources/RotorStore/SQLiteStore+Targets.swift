@@ -1,20 +1,7 @@
 public import Foundation
 import GRDB
 public import RotorCore
-
-extension Field {
-    /// A target's previous signing secret, kept during a roll's overlap. It shares the
-    /// `signing_secret:` prefix so that replacing a credential's targets removes it too.
-    static func previousSigningSecret(_ target: TargetID) -> String { signingSecret(target) + previousSuffix }
-
-    /// The target whose previous signing secret `field` holds, or nil for any other field.
-    static func previousSigningSecretTarget(_ field: String) -> TargetID? {
-        guard field.hasPrefix(signingSecretPrefix), field.hasSuffix(previousSuffix) else { return nil }
-        return TargetID(unchecked: String(field.dropFirst(signingSecretPrefix.count).dropLast(previousSuffix.count)))
-    }
-
-    private static let previousSuffix = ":previous"
-}
+import RotorStorage
 
 extension SQLiteStore: TargetSecretStore {
     public func rollSigningSecret(
@@ -30,15 +17,15 @@ extension SQLiteStore: TargetSecretStore {
                 throw StoreError(.notFound, message: "credential \(id) has no target \(targetID)")
             }
             let owner = id.rawValue
-            let old = try self.fetchSecret(db, owner: owner, field: Field.signingSecret(targetID))
+            let old = try self.fetchSecret(db, owner: owner, field: EnvelopeField.signingSecret(targetID))
             if let overlapUntil, overlapUntil > now, let old {
-                try self.putSecret(db, owner: owner, field: Field.previousSigningSecret(targetID), old)
+                try self.putSecret(db, owner: owner, field: EnvelopeField.previousSigningSecret(targetID), old)
                 credential.targets[index].previousSecretExpiresAt = overlapUntil
             } else {
-                try self.deleteSecret(db, owner: owner, field: Field.previousSigningSecret(targetID))
+                try self.deleteSecret(db, owner: owner, field: EnvelopeField.previousSigningSecret(targetID))
                 credential.targets[index].previousSecretExpiresAt = nil
             }
-            try self.putSecret(db, owner: owner, field: Field.signingSecret(targetID), secret)
+            try self.putSecret(db, owner: owner, field: EnvelopeField.signingSecret(targetID), secret)
             credential.updatedAt = now
             try db.run(
                 sql: "UPDATE credentials SET targets = ?, updated_at = ? WHERE id = ?",

@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import RotorCore
+import RotorStorage
 
 extension SQLiteStore: TokenStore {
     /// `v3-tokens-audit`: scoped API tokens (by SHA-256 only) and the hash-chained audit log.

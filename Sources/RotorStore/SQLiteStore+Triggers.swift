@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 import RotorCrypto
+import RotorStorage
 
 extension SQLiteStore {
     /// `v2-triggers`: inbound triggers, their replay log, and the leaked-key index on credentials.
@@ -63,13 +64,13 @@ extension SQLiteStore {
                     JOIN secrets s ON s.owner_id = c.id AND s.field = ? AND s.envelope IS NOT NULL
                     WHERE c.current_key_sha256 IS NULL
                     """,
-                arguments: [Field.currentKey]
+                arguments: [EnvelopeField.currentKey]
             )
             for row in rows {
                 let id = try row.decode(String.self, forColumn: "id")
                 let plaintext = try Envelope.open(
                     Array(try row.decode(Data.self, forColumn: "envelope")),
-                    context: EnvelopeContext(recordID: id, field: Field.currentKey, version: try row.decode(Int.self, forColumn: "version")),
+                    context: EnvelopeContext(recordID: id, field: EnvelopeField.currentKey, version: try row.decode(Int.self, forColumn: "version")),
                     keyring: keyring
                 )
                 try db.execute(
@@ -79,11 +80,6 @@ extension SQLiteStore {
             }
         }
     }
-}
-
-extension Field {
-    static let triggerSecret = "trigger_secret"
-    static let triggerPreviousSecret = "trigger_previous_secret"
 }
 
 extension SQLiteStore: TriggerStore {
@@ -101,7 +97,7 @@ extension SQLiteStore: TriggerStore {
                     RowCoding.time(trigger.createdAt), RowCoding.time(trigger.updatedAt), RowCoding.time(trigger.previousSecretExpiresAt),
                 ]
             )
-            try self.putSecret(db, owner: trigger.id.rawValue, field: Field.triggerSecret, secret)
+            try self.putSecret(db, owner: trigger.id.rawValue, field: EnvelopeField.triggerSecret, secret)
         }
     }
 
@@ -129,11 +125,11 @@ extension SQLiteStore: TriggerStore {
         try await self.reads.read { db in
             guard let trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
             var secrets: [Secret] = []
-            if let current = try self.fetchSecret(db, owner: id.rawValue, field: Field.triggerSecret) {
+            if let current = try self.fetchSecret(db, owner: id.rawValue, field: EnvelopeField.triggerSecret) {
                 secrets.append(current)
             }
             if let expiresAt = trigger.previousSecretExpiresAt, expiresAt > now,
-                let previous = try self.fetchSecret(db, owner: id.rawValue, field: Field.triggerPreviousSecret)
+                let previous = try self.fetchSecret(db, owner: id.rawValue, field: EnvelopeField.triggerPreviousSecret)
             {
                 secrets.append(previous)
             }
@@ -145,10 +141,10 @@ extension SQLiteStore: TriggerStore {
         try await self.writer.write { db in
             guard var trigger = try Self.fetchTrigger(db, id) else { throw Self.triggerNotFound(id) }
             let owner = id.rawValue
-            if let current = try self.fetchSecret(db, owner: owner, field: Field.triggerSecret) {
-                try self.putSecret(db, owner: owner, field: Field.triggerPreviousSecret, current)
+            if let current = try self.fetchSecret(db, owner: owner, field: EnvelopeField.triggerSecret) {
+                try self.putSecret(db, owner: owner, field: EnvelopeField.triggerPreviousSecret, current)
             }
-            try self.putSecret(db, owner: owner, field: Field.triggerSecret, secret)
+            try self.putSecret(db, owner: owner, field: EnvelopeField.triggerSecret, secret)
             trigger.previousSecretExpiresAt = previousValidUntil
             trigger.updatedAt = now
             try db.execute(

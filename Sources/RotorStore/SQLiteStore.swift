@@ -2,6 +2,7 @@ public import Foundation
 import GRDB
 public import RotorCore
 public import RotorCrypto
+import RotorStorage
 import Synchronization
 
 #if canImport(Glibc)
@@ -121,12 +122,12 @@ public final class SQLiteStore: Store {
                 throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
             }
             let owner = credential.id.rawValue
-            try self.putSecret(db, owner: owner, field: Field.currentKey, secrets.current)
+            try self.putSecret(db, owner: owner, field: EnvelopeField.currentKey, secrets.current)
             if let previous = secrets.previous {
-                try self.putSecret(db, owner: owner, field: Field.previousKey, previous)
+                try self.putSecret(db, owner: owner, field: EnvelopeField.previousKey, previous)
             }
             for (target, secret) in secrets.signingSecrets {
-                try self.putSecret(db, owner: owner, field: Field.signingSecret(target), secret)
+                try self.putSecret(db, owner: owner, field: EnvelopeField.signingSecret(target), secret)
             }
         }
     }
@@ -170,15 +171,15 @@ public final class SQLiteStore: Store {
 
             guard let signingSecrets else { return }
             let owner = credential.id.rawValue
-            let kept = Set(signingSecrets.keys.map(Field.signingSecret))
+            let kept = Set(signingSecrets.keys.map(EnvelopeField.signingSecret))
             let stored = try String.fetchAll(cached: db, sql: "SELECT field FROM secrets WHERE owner_id = ? AND field GLOB ? AND envelope IS NOT NULL",
-                arguments: [owner, Field.signingSecretPrefix + "*"]
+                arguments: [owner, EnvelopeField.signingSecretPrefix + "*"]
             )
             for field in stored where !kept.contains(field) {
                 try self.deleteSecret(db, owner: owner, field: field)
             }
             for (target, secret) in signingSecrets {
-                try self.putSecret(db, owner: owner, field: Field.signingSecret(target), secret)
+                try self.putSecret(db, owner: owner, field: EnvelopeField.signingSecret(target), secret)
             }
         }
     }
@@ -366,7 +367,7 @@ public final class SQLiteStore: Store {
                 throw Self.credentialNotFound(job.credentialID)
             }
             let secrets = try self.fetchCredentialSecrets(db, credential.id)
-            let pending = try self.fetchSecret(db, owner: id.rawValue, field: Field.pendingKey)
+            let pending = try self.fetchSecret(db, owner: id.rawValue, field: EnvelopeField.pendingKey)
             return Rotation(job: job, credential: credential, secrets: secrets, pendingKey: pending)
         }
     }
@@ -397,9 +398,9 @@ public final class SQLiteStore: Store {
             try self.enqueueEvents(db, reporting: job, since: baseline)
 
             let credentialOwner = job.credentialID.rawValue
-            try self.apply(commit.currentKey, db, owner: credentialOwner, field: Field.currentKey)
-            try self.apply(commit.previousKey, db, owner: credentialOwner, field: Field.previousKey)
-            try self.apply(commit.pendingKey, db, owner: job.id.rawValue, field: Field.pendingKey)
+            try self.apply(commit.currentKey, db, owner: credentialOwner, field: EnvelopeField.currentKey)
+            try self.apply(commit.previousKey, db, owner: credentialOwner, field: EnvelopeField.previousKey)
+            try self.apply(commit.pendingKey, db, owner: job.id.rawValue, field: EnvelopeField.pendingKey)
             try Self.appendEvents(db, job: job.id, commit.events)
             return !storedState.isTerminal && job.state.isTerminal
         }
@@ -561,16 +562,6 @@ public final class SQLiteStore: Store {
     }
 }
 
-/// The names secrets are stored under, per owner (credential or job id).
-enum Field {
-    static let currentKey = "current_key"
-    static let previousKey = "previous_key"
-    static let pendingKey = "pending_key"
-    static let signingSecretPrefix = "signing_secret:"
-
-    static func signingSecret(_ target: TargetID) -> String { signingSecretPrefix + target.rawValue }
-}
-
 // MARK: - Secrets
 
 extension SQLiteStore {
@@ -591,7 +582,7 @@ extension SQLiteStore {
                 """,
             arguments: [owner, field, version, Data(envelope)]
         )
-        if field == Field.currentKey {
+        if field == EnvelopeField.currentKey {
             try Self.indexCurrentKey(db, owner: owner, secret)
         }
     }
@@ -600,7 +591,7 @@ extension SQLiteStore {
     /// later gets a version never used before and no older envelope can be put back in its place.
     func deleteSecret(_ db: Database, owner: String, field: String) throws {
         try db.run(sql: "UPDATE secrets SET envelope = NULL WHERE owner_id = ? AND field = ?", arguments: [owner, field])
-        if field == Field.currentKey {
+        if field == EnvelopeField.currentKey {
             try Self.indexCurrentKey(db, owner: owner, nil)
         }
     }
@@ -644,13 +635,13 @@ extension SQLiteStore {
             let field = try row.decode(String.self, forColumn: "field")
             let secret = try self.openSecret(row, owner: owner, field: field)
             switch field {
-            case Field.currentKey: current = secret
-            case Field.previousKey: previous = secret
+            case EnvelopeField.currentKey: current = secret
+            case EnvelopeField.previousKey: previous = secret
             default:
-                if let target = Field.previousSigningSecretTarget(field) {
+                if let target = EnvelopeField.previousSigningSecretTarget(field) {
                     previousSigning[target] = secret
-                } else if field.hasPrefix(Field.signingSecretPrefix) {
-                    signing[TargetID(unchecked: String(field.dropFirst(Field.signingSecretPrefix.count)))] = secret
+                } else if field.hasPrefix(EnvelopeField.signingSecretPrefix) {
+                    signing[TargetID(unchecked: String(field.dropFirst(EnvelopeField.signingSecretPrefix.count)))] = secret
                 }
             }
         }

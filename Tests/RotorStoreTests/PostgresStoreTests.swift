@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import RotorCore
+import RotorStorage
 import RotorCrypto
 import RotorPostgres
 import Synchronization

@@ -1,4 +1,5 @@
 package import Foundation
+package import RotorCore
 
 /// A stored row whose columns are read by name: what each store's row type offers, so that the
 /// records both stores keep are decoded in one place (``RowCoding``).
