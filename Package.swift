@@ -266,6 +266,7 @@ let package = Package(
                 "RotorEngine",
                 "RotorCore",
                 "RotorStore",
+                "RotorStorage",
                 "RotorProviders",
                 "RotorCrypto",
                 "RotorHTTP",

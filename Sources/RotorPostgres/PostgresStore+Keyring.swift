@@ -3,7 +3,7 @@ import NIOCore
 import PostgresNIO
 public import RotorCore
 import RotorCrypto
-import RotorStorage
+public import RotorStorage
 
 extension PostgresStore {
     /// `v3-envelope-kek-ids`: the KEK id of every envelope, as an indexed column, for
@@ -32,13 +32,8 @@ extension PostgresStore {
     )
 }
 
-extension PostgresStore: EnvelopeKeyStore {
-    /// The keyring's active KEK id.
-    public var activeEnvelopeKeyID: String { self.keyring.activeKeyID }
-
-    /// The keyring's KEK ids.
-    public var envelopeKeyIDs: [String] { self.keyring.keyIDs }
-
+/// The envelope work itself (rewrap batches, opening every envelope) is ``EnvelopeStoreDriver``'s.
+extension PostgresStore: EnvelopeStoreDriver {
     /// Counts envelopes per KEK from the `kek_id` index; decrypts nothing.
     public func envelopeCountsByKeyID() async throws -> [String: Int] {
         try await self.read { tx in
@@ -50,87 +45,44 @@ extension PostgresStore: EnvelopeKeyStore {
         }
     }
 
-    /// Reads a batch and re-wraps it outside any transaction, then writes back each envelope with
-    /// a compare-and-set in one short transaction.
-    public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
-        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
-    }
-
-    /// ``rewrapEnvelopes(under:after:limit:)`` with `beforeWrite` run between the read and the
-    /// write, so tests can change a secret in that window.
-    package func rewrapEnvelopes(
-        under keyID: String,
-        after cursor: EnvelopeCursor?,
-        limit: Int,
-        beforeWrite: @Sendable () async throws -> Void
-    ) async throws -> EnvelopeRewrapBatch {
-        precondition(limit > 0)
-        let keyring = self.keyring
-        guard keyID != keyring.activeKeyID else {
-            return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
-        }
-        let rows = try await self.read { tx in
+    public func storedEnvelopes(under keyID: String?, after cursor: EnvelopeCursor?, limit: Int) async throws -> [StoredEnvelope] {
+        let after = cursor ?? EnvelopeCursor(owner: "", field: "")
+        return try await self.read { tx in
             let rows: [PostgresRandomAccessRow]
-            if let cursor {
+            if let keyID {
                 rows = try await tx.rows(
                     """
                     SELECT owner_id, field, version, envelope FROM secrets
-                    WHERE kek_id = \(keyID) AND (owner_id, field) > (\(cursor.owner), \(cursor.field)) ORDER BY owner_id, field LIMIT \(limit)
+                    WHERE kek_id = \(keyID) AND (owner_id, field) > (\(after.owner), \(after.field)) ORDER BY owner_id, field LIMIT \(limit)
                     """
                 )
             } else {
                 rows = try await tx.rows(
-                    "SELECT owner_id, field, version, envelope FROM secrets WHERE kek_id = \(keyID) ORDER BY owner_id, field LIMIT \(limit)"
+                    """
+                    SELECT owner_id, field, version, envelope FROM secrets
+                    WHERE envelope IS NOT NULL AND (owner_id, field) > (\(after.owner), \(after.field)) ORDER BY owner_id, field LIMIT \(limit)
+                    """
                 )
             }
             return try rows.map(Self.storedEnvelope)
         }
-        let plan = EnvelopeRewrapPlan(rows, limit: limit, keyring: keyring)
-        try await beforeWrite()
-        var changed = 0
-        if !plan.rewraps.isEmpty {
-            let batch = plan.rewraps
-            changed = try await self.write { tx in
-                var changed = 0
-                for rewrap in batch {
-                    // Only the exact bytes that were re-wrapped are replaced: a secret rotated,
-                    // cleared or re-sealed meanwhile keeps its newer value.
-                    let updated = try await tx.rows(
-                        """
-                        UPDATE secrets SET envelope = \(ByteBuffer(bytes: rewrap.new))
-                        WHERE owner_id = \(rewrap.stored.owner) AND field = \(rewrap.stored.field) AND version = \(rewrap.stored.version)
-                          AND envelope = \(ByteBuffer(bytes: rewrap.stored.bytes))
-                        RETURNING owner_id
-                        """
-                    )
-                    if updated.isEmpty { changed += 1 }
-                }
-                return changed
-            }
-        }
-        return plan.result(changedConcurrently: changed)
     }
 
-    /// Opens every envelope, a page at a time in (owner, field) order.
-    public func verifyEnvelopes() async throws -> EnvelopeVerification {
-        let keyring = self.keyring
-        var result = EnvelopeVerification(opened: 0, failures: [])
-        var cursor = EnvelopeCursor(owner: "", field: "")
-        while true {
-            let after = cursor
-            let rows = try await self.read { tx in
-                try await tx.rows(
+    public func writeRewraps(_ rewraps: [(stored: StoredEnvelope, new: [UInt8])]) async throws -> Int {
+        try await self.write { tx in
+            var changed = 0
+            for rewrap in rewraps {
+                let updated = try await tx.rows(
                     """
-                    SELECT owner_id, field, version, envelope FROM secrets
-                    WHERE envelope IS NOT NULL AND (owner_id, field) > (\(after.owner), \(after.field)) ORDER BY owner_id, field LIMIT 500
+                    UPDATE secrets SET envelope = \(ByteBuffer(bytes: rewrap.new))
+                    WHERE owner_id = \(rewrap.stored.owner) AND field = \(rewrap.stored.field) AND version = \(rewrap.stored.version)
+                      AND envelope = \(ByteBuffer(bytes: rewrap.stored.bytes))
+                    RETURNING owner_id
                     """
-                ).map(Self.storedEnvelope)
+                )
+                if updated.isEmpty { changed += 1 }
             }
-            let check = EnvelopeCheck(rows, keyring: keyring)
-            result.opened += check.opened
-            result.failures += check.failures
-            guard let last = rows.last else { return result }
-            cursor = EnvelopeCursor(owner: last.owner, field: last.field)
+            return changed
         }
     }
 }

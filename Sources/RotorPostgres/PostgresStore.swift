@@ -23,7 +23,7 @@ import RotorStorage
 /// (owner id, field, version), so the two stores' rows mean the same.
 public final class PostgresStore: Store {
     let client: PostgresClient
-    let keyring: Keyring
+    public let keyring: Keyring
     let logger: Logger
     /// Tags this store's own `NOTIFY`s, so its listener can skip what it already reported locally.
     let instanceToken = UUID().uuidString

@@ -1,14 +1,14 @@
-package import RotorCore
-package import RotorCrypto
+public import RotorCore
+public import RotorCrypto
 
 /// One envelope as stored.
-package struct StoredEnvelope: Sendable {
-    package var owner: String
-    package var field: String
-    package var version: Int
-    package var bytes: [UInt8]
+public struct StoredEnvelope: Sendable {
+    public var owner: String
+    public var field: String
+    public var version: Int
+    public var bytes: [UInt8]
 
-    package init(owner: String, field: String, version: Int, bytes: [UInt8]) {
+    public init(owner: String, field: String, version: Int, bytes: [UInt8]) {
         self.owner = owner
         self.field = field
         self.version = version
@@ -72,6 +72,66 @@ package struct EnvelopeCheck: Sendable {
             } catch {
                 self.failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
             }
+        }
+    }
+}
+
+/// The two things a driver does for the keyring's envelope work; the rest — planning a batch,
+/// the compare-and-set count, walking every envelope — is here, once.
+public protocol EnvelopeStoreDriver: EnvelopeKeyStore {
+    /// The keyring the driver seals with.
+    var keyring: Keyring { get }
+    /// Up to `limit` envelopes in (owner, field) order after `cursor`: those under the KEK
+    /// `keyID`, or every non-empty one when `keyID` is nil.
+    func storedEnvelopes(under keyID: String?, after cursor: EnvelopeCursor?, limit: Int) async throws -> [StoredEnvelope]
+    /// Writes each re-wrapped envelope in one transaction, each with a compare-and-set on the
+    /// bytes it replaces (a secret rotated, cleared or re-sealed meanwhile keeps its newer
+    /// value); returns how many were refused so.
+    func writeRewraps(_ rewraps: [(stored: StoredEnvelope, new: [UInt8])]) async throws -> Int
+}
+
+extension EnvelopeStoreDriver {
+    /// The keyring's active KEK id.
+    public var activeEnvelopeKeyID: String { self.keyring.activeKeyID }
+
+    /// The keyring's KEK ids.
+    public var envelopeKeyIDs: [String] { self.keyring.keyIDs }
+
+    /// One batch of a keyring rotation: read, re-wrapped outside any transaction, written back.
+    public func rewrapEnvelopes(under keyID: String, after cursor: EnvelopeCursor?, limit: Int) async throws -> EnvelopeRewrapBatch {
+        try await self.rewrapEnvelopes(under: keyID, after: cursor, limit: limit, beforeWrite: {})
+    }
+
+    /// Opens every envelope, 500 at a time in (owner, field) order.
+    public func verifyEnvelopes() async throws -> EnvelopeVerification {
+        try await self.verifyEveryEnvelope()
+    }
+
+    /// One batch of a keyring rotation: read, re-wrapped outside any transaction, written back.
+    /// `beforeWrite` runs between the read and the write, so tests can change a secret then.
+    package func rewrapEnvelopes(
+        under keyID: String, after cursor: EnvelopeCursor?, limit: Int, beforeWrite: @Sendable () async throws -> Void
+    ) async throws -> EnvelopeRewrapBatch {
+        precondition(limit > 0)
+        guard keyID != self.keyring.activeKeyID else {
+            return EnvelopeRewrapBatch(rewrapped: 0, changedConcurrently: 0, failures: [], next: nil)
+        }
+        let plan = EnvelopeRewrapPlan(try await self.storedEnvelopes(under: keyID, after: cursor, limit: limit), limit: limit, keyring: self.keyring)
+        try await beforeWrite()
+        let changed = plan.rewraps.isEmpty ? 0 : try await self.writeRewraps(plan.rewraps)
+        return plan.result(changedConcurrently: changed)
+    }
+
+    private func verifyEveryEnvelope() async throws -> EnvelopeVerification {
+        var result = EnvelopeVerification(opened: 0, failures: [])
+        var cursor: EnvelopeCursor?
+        while true {
+            let rows = try await self.storedEnvelopes(under: nil, after: cursor, limit: 500)
+            let check = EnvelopeCheck(rows, keyring: self.keyring)
+            result.opened += check.opened
+            result.failures += check.failures
+            guard let last = rows.last else { return result }
+            cursor = EnvelopeCursor(owner: last.owner, field: last.field)
         }
     }
 }

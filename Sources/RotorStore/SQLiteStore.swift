@@ -27,7 +27,7 @@ public final class SQLiteStore: Store {
     let writer: GroupCommitWriter
     /// Every read, on threads of its own (``ReadExecutor``).
     let reads: ReadExecutor
-    let keyring: Keyring
+    public let keyring: Keyring
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
     /// Called after a transaction that made a job terminal (``Store/observeFinishedJobs(_:)``).

@@ -5,6 +5,7 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorStore
+import RotorStorage
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import RotorCore
+import RotorStorage
 import RotorCrypto
 import RotorPostgres
 import RotorStore
