@@ -10,12 +10,8 @@ extension PostgresStore {
     func putSecret(_ tx: Transaction, owner: String, field: String, _ secret: Secret) async throws {
         let stored = try await tx.rows(Prepared.SecretVersion(owner: owner, field: field)).first
         let version = (try stored?.int("version") ?? 0) + 1
-        let envelope = try Envelope.seal(
-            Array(secret.reveal().utf8),
-            context: EnvelopeContext(recordID: owner, field: field, version: version),
-            keyring: self.keyring
-        )
-        try await tx.run(Prepared.PutSecret(owner: owner, field: field, version: version, envelope: envelope))
+        let sealed = try StoredEnvelope(sealing: secret, owner: owner, field: field, version: version, keyring: self.keyring)
+        try await tx.run(Prepared.PutSecret(owner: owner, field: field, version: version, envelope: sealed.bytes))
         if field == EnvelopeField.currentKey {
             try await Self.indexCurrentKey(tx, owner: owner, secret)
         }
@@ -52,9 +48,7 @@ extension PostgresStore {
     }
 
     func open(_ sealed: SealedSecret) throws -> Secret {
-        let plaintext = try Envelope.open(
-            sealed.envelope, context: EnvelopeContext(recordID: sealed.owner, field: sealed.field, version: sealed.version), keyring: self.keyring)
-        return Secret(String(decoding: plaintext, as: UTF8.self))
+        try StoredEnvelope(owner: sealed.owner, field: sealed.field, version: sealed.version, bytes: sealed.envelope).open(keyring: self.keyring)
     }
 
     /// The credential's secrets; a credential without a stored current key is corrupt.
@@ -67,26 +61,10 @@ extension PostgresStore {
 
     /// The credential's secrets, opened from its sealed rows.
     func credentialSecrets(_ id: CredentialID, _ sealed: [SealedSecret]) throws -> CredentialSecrets {
-        var current: Secret?
-        var previous: Secret?
-        var signing: [TargetID: Secret] = [:]
-        var previousSigning: [TargetID: Secret] = [:]
-        for stored in sealed {
-            let secret = try self.open(stored)
-            let field = stored.field
-            switch field {
-            case EnvelopeField.currentKey: current = secret
-            case EnvelopeField.previousKey: previous = secret
-            default:
-                if let target = EnvelopeField.previousSigningSecretTarget(field) {
-                    previousSigning[target] = secret
-                } else if field.hasPrefix(EnvelopeField.signingSecretPrefix) {
-                    signing[TargetID(unchecked: String(field.dropFirst(EnvelopeField.signingSecretPrefix.count)))] = secret
-                }
-            }
+        guard let secrets = CredentialSecrets(fields: try sealed.map { ($0.field, try self.open($0)) }) else {
+            throw PostgresStoreError("credential \(id) has no stored current key")
         }
-        guard let current else { throw PostgresStoreError("credential \(id) has no stored current key") }
-        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
+        return secrets
     }
 }
 

@@ -116,9 +116,7 @@ extension PostgresStore: SubscriptionStore {
         }
     }
 
-    public func recordDeliveryAttempt(
-        event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
-    ) async throws {
+    public func recordDeliveryAttempt(event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult) async throws {
         let record = DeliveryAttemptRecord(result, at: now)
         try await self.write { tx in
             try await tx.run(
@@ -177,14 +175,6 @@ extension PostgresStore: SubscriptionStore {
 
     // MARK: Writing events (inside other transactions)
 
-    /// What a change is compared with to know which events it reports.
-    struct OutboxBaseline {
-        var jobState: JobState?
-        var credentialState: CredentialState?
-        /// Whether any subscription exists: without one there is nothing to write at all.
-        var subscribed: Bool
-    }
-
     /// Reads the states a transaction is about to change, in one statement; call before its writes.
     static func outboxBaseline(_ tx: Transaction, credential: CredentialID, jobState: JobState?) async throws -> OutboxBaseline {
         let row = try await tx.rows(
@@ -202,12 +192,8 @@ extension PostgresStore: SubscriptionStore {
     /// in the caller's transaction; call after its writes.
     func enqueueEvents(_ tx: inout Transaction, reporting job: Job, since baseline: OutboxBaseline) async throws {
         // Most commits change neither; without subscriptions there is nothing to write at all.
-        guard baseline.subscribed else { return }
-        guard let credential = try await Self.fetchCredential(tx, job.credentialID), let credentialBefore = baseline.credentialState else { return }
-        let now = job.updatedAt
-        let events = OutboxEvent.reporting(
-            jobStateBefore: baseline.jobState, job: job, credentialStateBefore: credentialBefore, credential: credential, at: now)
-        try await self.enqueue(&tx, events, at: now)
+        guard baseline.subscribed, baseline.credentialState != nil, let credential = try await Self.fetchCredential(tx, job.credentialID) else { return }
+        try await self.enqueue(&tx, baseline.events(reporting: job, credential: credential), at: job.updatedAt)
     }
 
     /// Inserts each event with one pending delivery per subscription that wants its type, and
@@ -215,13 +201,8 @@ extension PostgresStore: SubscriptionStore {
     /// are not stored.
     func enqueue(_ tx: inout Transaction, _ events: [OutboxEvent], at now: Date) async throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try await tx.rows("SELECT id, events FROM subscriptions").map { row in
-            (id: try row.string("id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))
-        }
-        var wrote = false
-        for event in events {
-            let recipients = subscriptions.filter { $0.events.contains(event.type) }
-            guard !recipients.isEmpty else { continue }
+        let planned = try outboxRecipients(events, subscriptions: try await tx.rows("SELECT id, events FROM subscriptions"))
+        for (event, recipients) in planned {
             try await tx.run(
                 """
                 INSERT INTO outbox_events (id, type, timestamp, payload)
@@ -232,13 +213,12 @@ extension PostgresStore: SubscriptionStore {
                 try await tx.run(
                     """
                     INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
-                    VALUES (\(event.id.rawValue), \(recipient.id), 'pending', 0, \(now.timeIntervalSinceReferenceDate), \(now.timeIntervalSinceReferenceDate))
+                    VALUES (\(event.id.rawValue), \(recipient), 'pending', 0, \(now.timeIntervalSinceReferenceDate), \(now.timeIntervalSinceReferenceDate))
                     """
                 )
             }
-            wrote = true
         }
-        if wrote {
+        if !planned.isEmpty {
             tx.wroteOutbox = true
             // Other instances' dispatchers; this one's observers are called after the commit.
             try await tx.run("SELECT pg_notify(\(Self.outboxChannel), current_schema() || '|' || \(self.instanceToken))")

@@ -4,15 +4,11 @@ public import RotorCore
 import RotorStorage
 
 extension PostgresStore: TargetSecretStore {
-    public func rollSigningSecret(
-        credential id: CredentialID,
-        target targetID: TargetID,
-        to secret: Secret,
-        overlapUntil: Date?,
-        at now: Date
-    ) async throws -> Credential {
+    public func rollSigningSecret(credential id: CredentialID, target targetID: TargetID, to secret: Secret, overlapUntil: Date?, at now: Date) async throws
+        -> Credential
+    {
         try await self.write { tx in
-            guard var credential = try await Self.fetchCredential(tx, id, lock: true) else { throw Self.credentialNotFound(id) }
+            guard var credential = try await Self.fetchCredential(tx, id, lock: true) else { throw StoreError.credentialNotFound(id) }
             guard let index = credential.targets.firstIndex(where: { $0.id == targetID }) else {
                 throw StoreError(.notFound, message: "credential \(id) has no target \(targetID)")
             }
@@ -44,7 +40,7 @@ extension PostgresStore: TargetDeliveryLog {
             // A job's targets are attempted concurrently: the job row's lock serializes their
             // numbering (FOR NO KEY UPDATE still lets this insert's foreign-key check through).
             guard try await !tx.rows("SELECT id FROM jobs WHERE id = \(record.jobID.rawValue) FOR NO KEY UPDATE").isEmpty else {
-                throw Self.jobNotFound(record.jobID)
+                throw StoreError.jobNotFound(record.jobID)
             }
             let seq = try await tx.rows(
                 "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM target_deliveries WHERE job_id = \(record.jobID.rawValue)"

@@ -64,11 +64,9 @@ extension PostgresStore {
             )
             for row in rows {
                 let id = try row.string("id")
-                let plaintext = try Envelope.open(
-                    try row.bytes("envelope"),
-                    context: EnvelopeContext(recordID: id, field: EnvelopeField.currentKey, version: try row.int("version")),
-                    keyring: self.keyring
-                )
+                let plaintext = try StoredEnvelope(
+                    owner: id, field: EnvelopeField.currentKey, version: try row.int("version"), bytes: try row.bytes("envelope")
+                ).openBytes(keyring: self.keyring)
                 try await tx.run("UPDATE credentials SET current_key_sha256 = \(SHA256.hexDigest(plaintext)) WHERE id = \(id)")
             }
         }

@@ -289,7 +289,7 @@ public final class PostgresStore: Store {
 
     public func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets {
         try await self.read { tx in
-            guard try await Self.fetchCredential(tx, id) != nil else { throw Self.credentialNotFound(id) }
+            guard try await Self.fetchCredential(tx, id) != nil else { throw StoreError.credentialNotFound(id) }
             return try await self.fetchCredentialSecrets(tx, id)
         }
     }
@@ -297,7 +297,7 @@ public final class PostgresStore: Store {
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
         try await self.write { tx in
             guard let stored = try await Self.fetchCredential(tx, credential.id, lock: true) else {
-                throw Self.credentialNotFound(credential.id)
+                throw StoreError.credentialNotFound(credential.id)
             }
             if let ifUnmodifiedSince, stored.updatedAt != ifUnmodifiedSince {
                 throw StoreError(.conflict, message: "credential \(credential.id) changed since it was read")
@@ -321,7 +321,7 @@ public final class PostgresStore: Store {
 
     public func deleteCredential(_ id: CredentialID) async throws {
         try await self.write { tx in
-            guard try await Self.fetchCredential(tx, id, lock: true) != nil else { throw Self.credentialNotFound(id) }
+            guard try await Self.fetchCredential(tx, id, lock: true) != nil else { throw StoreError.credentialNotFound(id) }
             if let active = try await Self.activeJobID(tx, credential: id) {
                 throw StoreError(.rotationInProgress, jobID: active, message: "credential \(id) has an active rotation job \(active)")
             }
@@ -347,8 +347,8 @@ public final class PostgresStore: Store {
             if let idempotencyKey, let replay = try await Self.replay(tx, idempotencyKey: idempotencyKey, requestFingerprint: requestFingerprint) {
                 return replay
             }
-            guard let read = try await Self.fetchCredential(tx, new.credentialID) else { throw Self.credentialNotFound(new.credentialID) }
-            guard read.state != .disabled else { throw Self.credentialDisabled(new.credentialID) }
+            guard let read = try await Self.fetchCredential(tx, new.credentialID) else { throw StoreError.credentialNotFound(new.credentialID) }
+            guard read.state != .disabled else { throw StoreError.credentialDisabled(new.credentialID) }
 
             var stored = Job(new, credential: read)
             stored.revision = 1
@@ -381,7 +381,7 @@ public final class PostgresStore: Store {
                     WHERE id = \(new.credentialID.rawValue) AND state <> \(CredentialState.disabled.rawValue) RETURNING *
                     """
                 ).first
-            else { throw Self.credentialDisabled(new.credentialID) }
+            else { throw StoreError.credentialDisabled(new.credentialID) }
             let credential = try RowCoding.credential(from: row)
             if credential.current != read.current || credential.targets.map(\.id) != read.targets.map(\.id) {
                 stored = Job(new, credential: credential)
@@ -518,9 +518,9 @@ public final class PostgresStore: Store {
             }
         }
         return try await self.read { tx in
-            guard let job = try await Self.fetchJob(tx, id) else { throw Self.jobNotFound(id) }
+            guard let job = try await Self.fetchJob(tx, id) else { throw StoreError.jobNotFound(id) }
             guard let credential = try await Self.fetchCredential(tx, job.credentialID) else {
-                throw Self.credentialNotFound(job.credentialID)
+                throw StoreError.credentialNotFound(job.credentialID)
             }
             let secrets = try await self.fetchCredentialSecrets(tx, credential.id)
             let pending = try await self.fetchSecret(tx, owner: id.rawValue, field: EnvelopeField.pendingKey)
@@ -535,7 +535,7 @@ public final class PostgresStore: Store {
             // outbox baseline comes with it: whatever changes the job's row bumps its revision,
             // so the credential state read here is current whenever the revision check passes.
             guard let row = try await tx.rows(Prepared.CommitGuard(job: job.id)).first
-            else { throw Self.jobNotFound(job.id) }
+            else { throw StoreError.jobNotFound(job.id) }
             guard try row.optionalString("lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
             }
@@ -574,7 +574,7 @@ public final class PostgresStore: Store {
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
         let (job, finished) = try await self.write { tx -> (Job, Bool) in
-            guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw Self.jobNotFound(id) }
+            guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw StoreError.jobNotFound(id) }
             let baseline = try await Self.outboxBaseline(tx, credential: stored.credentialID, jobState: stored.state)
             var job = stored
             try job.requestCancel(at: now)
@@ -606,18 +606,6 @@ public final class PostgresStore: Store {
 
     // MARK: Helpers
 
-    static func credentialNotFound(_ id: CredentialID) -> StoreError {
-        StoreError(.notFound, message: "no credential \(id)")
-    }
-
-    static func jobNotFound(_ id: JobID) -> StoreError {
-        StoreError(.notFound, message: "no job \(id)")
-    }
-
-    static func credentialDisabled(_ id: CredentialID) -> StoreError {
-        StoreError(.credentialDisabled, message: "credential \(id) is disabled")
-    }
-
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ tx: Transaction, _ credential: Credential) async throws {
         let sql = SQL("UPDATE credentials SET ")
@@ -629,7 +617,7 @@ public final class PostgresStore: Store {
         var updated = false
         let unique = try await tx.unlessUniqueViolation { updated = try await !tx.rows(sql).isEmpty }
         guard unique else { throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists") }
-        guard updated else { throw Self.credentialNotFound(credential.id) }
+        guard updated else { throw StoreError.credentialNotFound(credential.id) }
     }
 
     /// Writes only what a rotation changes (state, version, keys, times), so that labels,
@@ -637,7 +625,7 @@ public final class PostgresStore: Store {
     private static func updateRotationColumns(_ tx: Transaction, _ credential: Credential) async throws {
         try await Self.rescheduleIfRotated(tx, credential)
         let updated = try await tx.rows(try Prepared.UpdateRotationColumns(credential))
-        guard !updated.isEmpty else { throw Self.credentialNotFound(credential.id) }
+        guard !updated.isEmpty else { throw StoreError.credentialNotFound(credential.id) }
     }
 
     /// Writes `job`'s values and `revision` over its row; a terminal job's lease goes with it.

@@ -112,9 +112,7 @@ extension SQLiteStore: SubscriptionStore {
         }
     }
 
-    public func recordDeliveryAttempt(
-        event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult
-    ) async throws {
+    public func recordDeliveryAttempt(event: EventID, subscription: SubscriptionID, owner: String, at now: Date, result: DeliveryAttemptResult) async throws {
         let record = DeliveryAttemptRecord(result, at: now)
         try await self.writer.write { db in
             try db.run(
@@ -171,12 +169,6 @@ extension SQLiteStore: SubscriptionStore {
 
     // MARK: Writing events (inside other transactions)
 
-    /// What a change is compared with to know which events it reports.
-    struct OutboxBaseline {
-        var jobState: JobState?
-        var credentialState: CredentialState?
-    }
-
     /// Reads the states a transaction is about to change; call before its writes.
     static func outboxBaseline(_ db: Database, credential: CredentialID, jobState: JobState?) throws -> OutboxBaseline {
         let state = try String.fetchOne(cached: db, sql: "SELECT state FROM credentials WHERE id = ?", arguments: [credential.rawValue])
@@ -188,24 +180,16 @@ extension SQLiteStore: SubscriptionStore {
     func enqueueEvents(_ db: Database, reporting job: Job, since baseline: OutboxBaseline) throws {
         // Most commits change neither; without subscriptions there is nothing to write at all.
         guard try Bool.fetchOne(cached: db, sql: "SELECT 1 FROM subscriptions LIMIT 1") != nil else { return }
-        guard let credential = try Self.fetchCredential(db, job.credentialID), let credentialBefore = baseline.credentialState else { return }
-        let now = job.updatedAt
-        let events = OutboxEvent.reporting(
-            jobStateBefore: baseline.jobState, job: job, credentialStateBefore: credentialBefore, credential: credential, at: now)
-        try self.enqueue(db, events, at: now)
+        guard baseline.credentialState != nil, let credential = try Self.fetchCredential(db, job.credentialID) else { return }
+        try self.enqueue(db, baseline.events(reporting: job, credential: credential), at: job.updatedAt)
     }
 
     /// Inserts each event with one pending delivery per subscription that wants its type, and
     /// wakes the observers once the transaction commits. Events nobody wants are not stored.
     func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions").map { row in
-            (id: try row.decode(String.self, forColumn: "id"), events: Set(try RowCoding.decodeJSON([EventType].self, row, "events")))
-        }
-        var wrote = false
-        for event in events {
-            let recipients = subscriptions.filter { $0.events.contains(event.type) }
-            guard !recipients.isEmpty else { continue }
+        let planned = try outboxRecipients(events, subscriptions: try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions"))
+        for (event, recipients) in planned {
             try db.run(
                 sql: "INSERT INTO outbox_events (id, type, timestamp, payload) VALUES (?, ?, ?, ?)",
                 arguments: [event.id.rawValue, event.type.rawValue, RowCoding.time(event.timestamp), Data(event.payload)]
@@ -216,12 +200,11 @@ extension SQLiteStore: SubscriptionStore {
                         INSERT INTO outbox_deliveries (event_id, subscription_id, state, attempts, next_attempt_at, created_at)
                         VALUES (?, ?, 'pending', 0, ?, ?)
                         """,
-                    arguments: [event.id.rawValue, recipient.id, RowCoding.time(now), RowCoding.time(now)]
+                    arguments: [event.id.rawValue, recipient, RowCoding.time(now), RowCoding.time(now)]
                 )
             }
-            wrote = true
         }
-        if wrote {
+        if !planned.isEmpty {
             db.afterNextTransaction { _ in
                 for observer in self.outboxObservers.withLock({ $0 }) { observer() }
             }

@@ -4,15 +4,11 @@ public import RotorCore
 import RotorStorage
 
 extension SQLiteStore: TargetSecretStore {
-    public func rollSigningSecret(
-        credential id: CredentialID,
-        target targetID: TargetID,
-        to secret: Secret,
-        overlapUntil: Date?,
-        at now: Date
-    ) async throws -> Credential {
+    public func rollSigningSecret(credential id: CredentialID, target targetID: TargetID, to secret: Secret, overlapUntil: Date?, at now: Date) async throws
+        -> Credential
+    {
         try await self.writer.write { db in
-            guard var credential = try Self.fetchCredential(db, id) else { throw Self.credentialNotFound(id) }
+            guard var credential = try Self.fetchCredential(db, id) else { throw StoreError.credentialNotFound(id) }
             guard let index = credential.targets.firstIndex(where: { $0.id == targetID }) else {
                 throw StoreError(.notFound, message: "credential \(id) has no target \(targetID)")
             }

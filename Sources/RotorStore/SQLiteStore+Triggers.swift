@@ -68,11 +68,10 @@ extension SQLiteStore {
             )
             for row in rows {
                 let id = try row.decode(String.self, forColumn: "id")
-                let plaintext = try Envelope.open(
-                    Array(try row.decode(Data.self, forColumn: "envelope")),
-                    context: EnvelopeContext(recordID: id, field: EnvelopeField.currentKey, version: try row.decode(Int.self, forColumn: "version")),
-                    keyring: keyring
-                )
+                let plaintext = try StoredEnvelope(
+                    owner: id, field: EnvelopeField.currentKey, version: try row.decode(Int.self, forColumn: "version"),
+                    bytes: Array(try row.decode(Data.self, forColumn: "envelope"))
+                ).openBytes(keyring: keyring)
                 try db.execute(
                     sql: "UPDATE credentials SET current_key_sha256 = ? WHERE id = ?",
                     arguments: [SHA256.hexDigest(plaintext), id]

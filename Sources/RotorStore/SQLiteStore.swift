@@ -154,7 +154,7 @@ public final class SQLiteStore: Store {
 
     public func credentialSecrets(_ id: CredentialID) async throws -> CredentialSecrets {
         try await self.reads.read { db in
-            guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
+            guard try Self.fetchCredential(db, id) != nil else { throw StoreError.credentialNotFound(id) }
             return try self.fetchCredentialSecrets(db, id)
         }
     }
@@ -162,7 +162,7 @@ public final class SQLiteStore: Store {
     public func updateCredential(_ credential: Credential, signingSecrets: [TargetID: Secret]?, ifUnmodifiedSince: Date?) async throws {
         try await self.writer.write { db in
             if let ifUnmodifiedSince {
-                guard let stored = try Self.fetchCredential(db, credential.id) else { throw Self.credentialNotFound(credential.id) }
+                guard let stored = try Self.fetchCredential(db, credential.id) else { throw StoreError.credentialNotFound(credential.id) }
                 guard stored.updatedAt == ifUnmodifiedSince else {
                     throw StoreError(.conflict, message: "credential \(credential.id) changed since it was read")
                 }
@@ -186,7 +186,7 @@ public final class SQLiteStore: Store {
 
     public func deleteCredential(_ id: CredentialID) async throws {
         try await self.writer.write { db in
-            guard try Self.fetchCredential(db, id) != nil else { throw Self.credentialNotFound(id) }
+            guard try Self.fetchCredential(db, id) != nil else { throw StoreError.credentialNotFound(id) }
             if let active = try Self.activeJobID(db, credential: id) {
                 throw StoreError(
                     .rotationInProgress, jobID: active,
@@ -230,9 +230,9 @@ public final class SQLiteStore: Store {
             // SQLite runs one write at a time: the row read here is the one the insert commits
             // against, whatever other job of this credential committed just before.
             guard var credential = try Self.fetchCredential(db, new.credentialID) else {
-                throw Self.credentialNotFound(new.credentialID)
+                throw StoreError.credentialNotFound(new.credentialID)
             }
-            guard credential.state != .disabled else { throw Self.credentialDisabled(new.credentialID) }
+            guard credential.state != .disabled else { throw StoreError.credentialDisabled(new.credentialID) }
             let job = Job(new, credential: credential)
 
             var stored = job
@@ -360,11 +360,11 @@ public final class SQLiteStore: Store {
             {
                 job = knownJob
             } else {
-                guard let fetched = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+                guard let fetched = try Self.fetchJob(db, id) else { throw StoreError.jobNotFound(id) }
                 job = fetched
             }
             guard let credential = try Self.fetchCredential(db, job.credentialID) else {
-                throw Self.credentialNotFound(job.credentialID)
+                throw StoreError.credentialNotFound(job.credentialID)
             }
             let secrets = try self.fetchCredentialSecrets(db, credential.id)
             let pending = try self.fetchSecret(db, owner: id.rawValue, field: EnvelopeField.pendingKey)
@@ -377,7 +377,7 @@ public final class SQLiteStore: Store {
             let job = commit.job
             guard
                 let row = try Row.fetchOne(cached: db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
-            else { throw Self.jobNotFound(job.id) }
+            else { throw StoreError.jobNotFound(job.id) }
             guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
             }
@@ -410,7 +410,7 @@ public final class SQLiteStore: Store {
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
         let (job, finished) = try await self.writer.write { db -> (Job, Bool) in
-            guard let stored = try Self.fetchJob(db, id) else { throw Self.jobNotFound(id) }
+            guard let stored = try Self.fetchJob(db, id) else { throw StoreError.jobNotFound(id) }
             let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
             var job = stored
             try job.requestCancel(at: now)
@@ -453,18 +453,6 @@ public final class SQLiteStore: Store {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    static func credentialNotFound(_ id: CredentialID) -> StoreError {
-        StoreError(.notFound, message: "no credential \(id)")
-    }
-
-    static func jobNotFound(_ id: JobID) -> StoreError {
-        StoreError(.notFound, message: "no job \(id)")
-    }
-
-    static func credentialDisabled(_ id: CredentialID) -> StoreError {
-        StoreError(.credentialDisabled, message: "credential \(id) is disabled")
-    }
-
     /// Writes every column of `credential` over its row.
     private static func updateCredentialRow(_ db: Database, _ credential: Credential) throws {
         let assignments = RowCoding.credentialColumns.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")
@@ -477,7 +465,7 @@ public final class SQLiteStore: Store {
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError(.duplicateName, message: "a credential named '\(credential.name)' already exists")
         }
-        guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
+        guard db.changesCount > 0 else { throw StoreError.credentialNotFound(credential.id) }
     }
 
     /// Writes only what a rotation changes (state, version, keys, times), so that labels,
@@ -494,7 +482,7 @@ public final class SQLiteStore: Store {
                 RowCoding.time(credential.lastRotatedAt), RowCoding.time(credential.updatedAt), credential.id.rawValue,
             ]
         )
-        guard db.changesCount > 0 else { throw Self.credentialNotFound(credential.id) }
+        guard db.changesCount > 0 else { throw StoreError.credentialNotFound(credential.id) }
     }
 
     private static let updateJobSQL = "UPDATE jobs SET \(RowCoding.jobMutableColumns.map { "\($0) = ?" }.joined(separator: ", ")), revision = ? WHERE id = ?"
@@ -570,11 +558,7 @@ extension SQLiteStore {
     func putSecret(_ db: Database, owner: String, field: String, _ secret: Secret) throws {
         let stored = try Int.fetchOne(cached: db, sql: "SELECT version FROM secrets WHERE owner_id = ? AND field = ?", arguments: [owner, field])
         let version = (stored ?? 0) + 1
-        let envelope = try Envelope.seal(
-            Array(secret.reveal().utf8),
-            context: EnvelopeContext(recordID: owner, field: field, version: version),
-            keyring: self.keyring
-        )
+        let envelope = try StoredEnvelope(sealing: secret, owner: owner, field: field, version: version, keyring: self.keyring).bytes
         try db.run(
             sql: """
                 INSERT INTO secrets (owner_id, field, version, envelope) VALUES (?, ?, ?, ?)
@@ -613,42 +597,23 @@ extension SQLiteStore {
     }
 
     private func openSecret(_ row: Row, owner: String, field: String) throws -> Secret {
-        let version = try row.decode(Int.self, forColumn: "version")
-        let envelope = try row.decode(Data.self, forColumn: "envelope")
-        let plaintext = try Envelope.open(
-            Array(envelope),
-            context: EnvelopeContext(recordID: owner, field: field, version: version),
-            keyring: self.keyring
-        )
-        return Secret(String(decoding: plaintext, as: UTF8.self))
+        let envelope = StoredEnvelope(
+            owner: owner, field: field, version: try row.decode(Int.self, forColumn: "version"), bytes: Array(try row.decode(Data.self, forColumn: "envelope")))
+        return try envelope.open(keyring: self.keyring)
     }
 
     /// The credential's secrets; a credential without a stored current key is corrupt.
     fileprivate func fetchCredentialSecrets(_ db: Database, _ id: CredentialID) throws -> CredentialSecrets {
         let owner = id.rawValue
-        var current: Secret?
-        var previous: Secret?
-        var signing: [TargetID: Secret] = [:]
-        var previousSigning: [TargetID: Secret] = [:]
         let rows = try Row.fetchAll(cached: db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
-        for row in rows {
+        let fields = try rows.map { row in
             let field = try row.decode(String.self, forColumn: "field")
-            let secret = try self.openSecret(row, owner: owner, field: field)
-            switch field {
-            case EnvelopeField.currentKey: current = secret
-            case EnvelopeField.previousKey: previous = secret
-            default:
-                if let target = EnvelopeField.previousSigningSecretTarget(field) {
-                    previousSigning[target] = secret
-                } else if field.hasPrefix(EnvelopeField.signingSecretPrefix) {
-                    signing[TargetID(unchecked: String(field.dropFirst(EnvelopeField.signingSecretPrefix.count)))] = secret
-                }
-            }
+            return (field, try self.openSecret(row, owner: owner, field: field))
         }
-        guard let current else {
+        guard let secrets = CredentialSecrets(fields: fields) else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "credential \(id) has no stored current key")
         }
-        return CredentialSecrets(current: current, previous: previous, signingSecrets: signing, previousSigningSecrets: previousSigning)
+        return secrets
     }
 }
 

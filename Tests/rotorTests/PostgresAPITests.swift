@@ -70,7 +70,10 @@ struct PostgresAPITests {
             #expect(metrics.status == .ok)
             #expect(metrics.body.contains("rotor_outbox_pending_deliveries"))
 
-            // `rotor audit verify` reads the same chain from PostgreSQL: create and delete.
+            // `rotor audit verify` reads the same chain from PostgreSQL: create and delete. The
+            // delete's record is chained in the background; the store's own verify chains what is
+            // staged first, so the read-only verifier below sees both.
+            #expect(try await audited.verifyAuditChain() == .intact(count: 2))
             let verifier = try RotorProcessTests.RunningRotor(
                 arguments: ["audit", "verify"],
                 environment: ["ROTOR_DATABASE_URL": schema.connectionString, "ROTOR_DATA_DIR": dataDirectory])
