@@ -102,7 +102,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "RotorStore",
+            name: "RotorSQLite",
             dependencies: [
                 "RotorCore",
                 "RotorCrypto",
@@ -162,7 +162,7 @@ let package = Package(
                 "RotorCrypto",
                 "RotorCore",
                 "RotorEngine",
-                "RotorStore",
+                "RotorSQLite",
                 "RotorPostgres",
                 "RotorProviders",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -180,7 +180,7 @@ let package = Package(
                 "RotorCrypto",
                 "RotorCore",
                 "RotorEngine",
-                "RotorStore",
+                "RotorSQLite",
                 "RotorPostgres",
                 "RotorProviders",
                 "FakeVultr",
@@ -209,7 +209,7 @@ let package = Package(
                 "RotorEngine",
                 "RotorHTTP",
                 "RotorPostgres",
-                "RotorStore",
+                "RotorSQLite",
                 "FakeVultr",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -249,7 +249,7 @@ let package = Package(
                 "RotorHTTP",
                 "RotorCore",
                 "RotorCrypto",
-                "RotorStore",
+                "RotorSQLite",
                 "RotorEngine",
                 "RotorProviders",
                 "FakeVultr",
@@ -265,7 +265,7 @@ let package = Package(
             dependencies: [
                 "RotorEngine",
                 "RotorCore",
-                "RotorStore",
+                "RotorSQLite",
                 "RotorStorage",
                 "RotorProviders",
                 "RotorCrypto",
@@ -280,9 +280,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "RotorStoreTests",
+            name: "RotorStorageTests",
             dependencies: [
-                "RotorStore",
+                "RotorSQLite",
                 "RotorPostgres",
                 "RotorStorage",
                 "RotorCore",

@@ -6,8 +6,8 @@ public import NIOHTTP1
 
 /// What the credential and job routes need from the rest of Rotor, injected by `rotor`.
 public struct RotationServices: Sendable {
-    /// Persistence: every store concern, typed (``RotorStorage``).
-    public var store: any RotorStorage
+    /// Persistence: every store concern, typed (``RotorStore``).
+    public var store: any RotorStore
     /// Providers by kind (validation of new credentials).
     public var providers: [ProviderKind: any Provider]
     /// Tells the engine there is work (a new job, a cancel).
@@ -26,7 +26,7 @@ public struct RotationServices: Sendable {
 
     /// Creates the services.
     public init(
-        store: any RotorStorage,
+        store: any RotorStore,
         providers: [ProviderKind: any Provider],
         wakeEngine: @escaping @Sendable () async -> Void,
         clock: any RotorClock = SystemClock(),

@@ -9,11 +9,11 @@ public import RotorEngine
 public import RotorHTTP
 public import RotorPostgres
 import RotorProviders
-public import RotorStore
+public import RotorSQLite
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 public struct RotorAssembly: Sendable {
-    public let store: any RotorStorage
+    public let store: any RotorStore
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
     public let postgres: PostgresStore?
     public let engine: RotationEngine

@@ -11,7 +11,7 @@ import RotorCrypto
 import RotorEngine
 import RotorHTTP
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import Synchronization
 
 /// `rotor-bench engine`: the rotation engine's throughput, latency and memory, measured

@@ -4,7 +4,7 @@ import Logging
 import RotorCore
 import RotorCrypto
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import RotorAssembly
 
 /// `rotor audit`: operator tools for the audit log.

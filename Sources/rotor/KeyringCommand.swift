@@ -4,7 +4,7 @@ import Logging
 import RotorCore
 import RotorCrypto
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import RotorAssembly
 
 /// `rotor keyring`: create and rotate the key-encryption keys (KEKs) that seal secrets at rest

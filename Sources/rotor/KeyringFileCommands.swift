@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 
 /// `rotor keyring generate`: a new keyring file with one KEK.
 struct KeyringGenerateCommand: AsyncParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 
 /// `rotor keyring rewrap`: moves every stored secret's data key to the active KEK.
 struct KeyringRewrapCommand: AsyncParsableCommand {

@@ -10,7 +10,7 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorProviders
-import RotorStore
+import RotorSQLite
 import RotorHTTP
 import NIOCore
 import NIOPosix

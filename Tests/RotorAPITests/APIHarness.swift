@@ -10,7 +10,7 @@ import RotorCore
 import RotorCrypto
 import RotorHTTP
 import RotorProviders
-import RotorStore
+import RotorSQLite
 
 /// The v1 API with real parts behind it, for route tests: a ``SQLiteStore`` in a temporary
 /// directory, a ``VultrProvider`` pointed at a running ``FakeVultr``, and the application's

@@ -7,7 +7,7 @@ import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorProviders
-import RotorStore
+import RotorSQLite
 
 /// What ``JobRoutesTests`` and ``LiveRotor`` start from: a SQLite store in a temporary directory,
 /// one credential on a ``FakeVultr`` user's key, and an engine (not started) and the API's

@@ -3,7 +3,7 @@ import Foundation
 import NIOHTTP1
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// `POST /v1/hooks/{id}` over real sockets, with the engine rotating against FakeVultr.

@@ -8,7 +8,7 @@ import RotorAPI
 import RotorCore
 import RotorEngine
 import RotorHTTP
-import RotorStore
+import RotorSQLite
 import RotorCrypto
 import Synchronization
 import Testing

@@ -4,7 +4,7 @@ import NIOHTTP1
 import RotorAPI
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// `POST /v1/leaks/github` over real sockets, signed by an `openssl`-made P-256 key the way

@@ -8,7 +8,7 @@ import RotorAPI
 import RotorCore
 import RotorEngine
 import RotorHTTP
-import RotorStore
+import RotorSQLite
 
 /// Rotor served on a real socket with its engine running against ``FakeVultr``, and one
 /// credential registered on a fake user's key: for tests of what callers from outside

@@ -2,7 +2,7 @@ import Foundation
 import NIOHTTP1
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// `/v1/subscriptions` in-process over a real SQLite store.

@@ -3,7 +3,7 @@ import NIOHTTP1
 import RotorAPI
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// `POST /v1/credentials/{id}/targets/{target_id}/roll-secret` and `GET /v1/jobs/{id}/deliveries`.

@@ -6,7 +6,7 @@ import RotorAPI
 import RotorCore
 import RotorCrypto
 import RotorHTTP
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Issue 12 item 1: where a key goes is as sensitive as the key. Adding a target, or changing a

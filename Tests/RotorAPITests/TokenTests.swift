@@ -3,7 +3,7 @@ import NIOHTTP1
 import RotorAPI
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Scoped tokens, the scope of every route, secret pull and the audit log, in-process over a real

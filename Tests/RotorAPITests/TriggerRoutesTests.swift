@@ -3,7 +3,7 @@ import Foundation
 import NIOHTTP1
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Synchronization
 import Testing
 

@@ -9,7 +9,7 @@ import RotorCrypto
 import RotorEngine
 import RotorHTTP
 import RotorProviders
-import RotorStore
+import RotorSQLite
 import Synchronization
 import Testing
 

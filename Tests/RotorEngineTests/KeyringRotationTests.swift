@@ -4,7 +4,7 @@ import NIOHTTP1
 import RotorCore
 import RotorCrypto
 import RotorEngine
-import RotorStore
+import RotorSQLite
 import RotorStorage
 import Synchronization
 import Testing

@@ -8,7 +8,7 @@ import RotorCrypto
 @testable import RotorEngine
 import RotorHTTP
 import RotorProviders
-import RotorStore
+import RotorSQLite
 import Synchronization
 import Testing
 

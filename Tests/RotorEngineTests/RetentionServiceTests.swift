@@ -4,7 +4,7 @@ import Prometheus
 import RotorCore
 import RotorCrypto
 import RotorEngine
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// The retention service: a pass at start and one per interval on the clock, batch by batch,

@@ -4,7 +4,7 @@ import NIOHTTP1
 import RotorCore
 import RotorCrypto
 import RotorEngine
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Each terminal state's guarantee (DESIGN.md §2), end to end over real sockets and SQLite.

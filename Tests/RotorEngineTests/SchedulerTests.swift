@@ -4,7 +4,7 @@ import NIOHTTP1
 import RotorCore
 import RotorCrypto
 import RotorEngine
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// The scheduler over a real SQLite file, with a test clock run days forward.

@@ -4,7 +4,7 @@ import NIOHTTP1
 import RotorCore
 import RotorCrypto
 import RotorEngine
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Targets, completed: per-target retries inside `distribute` and `verify`, the delivery log,

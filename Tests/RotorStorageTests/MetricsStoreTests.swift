@@ -1,7 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// The counts `GET /metrics` reads at each scrape.

@@ -5,7 +5,7 @@ import PostgresNIO
 import RotorCore
 import RotorCrypto
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Everything a store implements; the suite runs against each implementation.

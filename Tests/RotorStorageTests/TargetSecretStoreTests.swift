@@ -1,7 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// Rolling a target's signing secret, and the delivery log, in every store.

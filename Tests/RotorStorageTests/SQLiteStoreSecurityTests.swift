@@ -1,7 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 #if canImport(Glibc)

@@ -1,7 +1,7 @@
 import Foundation
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// ``TriggerStore`` on SQLite: triggers and their sealed secrets, the replay log, and the

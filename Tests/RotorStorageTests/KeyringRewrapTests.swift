@@ -3,7 +3,7 @@ import RotorCore
 import RotorStorage
 import RotorCrypto
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import Synchronization
 import Testing
 

@@ -3,7 +3,7 @@ import PostgresNIO
 import RotorCore
 import RotorCrypto
 import RotorPostgres
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// The audit chain and the leaked-key index on PostgreSQL, where several instances append to

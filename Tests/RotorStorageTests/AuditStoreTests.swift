@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import RotorCore
 import RotorCrypto
-import RotorStore
+import RotorSQLite
 import Testing
 
 /// The audit log and the token table of ``SQLiteStore``.
