@@ -27,7 +27,7 @@ struct APIHarness: Sendable {
     /// The application under test.
     let responder: RouterResponder
     /// The store behind it (inspect or seed it directly).
-    let store: any Store
+    let store: any RotorStore
     /// The fake Vultr the provider talks to.
     let fake: FakeVultr
     /// The fake's base URL (`http://127.0.0.1:PORT`).

@@ -109,7 +109,7 @@ import Testing
             #expect(list.body.contains(id))
             #expect(!list.body.contains(token))
 
-            let tokens = try #require(api.store as? any TokenStore)
+            let tokens = api.store
             let stored = try await tokens.token(sha256: SHA256.hexDigest(token))
             #expect(stored?.id.rawValue == id)
         }
@@ -255,7 +255,7 @@ import Testing
             #expect(entries[0]["actor"] as? String == "admin" && entries[0]["outcome"] as? String == "success")
             #expect(entries.allSatisfy { ($0["hash"] as? String)?.count == 64 && $0["at"] is String })
 
-            let audit = try #require(api.store as? any AuditStore)
+            let audit = api.store
             #expect(try await audit.verifyAuditChain() == .intact(count: 8))
             let bad = try await api.send(.GET, "/v1/audit?cursor=nonsense")
             #expect(bad.status == .unprocessableEntity)

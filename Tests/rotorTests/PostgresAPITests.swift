@@ -59,7 +59,7 @@ struct PostgresAPITests {
             #expect(audit.status == .ok)
             #expect(audit.body.contains("token.create"))
             #expect(audit.body.contains(id))
-            let audited = try #require(assembly.store as? any AuditStore)
+            let audited = assembly.store
             #expect(try await audited.verifyAuditChain() == .intact(count: 1))
 
             // Revoked on PostgreSQL: refused on the next request.
