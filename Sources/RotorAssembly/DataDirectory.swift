@@ -27,3 +27,34 @@ public enum DataDirectory {
         (directory as NSString).appendingPathComponent(name)
     }
 }
+
+/// An exclusive lock on a data directory's SQLite database (`rotor.lock`), held for as long as
+/// this value lives: one `rotor serve` per SQLite database. Several instances share work through
+/// PostgreSQL, never through one SQLite file; and the store keeps what it has read of the tokens
+/// (`TokenCache`), which is exact only while this process is the one that writes them.
+public final class DataDirectoryLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock, or throws at once when another process holds it.
+    public init(_ directory: String) throws {
+        let path = DataDirectory.path(directory, "rotor.lock")
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw DataDirectory.Error(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw DataDirectory.Error(
+                description: busy
+                    ? "another rotor serve is using the SQLite database in \(directory); run several instances on PostgreSQL (ROTOR_DATABASE_URL), each with its own data directory"
+                    : "cannot lock \(path): \(reason)")
+        }
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(self.descriptor)
+    }
+}

@@ -14,6 +14,8 @@ public import RotorSQLite
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 public struct RotorAssembly: Sendable {
     public let store: any RotorStore
+    /// With SQLite, the data directory's lock (one `serve` per SQLite database); nil on PostgreSQL.
+    public let dataDirectoryLock: DataDirectoryLock?
     /// The PostgreSQL store, to close its pool at the end; nil with SQLite.
     public let postgres: PostgresStore?
     public let engine: RotationEngine
@@ -122,8 +124,11 @@ public struct RotorAssembly: Sendable {
             logger.info("store: PostgreSQL", metadata: ["database": "\(url)"])
             self.postgres = postgres
             self.store = postgres
+            self.dataDirectoryLock = nil
         } else {
             self.postgres = nil
+            // Before the database is opened: a second `serve` on it stops here.
+            self.dataDirectoryLock = try DataDirectoryLock(settings.dataDirectory)
             self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
         }
         self.metrics = settings.metrics

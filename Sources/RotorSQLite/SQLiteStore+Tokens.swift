@@ -52,10 +52,16 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    /// The token with this digest: from ``TokenCache`` after its first read, which saves every
+    /// authenticated request a store read.
     public func token(sha256: String) async throws -> APIToken? {
-        try await self.reads.read { db in
+        let (cached, generation) = self.tokenCache.lookUp(sha256)
+        if let cached { return cached }
+        let token = try await self.reads.read { db in
             try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(RowCoding.token(from:))
         }
+        if let token { self.tokenCache.insert(token, sha256: sha256, ifGeneration: generation) }
+        return token
     }
 
     public func token(_ id: TokenID) async throws -> APIToken? {
@@ -76,5 +82,7 @@ extension SQLiteStore: TokenStore {
             try db.run(sql: "DELETE FROM tokens WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError(.notFound, message: "token \(id) does not exist") }
         }
+        // Committed: the token's next request fails.
+        self.tokenCache.remove(id)
     }
 }

@@ -27,6 +27,8 @@ public final class SQLiteStore: Store {
     let writer: GroupCommitWriter
     /// Every read, on threads of its own (``ReadExecutor``).
     let reads: ReadExecutor
+    /// Tokens as read, until deleted.
+    let tokenCache = TokenCache()
     public let keyring: Keyring
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])

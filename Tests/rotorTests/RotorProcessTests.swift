@@ -96,6 +96,24 @@ import Testing
         #expect(rotor.errors.contains("--dev"))
     }
 
+    @Test("a second serve on the same SQLite data directory refuses to start, and starts once the first has stopped")
+    func oneServePerSQLiteDatabase() async throws {
+        let dataDirectory = NSTemporaryDirectory() + "rotor-lock-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let arguments = ["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory]
+        let first = try RunningRotor(arguments: arguments, environment: [:])
+        _ = try await first.port()
+        let second = try RunningRotor(arguments: arguments, environment: [:])
+        #expect(try await second.exitStatus() != 0)
+        #expect(second.errors.contains("another rotor serve is using the SQLite database"), "\(second.errors)")
+        first.process.terminate()
+        #expect(try await first.exitStatus() == 0)
+        let third = try RunningRotor(arguments: arguments, environment: [:])
+        _ = try await third.port()
+        third.process.terminate()
+        #expect(try await third.exitStatus() == 0)
+    }
+
     @Test("serve --dev prints a working admin token, answers over HTTP, and exits 0 on SIGTERM")
     func devServeAndGracefulStop() async throws {
         let dataDirectory = NSTemporaryDirectory() + "rotor-dev-\(UUID().uuidString)"
