@@ -29,7 +29,7 @@ enum JobRoutes {
         v1.get("/jobs/{id}") { request in
             let id = try request.id("id", as: JobID.self)
             let wait = try self.waitDuration(request)
-            guard wait > 0 else { return try Response.json(JobResource(job: try await self.readJob(id, request, services))) }
+            guard wait > 0 else { return JobResource(job: try await self.readJob(id, request, services)).response() }
             return try await self.waitForJob(id, seconds: wait, request, services)
         }
         v1.get("/jobs/{id}/events") { request in
@@ -50,7 +50,7 @@ enum JobRoutes {
                     try await services.store.requestCancel(id, at: now)
                 }
                 await services.wakeEngine()
-                return try Response.json(JobResource(job: job), status: .accepted)
+                return JobResource(job: job).response(status: .accepted)
             } catch let error as JobTransitionError {
                 throw HTTPError.conflict(code: "cancel_too_late", "The job can no longer be cancelled: \(error.description).")
             }
@@ -74,7 +74,7 @@ enum JobRoutes {
         let ticket = services.jobWaiters.register(id)
         defer { ticket.cancel() }
         var job = try await self.readJob(id, request, services)
-        if job.state.isTerminal { return try Response.json(JobResource(job: job)) }
+        if job.state.isTerminal { return JobResource(job: job).response() }
 
         let holder = request.principal?.id ?? "anonymous"
         guard services.waitLimits.acquire(holder) else {
@@ -89,13 +89,13 @@ enum JobRoutes {
             // Everyone waiting for this job woke together: one read and one encoding for all.
             let shared = try await services.jobWaiters.sharedTerminalRead(id) {
                 guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
-                return SharedJob(job: job, response: try Response.json(JobResource(job: job)))
+                return SharedJob(job: job, response: JobResource(job: job).response())
             }
             guard request.principal?.mayAct(on: shared.job.credentialID) ?? false else { throw HTTPError.notFound("No job \(id).") }
             job = shared.job
             if job.state.isTerminal { return shared.response }
         }
-        return try Response.json(JobResource(job: job))
+        return JobResource(job: job).response()
     }
 
     private static func create(_ request: Request, _ services: RotationServices) async throws -> Response {
@@ -149,7 +149,7 @@ enum JobRoutes {
         } catch let error as StoreError where error.code == .notFound {
             throw noSuchCredential
         }
-        return try Response.json(JobResource(job: created), status: .accepted, headers: ["Location": "/v1/jobs/\(created.id.rawValue)"])
+        return JobResource(job: created).response(status: .accepted, headers: ["Location": "/v1/jobs/\(created.id.rawValue)"])
     }
 
     private static func filter(_ request: Request) throws(HTTPError) -> JobFilter {
