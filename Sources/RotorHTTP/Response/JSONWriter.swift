@@ -57,6 +57,8 @@ public struct JSONWriter {
     /// Whether a key was just written, so the value needs no comma.
     private var pendingValue = false
 
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     /// A string, or `null`.
     public mutating func string(_ value: String?) {
         self.separate()
@@ -86,10 +88,9 @@ public struct JSONWriter {
                 if let escape {
                     self.buffer.writeStaticString(escape)
                 } else {
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
                     self.buffer.writeStaticString("\\u00")
-                    self.buffer.writeInteger(hex[Int(byte >> 4)])
-                    self.buffer.writeInteger(hex[Int(byte & 0x0F)])
+                    self.buffer.writeInteger(Self.hexDigits[Int(byte >> 4)])
+                    self.buffer.writeInteger(Self.hexDigits[Int(byte & 0x0F)])
                 }
                 run = utf8.index(after: index)
             }

@@ -9,8 +9,8 @@ import RotorCrypto
 /// Delivers target events as Standard Webhooks over AsyncHTTPClient (DESIGN.md §4, Targets).
 ///
 /// A 2xx within the timeout (10 s) is a delivery; 408, 429, 5xx and network errors are transient;
-/// any other answer, and an address the outbound policy denies, is permanent. Redirects are not followed: a target that moved must be
-/// updated, not chased.
+/// any other answer, and an address the outbound policy denies, is permanent. Redirects are not
+/// followed: a target that moved must be updated, not chased.
 public struct WebhookDelivery: TargetDelivery {
     let outbound: OutboundHTTP
     let timeout: TimeAmount
@@ -33,7 +33,9 @@ public struct WebhookDelivery: TargetDelivery {
     /// space-separated, so a receiver that knows either secret verifies the delivery while a
     /// target's secret is being rolled.
     public func deliver(_ event: TargetEvent, to target: Target, signingSecrets: [Secret]) async -> DeliveryResult {
-        if let problem = OutboundURL.problem(with: target.url, policy: self.outbound.policy) {
+        // The URL's form only: the outbound policy is applied once, by ``OutboundHTTP``, to the
+        // address the host resolves to when connecting.
+        if let problem = OutboundURL.problem(with: target.url) {
             return DeliveryResult(.permanentFailure("target URL \(problem)"), statusCode: nil)
         }
         var secrets: [WebhookSecret] = []
@@ -44,22 +46,27 @@ public struct WebhookDelivery: TargetDelivery {
             secrets.append(secret)
         }
         guard !secrets.isEmpty else { return DeliveryResult(.permanentFailure("the target has no signing secret"), statusCode: nil) }
-        let body = Self.body(for: event)
         let timestamp = Int(event.timestamp.timeIntervalSince1970)
-        var request = HTTPClientRequest(url: target.url)
+        return await self.execute(Self.signedPost(to: target.url, id: event.id, timestamp: timestamp, body: Self.body(for: event), secrets: secrets))
+    }
+
+    /// A Standard Webhooks POST of `body` to `url`, as targets and subscribers both get it:
+    /// `webhook-signature` carries one `v1,<base64>` per secret, space-separated.
+    static func signedPost(to url: String, id: String, timestamp: Int, body: [UInt8], secrets: [WebhookSecret]) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "Rotor")
-        request.headers.add(name: "webhook-id", value: event.id)
+        request.headers.add(name: "webhook-id", value: id)
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        let signatures = secrets.map { StandardWebhooks.sign(id: event.id, timestamp: timestamp, body: body, secret: $0) }
+        let signatures = secrets.map { StandardWebhooks.sign(id: id, timestamp: timestamp, body: body, secret: $0) }
         request.headers.add(name: "webhook-signature", value: signatures.joined(separator: " "))
         request.body = .bytes(ByteBuffer(bytes: body))
-        return await self.execute(request)
+        return request
     }
 
     public func check(url: String) async -> DeliveryResult {
-        if let problem = OutboundURL.problem(with: url, policy: self.outbound.policy) {
+        if let problem = OutboundURL.problem(with: url) {
             return DeliveryResult(.permanentFailure("verify URL \(problem)"), statusCode: nil)
         }
         var request = HTTPClientRequest(url: url)
