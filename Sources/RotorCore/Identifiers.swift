@@ -25,7 +25,7 @@ extension PrefixedID {
     public init?(_ text: String) {
         let prefix = Self.prefix + "_"
         guard text.hasPrefix(prefix), text.utf8.count > prefix.utf8.count, text.utf8.count <= 64,
-            text.utf8.dropFirst(prefix.utf8.count).allSatisfy({ idAlphabet.utf8.contains($0) })
+            text.utf8.dropFirst(prefix.utf8.count).allSatisfy(isIDCharacter)
         else { return nil }
         self.init(unchecked: text)
     }
@@ -51,6 +51,17 @@ extension PrefixedID {
 
 /// Crockford's base 32 in lower case: no i, l, o or u to misread.
 let idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+/// Whether `byte` is in ``idAlphabet`` (Crockford's base 32, lower case: no i, l, o or u),
+/// without searching the alphabet for every character of every id a request names.
+private func isIDCharacter(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): true
+    case UInt8(ascii: "i"), UInt8(ascii: "l"), UInt8(ascii: "o"), UInt8(ascii: "u"): false
+    case UInt8(ascii: "a")...UInt8(ascii: "z"): true
+    default: false
+    }
+}
 
 /// A managed credential (`cred_…`).
 public struct CredentialID: PrefixedID {

@@ -96,7 +96,7 @@ extension SQLiteStore: AuditStore {
 
     /// The newest entry's seq and hash; nil while the log is empty.
     private static func auditHead(_ db: Database) throws -> (seq: Int, hash: String)? {
-        try Row.fetchOne(cached: db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").map {
+        try db.fetchRow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").map {
             (try $0.decode(Int.self, forColumn: "seq"), try $0.decode(String.self, forColumn: "hash"))
         }
     }
@@ -105,7 +105,7 @@ extension SQLiteStore: AuditStore {
     private static func auditCheckpoints(_ db: Database, latestOnly: Bool) throws -> [AuditCheckpoint] {
         guard try db.tableExists("audit_checkpoints") else { return [] }
         let sql = latestOnly ? "SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1" : "SELECT * FROM audit_checkpoints ORDER BY seq"
-        return try Row.fetchAll(db, sql: sql).map { row in
+        return try db.fetchRows(sql).map { row in
             AuditCheckpoint(
                 seq: try row.decode(Int.self, forColumn: "seq"), hash: try row.decode(String.self, forColumn: "hash"),
                 signedAt: try row.decode(String.self, forColumn: "signed_at"), keyID: try row.decode(String.self, forColumn: "key_id"),
@@ -117,7 +117,7 @@ extension SQLiteStore: AuditStore {
 
     /// Appends `record` after the last entry, in the caller's transaction.
     static func appendAudit(_ db: Database, _ record: AuditRecord) throws {
-        let last = try Row.fetchOne(cached: db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        let last = try db.fetchRow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         let seq = (try last?.decode(Int.self, forColumn: "seq") ?? 0) + 1
         let previous = try last?.decode(String.self, forColumn: "hash") ?? AuditChain.genesisHash
         let at = AuditChain.time(record.at)
@@ -130,9 +130,11 @@ extension SQLiteStore: AuditStore {
 
     private static func verifyAuditChain(_ db: Database, checkpoints: [AuditCheckpoint]) throws -> AuditVerification {
         var verifier = AuditChain.Verifier(checkpoints: try Self.auditCheckpoints(db, latestOnly: false) + checkpoints)
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
+        let statement = try db.makeStatement(sql: "SELECT * FROM audit_log ORDER BY seq")
+        let columns = statement.columnNames
+        let cursor = try Row.fetchCursor(statement)
         while let row = try cursor.next() {
-            if let broken = try verifier.visit(row) { return broken }
+            if let broken = try verifier.visit(SQLiteRow(row: row, columns: columns)) { return broken }
         }
         return verifier.verdict()
     }

@@ -10,7 +10,7 @@ extension SQLiteStore: EnvelopeStoreDriver {
     public func envelopeCountsByKeyID() async throws -> [String: Int] {
         try await self.reads.read { db in
             var counts: [String: Int] = [:]
-            let rows = try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id")
+            let rows = try db.fetchRows("SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id")
             for row in rows {
                 counts[try row.decode(String.self, forColumn: "kek_id")] = try row.decode(Int.self, forColumn: "n")
             }
@@ -29,7 +29,7 @@ extension SQLiteStore: EnvelopeStoreDriver {
         let bound = arguments
         let sql = "SELECT owner_id, field, version, envelope FROM secrets WHERE \(conditions.joined(separator: " AND ")) ORDER BY owner_id, field LIMIT ?"
         return try await self.reads.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.storedEnvelope)
+            try db.fetchAll(sql, arguments: bound, as: Self.storedEnvelope)
         }
     }
 
@@ -48,7 +48,7 @@ extension SQLiteStore: EnvelopeStoreDriver {
 }
 
 extension SQLiteStore {
-    static func storedEnvelope(_ row: Row) throws -> StoredEnvelope {
-        try StoredEnvelope(row, bytes: Array(try row.decode(Data.self, forColumn: "envelope")))
+    static func storedEnvelope(_ row: SQLiteRow) throws -> StoredEnvelope {
+        try StoredEnvelope(row, bytes: Array(try row.row.decode(Data.self, forColumn: "envelope")))
     }
 }

@@ -7,21 +7,17 @@ extension SQLiteStore: MetricsStore {
             var counts: [JobCount] = []
             // Active jobs are few and reached through the partial index; finished ones are
             // counted from the `jobs_runnable` index alone (state first), without the table.
-            let active = try Row.fetchAll(
-                db,
-                sql: "SELECT state, step, COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state, step"
+            let active = try db.fetchRows("SELECT state, step, COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running') GROUP BY state, step"
             )
             for row in active {
-                guard let state = JobState(rawValue: row["state"]), let step = JobStep(rawValue: row["step"]) else { continue }
-                counts.append(JobCount(state: state, step: step, count: row["n"]))
+                guard let state = JobState(rawValue: try row.string("state")), let step = JobStep(rawValue: try row.string("step")) else { continue }
+                counts.append(JobCount(state: state, step: step, count: try row.int("n")))
             }
-            let finished = try Row.fetchAll(
-                db,
-                sql: "SELECT state, COUNT(*) AS n FROM jobs WHERE state NOT IN ('queued', 'running') GROUP BY state"
+            let finished = try db.fetchRows("SELECT state, COUNT(*) AS n FROM jobs WHERE state NOT IN ('queued', 'running') GROUP BY state"
             )
             for row in finished {
-                guard let state = JobState(rawValue: row["state"]) else { continue }
-                counts.append(JobCount(state: state, step: nil, count: row["n"]))
+                guard let state = JobState(rawValue: try row.string("state")) else { continue }
+                counts.append(JobCount(state: state, step: nil, count: try row.int("n")))
             }
             return counts
         }

@@ -8,7 +8,7 @@ extension SQLiteStore {
     static func page<Item>(
         _ db: Database, _ keyset: TimeKeyset<Item>, after: TimePosition?, limit: Int,
         select: String, where conditions: [String] = [], arguments: StatementArguments = [],
-        time: String = "created_at", id: String = "id", decode: (Row) throws -> Item
+        time: String = "created_at", id: String = "id", decode: (SQLiteRow) throws -> Item
     ) throws -> Page<Item> {
         var conditions = conditions
         var arguments = arguments
@@ -21,6 +21,6 @@ extension SQLiteStore {
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY \(time)\(direction), \(id)\(direction) LIMIT ?"
         arguments += [limit + 1]
-        return keyset.page(try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(decode), limit: limit)
+        return keyset.page(try db.fetchAll(sql, arguments: arguments, as: decode), limit: limit)
     }
 }

@@ -37,8 +37,8 @@ extension SQLiteStore {
     /// set, so a failing rotation is not started again at once.
     static func rescheduleIfRotated(_ db: Database, _ committed: Credential) throws {
         // Most commits do not finish a rotation: compare one column before reading the row.
-        let storedRotatedAt = try Row.fetchOne(cached: db, sql: "SELECT last_rotated_at FROM credentials WHERE id = ?", arguments: [committed.id.rawValue])
-        guard let storedRotatedAt, storedRotatedAt["last_rotated_at"] as Double? != RowCoding.time(committed.lastRotatedAt),
+        let storedRotatedAt = try db.fetchRow("SELECT last_rotated_at FROM credentials WHERE id = ?", arguments: [committed.id.rawValue])
+        guard let storedRotatedAt, try storedRotatedAt.optionalDouble("last_rotated_at") != RowCoding.time(committed.lastRotatedAt),
             var stored = try Self.fetchCredential(db, committed.id), stored.lastRotatedAt != committed.lastRotatedAt
         else { return }
         stored.state = committed.state
@@ -55,7 +55,7 @@ extension SQLiteStore: ScheduleStore {
     public func credentialsDueForRotation(at now: Date, limit: Int) async throws -> [Credential] {
         guard limit > 0 else { return [] }
         return try await self.reads.read { db in
-            try Row.fetchAll(cached: db, sql: """
+            try db.fetchRows("""
                     SELECT * FROM credentials
                     WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'
                     ORDER BY next_rotation_at, id LIMIT ?

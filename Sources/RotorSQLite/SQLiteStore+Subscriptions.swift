@@ -24,8 +24,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func subscription(_ id: SubscriptionID) async throws -> Subscription? {
         try await self.reads.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue])
-                .map(RowCoding.subscription(from:))
+            try db.fetchOne("SELECT * FROM subscriptions WHERE id = ?", arguments: [id.rawValue], as: RowCoding.subscription(from:))
         }
     }
 
@@ -68,7 +67,7 @@ extension SQLiteStore: SubscriptionStore {
     public func claimDeliveries(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         guard limit > 0 else { return [] }
         return try await self.writer.write { db in
-            let rows = try Row.fetchAll(cached: db, sql: """
+            let rows = try db.fetchRows("""
                     SELECT d.event_id, d.subscription_id, d.attempts, d.created_at, e.type, e.timestamp, e.payload, s.url
                     FROM outbox_deliveries d
                     JOIN outbox_events e ON e.id = d.event_id
@@ -142,7 +141,7 @@ extension SQLiteStore: SubscriptionStore {
     @discardableResult
     public func enqueueExpiringEvents(at now: Date) async throws -> Int {
         try await self.writer.write { db in
-            let rows = try Row.fetchAll(cached: db, sql: """
+            let rows = try db.fetchRows("""
                     SELECT c.* FROM credentials c
                     WHERE c.schedule IS NOT NULL
                       AND NOT EXISTS (
@@ -188,7 +187,7 @@ extension SQLiteStore: SubscriptionStore {
     /// wakes the observers once the transaction commits. Events nobody wants are not stored.
     func enqueue(_ db: Database, _ events: [OutboxEvent], at now: Date) throws {
         guard !events.isEmpty else { return }
-        let planned = try outboxRecipients(events, subscriptions: try Row.fetchAll(cached: db, sql: "SELECT id, events FROM subscriptions"))
+        let planned = try outboxRecipients(events, subscriptions: try db.fetchRows("SELECT id, events FROM subscriptions"))
         for (event, recipients) in planned {
             try db.run(
                 sql: "INSERT INTO outbox_events (id, type, timestamp, payload) VALUES (?, ?, ?, ?)",

@@ -58,7 +58,7 @@ extension SQLiteStore: TokenStore {
         let (cached, generation) = self.tokenCache.lookUp(sha256)
         if let cached { return cached }
         let token = try await self.reads.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256]).map(RowCoding.token(from:))
+            try db.fetchOne("SELECT * FROM tokens WHERE sha256 = ?", arguments: [sha256], as: RowCoding.token(from:))
         }
         if let token { self.tokenCache.insert(token, sha256: sha256, ifGeneration: generation) }
         return token
@@ -66,7 +66,7 @@ extension SQLiteStore: TokenStore {
 
     public func token(_ id: TokenID) async throws -> APIToken? {
         try await self.reads.read { db in
-            try Row.fetchOne(cached: db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.token(from:))
+            try db.fetchOne("SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue], as: RowCoding.token(from:))
         }
     }
 

@@ -57,9 +57,7 @@ extension SQLiteStore {
     /// Computes the index for credentials stored before it existed (once; later writes keep it).
     static func backfillCurrentKeyDigests(_ pool: DatabasePool, keyring: Keyring) throws {
         try pool.write { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
+            let rows = try db.fetchRows("""
                     SELECT c.id, s.version, s.envelope FROM credentials c
                     JOIN secrets s ON s.owner_id = c.id AND s.field = ? AND s.envelope IS NOT NULL
                     WHERE c.current_key_sha256 IS NULL
@@ -229,14 +227,12 @@ extension SQLiteStore: TriggerStore {
     }
 
     private static func fetchTrigger(_ db: Database, _ id: TriggerID) throws -> WebhookTrigger? {
-        try Row.fetchOne(db, sql: "SELECT * FROM triggers WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.trigger(from:))
+        try db.fetchOne("SELECT * FROM triggers WHERE id = ?", arguments: [id.rawValue], as: RowCoding.trigger(from:))
     }
 
     private static func fetchDelivery(_ db: Database, _ trigger: TriggerID, _ deliveryID: String, since: Date) throws -> [JobID]? {
         guard
-            let row = try Row.fetchOne(
-                db,
-                sql: "SELECT job_ids FROM hook_deliveries WHERE trigger_id = ? AND delivery_id = ? AND received_at >= ?",
+            let row = try db.fetchRow("SELECT job_ids FROM hook_deliveries WHERE trigger_id = ? AND delivery_id = ? AND received_at >= ?",
                 arguments: [trigger.rawValue, deliveryID, RowCoding.time(since)])
         else { return nil }
         return try RowCoding.decodeJSON([JobID].self, row, "job_ids")

@@ -149,7 +149,7 @@ public final class SQLiteStore: Store {
             }
             sql += " ORDER BY name LIMIT ?"
             arguments += [page.limit + 1]
-            let rows = try Row.fetchAll(cached: db, sql: sql, arguments: arguments).map(RowCoding.credential(from:))
+            let rows = try db.fetchAll(sql, arguments: arguments, as: RowCoding.credential(from:))
             return Page(rows, limit: page.limit) { PageCursor.encode(name: $0.name) }
         }
     }
@@ -219,7 +219,7 @@ public final class SQLiteStore: Store {
                     arguments: [idempotencyKey, RowCoding.time(new.createdAt.addingTimeInterval(-NewJob.idempotencyLifetime))])
             }
             if let idempotencyKey,
-                let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
+                let row = try db.fetchRow("SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
             {
                 let existing = try RowCoding.job(from: row)
                 guard try row.decode(String?.self, forColumn: "request_fingerprint") == requestFingerprint else {
@@ -292,8 +292,7 @@ public final class SQLiteStore: Store {
 
     public func events(_ id: JobID) async throws -> [JobEvent] {
         try await self.reads.read { db in
-            try Row.fetchAll(cached: db, sql: "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue])
-                .map(RowCoding.event(from:))
+            try db.fetchAll("SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", arguments: [id.rawValue], as: RowCoding.event(from:))
         }
     }
 
@@ -378,7 +377,7 @@ public final class SQLiteStore: Store {
         let finished = try await self.writer.write { db -> Bool in
             let job = commit.job
             guard
-                let row = try Row.fetchOne(cached: db, sql: "SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
+                let row = try db.fetchRow("SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
             else { throw StoreError.jobNotFound(job.id) }
             guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
                 throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
@@ -525,11 +524,11 @@ public final class SQLiteStore: Store {
     }
 
     static func fetchCredential(_ db: Database, _ id: CredentialID) throws -> Credential? {
-        try Row.fetchOne(cached: db, sql: "SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.credential(from:))
+        try db.fetchOne("SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue], as: RowCoding.credential(from:))
     }
 
     static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
-        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(RowCoding.job(from:))
+        try db.fetchOne("SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue], as: RowCoding.job(from:))
     }
 
     static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
@@ -592,13 +591,13 @@ extension SQLiteStore {
 
     func fetchSecret(_ db: Database, owner: String, field: String) throws -> Secret? {
         guard
-            let row = try Row.fetchOne(cached: db, sql: "SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
+            let row = try db.fetchRow("SELECT version, envelope FROM secrets WHERE owner_id = ? AND field = ? AND envelope IS NOT NULL",
                 arguments: [owner, field])
         else { return nil }
         return try self.openSecret(row, owner: owner, field: field)
     }
 
-    private func openSecret(_ row: Row, owner: String, field: String) throws -> Secret {
+    private func openSecret(_ row: SQLiteRow, owner: String, field: String) throws -> Secret {
         let envelope = StoredEnvelope(
             owner: owner, field: field, version: try row.decode(Int.self, forColumn: "version"), bytes: Array(try row.decode(Data.self, forColumn: "envelope")))
         return try envelope.open(keyring: self.keyring)
@@ -607,7 +606,7 @@ extension SQLiteStore {
     /// The credential's secrets; a credential without a stored current key is corrupt.
     fileprivate func fetchCredentialSecrets(_ db: Database, _ id: CredentialID) throws -> CredentialSecrets {
         let owner = id.rawValue
-        let rows = try Row.fetchAll(cached: db, sql: "SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
+        let rows = try db.fetchRows("SELECT field, version, envelope FROM secrets WHERE owner_id = ? AND envelope IS NOT NULL", arguments: [owner])
         let fields = try rows.map { row in
             let field = try row.decode(String.self, forColumn: "field")
             return (field, try self.openSecret(row, owner: owner, field: field))

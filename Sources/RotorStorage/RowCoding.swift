@@ -105,6 +105,25 @@ package enum RowCoding {
         return try decoder.decode(T.self, from: Data(text.utf8))
     }
 
+    /// The value whose JSON text is in `column`, read by `fast` (``FlatJSON``); a text `fast`
+    /// cannot read is decoded by `JSONDecoder`, which has the last word.
+    package static func decodeJSON<T: Decodable>(
+        _ type: T.Type, _ row: some StoredRow, _ column: String, fast: (String) throws -> T
+    ) throws -> T {
+        let text = try row.string(column)
+        if let value = try? fast(text) { return value }
+        return try decoder.decode(T.self, from: Data(text.utf8))
+    }
+
+    /// The value whose JSON text is in `column`, nil for NULL; read as ``decodeJSON(_:_:_:fast:)`` does.
+    package static func decodeOptionalJSON<T: Decodable>(
+        _ type: T.Type, _ row: some StoredRow, _ column: String, fast: (String) throws -> T
+    ) throws -> T? {
+        guard let text = try row.optionalString(column) else { return nil }
+        if let value = try? fast(text) { return value }
+        return try decoder.decode(T.self, from: Data(text.utf8))
+    }
+
     /// The enum case whose raw value is in `column`; throws ``StoredValueError`` for another text.
     package static func enumValue<T: RawRepresentable>(_ type: T.Type, _ row: some StoredRow, _ column: String) throws -> T
     where T.RawValue == String {
@@ -212,7 +231,7 @@ package enum RowCoding {
             credentialID: CredentialID(unchecked: try row.string("credential_id")),
             state: try enumValue(JobState.self, row, "state"),
             step: try enumValue(JobStep.self, row, "step"),
-            trigger: try decodeJSON(Trigger.self, row, "trigger"),
+            trigger: try decodeJSON(Trigger.self, row, "trigger", fast: { try trigger(FlatJSON.object($0)) }),
             reason: try row.optionalString("reason"),
             dryRun: try row.bool("dry_run"),
             gracePeriod: try duration(try row.string("grace_period"), "grace_period"),
@@ -225,12 +244,43 @@ package enum RowCoding {
             startedAt: try optionalDate(row, "started_at"),
             updatedAt: try date(row, "updated_at"),
             finishedAt: try optionalDate(row, "finished_at"),
-            newKey: try decodeOptionalJSON(KeyInfo.self, row, "new_key"),
-            oldKey: try decodeJSON(KeyInfo.self, row, "old_key"),
-            targets: try decodeJSON([JobTarget].self, row, "targets"),
-            error: try decodeOptionalJSON(JobError.self, row, "error"),
+            newKey: try decodeOptionalJSON(KeyInfo.self, row, "new_key", fast: { try keyInfo(FlatJSON.object($0)) }),
+            oldKey: try decodeJSON(KeyInfo.self, row, "old_key", fast: { try keyInfo(FlatJSON.object($0)) }),
+            targets: try decodeJSON([JobTarget].self, row, "targets", fast: { try FlatJSON.objects($0).map(jobTarget) }),
+            error: try decodeOptionalJSON(JobError.self, row, "error", fast: { try jobError(FlatJSON.object($0)) }),
             revision: try row.int("revision")
         )
+    }
+
+    /// The key facts in `object`, as `KeyInfo`'s `Codable` conformance reads them (times are
+    /// `JSONEncoder`'s default: seconds since 2001-01-01).
+    package static func keyInfo(_ object: FlatJSON.Object) throws -> KeyInfo {
+        KeyInfo(
+            providerKeyID: try object.string("provider_key_id"),
+            fingerprint: try object.string("fingerprint"),
+            createdAt: Date(timeIntervalSinceReferenceDate: try object.double("created_at")),
+            expiresAt: try object.optionalDouble("expires_at").map(Date.init(timeIntervalSinceReferenceDate:))
+        )
+    }
+
+    /// The trigger in `object`.
+    package static func trigger(_ object: FlatJSON.Object) throws -> Trigger {
+        guard let kind = Trigger.Kind(rawValue: try object.string("kind")) else { throw FlatJSON.Mismatch() }
+        return Trigger(kind: kind, source: try object.optionalString("source"))
+    }
+
+    /// One target's progress in `object`.
+    package static func jobTarget(_ object: FlatJSON.Object) throws -> JobTarget {
+        guard let id = TargetID(try object.string("target_id")), let state = JobTarget.State(rawValue: try object.string("state")) else {
+            throw FlatJSON.Mismatch()
+        }
+        return JobTarget(targetID: id, state: state, attempts: try object.int("attempts"), lastError: try object.optionalString("last_error"))
+    }
+
+    /// The job error in `object`.
+    package static func jobError(_ object: FlatJSON.Object) throws -> JobError {
+        guard let step = JobStep(rawValue: try object.string("step")) else { throw FlatJSON.Mismatch() }
+        return JobError(code: try object.string("code"), message: try object.string("message"), step: step)
     }
 
     /// The timeline entry stored in `row`.
