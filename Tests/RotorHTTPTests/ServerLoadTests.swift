@@ -20,6 +20,7 @@ import Testing
 
     private static func router(_ gate: Gate) -> RouterResponder {
         let router = Router()
+        router.use(RequestIDMiddleware())
         router.use(ErrorMiddleware())
         router.get("/healthz") { _ in .text("ok", contentType: "text/plain") }
         router.get("/hold") { _ in
@@ -33,6 +34,16 @@ import Testing
                 while !gate.open.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
             }
             return .text("parked", contentType: "text/plain")
+        }
+        // A deferred answer: its wait runs after the handler has returned, outside the in-flight count.
+        router.get("/defer") { request in
+            let fail = request.query["fail"] != nil
+            return .deferred {
+                gate.entered.wrappingAdd(1, ordering: .relaxed)
+                while !gate.open.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+                if fail { throw HTTPError(.conflict, code: "conflict", detail: "The completion failed.") }
+                return .text("deferred", contentType: "text/plain")
+            }
         }
         router.get("/until-gone") { request in
             gate.entered.wrappingAdd(1, ordering: .relaxed)
@@ -65,15 +76,15 @@ import Testing
         let gate = Gate()
         let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 2)
         try await self.withServer(configuration, gate) { port in
-            // Parked requests first: they must not use up the cap.
-            let parked = (0..<3).map { _ in
-                Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/park"), timeout: .seconds(30)).status }
+            // Parked requests and deferred answers first: they must not use up the cap.
+            let parked = ["park", "park", "park", "defer", "defer"].map { path in
+                Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/\(path)"), timeout: .seconds(30)).status }
             }
-            try await self.until { gate.entered.load(ordering: .relaxed) == 3 }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 5 }
             let held = (0..<2).map { _ in
                 Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(30)).status }
             }
-            try await self.until { gate.entered.load(ordering: .relaxed) == 5 }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 7 }
 
             let start = ContinuousClock.now
             let refused = try await RawConnection.with(port: port) { connection in
@@ -94,6 +105,29 @@ import Testing
             let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(5))
             #expect(after.status == .ok)
         }
+    }
+
+    @Test("a deferred answer is completed by the server with every middleware's work: its request id, and its error as a problem; in process too")
+    func deferredAnswer() async throws {
+        let gate = Gate()
+        gate.open.store(true, ordering: .relaxed)
+        try await self.withServer(HTTPServerConfiguration(host: "127.0.0.1", port: 0), gate) { port in
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/defer")
+            request.headers.add(name: "X-Request-Id", value: "req-deferred-1")
+            let done = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            #expect(done.status == .ok)
+            #expect(done.headers.first(name: "X-Request-Id") == "req-deferred-1")
+            #expect(String(buffer: try await done.body.collect(upTo: 1024)) == "deferred")
+
+            let failed = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/defer?fail=1"), timeout: .seconds(10))
+            #expect(failed.status == .conflict)
+            #expect(failed.headers.first(name: "Content-Type") == "application/problem+json")
+            #expect(failed.headers.first(name: "X-Request-Id") != nil)
+        }
+        // In process, `respond(to:)` waits for the completion.
+        let inProcess = try await Self.router(gate).respond(to: Request(method: .GET, uri: "/defer", logger: Logger(label: "t")))
+        #expect(inProcess.completion == nil)
+        #expect(String(buffer: inProcess.body) == "deferred")
     }
 
     @Test("over the connection cap: the new connection's request is answered 503 with Retry-After, then it closes")

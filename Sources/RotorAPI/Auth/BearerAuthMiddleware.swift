@@ -52,7 +52,15 @@ public struct BearerAuthMiddleware: Middleware {
         request.principal = principal
         // Store writes made for this request are audited as this token's doing.
         var response = try await Audit.$actor.withValue(principal.id) { try await next(request) }
-        // Authenticated answers may carry credentials; no cache may keep them.
+        guard response.completion == nil else {
+            return response.finishing { result in result.map(Self.uncached) }
+        }
+        return Self.uncached(response)
+    }
+
+    /// Authenticated answers may carry credentials; no cache may keep them.
+    private static func uncached(_ response: Response) -> Response {
+        var response = response
         response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
         return response
     }

@@ -66,36 +66,53 @@ enum JobRoutes {
     }
 
     /// `?wait=`: answers once the job is terminal, the wait is over, or the client has gone. The
-    /// request waits parked (outside the server's in-flight count) and is woken by the job's
-    /// commit, not by polling the store; each token may hold ``WaitLimits`` waits at once.
+    /// wait is a deferred answer (``Response/deferred(_:)``): it runs after the handler and its
+    /// middleware have returned, outside the server's in-flight count, holding little memory; it
+    /// is woken by the job's commit, not by polling the store; each token may hold ``WaitLimits``
+    /// waits at once.
     private static func waitForJob(_ id: JobID, seconds: TimeInterval, _ request: Request, _ services: RotationServices) async throws -> Response {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         // Registered before the first read, so a commit between the read and the wait still wakes it.
         let ticket = services.jobWaiters.register(id)
-        defer { ticket.cancel() }
-        var job = try await self.readJob(id, request, services)
-        if job.state.isTerminal { return JobResource(job: job).response() }
-
+        let job: Job
+        do {
+            job = try await self.readJob(id, request, services)
+        } catch {
+            ticket.cancel()
+            throw error
+        }
         let holder = request.principal?.id ?? "anonymous"
-        guard services.waitLimits.acquire(holder) else {
-            throw HTTPError(
-                .tooManyRequests, code: "too_many_waits",
-                detail: "This token already holds as many waiting requests as it may; retry later or wait with fewer requests.",
-                headers: ["Retry-After": "1"])
-        }
-        defer { services.waitLimits.release(holder) }
-        while ContinuousClock.now < deadline, !(request.clientDisconnect?.hasOccurred ?? false) {
-            await request.parked { await ticket.wait(until: deadline, disconnect: request.clientDisconnect) }
-            // Everyone waiting for this job woke together: one read and one encoding for all.
-            let shared = try await services.jobWaiters.sharedTerminalRead(id) {
-                guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
-                return SharedJob(job: job, response: JobResource(job: job).response())
+        guard !job.state.isTerminal, services.waitLimits.acquire(holder) else {
+            ticket.cancel()
+            guard job.state.isTerminal else {
+                throw HTTPError(
+                    .tooManyRequests, code: "too_many_waits",
+                    detail: "This token already holds as many waiting requests as it may; retry later or wait with fewer requests.",
+                    headers: ["Retry-After": "1"])
             }
-            guard request.principal?.mayAct(on: shared.job.credentialID) ?? false else { throw HTTPError.notFound("No job \(id).") }
-            job = shared.job
-            if job.state.isTerminal { return shared.response }
+            return JobResource(job: job).response()
         }
-        return JobResource(job: job).response()
+        let principal = request.principal
+        let disconnect = request.clientDisconnect
+        return .deferred {
+            defer {
+                ticket.cancel()
+                services.waitLimits.release(holder)
+            }
+            var job = job
+            while ContinuousClock.now < deadline, !(disconnect?.hasOccurred ?? false) {
+                await ticket.wait(until: deadline, disconnect: disconnect)
+                // Everyone waiting for this job woke together: one read and one encoding for all.
+                let shared = try await services.jobWaiters.sharedTerminalRead(id) {
+                    guard let job = try await services.store.job(id) else { throw HTTPError.notFound("No job \(id).") }
+                    return SharedJob(job: job, response: JobResource(job: job).response())
+                }
+                guard principal?.mayAct(on: shared.job.credentialID) ?? false else { throw HTTPError.notFound("No job \(id).") }
+                job = shared.job
+                if job.state.isTerminal { return shared.response }
+            }
+            return JobResource(job: job).response()
+        }
     }
 
     private static func create(_ request: Request, _ services: RotationServices) async throws -> Response {

@@ -46,14 +46,21 @@ private final class RouteMetricsMiddleware: Middleware {
 
     func respond(to request: Request, next: Responder) async throws -> Response {
         let start = ContinuousClock.now
+        let response: Response
         do {
-            let response = try await next(request)
-            self.record(response.status, since: start)
-            return response
+            response = try await next(request)
         } catch {
             self.record(.answering(error), since: start)
             throw error
         }
+        guard response.completion == nil else {
+            return response.finishing { result in
+                self.record(result.status, since: start)
+                return result
+            }
+        }
+        self.record(response.status, since: start)
+        return response
     }
 
     private func record(_ status: HTTPResponseStatus, since start: ContinuousClock.Instant) {

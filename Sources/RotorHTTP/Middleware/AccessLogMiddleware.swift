@@ -22,12 +22,15 @@ public struct AccessLogMiddleware: Middleware {
         let response: Response
         do {
             response = try await next(request)
-        } catch let error as any HTTPResponseError {
-            self.log(request, status: error.status, since: start)
-            throw error
         } catch {
-            self.log(request, status: .internalServerError, since: start)
+            self.log(request, status: .answering(error), since: start)
             throw error
+        }
+        guard response.completion == nil else {
+            return response.finishing { result in
+                self.log(request, status: result.status, since: start)
+                return result
+            }
         }
         self.log(request, status: response.status, since: start)
         return response

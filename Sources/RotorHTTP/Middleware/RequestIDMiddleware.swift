@@ -12,19 +12,32 @@ public struct RequestIDMiddleware: Middleware {
         let id = request.headers.first(name: "X-Request-Id").flatMap(Self.acceptable) ?? RequestIDGenerator.next()
         request.id = id
         request.logger[metadataKey: LogKey.requestID] = .string(id)
+        var response: Response
         do {
-            var response = try await next(request)
-            response.headers.replaceOrAdd(name: "X-Request-Id", value: id)
-            return response
+            response = try await next(request)
         } catch let error as any HTTPResponseError {
             // Errors leave here as responses so that they carry the id too.
-            var response = error.response()
-            response.headers.replaceOrAdd(name: "X-Request-Id", value: id)
-            return response
+            response = error.response()
         }
+        guard response.completion == nil else {
+            return response.finishing { result in
+                switch result {
+                case .success(var response):
+                    response.headers.replaceOrAdd(name: "X-Request-Id", value: id)
+                    return .success(response)
+                case .failure(let error as any HTTPResponseError):
+                    var response = error.response()
+                    response.headers.replaceOrAdd(name: "X-Request-Id", value: id)
+                    return .success(response)
+                case .failure:
+                    return result
+                }
+            }
+        }
+        response.headers.replaceOrAdd(name: "X-Request-Id", value: id)
+        return response
     }
 
-    /// Client ids are echoed into headers and logs, so only short, plain tokens are taken.
     static func acceptable(_ candidate: String) -> String? {
         guard (1...128).contains(candidate.utf8.count),
             candidate.utf8.allSatisfy({ byte in

@@ -126,27 +126,31 @@ public struct JSONWriter {
         var seconds = time_t(value.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var digits: [UInt8] = []
-        digits.reserveCapacity(22)
-        func append(_ number: Int32, width: Int) {
-            var text = Array(String(number).utf8)
-            while text.count < width { text.insert(UInt8(ascii: "0"), at: 0) }
-            digits += text
+        self.buffer.writeInteger(UInt8(ascii: "\""))
+        self.digits(Int(parts.tm_year) + 1900, width: 4)
+        self.buffer.writeInteger(UInt8(ascii: "-"))
+        self.digits(Int(parts.tm_mon) + 1, width: 2)
+        self.buffer.writeInteger(UInt8(ascii: "-"))
+        self.digits(Int(parts.tm_mday), width: 2)
+        self.buffer.writeInteger(UInt8(ascii: "T"))
+        self.digits(Int(parts.tm_hour), width: 2)
+        self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.digits(Int(parts.tm_min), width: 2)
+        self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.digits(Int(parts.tm_sec), width: 2)
+        self.buffer.writeStaticString("Z\"")
+    }
+
+    /// `number` (0 ... 9999) in decimal, zero-padded to `width` digits.
+    private mutating func digits(_ number: Int, width: Int) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = number
+        while divisor > 0 {
+            self.buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
         }
-        digits.append(UInt8(ascii: "\""))
-        append(parts.tm_year + 1900, width: 4)
-        digits.append(UInt8(ascii: "-"))
-        append(parts.tm_mon + 1, width: 2)
-        digits.append(UInt8(ascii: "-"))
-        append(parts.tm_mday, width: 2)
-        digits.append(UInt8(ascii: "T"))
-        append(parts.tm_hour, width: 2)
-        digits.append(UInt8(ascii: ":"))
-        append(parts.tm_min, width: 2)
-        digits.append(UInt8(ascii: ":"))
-        append(parts.tm_sec, width: 2)
-        digits += Array("Z\"".utf8)
-        self.buffer.writeBytes(digits)
     }
 
     /// Writes the comma before a value or member when one came before it.

@@ -31,6 +31,16 @@ public protocol RouteInstrumentation: Sendable {
     func middleware(for route: RouteDescriptor) -> any Middleware
 }
 
+extension Result<Response, any Error> {
+    /// The status this result is answered with.
+    var status: HTTPResponseStatus {
+        switch self {
+        case .success(let response): response.status
+        case .failure(let error): .answering(error)
+        }
+    }
+}
+
 extension HTTPResponseStatus {
     /// The status a thrown error ends as, as ``ErrorMiddleware`` answers it.
     static func answering(_ error: any Error) -> HTTPResponseStatus {

@@ -17,9 +17,18 @@ public struct RouterResponder: Sendable {
         }
     }
 
-    /// Answers `request`. Errors that are ``HTTPResponseError``s propagate to the caller (the
-    /// server, or ``ErrorMiddleware`` when installed) to become problem responses.
+    /// Answers `request`, waiting for a deferred answer's completion (in-process callers).
+    /// Errors that are ``HTTPResponseError``s propagate to the caller (``ErrorMiddleware``, when
+    /// installed, makes them problem responses).
     public func respond(to request: Request) async throws -> Response {
+        var response = try await self.responder(request)
+        while let completion = response.completion { response = try await completion.run().get() }
+        return response
+    }
+
+    /// Answers `request`; a deferred answer comes back as its placeholder, for the server to
+    /// complete (``Response/deferred(_:)``).
+    func respondDeferring(to request: Request) async throws -> Response {
         try await self.responder(request)
     }
 

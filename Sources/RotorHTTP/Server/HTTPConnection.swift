@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Answering sequentially keeps pipelined responses in request order; ``ConnectionGuardHandler``
 /// keeps a parser error's answer behind them.
-struct HTTPConnection {
+struct HTTPConnection: Sendable {
     typealias Channel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     let responder: Responder
@@ -107,8 +107,22 @@ struct HTTPConnection {
             }
         }
 
-        guard let response = await self.respond(head, body: body, remoteAddress: remoteAddress, disconnect: disconnect) else {
+        // In a task of its own, which ends with the handler: what a deferred answer then waits
+        // for is held by this shallow task alone (``Response/deferred(_:)`` says why).
+        // (A task group's child, not `async let`, whose child allocates from its parent's memory.)
+        let collected = body
+        let answered = await withTaskGroup(of: Response?.self) { group in
+            group.addTask { await self.respond(head, body: collected, remoteAddress: remoteAddress, disconnect: disconnect) }
+            return await group.next() ?? nil
+        }
+        guard var response = answered else {
             return false  // the handler asked to drop the connection unanswered
+        }
+        while let completion = response.completion {
+            self.load.beginWait()
+            defer { self.load.endWait() }
+            guard let completed = await self.answer({ try await completion.run().get() }) else { return false }
+            response = completed
         }
         // During graceful shutdown this is the last answer; requests pipelined behind it are
         // dropped unanswered (the client sees `Connection: close` and may send them elsewhere).
@@ -128,7 +142,7 @@ struct HTTPConnection {
             }
         }
         defer { if counted { self.load.endRequest() } }
-        do {
+        return await self.answer {
             var request = try Request(
                 method: head.method,
                 uri: head.uri,
@@ -140,6 +154,14 @@ struct HTTPConnection {
             request.clientDisconnect = disconnect
             if counted { request.load = self.load }
             return try await self.responder(request)
+        }
+    }
+
+    /// What `body` answers: its response, a thrown error's problem, or nil when it threw
+    /// ``AbortConnection``.
+    private func answer(_ body: () async throws -> Response) async -> Response? {
+        do {
+            return try await body()
         } catch let error as any HTTPResponseError {
             return error.response()
         } catch is AbortConnection {

@@ -40,7 +40,7 @@ public actor HTTPServer: Service {
         onListening: @escaping @Sendable (SocketAddress) async -> Void = { _ in }
     ) {
         self.configuration = configuration
-        self.responder = { request in try await responder.respond(to: request) }
+        self.responder = { request in try await responder.respondDeferring(to: request) }
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onListening = onListening

@@ -81,6 +81,17 @@ final class ServerLoad: Sendable {
         self.parkedGauge.record(self.parked.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
+    /// A deferred answer's completion starts (a wait outside the in-flight count; the request's
+    /// handling, which counted, has ended).
+    func beginWait() {
+        self.parkedGauge.record(self.parked.wrappingAdd(1, ordering: .relaxed).newValue)
+    }
+
+    /// The completion is over.
+    func endWait() {
+        self.parkedGauge.record(self.parked.wrappingSubtract(1, ordering: .relaxed).newValue)
+    }
+
     /// Requests being worked on now (tests).
     var requestsInFlight: Int { self.inFlight.load(ordering: .relaxed) }
 }
