@@ -21,6 +21,12 @@ package struct FlatJSON {
     package struct Object: Sendable {
         package var members: [(name: String, value: Scalar)]
 
+        /// Throws unless every member is one of `names`: a record read field by field must not
+        /// drop a member its reader does not know (one added later is then read by `JSONDecoder`).
+        package func expectOnly(_ names: Set<String>) throws {
+            for member in self.members where !names.contains(member.name) { throw FlatJSON.Mismatch() }
+        }
+
         /// The value of `name`, nil when the object has no such member.
         package subscript(name: String) -> Scalar? {
             for member in self.members where member.name == name { return member.value }

@@ -255,7 +255,8 @@ package enum RowCoding {
     /// The key facts in `object`, as `KeyInfo`'s `Codable` conformance reads them (times are
     /// `JSONEncoder`'s default: seconds since 2001-01-01).
     package static func keyInfo(_ object: FlatJSON.Object) throws -> KeyInfo {
-        KeyInfo(
+        try object.expectOnly(["provider_key_id", "fingerprint", "created_at", "expires_at"])
+        return KeyInfo(
             providerKeyID: try object.string("provider_key_id"),
             fingerprint: try object.string("fingerprint"),
             createdAt: Date(timeIntervalSinceReferenceDate: try object.double("created_at")),
@@ -265,12 +266,14 @@ package enum RowCoding {
 
     /// The trigger in `object`.
     package static func trigger(_ object: FlatJSON.Object) throws -> Trigger {
+        try object.expectOnly(["kind", "source"])
         guard let kind = Trigger.Kind(rawValue: try object.string("kind")) else { throw FlatJSON.Mismatch() }
         return Trigger(kind: kind, source: try object.optionalString("source"))
     }
 
     /// One target's progress in `object`.
     package static func jobTarget(_ object: FlatJSON.Object) throws -> JobTarget {
+        try object.expectOnly(["target_id", "state", "attempts", "last_error"])
         guard let id = TargetID(try object.string("target_id")), let state = JobTarget.State(rawValue: try object.string("state")) else {
             throw FlatJSON.Mismatch()
         }
@@ -279,6 +282,7 @@ package enum RowCoding {
 
     /// The job error in `object`.
     package static func jobError(_ object: FlatJSON.Object) throws -> JobError {
+        try object.expectOnly(["code", "message", "step"])
         guard let step = JobStep(rawValue: try object.string("step")) else { throw FlatJSON.Mismatch() }
         return JobError(code: try object.string("code"), message: try object.string("message"), step: step)
     }

@@ -81,5 +81,10 @@ import Testing
         #expect(throws: (any Error).self) { try RowCoding.trigger(FlatJSON.object(#"{"kind":"mystery"}"#)) }
         #expect(throws: (any Error).self) { try RowCoding.keyInfo(FlatJSON.object(#"{"provider_key_id":1,"fingerprint":"f","created_at":0}"#)) }
         #expect(throws: (any Error).self) { try RowCoding.jobTarget(FlatJSON.object(#"{"target_id":"not-an-id","state":"pending","attempts":0}"#)) }
+        // A member the reader does not know is not dropped: the record is left to JSONDecoder.
+        let id = TargetID.generate().rawValue
+        #expect(throws: FlatJSON.Mismatch.self) {
+            try RowCoding.jobTarget(FlatJSON.object(#"{"attempts":0,"state":"pending","target_id":"\#(id)","verify_deadline":1}"#))
+        }
     }
 }
