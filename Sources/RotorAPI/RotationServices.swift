@@ -23,6 +23,8 @@ public struct RotationServices: Sendable {
     /// What targets, verify URLs and subscriptions may point at (`ROTOR_OUTBOUND_ALLOW`); a URL
     /// whose host is an address or name this denies is refused with 422.
     public var outboundPolicy = OutboundPolicy()
+    /// How recently an agent instance must have been heard from to be listed live (`ROTOR_AGENT_LIVENESS`).
+    public var agentLiveness: Double = 120
 
     /// Creates the services.
     public init(

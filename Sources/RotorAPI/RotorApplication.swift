@@ -76,6 +76,7 @@ public enum RotorApplication {
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)
             SecretRoutes.register(on: v1, services: services)
+            AgentRoutes.register(on: v1, services: services)
             TokenRoutes.register(on: v1, services: services, tokens: services.store)
             AuditRoutes.register(on: v1, audit: services.store, clock: services.clock)
             TriggerRoutes.register(on: v1, services: services, triggers: services.store)

@@ -66,6 +66,10 @@ public struct RotorAssembly: Sendable {
         public var retention = RetentionPolicy()
         /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`.
         public var auditCheckpointInterval: TimeInterval = 3_600
+        /// `ROTOR_AGENT_LIVENESS`: how recently an agent instance must have been heard from to count as live.
+        public var agentLiveness: TimeInterval = 120
+        /// `ROTOR_AGENT_VERIFY_TIMEOUT`: how long `verify` waits for agents unless a target says.
+        public var agentVerifyTimeout: TimeInterval = 300
 
         /// Every setting; those with defaults may be left out.
         public init(
@@ -111,6 +115,14 @@ public struct RotorAssembly: Sendable {
             self.retention = retention
             self.auditCheckpointInterval = auditCheckpointInterval
         }
+
+        /// These settings with the agent timings (`ROTOR_AGENT_LIVENESS`, `ROTOR_AGENT_VERIFY_TIMEOUT`).
+        public func with(agentLiveness: TimeInterval, agentVerifyTimeout: TimeInterval) -> Settings {
+            var settings = self
+            settings.agentLiveness = agentLiveness
+            settings.agentVerifyTimeout = agentVerifyTimeout
+            return settings
+        }
     }
 
     public init(_ settings: Settings, logger: Logger) async throws {
@@ -141,18 +153,21 @@ public struct RotorAssembly: Sendable {
         let delivery = WebhookDelivery(policy: settings.outboundPolicy)
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
+        var engineConfiguration = EngineConfiguration(
+            owner: owner,
+            maxConcurrentJobs: settings.maxConcurrentJobs,
+            leaseDuration: Double(settings.leaseDuration.components.seconds) + Double(settings.leaseDuration.components.attoseconds) / 1e18,
+            pollInterval: settings.pollInterval,
+            retry: settings.retry,
+            providerTimeout: settings.providerTimeout
+        )
+        engineConfiguration.agentLiveness = settings.agentLiveness
+        engineConfiguration.agentVerifyTimeout = settings.agentVerifyTimeout
         let engine = RotationEngine(
             store: self.store,
             providers: providers,
             delivery: delivery,
-            configuration: EngineConfiguration(
-                owner: owner,
-                maxConcurrentJobs: settings.maxConcurrentJobs,
-                leaseDuration: Double(settings.leaseDuration.components.seconds) + Double(settings.leaseDuration.components.attoseconds) / 1e18,
-                pollInterval: settings.pollInterval,
-                retry: settings.retry,
-                providerTimeout: settings.providerTimeout
-            ),
+            configuration: engineConfiguration,
             fingerprint: fingerprint,
             metrics: metricsFactory,
             logger: logger
@@ -185,6 +200,7 @@ public struct RotorAssembly: Sendable {
         )
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod
         services.outboundPolicy = settings.outboundPolicy
+        services.agentLiveness = settings.agentLiveness
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
                 authenticator: CompositeTokenAuthenticator([

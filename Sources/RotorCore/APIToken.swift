@@ -20,6 +20,10 @@ public enum TokenScope: String, Sendable, Hashable, Codable, CaseIterable {
     /// next new key is sent, as sensitive as reading it. Needed besides `credentials:write`;
     /// `secrets:read` on the credential also grants it, and `admin` implies it.
     case targetsWrite = "targets:write"
+    /// What `rotor agent` needs on the credentials the token is bound to: reading the key it is
+    /// to apply (current, or pending during a rotation) and acknowledging it; nothing else. Not
+    /// implied by `admin`, for the reason `secrets:read` is not.
+    case agent
 }
 
 /// A stored bearer token's metadata. The token itself is never stored, only its SHA-256.

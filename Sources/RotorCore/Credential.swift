@@ -51,21 +51,29 @@ public struct Target: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, Codable {
         /// A Standard-Webhooks-signed POST.
         case webhook
+        /// Agent instances of a group (`rotor agent`) that fetch the key and acknowledge it.
+        case agent
     }
 
     /// The target's id.
     public var id: TargetID
     /// Its kind.
     public var type: Kind
-    /// Where deliveries go.
+    /// Where deliveries go (webhook targets; empty for agent targets).
     public var url: String
     /// Answers 2xx once the consumer works with the new key; checked in `verify`.
     public var verifyURL: String?
     /// After its signing secret was rolled with an overlap: until when deliveries are also
     /// signed with the previous secret.
     public var previousSecretExpiresAt: Date?
+    /// Agent targets: the group of agent instances that serve it.
+    public var group: String?
+    /// Agent targets: how many live instances must have acknowledged a new key (default 1).
+    public var minLive: Int?
+    /// Agent targets: how long `verify` waits for the acknowledgements (nil: the engine's default).
+    public var verifyTimeout: ISODuration?
 
-    /// Creates a target.
+    /// Creates a webhook target.
     public init(id: TargetID, type: Kind = .webhook, url: String, verifyURL: String? = nil, previousSecretExpiresAt: Date? = nil) {
         self.id = id
         self.type = type
@@ -74,10 +82,23 @@ public struct Target: Sendable, Hashable, Codable {
         self.previousSecretExpiresAt = previousSecretExpiresAt
     }
 
+    /// Creates an agent target for `group`.
+    public init(id: TargetID, agentGroup group: String, minLive: Int = 1, verifyTimeout: ISODuration? = nil) {
+        self.init(id: id, type: .agent, url: "")
+        self.group = group
+        self.minLive = minLive
+        self.verifyTimeout = verifyTimeout
+    }
+
+    /// Whether `name` can name an agent group: 1–64 of `[A-Za-z0-9._-]`, like a credential.
+    public static func isValidGroup(_ name: String) -> Bool { Credential.isValidName(name) }
+
     enum CodingKeys: String, CodingKey {
-        case id, type, url
+        case id, type, url, group
         case verifyURL = "verify_url"
         case previousSecretExpiresAt = "previous_secret_expires_at"
+        case minLive = "min_live"
+        case verifyTimeout = "verify_timeout"
     }
 }
 

@@ -269,6 +269,16 @@ extension Job {
         self.updatedAt = now
     }
 
+    /// `verify` waits for agent instances to acknowledge the new key: nothing is due before
+    /// `until` (unless an acknowledgement arrives first), and the wait uses up no attempt, so
+    /// however many acknowledgements wake the step, its retry budget is kept for real failures.
+    public mutating func awaitAcknowledgements(until: Date, at now: Date) throws(JobTransitionError) {
+        guard self.state == .running, self.step == .verify else { throw self.invalid("wait for acknowledgements") }
+        self.nextAttemptAt = until
+        self.attempt = 0
+        self.updatedAt = now
+    }
+
     /// A transient failure: try the same step again, not before `retryAt`.
     public mutating func retry(notBefore retryAt: Date, at now: Date) throws(JobTransitionError) {
         guard self.state == .running else { throw self.invalid("retry \(self.step.rawValue)") }

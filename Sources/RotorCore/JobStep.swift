@@ -1,3 +1,5 @@
+public import Foundation
+
 /// A job's lifecycle state (DESIGN.md §2). The last four are terminal.
 public enum JobState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Waiting for the engine.
@@ -127,18 +129,23 @@ public struct JobTarget: Sendable, Hashable, Codable {
     public var attempts: Int
     /// The last failure, for operators.
     public var lastError: String?
+    /// Agent targets: when `verify` stops waiting for acknowledgements. Set by the first verify
+    /// attempt and stored, so a restart does not start the wait again.
+    public var verifyDeadline: Date?
 
     /// Creates a pending target.
-    public init(targetID: TargetID, state: State = .pending, attempts: Int = 0, lastError: String? = nil) {
+    public init(targetID: TargetID, state: State = .pending, attempts: Int = 0, lastError: String? = nil, verifyDeadline: Date? = nil) {
         self.targetID = targetID
         self.state = state
         self.attempts = attempts
         self.lastError = lastError
+        self.verifyDeadline = verifyDeadline
     }
 
     enum CodingKeys: String, CodingKey {
         case targetID = "target_id"
         case state, attempts
         case lastError = "last_error"
+        case verifyDeadline = "verify_deadline"
     }
 }

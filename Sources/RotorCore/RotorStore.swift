@@ -2,4 +2,4 @@
 /// engine. SQLiteStore and PostgresStore each provide all of it, so a store lacking a part fails
 /// to compile where it is used, instead of a route or a metric going missing at run time.
 public typealias RotorStore = Store & SubscriptionStore & ScheduleStore & TargetSecretStore & TargetDeliveryLog & TriggerStore
-    & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications & RetentionStore
+    & TokenStore & AuditStore & MetricsStore & EnvelopeKeyStore & JobNotifications & RetentionStore & AgentStore

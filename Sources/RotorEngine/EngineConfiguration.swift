@@ -20,6 +20,12 @@ public struct EngineConfiguration: Sendable {
     /// that out before it looks for the orphan (DESIGN.md §2 rule 2); looking sooner could miss a
     /// key that lands later.
     public var providerTimeout: Duration
+    /// How recently an agent instance must have been heard from to count as live
+    /// (`ROTOR_AGENT_LIVENESS`, default 2 minutes): a silent one neither blocks nor counts.
+    public var agentLiveness: TimeInterval = 120
+    /// How long `verify` waits for agent acknowledgements, unless the target sets
+    /// `verify_timeout` (`ROTOR_AGENT_VERIFY_TIMEOUT`, default 5 minutes).
+    public var agentVerifyTimeout: TimeInterval = 300
 
     /// The defaults: 64 jobs, 30 s leases, 1 s polling, the default retry policy, 10 s provider calls.
     public init(

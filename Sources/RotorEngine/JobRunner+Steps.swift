@@ -99,6 +99,11 @@ extension JobRunner {
         var work: [(index: Int, target: Target, secrets: [Secret], event: TargetEvent)] = []
         for index in rotation.job.targets.indices where rotation.job.targets[index].state == .pending {
             let targetID = rotation.job.targets[index].targetID
+            if Self.isAgent(targetID, in: rotation) {
+                // Agents fetch the pending key themselves once this step has committed.
+                rotation.job.targets[index].state = .delivered
+                continue
+            }
             guard let endpoint = Self.endpoint(targetID, in: rotation, at: now) else {
                 rotation.job.targets[index].state = .delivered
                 rotation.job.targets[index].lastError = "target no longer configured; skipped"
@@ -151,10 +156,18 @@ extension JobRunner {
         guard let pending = rotation.pendingKey else {
             return .permanent(JobError(code: "internal", message: "The new key is not recorded.", step: .verify))
         }
-        try await provider.verify(key: pending)
+        // A verify woken by an agent's acknowledgement has checked the key already.
+        if !rotation.job.targets.contains(where: { $0.verifyDeadline != nil }) {
+            try await provider.verify(key: pending)
+        }
         var work: [(index: Int, targetID: TargetID, url: String)] = []
+        var agents: [Int] = []
         for index in rotation.job.targets.indices where rotation.job.targets[index].state == .delivered {
             let targetID = rotation.job.targets[index].targetID
+            if Self.isAgent(targetID, in: rotation) {
+                agents.append(index)
+                continue
+            }
             guard let url = rotation.credential.targets.first(where: { $0.id == targetID })?.verifyURL else {
                 rotation.job.targets[index].state = .verified
                 continue
@@ -191,10 +204,13 @@ extension JobRunner {
         }
         if let failure { return .permanent(failure) }
         if let (message, retryAfter) = transient { return .transient(message, retryAfter: retryAfter) }
+        var events: [JobEvent] = []
+        if let outcome = try await self.verifyAgents(agents, &rotation, events: &events) { return outcome }
         let now = self.clock.now()
         var job = rotation.job
         try job.completeStep(at: now)
-        return .done(RotationCommit(job: job, events: [event(now, "step.succeeded", .verify, "The new key authenticates and every target confirms it.")]))
+        events.append(event(now, "step.succeeded", .verify, "The new key authenticates and every target confirms it."))
+        return .done(RotationCommit(job: job, events: events))
     }
 
     // MARK: grace
@@ -315,6 +331,11 @@ extension JobRunner {
         }
         for index in rotation.job.targets.indices where [.delivered, .verified].contains(rotation.job.targets[index].state) {
             let targetID = rotation.job.targets[index].targetID
+            if Self.isAgent(targetID, in: rotation) {
+                // Agents see the pending key gone and the current one unchanged on their next fetch.
+                rotation.job.targets[index].state = .rolledBack
+                continue
+            }
             guard let endpoint = Self.endpoint(targetID, in: rotation, at: now), let newKey = rotation.job.newKey else { continue }
             let event = Self.targetEvent(.keyRolledBack, rotation, targetID, version: credential.version, providerKeyID: newKey.providerKeyID, at: now)
             let outcome = await self.deliverOnce(event, to: endpoint.target, signingSecrets: endpoint.signing, job: rotation.job.id)
@@ -334,6 +355,11 @@ extension JobRunner {
 }
 
 extension JobRunner {
+    /// Whether the credential's target `targetID` is an agent target (nothing is delivered to it).
+    static func isAgent(_ targetID: TargetID, in rotation: Rotation) -> Bool {
+        rotation.credential.targets.first(where: { $0.id == targetID })?.type == .agent
+    }
+
     /// A target of the credential with the secrets to sign for it: its signing secret, and while
     /// a roll's overlap lasts, the previous one too. Nil if the target was removed meanwhile.
     static func endpoint(_ targetID: TargetID, in rotation: Rotation, at now: Date) -> (target: Target, signing: [Secret])? {

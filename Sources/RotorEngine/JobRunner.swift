@@ -9,7 +9,7 @@ import RotorCore
 /// store holds a state the next attempt (here, after a restart, or on another instance) can
 /// resume from.
 struct JobRunner: Sendable {
-    let store: any Store & TargetDeliveryLog
+    let store: any Store & TargetDeliveryLog & AgentStore
     let providers: [ProviderKind: any Provider]
     let delivery: any TargetDelivery
     let clock: any RotorClock
@@ -18,6 +18,10 @@ struct JobRunner: Sendable {
     let owner: String
     let leaseDuration: TimeInterval
     let fingerprint: @Sendable (Secret) -> String
+    /// How recently an agent instance must have been heard from to count as live.
+    let agentLiveness: TimeInterval
+    /// How long `verify` waits for agent acknowledgements when the target does not say.
+    let agentVerifyTimeout: TimeInterval
     let metrics: EngineMetrics
     let logger: Logger
 

@@ -11,7 +11,7 @@ public import ServiceLifecycle
 /// shutdown it stops claiming, lets running steps reach their commit, and returns; a `kill -9`
 /// leaves leases that lapse, and the jobs resume from their committed step.
 public actor RotationEngine: Service {
-    private let store: any Store & TargetDeliveryLog
+    private let store: any Store & TargetDeliveryLog & AgentStore
     private let runner: JobRunner
     private let configuration: EngineConfiguration
     private let clock: any RotorClock
@@ -25,7 +25,7 @@ public actor RotationEngine: Service {
     /// global `MetricsSystem.factory` unless given); providers are wrapped in a
     /// ``MeteredProvider`` here unless they already are one.
     public init(
-        store: any Store & TargetDeliveryLog,
+        store: any Store & TargetDeliveryLog & AgentStore,
         providers: [ProviderKind: any Provider],
         delivery: any TargetDelivery,
         clock: any RotorClock = SystemClock(),
@@ -50,6 +50,8 @@ public actor RotationEngine: Service {
             owner: configuration.owner,
             leaseDuration: configuration.leaseDuration,
             fingerprint: fingerprint,
+            agentLiveness: configuration.agentLiveness,
+            agentVerifyTimeout: configuration.agentVerifyTimeout,
             metrics: EngineMetrics(factory: metrics),
             logger: logger
         )

@@ -168,6 +168,7 @@ extension PostgresStore {
             ]
         ),
         PostgresStore.auditCheckpointMigration,
+        PostgresStore.agentMigration,
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

@@ -114,6 +114,7 @@ extension SQLiteStore {
             )
         }
         Self.registerAuditCheckpointMigration(&migrator)
+        Self.registerAgentMigration(&migrator)
         return migrator
     }
 }

@@ -277,7 +277,10 @@ package enum RowCoding {
         guard let id = TargetID(try object.string("target_id")), let state = JobTarget.State(rawValue: try object.string("state")) else {
             throw FlatJSON.Mismatch()
         }
-        return JobTarget(targetID: id, state: state, attempts: try object.int("attempts"), lastError: try object.optionalString("last_error"))
+        return JobTarget(
+            targetID: id, state: state, attempts: try object.int("attempts"), lastError: try object.optionalString("last_error"),
+            verifyDeadline: try object.optionalDouble("verify_deadline").map(Date.init(timeIntervalSinceReferenceDate:))
+        )
     }
 
     /// The job error in `object`.

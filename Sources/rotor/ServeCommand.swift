@@ -138,7 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
                     outboundPolicy: outboundPolicy,
                     retention: configuration.retention,
                     auditCheckpointInterval: configuration.auditCheckpointInterval
-                ),
+                ).with(agentLiveness: configuration.agentLiveness, agentVerifyTimeout: configuration.agentVerifyTimeout),
                 logger: logger
             )
         } catch {

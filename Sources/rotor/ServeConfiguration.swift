@@ -61,6 +61,12 @@ struct ServeConfiguration {
     /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`: how often a checkpoint of the audit log's head is
     /// signed and published (default PT1H).
     var auditCheckpointInterval: TimeInterval = 3_600
+    /// `ROTOR_AGENT_LIVENESS`: how recently an agent instance must have been heard from to count
+    /// as live (default PT2M).
+    var agentLiveness: TimeInterval = 120
+    /// `ROTOR_AGENT_VERIFY_TIMEOUT`: how long `verify` waits for agent acknowledgements when a
+    /// target sets no `verify_timeout` (default PT5M).
+    var agentVerifyTimeout: TimeInterval = 300
     /// `ROTOR_ALLOW_PLAINTEXT=1`: plain HTTP on a non-loopback address is the operator's choice
     /// (a TLS-terminating proxy or a private network carries the traffic).
     var allowPlaintext = false
@@ -150,6 +156,8 @@ struct ServeConfiguration {
         let minimumSchedule = duration("ROTOR_MIN_SCHEDULE_PERIOD", default: "PT1H")
         let providerTimeout = duration("ROTOR_PROVIDER_TIMEOUT", default: "PT10S")
         let auditCheckpointInterval = duration("ROTOR_AUDIT_CHECKPOINT_INTERVAL", default: "PT1H")
+        let agentLiveness = duration("ROTOR_AGENT_LIVENESS", default: "PT2M")
+        let agentVerifyTimeout = duration("ROTOR_AGENT_VERIFY_TIMEOUT", default: "PT5M")
 
         var databaseURL: PostgresURL?
         if let text = value("ROTOR_DATABASE_URL") {
@@ -256,7 +264,7 @@ struct ServeConfiguration {
             ? nil : Self.keyring(environment: value, flags: flags, dataDirectory: dataDirectory, problems: &problems, notices: &notices)
         guard problems.isEmpty, let listen, let logLevel, let logFormat, let adminToken, let keyring, let retryBase, let retryMax,
             let outboxRetryBase, let outboxRetryMax, let leaseDuration, let retentionAge, let providerTimeout, let minimumSchedule,
-            let auditCheckpointInterval
+            let auditCheckpointInterval, let agentLiveness, let agentVerifyTimeout
         else {
             throw ConfigurationError(problems: problems)
         }
@@ -284,9 +292,15 @@ struct ServeConfiguration {
             outboundPolicy: outboundPolicy,
             retention: RetentionPolicy(age: Double(retentionAge.components.seconds) + Double(retentionAge.components.attoseconds) / 1e18),
             auditCheckpointInterval: Double(auditCheckpointInterval.components.seconds) + Double(auditCheckpointInterval.components.attoseconds) / 1e18,
+            agentLiveness: Self.seconds(agentLiveness),
+            agentVerifyTimeout: Self.seconds(agentVerifyTimeout),
             allowPlaintext: allowPlaintext,
             notices: notices
         )
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private static func adminToken(

@@ -37,20 +37,20 @@ import Testing
 
     @Test("every route answers 403 forbidden to a token with every scope but its own, and not 403 to one with its scope")
     func everyRouteChecksItsScope() async throws {
-        #expect(Self.scopedRoutes.count == 28)
+        #expect(Self.scopedRoutes.count == 30)
         try await APIHarness.run { api in
             for (route, scope) in Self.scopedRoutes {
                 let parts = route.split(separator: " ", maxSplits: 1)
                 let method = HTTPMethod(rawValue: String(parts[0]))
                 let path = Self.path(String(parts[1]))
-                let others = TokenScope.allCases.filter { $0 != scope && $0 != .admin && $0 != .secretsRead }
+                let others = TokenScope.allCases.filter { $0 != scope && $0 != .admin && $0 != .secretsRead && $0 != .agent }
                 let (_, without) = try await Self.createToken(api, scopes: others)
                 let denied = try await api.send(method, path, json: [String: Any](), token: without)
                 #expect(denied.status == .forbidden, "\(route) without \(scope.rawValue): \(denied)")
                 #expect(denied.code == "forbidden", "\(route)")
                 #expect(denied.headers.first(name: "Content-Type") == "application/problem+json", "\(route)")
 
-                let bound = scope == .secretsRead ? ["cred_0000000000000000000000000a"] : nil
+                let bound = scope == .secretsRead || scope == .agent ? ["cred_0000000000000000000000000a"] : nil
                 let (_, with) = try await Self.createToken(api, scopes: [scope], credentialIDs: bound)
                 let allowed = try await api.send(method, path, json: [String: Any](), token: with)
                 #expect(allowed.status != .forbidden && allowed.status != .unauthorized, "\(route) with \(scope.rawValue): \(allowed)")
@@ -58,13 +58,13 @@ import Testing
         }
     }
 
-    @Test("admin implies every scope but secrets:read; whoami answers any valid token with its scopes and binding")
+    @Test("admin implies every scope but secrets:read and agent; whoami answers any valid token with its scopes and binding")
     func adminAndWhoami() async throws {
         try await APIHarness.run { api in
             for (route, scope) in Self.scopedRoutes {
                 let parts = route.split(separator: " ", maxSplits: 1)
                 let reply = try await api.send(HTTPMethod(rawValue: String(parts[0])), Self.path(String(parts[1])), json: [String: Any]())
-                if scope == .secretsRead {
+                if scope == .secretsRead || scope == .agent {
                     #expect(reply.status == .forbidden, "\(route): \(reply)")
                 } else {
                     #expect(reply.status != .forbidden, "\(route): \(reply)")

@@ -84,6 +84,8 @@ struct EngineHarness: Sendable {
         database: String? = nil,
         fake: FakeVultr? = nil,
         metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        agentLiveness: TimeInterval = 120,
+        agentVerifyTimeout: TimeInterval = 300,
         _ body: @Sendable (EngineHarness) async throws -> Void
     ) async throws {
         let fake = fake ?? FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
@@ -99,17 +101,20 @@ struct EngineHarness: Sendable {
                 responder: receiver.responder(),
                 logger: Logger(label: "receiver")
             ) { address in
+                var configuration = EngineConfiguration(
+                    owner: "test-engine",
+                    maxConcurrentJobs: 8,
+                    leaseDuration: 30,
+                    pollInterval: .milliseconds(20),
+                    retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
+                )
+                configuration.agentLiveness = agentLiveness
+                configuration.agentVerifyTimeout = agentVerifyTimeout
                 let engine = RotationEngine(
                     store: store,
                     providers: [.vultr: VultrProvider(baseURL: vultrURL, requestTimeout: .seconds(5))],
                     delivery: WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(5)),
-                    configuration: EngineConfiguration(
-                        owner: "test-engine",
-                        maxConcurrentJobs: 8,
-                        leaseDuration: 30,
-                        pollInterval: .milliseconds(20),
-                        retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
-                    ),
+                    configuration: configuration,
                     fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
                     metrics: metrics,
                     logger: Logger(label: "engine")

@@ -36,12 +36,12 @@ public struct Principal: Sendable, Hashable, Codable {
     /// The bootstrap administrator.
     public static let admin = Principal(id: "admin", name: "admin", scopes: ["admin"])
 
-    /// Whether the token grants `scope`: `admin` implies every scope except `secrets:read`, which
-    /// only a token given it explicitly has (pulling a key is a consumer's right, not an
-    /// administrator's).
+    /// Whether the token grants `scope`: `admin` implies every scope except `secrets:read` and
+    /// `agent`, which only a token given them explicitly has (pulling a key is a consumer's
+    /// right, not an administrator's).
     public func has(_ scope: TokenScope) -> Bool {
         if self.scopes.contains(scope.rawValue) { return true }
-        return scope != .secretsRead && self.scopes.contains(TokenScope.admin.rawValue)
+        return scope != .secretsRead && scope != .agent && self.scopes.contains(TokenScope.admin.rawValue)
     }
 
     /// Whether the token may act on `credential` (bound tokens only on theirs).
@@ -69,6 +69,17 @@ extension Request {
         }
         guard principal.has(scope) else {
             throw HTTPError.forbidden("This token lacks the '\(scope.rawValue)' scope this request needs.")
+        }
+        return principal
+    }
+
+    /// The caller, if its token grants one of `scopes`; 403 `forbidden` otherwise.
+    func requireAny(of scopes: [TokenScope]) throws(HTTPError) -> Principal {
+        guard let principal = self.principal else {
+            throw HTTPError.unauthorized("This endpoint needs an 'Authorization: Bearer <token>' header.")
+        }
+        guard scopes.contains(where: { principal.has($0) }) else {
+            throw HTTPError.forbidden("This token lacks the scope this request needs (one of \(scopes.map { "'\($0.rawValue)'" }.joined(separator: ", "))).")
         }
         return principal
     }

@@ -8,6 +8,8 @@ public enum RouteAccess: Sendable, Hashable {
     case anyToken
     /// A token with this scope (``Principal/has(_:)``: `admin` implies all but `secrets:read`).
     case scope(TokenScope)
+    /// A token with any one of these scopes.
+    case anyOf([TokenScope])
 }
 
 /// The scope of every bearer-authenticated route, in one table: registering a `/v1` route that is
@@ -24,6 +26,9 @@ public enum RouteScopes {
         "DELETE /v1/credentials/{id}": .scope(.credentialsWrite),
         "POST /v1/credentials/{id}/targets/{target_id}/roll-secret": .scope(.credentialsWrite),
         "GET /v1/credentials/{id}/secret": .scope(.secretsRead),
+        "GET /v1/credentials/{id}/agent/key": .anyOf([.agent, .secretsRead]),
+        "POST /v1/credentials/{id}/agent/acks": .scope(.agent),
+        "GET /v1/credentials/{id}/agent/instances": .scope(.credentialsRead),
 
         "POST /v1/jobs": .scope(.jobsWrite),
         "GET /v1/jobs": .scope(.jobsRead),
@@ -67,7 +72,11 @@ struct ScopedRoutes: RouteRegistering {
             preconditionFailure("\(key) is not in RouteScopes.table: every /v1 route needs a scope")
         }
         self.group.on(method, path) { request in
-            if case .scope(let scope) = access { _ = try request.require(scope) }
+            switch access {
+            case .anyToken: break
+            case .scope(let scope): _ = try request.require(scope)
+            case .anyOf(let scopes): _ = try request.requireAny(of: scopes)
+            }
             return try await responder(request)
         }
     }

@@ -29,11 +29,16 @@ struct TargetBody: Decodable {
     var url: String?
     var signingSecret: String?
     var verifyURL: String?
+    var group: String?
+    var minLive: Int?
+    var verifyTimeout: String?
 
     enum CodingKeys: String, CodingKey {
-        case type, url
+        case type, url, group
         case signingSecret = "signing_secret"
         case verifyURL = "verify_url"
+        case minLive = "min_live"
+        case verifyTimeout = "verify_timeout"
     }
 }
 
@@ -161,16 +166,25 @@ struct TargetResource: Encodable {
     var signingSecret: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, type, url
+        case id, type, url, group
         case verifyURL = "verify_url"
         case previousSecretExpiresAt = "previous_secret_expires_at"
         case signingSecret = "signing_secret"
+        case minLive = "min_live"
+        case verifyTimeout = "verify_timeout"
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.target.id, forKey: .id)
         try container.encode(self.target.type, forKey: .type)
+        if self.target.type == .agent {
+            // `{id, type, group, min_live, verify_timeout}`: an agent target has no URL or secret.
+            try container.encode(self.target.group, forKey: .group)
+            try container.encode(self.target.minLive ?? 1, forKey: .minLive)
+            try container.encode(self.target.verifyTimeout, forKey: .verifyTimeout)
+            return
+        }
         try container.encode(self.target.url, forKey: .url)
         try container.encode(self.target.verifyURL, forKey: .verifyURL)
         try container.encode(self.target.previousSecretExpiresAt, forKey: .previousSecretExpiresAt)

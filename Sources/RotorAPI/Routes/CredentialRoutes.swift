@@ -262,6 +262,40 @@ enum CredentialRoutes {
         var url: String
         var verifyURL: String?
         var signingSecret: String?
+        /// An agent target's settings (its id is a placeholder).
+        var agent: Target?
+    }
+
+    /// An agent target: `group` required, `min_live` 1–1000 (default 1), `verify_timeout` an ISO
+    /// duration from 1 second to 1 day; no `url`, `verify_url` or `signing_secret`.
+    private static func validate(agentTarget body: TargetBody, path: String, taken: [String?], errors: inout [HTTPError.FieldError]) -> Target? {
+        let before = errors.count
+        for (field, value) in [("url", body.url), ("verify_url", body.verifyURL), ("signing_secret", body.signingSecret)] where value != nil {
+            errors.append(.init(field: "\(path).\(field)", message: "is not allowed on an agent target"))
+        }
+        if let group = body.group {
+            if !Target.isValidGroup(group) {
+                errors.append(.init(field: "\(path).group", message: "must be 1–64 characters of [A-Za-z0-9._-]"))
+            } else if taken.contains(group) {
+                errors.append(.init(field: "\(path).group", message: "is already served by another target of this credential"))
+            }
+        } else {
+            errors.append(.init(field: "\(path).group", message: "is required on an agent target"))
+        }
+        if let minLive = body.minLive, !(1...1000).contains(minLive) {
+            errors.append(.init(field: "\(path).min_live", message: "must be a whole number from 1 to 1000"))
+        }
+        var timeout: ISODuration?
+        if let text = body.verifyTimeout {
+            timeout = Self.duration(text, field: "\(path).verify_timeout", errors: &errors)
+            if let seconds = timeout?.fixedSeconds, !(1...86_400).contains(seconds) {
+                errors.append(.init(field: "\(path).verify_timeout", message: "must be from PT1S to P1D"))
+            } else if timeout != nil, timeout?.fixedSeconds == nil {
+                errors.append(.init(field: "\(path).verify_timeout", message: "must be a fixed duration (no years or months)"))
+            }
+        }
+        guard errors.count == before, let group = body.group else { return nil }
+        return Target(id: TargetID(unchecked: "trg_pending"), agentGroup: group, minLive: body.minLive ?? 1, verifyTimeout: timeout)
     }
 
     static let maximumTargets = 50
@@ -302,7 +336,12 @@ enum CredentialRoutes {
             switch body.type {
             case nil: errors.append(.init(field: "\(path).type", message: "is required")); valid = false
             case Target.Kind.webhook.rawValue?: break
-            default: errors.append(.init(field: "\(path).type", message: "must be \"webhook\"")); valid = false
+            case Target.Kind.agent.rawValue?:
+                if let agent = Self.validate(agentTarget: body, path: path, taken: result.compactMap(\.agent?.group), errors: &errors) {
+                    result.append(ValidTarget(url: "", agent: agent))
+                }
+                continue
+            default: errors.append(.init(field: "\(path).type", message: "must be \"webhook\" or \"agent\"")); valid = false
             }
             if let url = body.url {
                 if let problem = OutboundURL.problem(with: url, policy: services.outboundPolicy) {
@@ -391,6 +430,10 @@ enum CredentialRoutes {
         generated: inout [TargetID: String]
     ) -> [Target] {
         targets.map { valid in
+            if var agent = valid.agent {
+                agent.id = .generate()
+                return agent
+            }
             let target = Target(id: .generate(), type: .webhook, url: valid.url, verifyURL: valid.verifyURL)
             if let given = valid.signingSecret {
                 signingSecrets[target.id] = Secret(given)

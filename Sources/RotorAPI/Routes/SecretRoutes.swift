@@ -32,7 +32,7 @@ enum SecretRoutes {
     /// The current key with the version it belongs to. Key and version are two reads; a rotation
     /// committing between them would pair a key with the wrong version, so the version is read
     /// on both sides and the pair taken only when it did not move.
-    private static func currentKey(_ id: CredentialID, store: any Store) async throws -> (Secret, Int) {
+    static func currentKey(_ id: CredentialID, store: any Store) async throws -> (Secret, Int) {
         for _ in 0..<5 {
             guard let before = try await store.credential(id)?.version else { throw HTTPError.notFound("No credential with this id exists.") }
             let secrets = try await store.credentialSecrets(id)

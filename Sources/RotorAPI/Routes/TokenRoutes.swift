@@ -76,6 +76,9 @@ enum TokenRoutes {
         if scopes.contains(.secretsRead) && body.credentialIDs == nil {
             errors.append(.init(field: "credential_ids", message: "is required with the secrets:read scope: a key-reading token names the credentials it reads"))
         }
+        if scopes.contains(.agent) && body.credentialIDs == nil {
+            errors.append(.init(field: "credential_ids", message: "is required with the agent scope: an agent's token names the credentials it serves"))
+        }
         if scopes.contains(.admin) && body.credentialIDs != nil {
             errors.append(.init(field: "credential_ids", message: "cannot bind an admin token: admin manages every credential"))
         }
