@@ -273,7 +273,7 @@ package enum RowCoding {
 
     /// One target's progress in `object`.
     package static func jobTarget(_ object: FlatJSON.Object) throws -> JobTarget {
-        try object.expectOnly(["target_id", "state", "attempts", "last_error"])
+        try object.expectOnly(["target_id", "state", "attempts", "last_error", "verify_deadline"])
         guard let id = TargetID(try object.string("target_id")), let state = JobTarget.State(rawValue: try object.string("state")) else {
             throw FlatJSON.Mismatch()
         }

@@ -51,6 +51,7 @@ import Testing
             JobTarget(targetID: TargetID.generate()),
             JobTarget(targetID: TargetID.generate(), state: .failed, attempts: 7, lastError: Self.awkward.joined(separator: "|")),
             JobTarget(targetID: TargetID.generate(), state: .rolledBack, attempts: 1),
+            JobTarget(targetID: TargetID.generate(), state: .delivered, attempts: 2, verifyDeadline: Date(timeIntervalSinceReferenceDate: 812_345_678.125)),
         ]
         for count in 0...targets.count {
             let json = try self.stored(Array(targets.prefix(count)))
@@ -84,7 +85,7 @@ import Testing
         // A member the reader does not know is not dropped: the record is left to JSONDecoder.
         let id = TargetID.generate().rawValue
         #expect(throws: FlatJSON.Mismatch.self) {
-            try RowCoding.jobTarget(FlatJSON.object(#"{"attempts":0,"state":"pending","target_id":"\#(id)","verify_deadline":1}"#))
+            try RowCoding.jobTarget(FlatJSON.object(#"{"attempts":0,"state":"pending","target_id":"\#(id)","added_later":1}"#))
         }
     }
 }
