@@ -10,6 +10,8 @@ public import RotorHTTP
 public import RotorPostgres
 import RotorProviders
 public import RotorSQLite
+public import ServiceLifecycle
+public import UnixSignals
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 public struct RotorAssembly: Sendable {
@@ -113,13 +115,27 @@ public struct RotorAssembly: Sendable {
         }
     }
 
-    public init(_ settings: Settings, logger: Logger) async throws {
+    /// When the PostgreSQL store opens (SQLite's opens at once either way).
+    public enum StoreOpening: Sendable {
+        /// In the initializer, its pool running in a task of its own; ``shutdownClients()`` closes it.
+        case now
+        /// In ``run(services:gracefulShutdownSignals:beforeStart:logger:)``, its pool running as a
+        /// service of the ServiceGroup.
+        case inServiceGroup
+    }
+
+    private let storeOpening: StoreOpening
+
+    /// Builds Rotor's parts on the store `settings` names.
+    public init(_ settings: Settings, storeOpening: StoreOpening = .now, logger: Logger) async throws {
+        self.storeOpening = storeOpening
         if let url = settings.databaseURL {
             // The pool serves the engine's jobs, the API and the listener; each store call holds a
             // connection for one short transaction, so 20 serve 64 concurrent jobs, and three
             // instances stay well within PostgreSQL's default max_connections of 100.
-            let postgres = try await PostgresStore.connect(
+            let postgres = try PostgresStore(
                 url: url, keyring: settings.keyring, maximumConnections: min(20, settings.maxConcurrentJobs + 4), logger: logger)
+            if storeOpening == .now { try await postgres.connect() }
             // The URL's description replaces its password with ***.
             logger.info("store: PostgreSQL", metadata: ["database": "\(url)"])
             self.postgres = postgres
@@ -203,6 +219,59 @@ public struct RotorAssembly: Sendable {
                 rateLimits: settings.rateLimits
             )
         )
+    }
+
+    /// The store could not be opened (``run(services:gracefulShutdownSignals:beforeStart:logger:)``).
+    public struct StoreOpenError: Error, CustomStringConvertible {
+        public let underlying: any Error
+
+        public var description: String { "\(self.underlying)" }
+    }
+
+    /// Runs Rotor in one ServiceGroup until one of `gracefulShutdownSignals`. With
+    /// ``StoreOpening/inServiceGroup``, the PostgreSQL pool and store run first, and the store
+    /// opens (migrations, ...) on the running pool; once it has and `beforeStart` has returned,
+    /// the engine, the outbox dispatcher, retention, audit checkpoints, the scheduler and
+    /// `services` start, in that order. They stop in reverse, the pool last.
+    ///
+    /// - Throws: ``StoreOpenError`` if the store cannot be opened; whatever `beforeStart` throws.
+    public func run(
+        services: [ServiceGroupConfiguration.ServiceConfiguration],
+        gracefulShutdownSignals: [UnixSignal],
+        beforeStart: () async throws -> Void,
+        logger: Logger
+    ) async throws {
+        let own: [any Service] = [self.engine, self.dispatcher, self.retention, self.auditCheckpoints, self.scheduler]
+        let rotor = own.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + services
+        guard let postgres = self.postgres, self.storeOpening == .inServiceGroup else {
+            try await beforeStart()
+            try await ServiceGroup(
+                configuration: ServiceGroupConfiguration(services: rotor, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+            ).run()
+            return
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: postgres.client), .init(service: postgres)], gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                do {
+                    try await postgres.open()
+                } catch {
+                    throw StoreOpenError(underlying: error)
+                }
+                try await beforeStart()
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            // Added one at a time, each once the one before is in: the group stops them in reverse.
+            for service in rotor { await group.addServiceUnlessShutdown(service) }
+            try await tasks.waitForAll()
+        }
     }
 
     /// Closes the outbound HTTP clients' connections and the database pool; call once the engine
