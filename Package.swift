@@ -282,8 +282,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "RotorStorageTests",
+        // The store suite every driver passes, and its fixtures: a library only test targets use
+        // (RotorSQLiteTests and RotorPostgresTests run each of its tests on their driver).
+        .target(
+            name: "RotorStoreConformance",
             dependencies: [
                 "RotorSQLite",
                 "RotorPostgres",
@@ -291,6 +293,33 @@ let package = Package(
                 "RotorCore",
                 "RotorCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/RotorStoreConformance",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorSQLiteTests",
+            dependencies: [
+                "RotorStoreConformance",
+                "RotorSQLite",
+                "RotorStorage",
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorPostgresTests",
+            dependencies: [
+                "RotorStoreConformance",
+                "RotorPostgres",
+                "RotorSQLite",
+                "RotorStorage",
+                "RotorCore",
+                "RotorCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
