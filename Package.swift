@@ -249,6 +249,7 @@ let package = Package(
             name: "RotorAPITests",
             dependencies: [
                 "RotorAPI",
+                "RotorAssembly",
                 "RotorHTTP",
                 "RotorCore",
                 "RotorCrypto",
@@ -267,6 +268,7 @@ let package = Package(
             name: "RotorEngineTests",
             dependencies: [
                 "RotorEngine",
+                "RotorAssembly",
                 "RotorCore",
                 "RotorSQLite",
                 "RotorStorage",

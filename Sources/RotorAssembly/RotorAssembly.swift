@@ -29,6 +29,8 @@ public struct RotorAssembly: Sendable {
     public let auditCheckpoints: AuditCheckpointService
     /// GitHub's secret-scanning keys as the leak intake trusts them now.
     public let githubKeys: GitHubKeySource
+    /// What the API's routes call; tests build responders of their own over it.
+    public let services: RotationServices
     public let responder: RouterResponder
     public let providerClient: HTTPClient
     /// Every metric of this assembly, served by `GET /metrics`.
@@ -68,6 +70,12 @@ public struct RotorAssembly: Sendable {
         public var retention = RetentionPolicy()
         /// `ROTOR_AUDIT_CHECKPOINT_INTERVAL`.
         public var auditCheckpointInterval: TimeInterval = 3_600
+        /// The time the engine, the API and token expiry go by; tests set a clock of their own.
+        public var clock: any RotorClock = SystemClock()
+        /// The providers, each metered; nil for Vultr at `vultrBaseURL`. Tests set a fake.
+        public var providers: [ProviderKind: any Provider]? = nil
+        /// The level of the access log's line per request.
+        public var accessLogLevel: Logger.Level = .info
 
         /// Every setting; those with defaults may be left out.
         public init(
@@ -90,7 +98,10 @@ public struct RotorAssembly: Sendable {
             minimumSchedulePeriod: TimeInterval = 3_600,
             outboundPolicy: OutboundPolicy = OutboundPolicy(),
             retention: RetentionPolicy = RetentionPolicy(),
-            auditCheckpointInterval: TimeInterval = 3_600
+            auditCheckpointInterval: TimeInterval = 3_600,
+            clock: any RotorClock = SystemClock(),
+            providers: [ProviderKind: any Provider]? = nil,
+            accessLogLevel: Logger.Level = .info
         ) {
             self.dataDirectory = dataDirectory
             self.keyring = keyring
@@ -112,6 +123,9 @@ public struct RotorAssembly: Sendable {
             self.outboundPolicy = outboundPolicy
             self.retention = retention
             self.auditCheckpointInterval = auditCheckpointInterval
+            self.clock = clock
+            self.providers = providers
+            self.accessLogLevel = accessLogLevel
         }
     }
 
@@ -151,9 +165,9 @@ public struct RotorAssembly: Sendable {
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
         // Metered once here, so the engine's calls and the API's validation calls are counted alike.
-        let providers: [ProviderKind: any Provider] = [
-            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout), factory: metricsFactory)
-        ]
+        let providers = (settings.providers ?? [
+            .vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout)
+        ]).mapValues { MeteredProvider($0, factory: metricsFactory) as any Provider }
         let delivery = WebhookDelivery(policy: settings.outboundPolicy)
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
@@ -161,6 +175,7 @@ public struct RotorAssembly: Sendable {
             store: self.store,
             providers: providers,
             delivery: delivery,
+            clock: settings.clock,
             configuration: EngineConfiguration(
                 owner: owner,
                 maxConcurrentJobs: settings.maxConcurrentJobs,
@@ -197,22 +212,25 @@ public struct RotorAssembly: Sendable {
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
+            clock: settings.clock,
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod
         services.outboundPolicy = settings.outboundPolicy
+        self.services = services
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
                 authenticator: CompositeTokenAuthenticator([
                     // The bootstrap token first: it never costs a store lookup.
                     AdminTokenAuthenticator(adminToken: settings.adminToken),
-                    StoreTokenAuthenticator(store: store),
+                    StoreTokenAuthenticator(store: store, clock: settings.clock),
                 ]),
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
+                accessLogLevel: settings.accessLogLevel,
                 services: services,
                 githubKeySource: githubKeys,
                 metrics: settings.metrics,
