@@ -239,6 +239,23 @@ public struct RotorAssembly: Sendable {
         )
     }
 
+    /// Builds the assembly, runs `body` with it, and closes its clients afterwards, whether `body`
+    /// returns or throws. Its services run only if `body` runs them.
+    public static func with<T: Sendable>(
+        _ settings: Settings, logger: Logger, _ body: (RotorAssembly) async throws -> T
+    ) async throws -> T {
+        let assembly = try await RotorAssembly(settings, logger: logger)
+        let value: T
+        do {
+            value = try await body(assembly)
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
+        }
+        try await assembly.shutdownClients()
+        return value
+    }
+
     /// The store could not be opened (``run(services:gracefulShutdownSignals:beforeStart:logger:)``).
     public struct StoreOpenError: Error, CustomStringConvertible {
         public let underlying: any Error

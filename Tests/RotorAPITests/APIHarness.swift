@@ -53,31 +53,24 @@ struct APIHarness: Sendable {
         defer { try? FileManager.default.removeItem(at: directory) }
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         return try await fake.run { baseURL in
-            let assembly = try await RotorAssembly(
-                RotorAssembly.Settings(
-                    dataDirectory: directory.path,
-                    keyring: Keyring.generate(),
-                    adminToken: AuthTests.token,
-                    vultrBaseURL: baseURL,
-                    retry: RetryPolicy(),
-                    maxConcurrentJobs: 4,
-                    // The tests' targets and subscribers listen on loopback.
-                    outboundPolicy: .loopbackAllowed,
-                    clock: clock,
-                    providers: providers,
-                    accessLogLevel: .trace
-                ),
-                logger: Logger(label: "api-harness"))
-            let harness = APIHarness(
-                responder: assembly.responder, store: assembly.store, fake: fake, vultrBaseURL: baseURL, services: assembly.services,
-                metrics: assembly.metrics)
-            do {
-                let value = try await body(harness)
-                try await assembly.shutdownClients()
-                return value
-            } catch {
-                try? await assembly.shutdownClients()
-                throw error
+            let settings = RotorAssembly.Settings(
+                dataDirectory: directory.path,
+                keyring: Keyring.generate(),
+                adminToken: AuthTests.token,
+                vultrBaseURL: baseURL,
+                retry: RetryPolicy(),
+                maxConcurrentJobs: 4,
+                // The tests' targets and subscribers listen on loopback.
+                outboundPolicy: .loopbackAllowed,
+                clock: clock,
+                providers: providers,
+                accessLogLevel: .trace
+            )
+            return try await RotorAssembly.with(settings, logger: Logger(label: "api-harness")) { assembly in
+                try await body(
+                    APIHarness(
+                        responder: assembly.responder, store: assembly.store, fake: fake, vultrBaseURL: baseURL, services: assembly.services,
+                        metrics: assembly.metrics))
             }
         }
     }

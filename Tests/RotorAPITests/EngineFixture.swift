@@ -52,8 +52,7 @@ struct EngineFixture: Sendable {
                 accessLogLevel: .trace
             )
             configure(&settings)
-            let assembly = try await RotorAssembly(settings, logger: Logger(label: "engine"))
-            do {
+            try await RotorAssembly.with(settings, logger: Logger(label: "engine")) { assembly in
                 let (userID, apiKey) = fake.addUser()
                 let key = fake.keys(ofUser: userID)[0]
                 let now = Date()
@@ -64,11 +63,7 @@ struct EngineFixture: Sendable {
                 )
                 try await assembly.store.createCredential(credential, secrets: CredentialSecrets(current: Secret(apiKey)))
                 try await body(EngineFixture(assembly: assembly, fake: fake, credential: credential, apiKey: apiKey))
-            } catch {
-                try? await assembly.shutdownClients()
-                throw error
             }
-            try await assembly.shutdownClients()
         }
     }
 }

@@ -99,29 +99,26 @@ struct EngineHarness: Sendable {
                 responder: receiver.responder(),
                 logger: Logger(label: "receiver")
             ) { address in
-                let assembly = try await RotorAssembly(
-                    RotorAssembly.Settings(
-                        dataDirectory: dataDirectory ?? directory.path,
-                        keyring: keyring,
-                        adminToken: SecureRandom.token(prefix: "rtr_"),
-                        vultrBaseURL: vultrURL,
-                        retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4),
-                        maxConcurrentJobs: 8,
-                        pollInterval: .milliseconds(20),
-                        providerTimeout: .seconds(5),
-                        metrics: metrics,
-                        // The receiver listens on loopback.
-                        outboundPolicy: .loopbackAllowed
-                    ),
-                    logger: Logger(label: "engine")
+                let settings = RotorAssembly.Settings(
+                    dataDirectory: dataDirectory ?? directory.path,
+                    keyring: keyring,
+                    adminToken: SecureRandom.token(prefix: "rtr_"),
+                    vultrBaseURL: vultrURL,
+                    retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4),
+                    maxConcurrentJobs: 8,
+                    pollInterval: .milliseconds(20),
+                    providerTimeout: .seconds(5),
+                    metrics: metrics,
+                    // The receiver listens on loopback.
+                    outboundPolicy: .loopbackAllowed
                 )
-                let engine = assembly.engine
-                let (userID, _) = fake.addUser()
-                let harness = EngineHarness(
-                    fake: fake, store: assembly.store, receiver: receiver, engine: engine, receiverURL: "http://127.0.0.1:\(address.port ?? 0)",
-                    userID: userID, signing: WebhookSecret.generate()
-                )
-                do {
+                try await RotorAssembly.with(settings, logger: Logger(label: "engine")) { assembly in
+                    let engine = assembly.engine
+                    let (userID, _) = fake.addUser()
+                    let harness = EngineHarness(
+                        fake: fake, store: assembly.store, receiver: receiver, engine: engine,
+                        receiverURL: "http://127.0.0.1:\(address.port ?? 0)", userID: userID, signing: WebhookSecret.generate()
+                    )
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await engine.run() }
                         do {
@@ -133,11 +130,7 @@ struct EngineHarness: Sendable {
                         await engine.stop()
                         try await group.waitForAll()
                     }
-                } catch {
-                    try? await assembly.shutdownClients()
-                    throw error
                 }
-                try await assembly.shutdownClients()
             }
         }
     }
