@@ -159,7 +159,7 @@ public struct RotorAssembly: Sendable {
             self.postgres = nil
             // Before the database is opened: a second `serve` on it stops here.
             self.dataDirectoryLock = try DataDirectoryLock(settings.dataDirectory)
-            self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+            self.store = try await Self.openSQLite(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
         }
         self.metrics = settings.metrics
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
@@ -314,6 +314,14 @@ public struct RotorAssembly: Sendable {
     public func shutdownClients() async throws {
         self.postgres?.shutdown()
         try await self.providerClient.shutdown()
+    }
+
+    /// Opens the SQLite store on a thread of its own: opening migrates the file and syncs each
+    /// step, work that must not hold one of Swift's few concurrency threads (STYLE.md rule 9).
+    private static func openSQLite(path: String, keyring: Keyring) async throws -> SQLiteStore {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
+        }
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted

@@ -26,7 +26,7 @@ package enum StoreKind: String, Sendable, CustomTestStringConvertible {
     package func withStore(keyring: Keyring = .generate(), _ body: (StoreUnderTest) async throws -> Void) async throws {
         let subject: StoreUnderTest
         switch self {
-        case .sqlite: subject = try StoreUnderTest(sqlite: SQLiteFixture(keyring: keyring))
+        case .sqlite: subject = try StoreUnderTest(sqlite: await SQLiteFixture.opened(keyring: keyring))
         case .postgres:
             // A few at a time: dozens of schemas migrating at once would starve the rest of the
             // suite (its timing-sensitive tests run in parallel with this one).
@@ -239,6 +239,15 @@ package struct SQLiteFixture {
         self.path = self.directory.appendingPathComponent("rotor.sqlite").path
         self.keyring = keyring
         self.store = try SQLiteStore(path: self.path, keyring: keyring)
+    }
+
+    /// A fixture opened on a thread of its own, not one of Swift's few concurrency threads
+    /// (STYLE.md rule 9): opening migrates the file and syncs every step, and the suite opens
+    /// dozens at once, which would otherwise hold up every other test for seconds.
+    package static func opened(keyring: Keyring = .generate()) async throws -> SQLiteFixture {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteFixture(keyring: keyring) }) }
+        }
     }
 
     package var cleanup: @Sendable () -> Void {
