@@ -123,6 +123,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -168,6 +169,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -246,6 +249,7 @@ let package = Package(
             name: "RotorAPITests",
             dependencies: [
                 "RotorAPI",
+                "RotorAssembly",
                 "RotorHTTP",
                 "RotorCore",
                 "RotorCrypto",
@@ -264,6 +268,7 @@ let package = Package(
             name: "RotorEngineTests",
             dependencies: [
                 "RotorEngine",
+                "RotorAssembly",
                 "RotorCore",
                 "RotorSQLite",
                 "RotorStorage",
@@ -279,8 +284,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "RotorStorageTests",
+        // The store suite every driver passes, and its fixtures: a library only test targets use
+        // (RotorSQLiteTests and RotorPostgresTests run each of its tests on their driver).
+        .target(
+            name: "RotorStoreConformance",
             dependencies: [
                 "RotorSQLite",
                 "RotorPostgres",
@@ -288,6 +295,33 @@ let package = Package(
                 "RotorCore",
                 "RotorCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/RotorStoreConformance",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorSQLiteTests",
+            dependencies: [
+                "RotorStoreConformance",
+                "RotorSQLite",
+                "RotorStorage",
+                "RotorCore",
+                "RotorCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorPostgresTests",
+            dependencies: [
+                "RotorStoreConformance",
+                "RotorPostgres",
+                "RotorSQLite",
+                "RotorStorage",
+                "RotorCore",
+                "RotorCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,8 @@ public import RotorHTTP
 public import RotorPostgres
 import RotorProviders
 public import RotorSQLite
+public import ServiceLifecycle
+public import UnixSignals
 
 /// Rotor's parts wired together: the one assembly `serve`, `serve --sandbox` and `demo` share.
 public struct RotorAssembly: Sendable {
@@ -27,6 +29,8 @@ public struct RotorAssembly: Sendable {
     public let auditCheckpoints: AuditCheckpointService
     /// GitHub's secret-scanning keys as the leak intake trusts them now.
     public let githubKeys: GitHubKeySource
+    /// What the API's routes call; tests build responders of their own over it.
+    public let services: RotationServices
     public let responder: RouterResponder
     public let providerClient: HTTPClient
     /// Every metric of this assembly, served by `GET /metrics`.
@@ -70,6 +74,12 @@ public struct RotorAssembly: Sendable {
         public var agentLiveness: TimeInterval = 120
         /// `ROTOR_AGENT_VERIFY_TIMEOUT`: how long `verify` waits for agents unless a target says.
         public var agentVerifyTimeout: TimeInterval = 300
+        /// The time the engine, the API and token expiry go by; tests set a clock of their own.
+        public var clock: any RotorClock = SystemClock()
+        /// The providers, each metered; nil for Vultr at `vultrBaseURL`. Tests set a fake.
+        public var providers: [ProviderKind: any Provider]? = nil
+        /// The level of the access log's line per request.
+        public var accessLogLevel: Logger.Level = .info
 
         /// Every setting; those with defaults may be left out.
         public init(
@@ -92,7 +102,10 @@ public struct RotorAssembly: Sendable {
             minimumSchedulePeriod: TimeInterval = 3_600,
             outboundPolicy: OutboundPolicy = OutboundPolicy(),
             retention: RetentionPolicy = RetentionPolicy(),
-            auditCheckpointInterval: TimeInterval = 3_600
+            auditCheckpointInterval: TimeInterval = 3_600,
+            clock: any RotorClock = SystemClock(),
+            providers: [ProviderKind: any Provider]? = nil,
+            accessLogLevel: Logger.Level = .info
         ) {
             self.dataDirectory = dataDirectory
             self.keyring = keyring
@@ -114,6 +127,9 @@ public struct RotorAssembly: Sendable {
             self.outboundPolicy = outboundPolicy
             self.retention = retention
             self.auditCheckpointInterval = auditCheckpointInterval
+            self.clock = clock
+            self.providers = providers
+            self.accessLogLevel = accessLogLevel
         }
 
         /// These settings with the agent timings (`ROTOR_AGENT_LIVENESS`, `ROTOR_AGENT_VERIFY_TIMEOUT`).
@@ -125,13 +141,27 @@ public struct RotorAssembly: Sendable {
         }
     }
 
-    public init(_ settings: Settings, logger: Logger) async throws {
+    /// When the PostgreSQL store opens (SQLite's opens at once either way).
+    public enum StoreOpening: Sendable {
+        /// In the initializer, its pool running in a task of its own; ``shutdownClients()`` closes it.
+        case now
+        /// In ``run(services:gracefulShutdownSignals:beforeStart:logger:)``, its pool running as a
+        /// service of the ServiceGroup.
+        case inServiceGroup
+    }
+
+    private let storeOpening: StoreOpening
+
+    /// Builds Rotor's parts on the store `settings` names.
+    public init(_ settings: Settings, storeOpening: StoreOpening = .now, logger: Logger) async throws {
+        self.storeOpening = storeOpening
         if let url = settings.databaseURL {
             // The pool serves the engine's jobs, the API and the listener; each store call holds a
             // connection for one short transaction, so 20 serve 64 concurrent jobs, and three
             // instances stay well within PostgreSQL's default max_connections of 100.
-            let postgres = try await PostgresStore.connect(
+            let postgres = try PostgresStore(
                 url: url, keyring: settings.keyring, maximumConnections: min(20, settings.maxConcurrentJobs + 4), logger: logger)
+            if storeOpening == .now { try await postgres.connect() }
             // The URL's description replaces its password with ***.
             logger.info("store: PostgreSQL", metadata: ["database": "\(url)"])
             self.postgres = postgres
@@ -141,15 +171,15 @@ public struct RotorAssembly: Sendable {
             self.postgres = nil
             // Before the database is opened: a second `serve` on it stops here.
             self.dataDirectoryLock = try DataDirectoryLock(settings.dataDirectory)
-            self.store = try SQLiteStore(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+            self.store = try await Self.openSQLite(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
         }
         self.metrics = settings.metrics
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
         // Metered once here, so the engine's calls and the API's validation calls are counted alike.
-        let providers: [ProviderKind: any Provider] = [
-            .vultr: MeteredProvider(VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout), factory: metricsFactory)
-        ]
+        let providers = (settings.providers ?? [
+            .vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout)
+        ]).mapValues { MeteredProvider($0, factory: metricsFactory) as any Provider }
         let delivery = WebhookDelivery(policy: settings.outboundPolicy)
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
@@ -167,6 +197,7 @@ public struct RotorAssembly: Sendable {
             store: self.store,
             providers: providers,
             delivery: delivery,
+            clock: settings.clock,
             configuration: engineConfiguration,
             fingerprint: fingerprint,
             metrics: metricsFactory,
@@ -196,23 +227,26 @@ public struct RotorAssembly: Sendable {
             store: store,
             providers: providers,
             wakeEngine: { await engine.wake() },
+            clock: settings.clock,
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod
         services.outboundPolicy = settings.outboundPolicy
         services.agentLiveness = settings.agentLiveness
+        self.services = services
         self.responder = RotorApplication.buildResponder(
             configuration: APIConfiguration(
                 authenticator: CompositeTokenAuthenticator([
                     // The bootstrap token first: it never costs a store lookup.
                     AdminTokenAuthenticator(adminToken: settings.adminToken),
-                    StoreTokenAuthenticator(store: store),
+                    StoreTokenAuthenticator(store: store, clock: settings.clock),
                 ]),
                 readinessChecks: [
                     ReadinessCheck(name: "store") { (try? await store.credentials(PageRequest(limit: 1))) != nil },
                     ReadinessCheck(name: "engine") { await engine.isAccepting },
                     ReadinessCheck(name: "outbox") { await dispatcher.isAccepting },
                 ],
+                accessLogLevel: settings.accessLogLevel,
                 services: services,
                 githubKeySource: githubKeys,
                 metrics: settings.metrics,
@@ -221,11 +255,89 @@ public struct RotorAssembly: Sendable {
         )
     }
 
+    /// Builds the assembly, runs `body` with it, and closes its clients afterwards, whether `body`
+    /// returns or throws. Its services run only if `body` runs them.
+    public static func with<T: Sendable>(
+        _ settings: Settings, logger: Logger, _ body: (RotorAssembly) async throws -> T
+    ) async throws -> T {
+        let assembly = try await RotorAssembly(settings, logger: logger)
+        let value: T
+        do {
+            value = try await body(assembly)
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
+        }
+        try await assembly.shutdownClients()
+        return value
+    }
+
+    /// The store could not be opened (``run(services:gracefulShutdownSignals:beforeStart:logger:)``).
+    public struct StoreOpenError: Error, CustomStringConvertible {
+        public let underlying: any Error
+
+        public var description: String { "\(self.underlying)" }
+    }
+
+    /// Runs Rotor in one ServiceGroup until one of `gracefulShutdownSignals`. With
+    /// ``StoreOpening/inServiceGroup``, the PostgreSQL pool and store run first, and the store
+    /// opens (migrations, ...) on the running pool; once it has and `beforeStart` has returned,
+    /// the engine, the outbox dispatcher, retention, audit checkpoints, the scheduler and
+    /// `services` start, in that order. They stop in reverse, the pool last.
+    ///
+    /// - Throws: ``StoreOpenError`` if the store cannot be opened; whatever `beforeStart` throws.
+    public func run(
+        services: [ServiceGroupConfiguration.ServiceConfiguration],
+        gracefulShutdownSignals: [UnixSignal],
+        beforeStart: () async throws -> Void,
+        logger: Logger
+    ) async throws {
+        let own: [any Service] = [self.engine, self.dispatcher, self.retention, self.auditCheckpoints, self.scheduler]
+        let rotor = own.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + services
+        guard let postgres = self.postgres, self.storeOpening == .inServiceGroup else {
+            try await beforeStart()
+            try await ServiceGroup(
+                configuration: ServiceGroupConfiguration(services: rotor, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+            ).run()
+            return
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: postgres.client), .init(service: postgres)], gracefulShutdownSignals: gracefulShutdownSignals,
+                logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                do {
+                    try await postgres.open()
+                } catch {
+                    throw StoreOpenError(underlying: error)
+                }
+                try await beforeStart()
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            // Added one at a time, each once the one before is in: the group stops them in reverse.
+            for service in rotor { await group.addServiceUnlessShutdown(service) }
+            try await tasks.waitForAll()
+        }
+    }
+
     /// Closes the outbound HTTP clients' connections and the database pool; call once the engine
     /// has stopped.
     public func shutdownClients() async throws {
         self.postgres?.shutdown()
         try await self.providerClient.shutdown()
+    }
+
+    /// Opens the SQLite store on a thread of its own: opening migrates the file and syncs each
+    /// step, work that must not hold one of Swift's few concurrency threads (STYLE.md rule 9).
+    private static func openSQLite(path: String, keyring: Keyring) async throws -> SQLiteStore {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
+        }
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted

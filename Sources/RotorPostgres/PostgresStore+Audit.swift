@@ -169,7 +169,8 @@ extension PostgresStore: AuditStore {
         }
     }
 
-    /// Runs `body` in a read-only transaction on one connection of its own.
+    /// Runs `body` in a read-only transaction on one connection of its own. `BEGIN` names the
+    /// isolation level itself, which `withTransaction` (a bare `BEGIN`) cannot.
     private static func withReadOnlyConnection<T: Sendable>(
         url: PostgresURL, logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {

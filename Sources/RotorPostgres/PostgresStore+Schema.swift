@@ -175,8 +175,7 @@ extension PostgresStore {
     /// (PostgreSQL's DDL is transactional: a failed migration leaves no half-made table). An
     /// advisory lock keeps instances that start together from migrating at once.
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("BEGIN", logger: logger)
-        do {
+        try await connection.transaction(logger: logger) { connection in
             try await connection.run("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.rotor_schema_migrations'))", logger: logger)
             try await connection.run(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -190,10 +189,6 @@ extension PostgresStore {
                 try await connection.run("INSERT INTO schema_migrations (version) VALUES (\(migration.version))", logger: logger)
                 logger.info("applied database migration", metadata: ["version": "\(migration.version)"])
             }
-            try await connection.run("COMMIT", logger: logger)
-        } catch {
-            try? await connection.run("ROLLBACK", logger: logger)
-            throw error
         }
     }
 }

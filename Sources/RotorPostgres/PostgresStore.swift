@@ -2,7 +2,8 @@ public import Foundation
 public import Logging
 import NIOCore
 import NIOSSL
-import PostgresNIO
+public import PostgresNIO
+public import ServiceLifecycle
 public import RotorCore
 public import RotorCrypto
 import Synchronization
@@ -21,8 +22,10 @@ import RotorStorage
 ///
 /// Secrets are sealed exactly as ``RotorCrypto/Envelope`` and the SQLite store do: bound to
 /// (owner id, field, version), so the two stores' rows mean the same.
-public final class PostgresStore: Store {
-    let client: PostgresClient
+public final class PostgresStore: Store, Service {
+    /// The connection pool, a `Service`.
+    public let client: PostgresClient
+    let url: PostgresURL
     public let keyring: Keyring
     let logger: Logger
     /// Tags this store's own `NOTIFY`s, so its listener can skip what it already reported locally.
@@ -39,19 +42,12 @@ public final class PostgresStore: Store {
     /// Payload `schema|instance|job id`: a job became terminal (``Store/observeFinishedJobs(_:)``).
     static let finishedJobsChannel = "rotor_jobs_finished"
 
-    private init(client: PostgresClient, keyring: Keyring, logger: Logger) {
-        self.client = client
-        self.keyring = keyring
-        self.logger = logger
-    }
-
-    /// Connects to `url`, migrates the schema, and starts listening for other instances' changes.
-    /// Call ``shutdown()`` when done.
+    /// A store on the database at `url` that is not open yet: run ``client`` (a `Service`: `rotor
+    /// serve` runs it in its ServiceGroup), then call ``open()``.
+    /// ``connect(url:keyring:maximumConnections:logger:)`` does both.
     ///
     /// - Parameter maximumConnections: the pool's size; one connection is held by the listener.
-    public static func connect(
-        url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger
-    ) async throws -> PostgresStore {
+    public init(url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger) throws {
         let tls: PostgresClient.Configuration.TLS =
             switch (url.tlsMode, try url.makeTLSConfiguration()) {
             case (_, nil): .disable
@@ -67,49 +63,83 @@ public final class PostgresStore: Store {
         }
         var storeLogger = logger
         storeLogger[metadataKey: "database"] = "\(url)"
-        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: storeLogger), keyring: keyring, logger: storeLogger)
-        let client = store.client
-        store.tasks.withLock { $0.append(Task { await client.run() }) }
-        // The migration runs on a connection of its own, before the pool is first used (by then
-        // the pool's run task has started).
+        self.url = url
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: storeLogger)
+        self.keyring = keyring
+        self.logger = storeLogger
+    }
+
+    /// Connects to `url` with a pool that runs in a task of its own, and opens the store. Call
+    /// ``shutdown()`` when done.
+    public static func connect(
+        url: PostgresURL, keyring: Keyring, maximumConnections: Int = 20, logger: Logger
+    ) async throws -> PostgresStore {
+        let store = try PostgresStore(url: url, keyring: keyring, maximumConnections: maximumConnections, logger: logger)
+        try await store.connect()
+        return store
+    }
+
+    /// Runs the pool in a task of its own and opens the store (``open()``), for callers without a
+    /// ServiceGroup to run ``client`` in. Call ``shutdown()`` when done.
+    public func connect() async throws {
+        let client = self.client
+        self.track(Task { await client.run() })
+        do {
+            try await self.open()
+        } catch {
+            self.shutdown()
+            throw error
+        }
+    }
+
+    /// Migrates the schema, indexes and chains what earlier versions or a dead instance left, and
+    /// starts listening for other instances' changes. The pool (``client``) must be running.
+    public func open() async throws {
+        // The migration runs on a connection of its own, before the pool is first used.
         let schema: String
         do {
             let connection = try await PostgresConnection.connect(
-                configuration: PostgresConnection.Configuration(url), id: 0, logger: storeLogger)
+                configuration: PostgresConnection.Configuration(self.url), id: 0, logger: self.logger)
             do {
-                try await Self.migrate(connection, logger: storeLogger)
-                schema = try await connection.rows("SELECT current_schema() AS schema", logger: storeLogger).first?.string("schema") ?? ""
+                try await Self.migrate(connection, logger: self.logger)
+                schema = try await connection.rows("SELECT current_schema() AS schema", logger: self.logger).first?.string("schema") ?? ""
                 try await connection.close()
             } catch {
                 try? await connection.close()
                 throw error
             }
         } catch {
-            store.shutdown()
-            throw PostgresStoreError("cannot open the PostgreSQL database \(url): \(Self.describe(error))")
+            throw PostgresStoreError("cannot open the PostgreSQL database \(self.url): \(Self.describe(error))")
         }
         do {
-            try await store.backfillCurrentKeyDigests()
+            try await self.backfillCurrentKeyDigests()
         } catch {
-            store.shutdown()
             throw PostgresStoreError("cannot index the stored current keys: \(Self.describe(error))")
         }
         do {
             // Records staged by an instance that died before chaining them.
-            try await store.chainAudits()
+            try await self.chainAudits()
         } catch {
-            store.shutdown()
             throw PostgresStoreError("cannot chain staged audit records: \(Self.describe(error))")
         }
-        store.track(Task { await store.runAuditChainer() })
-        await store.startListening(schema: schema)
-        return store
+        self.track(Task { await self.runAuditChainer() })
+        await self.startListening(schema: schema)
     }
 
-    /// Stops listening and closes the pool's connections. Calls in flight fail.
+    /// Stops listening and chaining, and closes the pool's connections if ``connect()`` runs it.
+    /// Calls in flight fail.
     public func shutdown() {
         self.auditChainer.finish()
         for task in self.tasks.withLock({ $0 }).reversed() { task.cancel() }
+    }
+
+    /// Holds the store open until graceful shutdown, then stops its listener and audit chainer and
+    /// waits for them. In a ServiceGroup it follows the pool (``client``), so they end before the
+    /// pool closes their connections.
+    public func run() async {
+        try? await gracefulShutdown()
+        self.shutdown()
+        for task in self.tasks.withLock({ $0 }) { await task.value }
     }
 
     /// A server error's message and code, or the error's kind; never a query's parameters.
@@ -180,17 +210,12 @@ public final class PostgresStore: Store {
         while true {
             do {
                 let (value, (wroteOutbox, stagedAudits)) = try await self.client.withConnection { connection in
-                    var transaction = Transaction(connection: connection, logger: self.logger)
-                    if let pendingAudit { transaction.audits.append(pendingAudit) }
-                    try await connection.run("BEGIN", logger: self.logger)
-                    do {
+                    try await connection.transaction(logger: self.logger) { connection in
+                        var transaction = Transaction(connection: connection, logger: self.logger)
+                        if let pendingAudit { transaction.audits.append(pendingAudit) }
                         let value = try await body(&transaction)
                         try await Self.stageAudits(transaction, transaction.audits)
-                        try await connection.run("COMMIT", logger: self.logger)
                         return (value, (transaction.wroteOutbox, !transaction.audits.isEmpty))
-                    } catch {
-                        await self.rollBack(connection)
-                        throw error
                     }
                 }
                 if wroteOutbox {
@@ -215,6 +240,9 @@ public final class PostgresStore: Store {
 
     /// Runs `body` in a read-only transaction on one snapshot (repeatable read), so reads that
     /// span several statements see one committed state.
+    ///
+    /// Not `withTransaction`: it always sends a bare `BEGIN`, so the isolation level would cost a
+    /// `SET TRANSACTION` round trip more on every snapshot read; here `BEGIN` carries it.
     func read<T: Sendable>(_ body: (Transaction) async throws -> T) async throws -> T {
         try await self.client.withConnection { connection in
             let transaction = Transaction(connection: connection, logger: self.logger)

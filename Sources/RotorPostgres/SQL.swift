@@ -101,4 +101,22 @@ extension PostgresConnection {
         try await self.run("RELEASE SAVEPOINT unique_check", logger: logger)
         return true
     }
+
+    /// Runs `body` in a transaction (postgres-nio's `withTransaction`: `BEGIN`, then `COMMIT`, or
+    /// `ROLLBACK` if `body` throws), rethrowing what went wrong as it was thrown — the body's
+    /// `StoreError`, the server's `PSQLError` — rather than wrapped in a
+    /// `PostgresTransactionError`, since callers match on them (a serialization failure is
+    /// retried). The rollback is not cut short by a cancelled caller: postgres-nio's queries do
+    /// not observe cancellation. A connection that could not roll back is closed, so the pool
+    /// never lends out one still inside a transaction.
+    func transaction<T: Sendable>(
+        logger: Logger, isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await self.withTransaction(logger: logger, isolation: isolation) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            if error.rollbackError != nil { try? await self.close() }
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
+    }
 }

@@ -139,20 +139,13 @@ struct ServeCommand: AsyncParsableCommand {
                     retention: configuration.retention,
                     auditCheckpointInterval: configuration.auditCheckpointInterval
                 ).with(agentLiveness: configuration.agentLiveness, agentVerifyTimeout: configuration.agentVerifyTimeout),
+                storeOpening: .inServiceGroup,
                 logger: logger
             )
         } catch {
             FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
             throw ExitCode(74)  // EX_IOERR
         }
-        do {
-            try await Self.checkKeyring(configuration.keyring, opens: assembly.store)
-        } catch {
-            try? await assembly.shutdownClients()
-            throw error
-        }
-        let engine = assembly.engine
-        let dispatcher = assembly.dispatcher
         let responder = assembly.responder
         // SIGHUP is trapped before the socket is bound, so a reload sent once the server is
         // listening is never missed, nor meets SIGHUP's default action (exit). Each reloader has
@@ -175,21 +168,25 @@ struct ServeCommand: AsyncParsableCommand {
         let server = HTTPServer(configuration: configuration.http, responder: responder, logger: logger) { address in
             logger.info("listening", metadata: ["address": "\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)", "tls": "\(tlsState)"])
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                // Started in this order, stopped in reverse: HTTP stops taking requests first,
-                // then the scheduler stops starting jobs, then deliveries in flight are recorded,
-                // then the engine lets running steps reach their commit.
-                services: [
-                    .init(service: engine), .init(service: dispatcher), .init(service: assembly.retention),
-                    .init(service: assembly.auditCheckpoints), .init(service: assembly.scheduler),
-                    .init(service: server),
-                ] + reloaders,
+        do {
+            // The store (with PostgreSQL, its pool) first; then, in this order, and stopped in
+            // reverse: the engine, the dispatcher, retention, audit checkpoints, the scheduler and
+            // HTTP. HTTP stops taking requests first, then the scheduler stops starting jobs, then
+            // deliveries in flight are recorded, then the engine lets running steps reach their
+            // commit.
+            try await assembly.run(
+                services: [.init(service: server)] + reloaders,
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+                beforeStart: { try await Self.checkKeyring(configuration.keyring, opens: assembly.store) },
+                logger: logger)
+        } catch let error as RotorAssembly.StoreOpenError {
+            try? await assembly.shutdownClients()
+            FileHandle.standardError.write(Data("rotor serve: cannot open the database: \(error)\n".utf8))
+            throw ExitCode(74)  // EX_IOERR
+        } catch {
+            try? await assembly.shutdownClients()
+            throw error
+        }
         try? await assembly.shutdownClients()
         logger.info("stopped")
     }

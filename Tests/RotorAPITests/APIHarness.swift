@@ -6,15 +6,15 @@ import NIOCore
 import NIOHTTP1
 import Prometheus
 import RotorAPI
+import RotorAssembly
 import RotorCore
 import RotorCrypto
 import RotorHTTP
-import RotorProviders
-import RotorSQLite
 
-/// The v1 API with real parts behind it, for route tests: a ``SQLiteStore`` in a temporary
-/// directory, a ``VultrProvider`` pointed at a running ``FakeVultr``, and the application's
-/// responder, called in-process (or over a real socket with ``withServer(_:)``).
+/// The v1 API with real parts behind it, for route tests: Rotor as `rotor serve` assembles it
+/// (``RotorAssembly``) on a ``SQLiteStore`` in a temporary directory, its Vultr provider pointed at
+/// a running ``FakeVultr``, and the application's responder, called in-process (or over a real
+/// socket with ``withServer(_:)``). Its engine is not started.
 ///
 /// ```swift
 /// try await APIHarness.run { api in
@@ -37,46 +37,41 @@ struct APIHarness: Sendable {
     /// The registry `GET /metrics` serves (this harness's own; nothing is bootstrapped globally).
     let metrics: PrometheusCollectorRegistry
 
-    /// Runs `body` with a fresh harness; the fake stops and the temporary directory is removed
-    /// afterwards. `configure` may change the services before the responder is built (for
-    /// example to count `wakeEngine` calls or set a clock).
+    /// Runs `body` with a fresh harness; the fake and the assembly's clients stop and the
+    /// temporary directory is removed afterwards.
+    ///
+    /// - Parameters:
+    ///   - clock: the time the API and token expiry go by.
+    ///   - providers: providers instead of Vultr at the fake (a provider a test scripts).
     static func run<T: Sendable>(
-        wakeEngine: @escaping @Sendable () async -> Void = {},
         clock: any RotorClock = SystemClock(),
-        configure: @escaping @Sendable (inout RotationServices) -> Void = { _ in },
+        providers: [ProviderKind: any Provider]? = nil,
         _ body: @escaping @Sendable (APIHarness) async throws -> T
     ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-api-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         return try await fake.run { baseURL in
-            var services = RotationServices(
-                store: store,
-                providers: [.vultr: VultrProvider(baseURL: baseURL)],
-                wakeEngine: wakeEngine,
-                clock: clock
+            let settings = RotorAssembly.Settings(
+                dataDirectory: directory.path,
+                keyring: Keyring.generate(),
+                adminToken: AuthTests.token,
+                vultrBaseURL: baseURL,
+                retry: RetryPolicy(),
+                maxConcurrentJobs: 4,
+                // The tests' targets and subscribers listen on loopback.
+                outboundPolicy: .loopbackAllowed,
+                clock: clock,
+                providers: providers,
+                accessLogLevel: .trace
             )
-            // The tests' targets and subscribers listen on loopback.
-            services.outboundPolicy = .loopbackAllowed
-            configure(&services)
-            let metrics = PrometheusCollectorRegistry()
-            let responder = RotorApplication.buildResponder(
-                configuration: APIConfiguration(
-                    authenticator: CompositeTokenAuthenticator([
-                        AdminTokenAuthenticator(adminToken: AuthTests.token),
-                        StoreTokenAuthenticator(store: store, clock: clock),
-                    ]),
-                    accessLogLevel: .trace,
-                    services: services,
-                    metrics: metrics
-                )
-            )
-            let harness = APIHarness(
-                responder: responder, store: store, fake: fake, vultrBaseURL: baseURL, services: services, metrics: metrics
-            )
-            return try await body(harness)
+            return try await RotorAssembly.with(settings, logger: Logger(label: "api-harness")) { assembly in
+                try await body(
+                    APIHarness(
+                        responder: assembly.responder, store: assembly.store, fake: fake, vultrBaseURL: baseURL, services: assembly.services,
+                        metrics: assembly.metrics))
+            }
         }
     }
 

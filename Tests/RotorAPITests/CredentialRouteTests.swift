@@ -215,7 +215,7 @@ import Testing
             ProviderKey(id: "key-b", name: "", visibleSuffix: "ABCDE", expiresAt: expiry),
             ProviderKey(id: "key-c", name: "", visibleSuffix: "ZZZZZ"),
         ]
-        try await APIHarness.run(configure: { $0.providers = [.vultr: ListingProvider(keys: keys)] }) { api in
+        try await APIHarness.run(providers: [.vultr: ListingProvider(keys: keys)]) { api in
             let ambiguous = try await api.send(.POST, "/v1/credentials", json: Self.createBody(apiKey: "SECRET0000ABCDE"))
             #expect(ambiguous.status == .unprocessableEntity, "\(ambiguous)")
             #expect(ambiguous.fields == ["provider_key_id"])

@@ -18,7 +18,7 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct JobRoutesTests {
     struct Setup: Sendable {
         let responder: RouterResponder
-        let store: SQLiteStore
+        let store: any RotorStore
         let fake: FakeVultr
         let credential: Credential
 
@@ -36,7 +36,7 @@ import Testing
 
     /// A credential on a FakeVultr user's key, the API over it, and optionally a running engine.
     static func with(engine runEngine: Bool, _ body: @Sendable (Setup) async throws -> Void) async throws {
-        try await EngineFixture.with(name: "api-test", owner: "api-test") { fixture in
+        try await EngineFixture.with(name: "api-test") { fixture in
             let engine = fixture.engine
             let setup = Setup(
                 responder: RotorApplication.buildResponder(
@@ -161,7 +161,7 @@ import Testing
 
     @Test("?wait= is woken by the job's final commit (here a cancel), and a token holding its cap of waits gets 429 too_many_waits")
     func waitWokenAndCapped() async throws {
-        try await EngineFixture.with(name: "api-wait", owner: "api-wait") { fixture in
+        try await EngineFixture.with(name: "api-wait") { fixture in
             var services = fixture.services
             services.waitLimits = WaitLimits(perToken: 1)
             let setup = Setup(
@@ -204,7 +204,7 @@ import Testing
 
     @Test("Idempotency-Key is per token and lasts 24 h: another token's same key starts its own job; after 24 h the key starts a new one")
     func idempotencyScopedAndExpiring() async throws {
-        try await EngineFixture.with(name: "api-idem", owner: "api-idem") { fixture in
+        try await EngineFixture.with(name: "api-idem") { fixture in
             let clock = ShiftedClock()
             var services = fixture.services
             services.clock = clock

@@ -5,19 +5,19 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RotorAPI
+import RotorAssembly
 import RotorCore
 import RotorEngine
 import RotorHTTP
-import RotorSQLite
 
-/// Rotor served on a real socket with its engine running against ``FakeVultr``, and one
-/// credential registered on a fake user's key: for tests of what callers from outside
-/// (webhooks, GitHub) do over HTTP.
+/// Rotor as `rotor serve` assembles it, served on a real socket with its engine running against
+/// ``FakeVultr``, and one credential registered on a fake user's key: for tests of what callers
+/// from outside (webhooks, GitHub) do over HTTP.
 struct LiveRotor: Sendable {
     /// `http://127.0.0.1:PORT` of Rotor.
     let baseURL: String
     /// The store behind it.
-    let store: SQLiteStore
+    let store: any RotorStore
     /// The fake Vultr.
     let fake: FakeVultr
     /// The registered credential.
@@ -41,13 +41,13 @@ struct LiveRotor: Sendable {
 
     /// Runs `body` against a fresh instance; everything stops afterwards.
     static func run(githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, _ body: @escaping @Sendable (LiveRotor) async throws -> Void) async throws {
-        try await EngineFixture.with(name: "live", owner: "live-test") { fixture in
+        let configure: @Sendable (inout RotorAssembly.Settings) -> Void = { settings in
+            settings.githubKeys = githubKeys
+            settings.rateLimits = rateLimits
+        }
+        try await EngineFixture.with(name: "live", configure: configure) { fixture in
             let engine = fixture.engine
-            let responder = RotorApplication.buildResponder(
-                configuration: APIConfiguration(
-                    authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: fixture.services, githubKeys: githubKeys,
-                    rateLimits: rateLimits)
-            )
+            let responder = fixture.assembly.responder
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await engine.run() }
                 do {

@@ -15,7 +15,7 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct TargetScopeTests {
     @Test("credentials:write alone cannot add or redirect a target; targets:write, secrets:read on the credential, or admin can; removing or keeping targets needs neither")
     func targetChangesNeedTheScope() async throws {
-        try await EngineFixture.with(name: "target-scope", owner: "target-scope") { fixture in
+        try await EngineFixture.with(name: "target-scope") { fixture in
             let credential = fixture.credential
             func token(_ name: String, _ scopes: [TokenScope], bound: Bool = false) async throws -> String {
                 let value = "rtr_scope_\(name)_" + SecureRandom.bytes(count: 16).hexString

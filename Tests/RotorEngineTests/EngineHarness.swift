@@ -1,15 +1,15 @@
 import FakeVultr
-import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
+import RotorAssembly
 import RotorCore
 import RotorCrypto
 import RotorEngine
 import RotorHTTP
 import RotorProviders
-import RotorSQLite
 import Synchronization
 import Testing
 
@@ -64,10 +64,11 @@ final class TargetReceiver: Sendable {
     }
 }
 
-/// FakeVultr + SQLite store + receiver + a running engine, torn down after `body`.
+/// Rotor as `rotor serve` assembles it (``RotorAssembly``) on SQLite, with its engine running
+/// against FakeVultr and a webhook receiver; torn down after `body`.
 struct EngineHarness: Sendable {
     let fake: FakeVultr
-    let store: SQLiteStore
+    let store: any RotorStore
     let receiver: TargetReceiver
     let engine: RotationEngine
     let receiverURL: String
@@ -76,14 +77,14 @@ struct EngineHarness: Sendable {
 
     /// - Parameters:
     ///   - keyring: the store's keyring.
-    ///   - database: an existing database to run on (kept afterwards); else a temporary one.
+    ///   - dataDirectory: an existing data directory to run on (kept afterwards); else a temporary one.
     ///   - fake: a FakeVultr to run (its keys outlive the harness); else a fresh one.
+    ///   - metrics: where the engine's metrics go.
     static func with(
-        gracePeriodJobs: Bool = false,
         keyring: Keyring = .generate(),
-        database: String? = nil,
+        dataDirectory: String? = nil,
         fake: FakeVultr? = nil,
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         agentLiveness: TimeInterval = 120,
         agentVerifyTimeout: TimeInterval = 300,
         _ body: @Sendable (EngineHarness) async throws -> Void
@@ -93,7 +94,6 @@ struct EngineHarness: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-engine-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: database ?? directory.appendingPathComponent("rotor.sqlite").path, keyring: keyring)
 
         try await fake.run { vultrURL in
             try await HTTPServer.withRunningServer(
@@ -101,39 +101,37 @@ struct EngineHarness: Sendable {
                 responder: receiver.responder(),
                 logger: Logger(label: "receiver")
             ) { address in
-                var configuration = EngineConfiguration(
-                    owner: "test-engine",
+                let settings = RotorAssembly.Settings(
+                    dataDirectory: dataDirectory ?? directory.path,
+                    keyring: keyring,
+                    adminToken: SecureRandom.token(prefix: "rtr_"),
+                    vultrBaseURL: vultrURL,
+                    retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4),
                     maxConcurrentJobs: 8,
-                    leaseDuration: 30,
                     pollInterval: .milliseconds(20),
-                    retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4)
-                )
-                configuration.agentLiveness = agentLiveness
-                configuration.agentVerifyTimeout = agentVerifyTimeout
-                let engine = RotationEngine(
-                    store: store,
-                    providers: [.vultr: VultrProvider(baseURL: vultrURL, requestTimeout: .seconds(5))],
-                    delivery: WebhookDelivery(policy: .loopbackAllowed, timeout: .seconds(5)),
-                    configuration: configuration,
-                    fingerprint: { SHA256.fingerprint(of: $0.reveal()) },
+                    providerTimeout: .seconds(5),
                     metrics: metrics,
-                    logger: Logger(label: "engine")
-                )
-                let (userID, _) = fake.addUser()
-                let harness = EngineHarness(
-                    fake: fake, store: store, receiver: receiver, engine: engine, receiverURL: "http://127.0.0.1:\(address.port ?? 0)",
-                    userID: userID, signing: WebhookSecret.generate()
-                )
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await engine.run() }
-                    do {
-                        try await body(harness)
-                    } catch {
+                    // The receiver listens on loopback.
+                    outboundPolicy: .loopbackAllowed
+                ).with(agentLiveness: agentLiveness, agentVerifyTimeout: agentVerifyTimeout)
+                try await RotorAssembly.with(settings, logger: Logger(label: "engine")) { assembly in
+                    let engine = assembly.engine
+                    let (userID, _) = fake.addUser()
+                    let harness = EngineHarness(
+                        fake: fake, store: assembly.store, receiver: receiver, engine: engine,
+                        receiverURL: "http://127.0.0.1:\(address.port ?? 0)", userID: userID, signing: WebhookSecret.generate()
+                    )
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await engine.run() }
+                        do {
+                            try await body(harness)
+                        } catch {
+                            await engine.stop()
+                            throw error
+                        }
                         await engine.stop()
-                        throw error
+                        try await group.waitForAll()
                     }
-                    await engine.stop()
-                    try await group.waitForAll()
                 }
             }
         }

@@ -23,7 +23,7 @@ import Testing
     @Test("a rotation with one transient create failure counts provider calls by outcome, times each step, and counts the job")
     func rotationRecords() async throws {
         let registry = PrometheusCollectorRegistry()
-        try await EngineHarness.with(metrics: PrometheusMetricsFactory(registry: registry)) { h in
+        try await EngineHarness.with(metrics: registry) { h in
             // Every series exists before the first call, at zero.
             let before = registry.emitToString()
             #expect(Self.value(before, Self.calls("create_key", "success")) == 0)
@@ -59,7 +59,7 @@ import Testing
     @Test("a permanent refusal is counted as permanent, and the rolled-back job as rolled_back")
     func permanentFailure() async throws {
         let registry = PrometheusCollectorRegistry()
-        try await EngineHarness.with(metrics: PrometheusMetricsFactory(registry: registry)) { h in
+        try await EngineHarness.with(metrics: registry) { h in
             let (credential, _) = try await h.makeCredential()
             h.fake.failNext(1, status: .forbidden, on: .create)
             let job = try await h.waitFor(try await h.rotate(credential))

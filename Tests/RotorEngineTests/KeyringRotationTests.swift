@@ -30,7 +30,7 @@ import Testing
 
         // A credential rotated once under kek-old: current key, target signing secret.
         let seeded = Mutex<Seeded?>(nil)
-        try await EngineHarness.with(keyring: old, database: database, fake: fake) { h in
+        try await EngineHarness.with(keyring: old, dataDirectory: directory.path, fake: fake) { h in
             let (credential, _) = try await h.makeCredential()
             let job = try await h.waitFor(try await h.rotate(credential))
             #expect(job.state == .succeeded)
@@ -47,7 +47,7 @@ import Testing
 
         // `rotor keyring remove kek-old`: the engine runs with the new key only.
         let newOnly = try both.removing(id: "kek-old")
-        try await EngineHarness.with(keyring: newOnly, database: database, fake: fake) { h in
+        try await EngineHarness.with(keyring: newOnly, dataDirectory: directory.path, fake: fake) { h in
             #expect(try await h.store.missingEnvelopeKeyIDs() == [])
             #expect(try await h.store.envelopeCountsByKeyID() == ["kek-new": 2])
             let before = try await h.store.credentialSecrets(seed.credentialID)

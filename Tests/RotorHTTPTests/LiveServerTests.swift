@@ -391,11 +391,18 @@ import Testing
         // Far more than the socket buffers and the client's read-ahead hold, so most of it is
         // still queued in the server when the shutdown starts.
         let size = 32 << 20
+        let answered = Mutex(false)
         try await self.withGatedServer(routes: { router in
-            router.get("/big") { _ in Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ByteBuffer(repeating: UInt8(ascii: "x"), count: size)) }
+            router.get("/big") { _ in
+                defer { answered.withLock { $0 = true } }
+                return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: ByteBuffer(repeating: UInt8(ascii: "x"), count: size))
+            }
         }) { server, port, _, _ in
             try await RawConnection.with(port: port) { connection in
                 try await connection.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                // Shut down once the answer is on its way (a loaded machine may take a while to get there).
+                let deadline = ContinuousClock.now + .seconds(20)
+                while !answered.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
                 try await Task.sleep(for: .milliseconds(300))
                 let shutdown = Task { await server.shutdownGracefully() }
                 try await Task.sleep(for: .milliseconds(100))

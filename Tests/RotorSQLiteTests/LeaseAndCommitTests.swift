@@ -1,0 +1,37 @@
+import RotorStoreConformance
+import Testing
+
+/// ``LeaseAndCommitConformance`` on SQLite.
+@Suite struct LeaseAndCommitTests {
+    let suite = LeaseAndCommitConformance()
+
+    @Test("a queued job is claimed once; another owner gets it only after the lease lapses")
+    func claim() async throws { try await self.suite.claim(.sqlite) }
+
+    @Test("claims honour limit and creation order")
+    func claimOrderAndLimit() async throws { try await self.suite.claimOrderAndLimit(.sqlite) }
+
+    @Test("a claim skips jobs leased to the claimer too, so its limit goes to new work; releaseLeases frees all of one owner's")
+    func ownLeasesAndRestart() async throws { try await self.suite.ownLeasesAndRestart(.sqlite) }
+
+    @Test("rotation(knownJob:) reuses the runner's job only while the stored revision is the same")
+    func knownJobReuse() async throws { try await self.suite.knownJobReuse(.sqlite) }
+
+    @Test("renew extends only the holder's lease; release frees only the holder's lease")
+    func renewAndRelease() async throws { try await self.suite.renewAndRelease(.sqlite) }
+
+    @Test("a job whose next attempt is in the future is not claimed until then")
+    func backoff() async throws { try await self.suite.backoff(.sqlite) }
+
+    @Test("commit needs the lease and the read revision, and increments the revision")
+    func commitGuards() async throws { try await self.suite.commitGuards(.sqlite) }
+
+    @Test("secret changes: pending key set then cleared, current and previous swapped")
+    func secretChanges() async throws { try await self.suite.secretChanges(.sqlite) }
+
+    @Test("cancelling a queued job cancels it and returns its credential to active")
+    func cancelQueued() async throws { try await self.suite.cancelQueued(.sqlite) }
+
+    @Test("cancelling once revoke has begun rethrows the transition error and changes nothing")
+    func cancelTooLate() async throws { try await self.suite.cancelTooLate(.sqlite) }
+}

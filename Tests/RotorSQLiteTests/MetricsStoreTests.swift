@@ -1,0 +1,13 @@
+import RotorStoreConformance
+import Testing
+
+/// ``MetricsStoreConformance`` on SQLite.
+@Suite struct MetricsStoreTests {
+    let suite = MetricsStoreConformance()
+
+    @Test("job counts: active jobs by state and step, finished ones by state only")
+    func jobCounts() async throws { try await self.suite.jobCounts(.sqlite) }
+
+    @Test("the outbox backlog counts pending deliveries only")
+    func pendingDeliveries() async throws { try await self.suite.pendingDeliveries(.sqlite) }
+}
