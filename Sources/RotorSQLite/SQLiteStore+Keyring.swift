@@ -48,7 +48,7 @@ extension SQLiteStore: EnvelopeStoreDriver {
 }
 
 extension SQLiteStore {
-    static func storedEnvelope(_ row: SQLiteRow) throws -> StoredEnvelope {
-        try StoredEnvelope(row, bytes: Array(try row.row.decode(Data.self, forColumn: "envelope")))
+    static func storedEnvelope(_ row: StatementRow) throws -> StoredEnvelope {
+        try StoredEnvelope(row, bytes: try row.bytes("envelope"))
     }
 }

@@ -8,7 +8,7 @@ extension SQLiteStore {
     static func page<Item>(
         _ db: Database, _ keyset: TimeKeyset<Item>, after: TimePosition?, limit: Int,
         select: String, where conditions: [String] = [], arguments: StatementArguments = [],
-        time: String = "created_at", id: String = "id", decode: (SQLiteRow) throws -> Item
+        time: String = "created_at", id: String = "id", decode: @escaping (StatementRow) throws -> Item
     ) throws -> Page<Item> {
         var conditions = conditions
         var arguments = arguments

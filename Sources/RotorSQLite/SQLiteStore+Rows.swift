@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import RotorCore
 import RotorStorage
 
@@ -48,32 +49,99 @@ struct SQLiteRow: StoredRow {
 extension Database {
     /// The first row of `sql` (a statement kept prepared), copied; nil when there is none.
     func fetchRow(_ sql: String, arguments: StatementArguments = []) throws -> SQLiteRow? {
-        try self.fetchOne(sql, arguments: arguments, as: { SQLiteRow(row: $0.row.copy(), columns: $0.columns) })
+        let statement = try self.cachedStatement(sql: sql)
+        return try Row.fetchOne(statement, arguments: arguments).map { SQLiteRow(row: $0, columns: statement.columnNames) }
     }
 
     /// Every row of `sql` (a statement kept prepared), copied.
     func fetchRows(_ sql: String, arguments: StatementArguments = []) throws -> [SQLiteRow] {
-        try self.fetchAll(sql, arguments: arguments, as: { SQLiteRow(row: $0.row.copy(), columns: $0.columns) })
+        let statement = try self.cachedStatement(sql: sql)
+        let columns = statement.columnNames
+        return try Row.fetchAll(statement, arguments: arguments).map { SQLiteRow(row: $0, columns: columns) }
     }
 
     /// The first row of `sql` (a statement kept prepared), decoded; nil when there is none.
-    /// `decode` reads the row in place (no copy of its values), so it must not keep it.
-    func fetchOne<T>(_ sql: String, arguments: StatementArguments = [], as decode: (SQLiteRow) throws -> T) throws -> T? {
-        let statement = try self.cachedStatement(sql: sql)
-        // The row reads from the statement, which the cursor resets when it goes: keep it till the end.
-        let cursor = try Row.fetchCursor(statement, arguments: arguments)
-        guard let row = try cursor.next() else { return nil }
-        return try withExtendedLifetime(cursor) { try decode(SQLiteRow(row: row, columns: statement.columnNames)) }
+    /// `decode` reads the row in place (``StatementRow``), so it must not keep it.
+    func fetchOne<T>(_ sql: String, arguments: StatementArguments = [], as decode: @escaping (StatementRow) throws -> T) throws -> T? {
+        try DecodingCursor(statement: try self.cachedStatement(sql: sql), arguments: arguments, decode: decode).next()
     }
 
     /// Every row of `sql` (a statement kept prepared), decoded; `decode` reads each in place.
-    func fetchAll<T>(_ sql: String, arguments: StatementArguments = [], as decode: (SQLiteRow) throws -> T) throws -> [T] {
-        let statement = try self.cachedStatement(sql: sql)
-        let columns = statement.columnNames
-        let cursor = try Row.fetchCursor(statement, arguments: arguments)
-        var decoded: [T] = []
-        while let row = try cursor.next() { decoded.append(try decode(SQLiteRow(row: row, columns: columns))) }
-        return decoded
+    func fetchAll<T>(_ sql: String, arguments: StatementArguments = [], as decode: @escaping (StatementRow) throws -> T) throws -> [T] {
+        try Array(DecodingCursor(statement: try self.cachedStatement(sql: sql), arguments: arguments, decode: decode))
+    }
+}
+
+/// The row a statement has stepped to, read in place with SQLite's column functions for
+/// ``RowCoding``: no `Row` is made (GRDB builds a table of lowercased column names for each),
+/// and no value is copied that is not read. Valid only until the statement steps again.
+struct StatementRow: StoredRow {
+    let statement: SQLiteStatement
+    /// The statement's column names, in order.
+    let columns: [String]
+
+    private func index(_ column: String) throws -> Int32 {
+        guard let index = self.columns.firstIndex(of: column) else {
+            throw StoredValueError(column: column, value: "(the row has no such column)")
+        }
+        return Int32(index)
+    }
+
+    /// The column at `index`, nil for NULL.
+    private func present(_ column: String) throws -> Int32? {
+        let index = try self.index(column)
+        return sqlite3_column_type(self.statement, index) == SQLITE_NULL ? nil : index
+    }
+
+    private func required(_ column: String) throws -> Int32 {
+        guard let index = try self.present(column) else { throw StoredValueError(column: column, value: "NULL") }
+        return index
+    }
+
+    private func text(_ index: Int32) -> String {
+        guard let text = sqlite3_column_text(self.statement, index) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(self.statement, index))), as: UTF8.self)
+    }
+
+    func string(_ column: String) throws -> String { self.text(try self.required(column)) }
+    func optionalString(_ column: String) throws -> String? { try self.present(column).map(self.text) }
+    func int(_ column: String) throws -> Int { Int(sqlite3_column_int64(self.statement, try self.required(column))) }
+    func optionalInt(_ column: String) throws -> Int? { try self.present(column).map { Int(sqlite3_column_int64(self.statement, $0)) } }
+    func double(_ column: String) throws -> Double { sqlite3_column_double(self.statement, try self.required(column)) }
+    func optionalDouble(_ column: String) throws -> Double? { try self.present(column).map { sqlite3_column_double(self.statement, $0) } }
+    func bool(_ column: String) throws -> Bool { sqlite3_column_int64(self.statement, try self.required(column)) != 0 }
+
+    /// The bytes of a blob column.
+    func bytes(_ column: String) throws -> [UInt8] {
+        let index = try self.required(column)
+        let count = Int(sqlite3_column_bytes(self.statement, index))
+        guard count > 0, let blob = sqlite3_column_blob(self.statement, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: blob, count: count))
+    }
+}
+
+/// A cursor that decodes each row in place (``StatementRow``).
+final class DecodingCursor<Element>: DatabaseCursor {
+    let _statement: Statement
+    var _isDone = false
+    private let columns: [String]
+    private let decode: (StatementRow) throws -> Element
+
+    init(statement: Statement, arguments: StatementArguments, decode: @escaping (StatementRow) throws -> Element) throws {
+        self._statement = statement
+        self.columns = statement.columnNames
+        self.decode = decode
+        try statement.setArguments(arguments)  // resets the statement and binds
+    }
+
+    deinit {
+        // Leaves the statement reset, so it holds nothing between uses (GRDB's reset is not
+        // public; setting its arguments resets it). After a failed step this fails too, harmlessly.
+        try? self._statement.setArguments(self._statement.arguments)
+    }
+
+    func _element(sqliteStatement: SQLiteStatement) throws -> Element {
+        try self.decode(StatementRow(statement: sqliteStatement, columns: self.columns))
     }
 }
 
