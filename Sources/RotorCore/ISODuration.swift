@@ -33,43 +33,50 @@ public struct ISODuration: Sendable, Hashable, Codable, CustomStringConvertible 
     /// Parses `text`; throws a ``ParseError`` saying what is wrong.
     public init(parsing text: String) throws(ParseError) {
         let invalid = ParseError(description: "must be an ISO 8601 duration such as PT5M, P30D or P1DT12H")
-        var scalars = Substring(text)
-        guard scalars.first == "P", scalars.count > 1 else { throw invalid }
-        scalars = scalars.dropFirst()
+        // Byte by byte: the text is ASCII when valid, and walking it as Characters (grapheme
+        // breaking) cost more than the rest of reading a job's row.
+        let bytes = text.utf8
+        guard bytes.first == UInt8(ascii: "P"), bytes.count > 1 else { throw invalid }
 
         var years = 0, months = 0
         var fixed = 0.0
         var inTime = false
         var sawTimeComponent = false
         var lastRank = -1
-        var number = ""
-        for character in scalars {
-            if character == "T" {
+        var number: [UInt8] = []
+        for byte in bytes.dropFirst() {
+            if byte == UInt8(ascii: "T") {
                 guard !inTime, number.isEmpty else { throw invalid }
                 inTime = true
                 lastRank = 3
                 continue
             }
-            if character.isASCII && (character.isNumber || character == "." || character == ",") {
-                number.append(character == "," ? "." : character)
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."):
+                number.append(byte)
                 continue
+            case UInt8(ascii: ","):
+                number.append(UInt8(ascii: "."))
+                continue
+            default:
+                break
             }
             // Units must come in order, each at most once, with a number before them.
             let rank: Int
-            switch (character, inTime) {
-            case ("Y", false): rank = 0
-            case ("M", false): rank = 1
-            case ("W", false): rank = 2
-            case ("D", false): rank = 3
-            case ("H", true): rank = 4
-            case ("M", true): rank = 5
-            case ("S", true): rank = 6
+            switch (byte, inTime) {
+            case (UInt8(ascii: "Y"), false): rank = 0
+            case (UInt8(ascii: "M"), false): rank = 1
+            case (UInt8(ascii: "W"), false): rank = 2
+            case (UInt8(ascii: "D"), false): rank = 3
+            case (UInt8(ascii: "H"), true): rank = 4
+            case (UInt8(ascii: "M"), true): rank = 5
+            case (UInt8(ascii: "S"), true): rank = 6
             default: throw invalid
             }
-            guard rank > lastRank, !number.isEmpty, number.first != ".", number.last != "." else { throw invalid }
+            guard rank > lastRank, !number.isEmpty, number.first != UInt8(ascii: "."), number.last != UInt8(ascii: ".") else { throw invalid }
             lastRank = rank
-            let isFraction = number.contains(".")
-            guard !isFraction || rank == 6, let value = Double(number), value.isFinite else { throw invalid }
+            let isFraction = number.contains(UInt8(ascii: "."))
+            guard !isFraction || rank == 6, let value = Double(String(decoding: number, as: UTF8.self)), value.isFinite else { throw invalid }
             guard value <= 1_000_000_000 else {
                 throw ParseError(description: "is too long a duration")
             }
@@ -83,7 +90,7 @@ public struct ISODuration: Sendable, Hashable, Codable, CustomStringConvertible 
             default: fixed += value
             }
             if inTime { sawTimeComponent = true }
-            number = ""
+            number.removeAll(keepingCapacity: true)
         }
         guard number.isEmpty, lastRank >= 0, !inTime || sawTimeComponent else { throw invalid }
         self.init(years: years, months: months, seconds: fixed)
