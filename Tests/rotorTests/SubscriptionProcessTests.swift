@@ -135,8 +135,16 @@ final class FlakySubscriber: Sendable {
             }
             #expect(Set(Dictionary(grouping: received, by: \.id).keys).count == 2)
 
-            let (_, deliveries) = try await call(restartedPort, .GET, "/v1/subscriptions/\(subscriptionID)/deliveries")
-            let items = try #require(deliveries["data"] as? [[String: Any]])
+            // Rotor records a delivery once the subscriber's answer is back, a moment after the
+            // subscriber has seen the request: read until both are recorded, or the deadline.
+            var items: [[String: Any]] = []
+            deadline = ContinuousClock.now + .seconds(10)
+            repeat {
+                let (_, deliveries) = try await call(restartedPort, .GET, "/v1/subscriptions/\(subscriptionID)/deliveries")
+                items = try #require(deliveries["data"] as? [[String: Any]])
+                if items.count == 2, items.allSatisfy({ $0["state"] as? String == "delivered" }) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            } while ContinuousClock.now < deadline
             #expect(items.count == 2)
             for item in items {
                 #expect(item["state"] as? String == "delivered", "\(item)")
