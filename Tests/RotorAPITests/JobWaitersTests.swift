@@ -7,6 +7,11 @@ import Testing
 /// began), on a `nil` notification, or at its deadline; other jobs' notifications do not end it;
 /// a cancelled ticket leaves nothing behind.
 @Suite(.timeLimit(.minutes(1))) struct JobWaitersTests {
+    /// Well before the 30 s deadlines the waits are given, and long enough that a starved test
+    /// process (the whole suite runs in parallel on two cores, beside the process tests'
+    /// servers) is not taken for a wait that missed its wake-up.
+    static let promptly: Duration = .seconds(20)
+
     private let job = JobID(unchecked: "job_a")
     private let other = JobID(unchecked: "job_b")
 
@@ -22,7 +27,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         waiters.notify(self.job)
         await waiting.value
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < Self.promptly)
         ticket.cancel()
         unrelated.cancel()
         #expect(waiters.count == 0)
@@ -35,7 +40,7 @@ import Testing
         waiters.notify(self.job)
         let start = ContinuousClock.now
         await ticket.wait(until: .now + .seconds(30), disconnect: nil)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < Self.promptly)
         ticket.cancel()
     }
 
@@ -48,7 +53,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         waiters.notify(nil)
         for task in waiting { await task.value }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < Self.promptly)
         for ticket in tickets { ticket.cancel() }
         #expect(waiters.count == 0)
     }
@@ -60,12 +65,12 @@ import Testing
         let start = ContinuousClock.now
         await ticket.wait(until: .now + .milliseconds(200), disconnect: nil)
         let elapsed = ContinuousClock.now - start
-        #expect(elapsed >= .milliseconds(190) && elapsed < .seconds(5))
+        #expect(elapsed >= .milliseconds(190) && elapsed < Self.promptly)
         let again = Task { await ticket.wait(until: .now + .seconds(30), disconnect: nil) }
         try await Task.sleep(for: .milliseconds(50))
         waiters.notify(self.job)
         await again.value
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < Self.promptly)
         ticket.cancel()
         #expect(waiters.count == 0)
     }
@@ -79,7 +84,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         waiting.cancel()
         await waiting.value
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < Self.promptly)
         ticket.cancel()
         #expect(waiters.count == 0)
     }
