@@ -159,12 +159,14 @@ import Testing
     @Test("a pipelined request that takes longer than the idle timeout is not cut off")
     func pipelinedSlowRequestIsNotIdle() async throws {
         // The idle deadline starts after the last owed answer, not after the first of two.
-        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(500))
+        // Deadlines of 2 s: the whole suite runs in parallel on two cores and can starve a
+        // connection for a second.
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .seconds(2))
         try await self.withServer(configuration) { port in
             try await RawConnection.with(port: port) { connection in
-                try await connection.send("GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /slow/1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await connection.send("GET /slow/50 HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /slow/6000 HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try await connection.readResponse()?.body == "slow 50")
-                #expect(try await connection.readResponse()?.body == "slow 1500")
+                #expect(try await connection.readResponse()?.body == "slow 6000")
                 #expect(try await connection.isClosedByServer())
             }
         }
@@ -285,11 +287,11 @@ import Testing
     func slowHandlerIsNotATimeout() async throws {
         // The deadlines leave a loaded machine time to read the request; the handler takes
         // three times longer than either.
-        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(500), requestReadTimeout: .milliseconds(500))
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .seconds(2), requestReadTimeout: .seconds(2))
         try await self.withServer(configuration) { port in
             try await RawConnection.with(port: port) { connection in
-                try await connection.send("GET /slow/1500 HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(try await connection.readResponse()?.body == "slow 1500")
+                try await connection.send("GET /slow/6000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await connection.readResponse()?.body == "slow 6000")
             }
         }
     }
