@@ -14,12 +14,7 @@ struct SQLiteRow: StoredRow {
     /// The statement's column names, in order.
     let columns: [String]
 
-    private func index(_ column: String) throws -> Int {
-        guard let index = self.columns.firstIndex(of: column) else {
-            throw StoredValueError(column: column, value: "(the row has no such column)")
-        }
-        return index
-    }
+    private func index(_ column: String) throws -> Int { try self.columns.columnIndex(column) }
 
     // Optionals are read as a NULL test and a non-optional read: GRDB decodes `Optional` through
     // its generic path, which builds a decoding context per value.
@@ -80,12 +75,7 @@ struct StatementRow: StoredRow {
     /// The statement's column names, in order.
     let columns: [String]
 
-    private func index(_ column: String) throws -> Int32 {
-        guard let index = self.columns.firstIndex(of: column) else {
-            throw StoredValueError(column: column, value: "(the row has no such column)")
-        }
-        return Int32(index)
-    }
+    private func index(_ column: String) throws -> Int32 { Int32(try self.columns.columnIndex(column)) }
 
     /// The column at `index`, nil for NULL.
     private func present(_ column: String) throws -> Int32? {
@@ -142,6 +132,16 @@ final class DecodingCursor<Element>: DatabaseCursor {
 
     func _element(sqliteStatement: SQLiteStatement) throws -> Element {
         try self.decode(StatementRow(statement: sqliteStatement, columns: self.columns))
+    }
+}
+
+extension [String] {
+    /// Where `column` is among a statement's column names, by exact match.
+    fileprivate func columnIndex(_ column: String) throws -> Int {
+        guard let index = self.firstIndex(of: column) else {
+            throw StoredValueError(column: column, value: "(the row has no such column)")
+        }
+        return index
     }
 }
 

@@ -30,8 +30,6 @@ public struct Request: Sendable {
     /// Fires when the client goes away while the request is being handled; nil for requests
     /// that did not come over a connection (tests).
     public internal(set) var clientDisconnect: ClientDisconnect?
-    /// The server's load accounting, when this request is counted in it.
-    var load: ServerLoad?
 
     /// Creates a request. `uri` is split into path and query here; a malformed percent-encoding
     /// throws a 400 problem.
@@ -55,16 +53,6 @@ public struct Request: Sendable {
         self.id = ""
         self.logger = logger
         self.remoteAddress = remoteAddress
-    }
-
-    /// Runs `body`, a wait that costs memory rather than work (a long-poll), outside the
-    /// server's in-flight count, so that thousands of waiting requests do not crowd out the
-    /// requests that work. The request is counted again when `body` returns.
-    public func parked<T>(_ body: () async throws -> T) async rethrows -> T {
-        guard let load = self.load else { return try await body() }
-        load.park()
-        defer { load.unpark() }
-        return try await body()
     }
 
     /// The decoded path, segments joined by `/`.

@@ -152,7 +152,6 @@ struct HTTPConnection: Sendable {
                 remoteAddress: remoteAddress
             )
             request.clientDisconnect = disconnect
-            if counted { request.load = self.load }
             return try await self.responder(request)
         }
     }

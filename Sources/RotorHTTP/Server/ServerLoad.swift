@@ -69,18 +69,6 @@ final class ServerLoad: Sendable {
         self.inFlight.wrappingSubtract(1, ordering: .relaxed)
     }
 
-    /// A counted request starts waiting: it leaves the in-flight count until ``unpark()``.
-    func park() {
-        self.inFlight.wrappingSubtract(1, ordering: .relaxed)
-        self.parkedGauge.record(self.parked.wrappingAdd(1, ordering: .relaxed).newValue)
-    }
-
-    /// The wait is over: counted again (even over the cap; it has only an answer left to write).
-    func unpark() {
-        self.inFlight.wrappingAdd(1, ordering: .relaxed)
-        self.parkedGauge.record(self.parked.wrappingSubtract(1, ordering: .relaxed).newValue)
-    }
-
     /// A deferred answer's completion starts (a wait outside the in-flight count; the request's
     /// handling, which counted, has ended).
     func beginWait() {
