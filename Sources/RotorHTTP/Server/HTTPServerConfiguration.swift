@@ -27,8 +27,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// each, never a hang. ``HTTPServer`` also keeps it below the process's file limit.
     public var maxConnections: Int
     /// The most requests being worked on at once; a request over the cap is answered `503
-    /// unavailable` with `Retry-After` before any handler runs. A request parked in a long wait
-    /// (``Request/parked(_:)``) does not count while it waits: waiting costs memory, not work.
+    /// unavailable` with `Retry-After` before any handler runs. A request waiting in a long-poll
+    /// (``Response/deferred(_:)``) does not count while it waits: waiting costs memory, not work.
     public var maxRequestsInFlight: Int
     /// Paths answered whatever the load (liveness): their handlers must be cheap and touch no
     /// shared resource.
