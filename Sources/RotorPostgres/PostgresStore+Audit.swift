@@ -279,13 +279,6 @@ extension PostgresStore: AuditStore {
         }
     }
 
-    /// A job's terminal state (`job.succeeded`, `job.rolled_back`, ...), appended in the
-    /// transaction that makes it terminal: the engine's doing, or the caller's when a cancel ends
-    /// a queued job at once.
-    static func outcomeRecord(_ job: Job, actor: String = "engine") -> AuditRecord {
-        AuditRecord(at: job.finishedAt ?? job.updatedAt, actor: actor, action: "job.\(job.state.rawValue)", resource: job.id.rawValue)
-    }
-
     private static func auditEntry(from row: PostgresRandomAccessRow) throws -> AuditEntry {
         let text = try row.string("at")
         guard let at = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {

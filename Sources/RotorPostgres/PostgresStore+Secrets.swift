@@ -26,11 +26,11 @@ extension PostgresStore {
         }
     }
 
-    func apply(_ change: SecretChange, _ tx: Transaction, owner: String, field: String) async throws {
-        switch change {
+    func apply(_ write: SecretWrite, _ tx: Transaction) async throws {
+        switch write.change {
         case .unchanged: return
-        case .set(let secret): try await self.putSecret(tx, owner: owner, field: field, secret)
-        case .clear: try await self.deleteSecret(tx, owner: owner, field: field)
+        case .set(let secret): try await self.putSecret(tx, owner: write.owner, field: write.field, secret)
+        case .clear: try await self.deleteSecret(tx, owner: write.owner, field: write.field)
         }
     }
 

@@ -558,78 +558,57 @@ public final class PostgresStore: Store, Service {
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
         let finished = try await self.write { tx -> Bool in
-            let job = commit.job
+            let id = commit.job.id
             // The job's row lock orders this commit with a cancel and with other instances. The
             // outbox baseline comes with it: whatever changes the job's row bumps its revision,
             // so the credential state read here is current whenever the revision check passes.
-            guard let row = try await tx.rows(Prepared.CommitGuard(job: job.id)).first
-            else { throw StoreError.jobNotFound(job.id) }
-            guard try row.optionalString("lease_owner") == owner else {
-                throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
-            }
-            let revision = try row.int("revision")
-            guard revision == job.revision else {
-                throw StoreError(
-                    .conflict, message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
-            }
-
-            let storedState = try RowCoding.enumValue(JobState.self, row, "state")
+            guard let row = try await tx.rows(Prepared.CommitGuard(job: id)).first
+            else { throw StoreError.jobNotFound(id) }
+            let stored = JobGuard(
+                leaseOwner: try row.optionalString("lease_owner"), revision: try row.int("revision"),
+                state: try RowCoding.enumValue(JobState.self, row, "state"))
+            let plan = try CommitPlan(commit, owner: owner, stored: stored)
             let baseline = OutboxBaseline(
-                jobState: storedState,
+                jobState: stored.state,
                 credentialState: try row.optionalString("credential_state").flatMap(CredentialState.init(rawValue:)),
                 subscribed: try row.bool("subscribed"))
-            try await Self.updateJobRow(tx, job, revision: revision + 1)
-            if !storedState.isTerminal && job.state.isTerminal {
-                tx.audits.append(Self.outcomeRecord(job))
-            }
-            if let credential = commit.credential {
-                try await Self.updateRotationColumns(tx, credential)
-            }
-            try await self.enqueueEvents(&tx, reporting: job, since: baseline)
-
-            let credentialOwner = job.credentialID.rawValue
-            try await self.apply(commit.currentKey, tx, owner: credentialOwner, field: EnvelopeField.currentKey)
-            try await self.apply(commit.previousKey, tx, owner: credentialOwner, field: EnvelopeField.previousKey)
-            try await self.apply(commit.pendingKey, tx, owner: job.id.rawValue, field: EnvelopeField.pendingKey)
-            try await Self.appendEvents(tx, job: job.id, commit.events)
-            let finished = !storedState.isTerminal && job.state.isTerminal
-            if finished { try await self.notifyFinished(tx, job.id) }
-            return finished
+            try await Self.updateJobRow(tx, plan.job, revision: plan.revision)
+            if let record = plan.auditRecord { tx.audits.append(record) }
+            if let credential = plan.credential { try await Self.updateRotationColumns(tx, credential) }
+            try await self.enqueueEvents(&tx, reporting: plan.job, since: baseline)
+            for write in plan.secrets { try await self.apply(write, tx) }
+            try await Self.appendEvents(tx, job: id, plan.events)
+            if plan.finishes { try await self.notifyFinished(tx, id) }
+            return plan.finishes
         }
         if finished { self.notifyFinishedJobObservers(commit.job.id) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
-        let (job, finished) = try await self.write { tx -> (Job, Bool) in
+        let plan = try await self.write { tx -> CancelPlan in
             guard let stored = try await Self.fetchJob(tx, id, lock: true) else { throw StoreError.jobNotFound(id) }
             let baseline = try await Self.outboxBaseline(tx, credential: stored.credentialID, jobState: stored.state)
-            var job = stored
-            try job.requestCancel(at: now)
-            if job != stored {
-                job.revision = stored.revision + 1
-                try await Self.updateJobRow(tx, job, revision: job.revision)
-            }
-            try await Self.appendEvents(
-                tx, job: id, [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")])
-            if !stored.state.isTerminal && job.state.isTerminal {
-                tx.audits.append(Self.outcomeRecord(job, actor: actor))
+            let plan = try CancelPlan(stored: stored, at: now, actor: actor)
+            if plan.rewritesJob { try await Self.updateJobRow(tx, plan.job, revision: plan.job.revision) }
+            try await Self.appendEvents(tx, job: id, [plan.event])
+            if let record = plan.auditRecord {
+                tx.audits.append(record)
                 try await tx.run(
                     """
                     UPDATE credentials SET state = \(CredentialState.active.rawValue), updated_at = \(now.timeIntervalSinceReferenceDate)
-                    WHERE id = \(job.credentialID.rawValue) AND state = \(CredentialState.rotating.rawValue)
+                    WHERE id = \(plan.job.credentialID.rawValue) AND state = \(CredentialState.rotating.rawValue)
                     """
                 )
             }
-            try await self.enqueueEvents(&tx, reporting: job, since: baseline)
+            try await self.enqueueEvents(&tx, reporting: plan.job, since: baseline)
             // The job's holder, wherever it runs, should start the rollback now.
             try await Self.notifyJobs(tx)
-            let finished = !stored.state.isTerminal && job.state.isTerminal
-            if finished { try await self.notifyFinished(tx, id) }
-            return (job, finished)
+            if plan.finishes { try await self.notifyFinished(tx, id) }
+            return plan
         }
-        if finished { self.notifyFinishedJobObservers(id) }
-        return job
+        if plan.finishes { self.notifyFinishedJobObservers(id) }
+        return plan.job
     }
 
     // MARK: Helpers

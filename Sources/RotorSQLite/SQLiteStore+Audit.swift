@@ -157,15 +157,3 @@ extension SQLiteStore: AuditStore {
         )
     }
 }
-
-extension SQLiteStore {
-    /// Appends a job's terminal state (`job.succeeded`, `job.rolled_back`, ...), in the
-    /// transaction that makes it terminal: the engine's doing, or the caller's when a cancel
-    /// ends a queued job at once.
-    static func auditOutcome(_ db: Database, _ job: Job, actor: String = "engine") throws {
-        try Self.appendAudit(
-            db,
-            AuditRecord(at: job.finishedAt ?? job.updatedAt, actor: actor, action: "job.\(job.state.rawValue)", resource: job.id.rawValue)
-        )
-    }
-}

@@ -375,69 +375,50 @@ public final class SQLiteStore: Store {
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
         let finished = try await self.writer.write { db -> Bool in
-            let job = commit.job
+            let id = commit.job.id
             guard
-                let row = try db.fetchRow("SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [job.id.rawValue])
-            else { throw StoreError.jobNotFound(job.id) }
-            guard try row.decode(String?.self, forColumn: "lease_owner") == owner else {
-                throw StoreError(.leaseLost, message: "the lease on job \(job.id) is no longer held by \(owner)")
-            }
-            let revision = try row.decode(Int.self, forColumn: "revision")
-            guard revision == job.revision else {
-                throw StoreError(
-                    .conflict,
-                    message: "job \(job.id) changed since it was read (revision \(revision), expected \(job.revision))")
-            }
-
-            let storedState = try RowCoding.enumValue(JobState.self, row, "state")
-            let baseline = try Self.outboxBaseline(db, credential: job.credentialID, jobState: storedState)
-            try Self.updateJobRow(db, job, revision: revision + 1)
-            if !storedState.isTerminal && job.state.isTerminal { try Self.auditOutcome(db, job) }
-            if let credential = commit.credential {
-                try Self.updateRotationColumns(db, credential)
-            }
-            try self.enqueueEvents(db, reporting: job, since: baseline)
-
-            let credentialOwner = job.credentialID.rawValue
-            try self.apply(commit.currentKey, db, owner: credentialOwner, field: EnvelopeField.currentKey)
-            try self.apply(commit.previousKey, db, owner: credentialOwner, field: EnvelopeField.previousKey)
-            try self.apply(commit.pendingKey, db, owner: job.id.rawValue, field: EnvelopeField.pendingKey)
-            try Self.appendEvents(db, job: job.id, commit.events)
-            return !storedState.isTerminal && job.state.isTerminal
+                let row = try db.fetchRow("SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            else { throw StoreError.jobNotFound(id) }
+            let stored = JobGuard(
+                leaseOwner: try row.decode(String?.self, forColumn: "lease_owner"),
+                revision: try row.decode(Int.self, forColumn: "revision"),
+                state: try RowCoding.enumValue(JobState.self, row, "state"))
+            let plan = try CommitPlan(commit, owner: owner, stored: stored)
+            let baseline = try Self.outboxBaseline(db, credential: plan.job.credentialID, jobState: stored.state)
+            try Self.updateJobRow(db, plan.job, revision: plan.revision)
+            if let record = plan.auditRecord { try Self.appendAudit(db, record) }
+            if let credential = plan.credential { try Self.updateRotationColumns(db, credential) }
+            try self.enqueueEvents(db, reporting: plan.job, since: baseline)
+            for write in plan.secrets { try self.apply(write, db) }
+            try Self.appendEvents(db, job: id, plan.events)
+            return plan.finishes
         }
         if finished { self.notifyFinishedJobObservers(commit.job.id) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
         let actor = Audit.actor
-        let (job, finished) = try await self.writer.write { db -> (Job, Bool) in
+        let plan = try await self.writer.write { db -> CancelPlan in
             guard let stored = try Self.fetchJob(db, id) else { throw StoreError.jobNotFound(id) }
             let baseline = try Self.outboxBaseline(db, credential: stored.credentialID, jobState: stored.state)
-            var job = stored
-            try job.requestCancel(at: now)
-            if job != stored {
-                job.revision = stored.revision + 1
-                try Self.updateJobRow(db, job, revision: job.revision)
-            }
-            try Self.appendEvents(
-                db, job: id,
-                [JobEvent(at: now, type: "job.cancel_requested", step: stored.step, message: "Cancellation requested.")]
-            )
-            if !stored.state.isTerminal && job.state.isTerminal {
-                try Self.auditOutcome(db, job, actor: actor)
+            let plan = try CancelPlan(stored: stored, at: now, actor: actor)
+            if plan.rewritesJob { try Self.updateJobRow(db, plan.job, revision: plan.job.revision) }
+            try Self.appendEvents(db, job: id, [plan.event])
+            if let record = plan.auditRecord {
+                try Self.appendAudit(db, record)
                 try db.run(
                     sql: "UPDATE credentials SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
                     arguments: [
-                        CredentialState.active.rawValue, RowCoding.time(now), job.credentialID.rawValue,
+                        CredentialState.active.rawValue, RowCoding.time(now), plan.job.credentialID.rawValue,
                         CredentialState.rotating.rawValue,
                     ]
                 )
             }
-            try self.enqueueEvents(db, reporting: job, since: baseline)
-            return (job, !stored.state.isTerminal && job.state.isTerminal)
+            try self.enqueueEvents(db, reporting: plan.job, since: baseline)
+            return plan
         }
-        if finished { self.notifyFinishedJobObservers(id) }
-        return job
+        if plan.finishes { self.notifyFinishedJobObservers(id) }
+        return plan.job
     }
 
     public func observeFinishedJobs(_ observer: @escaping @Sendable (JobID?) -> Void) {
@@ -581,11 +562,11 @@ extension SQLiteStore {
         }
     }
 
-    fileprivate func apply(_ change: SecretChange, _ db: Database, owner: String, field: String) throws {
-        switch change {
+    fileprivate func apply(_ write: SecretWrite, _ db: Database) throws {
+        switch write.change {
         case .unchanged: return
-        case .set(let secret): try self.putSecret(db, owner: owner, field: field, secret)
-        case .clear: try self.deleteSecret(db, owner: owner, field: field)
+        case .set(let secret): try self.putSecret(db, owner: write.owner, field: write.field, secret)
+        case .clear: try self.deleteSecret(db, owner: write.owner, field: write.field)
         }
     }
 
