@@ -16,6 +16,8 @@ public struct RotationServices: Sendable {
     public var clock: any RotorClock
     /// Requests waiting for jobs to finish, woken by the store's finished-job notifications.
     public var jobWaiters: JobWaiters
+    /// Requests waiting for a credential's key to change, woken by the store's served-key notifications.
+    public var keyWaiters: KeyWaiters
     /// The cap on concurrent `?wait=` requests per token.
     public var waitLimits: WaitLimits
     /// The shortest schedule accepted (`ROTOR_MIN_SCHEDULE_PERIOD`, default one hour).
@@ -41,6 +43,9 @@ public struct RotationServices: Sendable {
         let waiters = JobWaiters()
         store.observeFinishedJobs { waiters.notify($0) }
         self.jobWaiters = waiters
+        let keyWaiters = KeyWaiters()
+        store.observeServedKeys { keyWaiters.notify($0) }
+        self.keyWaiters = keyWaiters
         self.waitLimits = waitLimits
     }
 }

@@ -305,6 +305,14 @@ public protocol Store: Sendable {
     /// waits should look again. Waiting requests (`GET /v1/jobs/{id}?wait=`) wake on it instead
     /// of polling the store. Called on whatever thread committed; observers must not block.
     func observeFinishedJobs(_ observer: @escaping @Sendable (JobID?) -> Void)
+
+    /// Calls `observer` with a credential's id once a transaction that may have changed the key
+    /// it serves has committed (a job of it moved to another step or state: the pending key is
+    /// offered in `verify`, withdrawn by a rollback, made current by `finalize`), by this
+    /// instance or any other sharing the store. `nil`: look again at every credential. Long-polls
+    /// for keys (`GET …/secret?after_version=`, `GET …/agent/key?known_version=`) wake on it.
+    /// Called on whatever thread committed; observers must not block.
+    func observeServedKeys(_ observer: @escaping @Sendable (CredentialID?) -> Void)
 }
 
 extension Store {

@@ -32,14 +32,17 @@ extension PostgresStore: JobNotifications {
                         try await connection.listen(on: Self.jobsChannel) { jobs in
                             try await connection.listen(on: Self.outboxChannel) { outbox in
                                 try await connection.listen(on: Self.finishedJobsChannel) { finished in
-                                    signal.finish()
-                                    if connectedBefore {
-                                        self.notifyJobObservers()
-                                        self.notifyOutboxObservers()
-                                        self.notifyFinishedJobObservers(nil)
+                                    try await connection.listen(on: Self.servedKeysChannel) { keys in
+                                        signal.finish()
+                                        if connectedBefore {
+                                            self.notifyJobObservers()
+                                            self.notifyOutboxObservers()
+                                            self.notifyFinishedJobObservers(nil)
+                                            self.notifyServedKeyObservers(nil)
+                                        }
+                                        connectedBefore = true
+                                        try await self.relay(jobs: jobs, outbox: outbox, finished: finished, keys: keys, schema: schema)
                                     }
-                                    connectedBefore = true
-                                    try await self.relay(jobs: jobs, outbox: outbox, finished: finished, schema: schema)
                                 }
                             }
                         }
@@ -59,7 +62,8 @@ extension PostgresStore: JobNotifications {
 
     /// Calls the observers for each notification until the connection ends.
     private func relay(
-        jobs: PostgresNotificationSequence, outbox: PostgresNotificationSequence, finished: PostgresNotificationSequence, schema: String
+        jobs: PostgresNotificationSequence, outbox: PostgresNotificationSequence, finished: PostgresNotificationSequence,
+        keys: PostgresNotificationSequence, schema: String
     ) async throws {
         let prefix = schema + "|"
         let own = Self.payload(schema: schema, instance: self.instanceToken)
@@ -77,15 +81,30 @@ extension PostgresStore: JobNotifications {
             }
             group.addTask {
                 // This instance's own finished jobs were reported when they committed.
-                for try await notification in finished where notification.payload.hasPrefix(own + "|") == false {
-                    guard notification.payload.hasPrefix(prefix) else { continue }
-                    let id = notification.payload.split(separator: "|").last.map(String.init).flatMap(JobID.init)
-                    self.notifyFinishedJobObservers(id)
-                }
+                for try await id in Self.othersIDs(finished, own: own, prefix: prefix) { self.notifyFinishedJobObservers(JobID(id)) }
+            }
+            group.addTask {
+                for try await id in Self.othersIDs(keys, own: own, prefix: prefix) { self.notifyServedKeyObservers(CredentialID(id)) }
             }
             _ = try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The ids (`schema|instance|id`) other instances sent about this store's schema.
+    private static func othersIDs(
+        _ notifications: PostgresNotificationSequence, own: String, prefix: String
+    ) -> some AsyncSequence<String, any Error> {
+        notifications.filter { $0.payload.hasPrefix(prefix) && !$0.payload.hasPrefix(own + "|") }
+            .map { $0.payload.split(separator: "|").last.map(String.init) ?? "" }
+    }
+
+    public func observeServedKeys(_ observer: @escaping @Sendable (CredentialID?) -> Void) {
+        self.servedKeyObservers.withLock { $0.append(observer) }
+    }
+
+    func notifyServedKeyObservers(_ id: CredentialID?) {
+        for observer in self.servedKeyObservers.withLock({ $0 }) { observer(id) }
     }
 
     private func notifyJobObservers() {

@@ -33,6 +33,7 @@ public final class PostgresStore: Store, Service {
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
     let jobObservers = Mutex<[@Sendable () -> Void]>([])
     let finishedJobObservers = Mutex<[@Sendable (JobID?) -> Void]>([])
+    let servedKeyObservers = Mutex<[@Sendable (CredentialID?) -> Void]>([])
     private let tasks = Mutex<[Task<Void, Never>]>([])
     let auditChainer = AuditChainer()
 
@@ -41,6 +42,9 @@ public final class PostgresStore: Store, Service {
     static let outboxChannel = "rotor_outbox"
     /// Payload `schema|instance|job id`: a job became terminal (``Store/observeFinishedJobs(_:)``).
     static let finishedJobsChannel = "rotor_jobs_finished"
+    /// Payload `schema|instance|credential id`: the key a credential serves may have changed
+    /// (``Store/observeServedKeys(_:)``).
+    static let servedKeysChannel = "rotor_served_keys"
 
     /// A store on the database at `url` that is not open yet: run ``client`` (a `Service`: `rotor
     /// serve` runs it in its ServiceGroup), then call ``open()``.
@@ -557,7 +561,7 @@ public final class PostgresStore: Store, Service {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        let finished = try await self.write { tx -> Bool in
+        let plan = try await self.write { tx -> CommitPlan in
             let id = commit.job.id
             // The job's row lock orders this commit with a cancel and with other instances. The
             // outbox baseline comes with it: whatever changes the job's row bumps its revision,
@@ -566,7 +570,7 @@ public final class PostgresStore: Store, Service {
             else { throw StoreError.jobNotFound(id) }
             let stored = JobGuard(
                 leaseOwner: try row.optionalString("lease_owner"), revision: try row.int("revision"),
-                state: try RowCoding.enumValue(JobState.self, row, "state"))
+                state: try RowCoding.enumValue(JobState.self, row, "state"), step: try RowCoding.enumValue(JobStep.self, row, "step"))
             let plan = try CommitPlan(commit, owner: owner, stored: stored)
             let baseline = OutboxBaseline(
                 jobState: stored.state,
@@ -579,9 +583,11 @@ public final class PostgresStore: Store, Service {
             for write in plan.secrets { try await self.apply(write, tx) }
             try await Self.appendEvents(tx, job: id, plan.events)
             if plan.finishes { try await self.notifyFinished(tx, id) }
-            return plan.finishes
+            if plan.movesJob { try await self.notifyServedKey(tx, plan.job.credentialID) }
+            return plan
         }
-        if finished { self.notifyFinishedJobObservers(commit.job.id) }
+        if plan.finishes { self.notifyFinishedJobObservers(commit.job.id) }
+        if plan.movesJob { self.notifyServedKeyObservers(commit.job.credentialID) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
@@ -605,9 +611,11 @@ public final class PostgresStore: Store, Service {
             // The job's holder, wherever it runs, should start the rollback now.
             try await Self.notifyJobs(tx)
             if plan.finishes { try await self.notifyFinished(tx, id) }
+            if plan.rewritesJob { try await self.notifyServedKey(tx, plan.job.credentialID) }
             return plan
         }
         if plan.finishes { self.notifyFinishedJobObservers(id) }
+        if plan.rewritesJob { self.notifyServedKeyObservers(plan.job.credentialID) }
         return plan.job
     }
 
@@ -700,6 +708,13 @@ public final class PostgresStore: Store, Service {
     func notifyFinished(_ tx: Transaction, _ job: JobID) async throws {
         try await tx.run(
             "SELECT pg_notify(\(Self.finishedJobsChannel), current_schema() || '|' || \(self.instanceToken) || '|' || \(job.rawValue))")
+    }
+
+    /// Tells the other instances that the key `credential` serves may have changed; sent when
+    /// the transaction commits. This instance's own observers are called once the commit has returned.
+    func notifyServedKey(_ tx: Transaction, _ credential: CredentialID) async throws {
+        try await tx.run(
+            "SELECT pg_notify(\(Self.servedKeysChannel), current_schema() || '|' || \(self.instanceToken) || '|' || \(credential.rawValue))")
     }
 }
 

@@ -65,7 +65,7 @@ enum Prepared {
     /// A commit's guard: the job's row, locked, with what the outbox compares the commit with.
     struct CommitGuard: PreparedQuery {
         static let sql = """
-            SELECT j.lease_owner, j.revision, j.state, c.state AS credential_state,
+            SELECT j.lease_owner, j.revision, j.state, j.step, c.state AS credential_state,
                 EXISTS (SELECT 1 FROM subscriptions) AS subscribed
             FROM jobs j LEFT JOIN credentials c ON c.id = j.credential_id
             WHERE j.id = $1 FOR UPDATE OF j

@@ -34,6 +34,7 @@ public final class SQLiteStore: Store {
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
     /// Called after a transaction that made a job terminal (``Store/observeFinishedJobs(_:)``).
     let finishedJobObservers = Mutex<[@Sendable (JobID?) -> Void]>([])
+    let servedKeyObservers = Mutex<[@Sendable (CredentialID?) -> Void]>([])
 
     /// The writer connection's `PRAGMA synchronous` (2 is FULL).
     package func synchronousSetting() async throws -> Int {
@@ -374,15 +375,15 @@ public final class SQLiteStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        let finished = try await self.writer.write { db -> Bool in
+        let plan = try await self.writer.write { db -> CommitPlan in
             let id = commit.job.id
             guard
-                let row = try db.fetchRow("SELECT lease_owner, revision, state FROM jobs WHERE id = ?", arguments: [id.rawValue])
+                let row = try db.fetchRow("SELECT lease_owner, revision, state, step FROM jobs WHERE id = ?", arguments: [id.rawValue])
             else { throw StoreError.jobNotFound(id) }
             let stored = JobGuard(
                 leaseOwner: try row.decode(String?.self, forColumn: "lease_owner"),
                 revision: try row.decode(Int.self, forColumn: "revision"),
-                state: try RowCoding.enumValue(JobState.self, row, "state"))
+                state: try RowCoding.enumValue(JobState.self, row, "state"), step: try RowCoding.enumValue(JobStep.self, row, "step"))
             let plan = try CommitPlan(commit, owner: owner, stored: stored)
             let baseline = try Self.outboxBaseline(db, credential: plan.job.credentialID, jobState: stored.state)
             try Self.updateJobRow(db, plan.job, revision: plan.revision)
@@ -391,9 +392,10 @@ public final class SQLiteStore: Store {
             try self.enqueueEvents(db, reporting: plan.job, since: baseline)
             for write in plan.secrets { try self.apply(write, db) }
             try Self.appendEvents(db, job: id, plan.events)
-            return plan.finishes
+            return plan
         }
-        if finished { self.notifyFinishedJobObservers(commit.job.id) }
+        if plan.finishes { self.notifyFinishedJobObservers(commit.job.id) }
+        if plan.movesJob { self.notifyServedKeyObservers(commit.job.credentialID) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {
@@ -418,6 +420,7 @@ public final class SQLiteStore: Store {
             return plan
         }
         if plan.finishes { self.notifyFinishedJobObservers(id) }
+        if plan.rewritesJob { self.notifyServedKeyObservers(plan.job.credentialID) }
         return plan.job
     }
 
@@ -427,6 +430,14 @@ public final class SQLiteStore: Store {
 
     private func notifyFinishedJobObservers(_ id: JobID) {
         for observer in self.finishedJobObservers.withLock({ $0 }) { observer(id) }
+    }
+
+    public func observeServedKeys(_ observer: @escaping @Sendable (CredentialID?) -> Void) {
+        self.servedKeyObservers.withLock { $0.append(observer) }
+    }
+
+    private func notifyServedKeyObservers(_ id: CredentialID) {
+        for observer in self.servedKeyObservers.withLock({ $0 }) { observer(id) }
     }
 
     // MARK: Helpers

@@ -7,11 +7,13 @@ package struct JobGuard: Sendable {
     package var leaseOwner: String?
     package var revision: Int
     package var state: JobState
+    package var step: JobStep
 
-    package init(leaseOwner: String?, revision: Int, state: JobState) {
+    package init(leaseOwner: String?, revision: Int, state: JobState, step: JobStep) {
         self.leaseOwner = leaseOwner
         self.revision = revision
         self.state = state
+        self.step = step
     }
 }
 
@@ -40,6 +42,9 @@ package struct CommitPlan: Sendable {
     package let events: [JobEvent]
     /// Whether this commit moves the job into a terminal state.
     package let finishes: Bool
+    /// Whether the job moves to another step or state, which may change the key its credential
+    /// serves to agents and pull consumers (``Store/observeServedKeys(_:)``).
+    package let movesJob: Bool
 
     package init(_ commit: RotationCommit, owner: String, stored: JobGuard) throws(StoreError) {
         let job = commit.job
@@ -61,6 +66,7 @@ package struct CommitPlan: Sendable {
         ].filter { $0.change != .unchanged }
         self.events = commit.events
         self.finishes = !stored.state.isTerminal && job.state.isTerminal
+        self.movesJob = stored.step != job.step || stored.state != job.state
     }
 
     /// The audit record of the job's outcome, when this commit finishes it.

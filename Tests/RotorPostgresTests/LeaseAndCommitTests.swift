@@ -5,6 +5,9 @@ import Testing
 @Suite(.postgresConfigured) struct LeaseAndCommitTests {
     let suite = LeaseAndCommitConformance()
 
+    @Test("a commit that moves a job to another step or state, and a cancel that changes it, tell the served-key observers; others do not")
+    func servedKeyNotifications() async throws { try await self.suite.servedKeyNotifications(.postgres) }
+
     @Test("a queued job is claimed once; another owner gets it only after the lease lapses")
     func claim() async throws { try await self.suite.claim(.postgres) }
 

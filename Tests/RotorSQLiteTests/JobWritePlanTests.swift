@@ -24,7 +24,7 @@ import Testing
     func lostLease() throws {
         let job = try self.running()
         for holder in ["other", nil] as [String?] {
-            let stored = JobGuard(leaseOwner: holder, revision: job.revision, state: .running)
+            let stored = JobGuard(leaseOwner: holder, revision: job.revision, state: .running, step: job.step)
             let error = #expect(throws: StoreError.self) { try CommitPlan(RotationCommit(job: job), owner: "me", stored: stored) }
             #expect(error?.code == .leaseLost)
         }
@@ -33,7 +33,7 @@ import Testing
     @Test("a commit of a job read at an older revision is a conflict")
     func staleRevision() throws {
         let job = try self.running()
-        let stored = JobGuard(leaseOwner: "me", revision: job.revision + 1, state: .running)
+        let stored = JobGuard(leaseOwner: "me", revision: job.revision + 1, state: .running, step: job.step)
         let error = #expect(throws: StoreError.self) { try CommitPlan(RotationCommit(job: job), owner: "me", stored: stored) }
         #expect(error?.code == .conflict)
     }
@@ -42,12 +42,13 @@ import Testing
     func secretsAndRevision() throws {
         let job = try self.running()
         let commit = RotationCommit(job: job, currentKey: .set(Secret("new")), previousKey: .unchanged, pendingKey: .clear)
-        let plan = try CommitPlan(commit, owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: .running))
+        let plan = try CommitPlan(commit, owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: .running, step: job.step))
         #expect(plan.revision == job.revision + 1)
         #expect(plan.secrets.map(\.field) == [EnvelopeField.currentKey, EnvelopeField.pendingKey])
         #expect(plan.secrets.map(\.owner) == [job.credentialID.rawValue, job.id.rawValue])
         #expect(plan.secrets.map(\.change) == [.set(Secret("new")), .clear])
         #expect(!plan.finishes)
+        #expect(!plan.movesJob)
         #expect(plan.auditRecord == nil)
     }
 
@@ -56,12 +57,13 @@ import Testing
         var job = self.queued()
         try job.requestCancel(at: Self.t0)
         #expect(job.state == .cancelled)
-        let fromRunning = try CommitPlan(RotationCommit(job: job), owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: .running))
+        let fromRunning = try CommitPlan(RotationCommit(job: job), owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: .running, step: job.step))
         #expect(fromRunning.finishes)
+        #expect(fromRunning.movesJob)
         #expect(fromRunning.auditRecord?.action == "job.\(job.state.rawValue)")
         #expect(fromRunning.auditRecord?.actor == "engine")
         #expect(fromRunning.auditRecord?.resource == job.id.rawValue)
-        let again = try CommitPlan(RotationCommit(job: job), owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: job.state))
+        let again = try CommitPlan(RotationCommit(job: job), owner: "me", stored: JobGuard(leaseOwner: "me", revision: job.revision, state: job.state, step: job.step))
         #expect(!again.finishes)
         #expect(again.auditRecord == nil)
     }

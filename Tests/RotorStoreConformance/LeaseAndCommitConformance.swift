@@ -1,5 +1,6 @@
 import Foundation
 import RotorCore
+import Synchronization
 import Testing
 
 /// The engine's side of every store: claiming jobs under leases, committing steps against the
@@ -58,6 +59,46 @@ package struct LeaseAndCommitConformance: Sendable {
             try await store.releaseLeases(owner: "A")
             #expect(try await store.claimJobs(owner: "A", now: self.at(13), leaseUntil: self.at(60), limit: 10) == [ids[0], ids[1]])
             #expect(try await store.renewLease(ids[2], owner: "B", until: self.at(90)))
+        }
+    }
+
+    package func servedKeyNotifications(_ kind: StoreKind) async throws {
+        try await kind.withStore { subject in
+            let store = subject.store
+            let heard = Mutex<[CredentialID?]>([])
+            store.observeServedKeys { id in heard.withLock { $0.append(id) } }
+            let credential = try await store.addCredential()
+            let job = try await store.addJob(for: credential)
+            _ = try await store.claimJobs(owner: "A", now: self.t0, leaseUntil: self.at(60), limit: 1)
+
+            // queued → running: the job moved, so the key it serves may have.
+            var rotation = try await store.rotation(job.id)
+            try rotation.job.start(at: self.at(1))
+            try await store.commit(RotationCommit(job: rotation.job), owner: "A")
+            #expect(heard.withLock { $0 } == [credential.id])
+
+            // An attempt within the same step changes nothing an agent or a consumer is served.
+            rotation = try await store.rotation(job.id)
+            try rotation.job.beginAttempt(at: self.at(2))
+            try await store.commit(RotationCommit(job: rotation.job), owner: "A")
+            #expect(heard.withLock { $0 } == [credential.id])
+
+            // create → distribute, with the pending key.
+            rotation = try await store.rotation(job.id)
+            try rotation.job.completeStep(at: self.at(3))
+            try await store.commit(RotationCommit(job: rotation.job, pendingKey: .set(Secret("pending-key"))), owner: "A")
+            #expect(heard.withLock { $0 } == [credential.id, credential.id])
+
+            // A refused commit tells nobody.
+            _ = await #expect(throws: StoreError.self) { try await store.commit(RotationCommit(job: rotation.job), owner: "A") }
+            #expect(heard.withLock { $0 }.count == 2)
+
+            // A cancel turns the job to its rollback.
+            _ = try await store.requestCancel(job.id, at: self.at(4))
+            #expect(heard.withLock { $0 } == [credential.id, credential.id, credential.id])
+            // Asking again changes nothing.
+            _ = try await store.requestCancel(job.id, at: self.at(5))
+            #expect(heard.withLock { $0 }.count == 3)
         }
     }
 

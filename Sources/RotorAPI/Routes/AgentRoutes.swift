@@ -78,32 +78,59 @@ enum AgentRoutes {
         if (instance == nil) != (group == nil) {
             errors.append(.init(field: instance == nil ? "instance" : "group", message: "is required when \(instance == nil ? "group" : "instance") is given"))
         }
+        var knownVersion: Int?
+        if let text = request.query["known_version"] {
+            if let number = Int(text), number >= 1 { knownVersion = number } else { errors.append(.init(field: "known_version", message: "must be a whole number from 1")) }
+            if wanted != nil { errors.append(.init(field: "known_version", message: "cannot be combined with version")) }
+        }
+        let knownStatus = request.query["known_status"]
+        if let knownStatus, knownStatus != "current", knownStatus != "pending" {
+            errors.append(.init(field: "known_status", message: "must be \"current\" or \"pending\""))
+        }
+        var wait: TimeInterval = 0
+        do throws(HTTPError) { wait = try KeyLongPoll.waitSeconds(request) } catch { errors += error.errors }
+        if request.query["wait"] != nil || knownStatus != nil, request.query["known_version"] == nil {
+            errors.append(.init(field: "known_version", message: "is required with \(knownStatus != nil ? "known_status" : "wait")"))
+        }
         guard errors.isEmpty else { throw HTTPError.invalidRequest("The query is invalid.", errors: errors) }
 
         let versions = try await Self.versions(id, services)
         if let group { try Self.requireGroup(group, of: versions.credential) }
-        let chosen: (secret: Secret, version: Int, status: String)
-        switch wanted {
-        case nil:
-            chosen = versions.pending.map { ($0.secret, $0.version, "pending") } ?? (versions.current.secret, versions.current.version, "current")
-        case versions.current.version?:
-            chosen = (versions.current.secret, versions.current.version, "current")
-        case let version? where version == versions.pending?.version:
-            chosen = (versions.pending!.secret, version, "pending")
-        case let version?:
-            throw HTTPError.notFound("No key of version \(version) is available: the current version is \(versions.current.version)\(versions.pending.map { ", the pending one \($0.version)" } ?? "").")
-        }
         if let instance, let group {
             guard try await services.store.recordAgentSeen(id, instance: instance, group: group, at: now) else {
                 throw Self.groupMismatch(instance)
             }
         }
-        try await services.store.appendAudit(
-            AuditRecord(at: now, actor: principal.id, action: "secret.read", resource: id.rawValue, outcome: "success (\(chosen.status) version \(chosen.version))"))
-        var response = try Response.json(AgentKeyResponse(
-            secret: chosen.secret.reveal(), version: chosen.version, status: chosen.status, fingerprint: services.fingerprint(chosen.secret)))
-        response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
-        return response
+        // The key to hand out, unless it is the one the agent says it has.
+        let serve: @Sendable (Versions) async throws -> Response? = { [wanted, knownVersion] versions in
+            let chosen = try Self.choose(wanted, from: versions)
+            if let knownVersion, chosen.version == knownVersion, knownStatus.map({ $0 == chosen.status }) ?? true { return nil }
+            try await services.store.appendAudit(
+                AuditRecord(
+                    at: services.clock.now(), actor: principal.id, action: "secret.read", resource: id.rawValue,
+                    outcome: "success (\(chosen.status) version \(chosen.version))"))
+            var response = try Response.json(
+                AgentKeyResponse(secret: chosen.secret.reveal(), version: chosen.version, status: chosen.status, fingerprint: services.fingerprint(chosen.secret)))
+            response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+            return response
+        }
+        guard knownVersion != nil else { return try await serve(versions) ?? .noContent }
+        return try await KeyLongPoll.answer(id, waiting: wait, request, services) { try await serve(Self.versions(id, services)) }
+    }
+
+    /// The key `wanted` names (the pending one, else the current one, when it names none).
+    private static func choose(_ wanted: Int?, from versions: Versions) throws(HTTPError) -> (secret: Secret, version: Int, status: String) {
+        switch wanted {
+        case nil:
+            return versions.pending.map { ($0.secret, $0.version, "pending") } ?? (versions.current.secret, versions.current.version, "current")
+        case versions.current.version?:
+            return (versions.current.secret, versions.current.version, "current")
+        case let version? where version == versions.pending?.version:
+            return (versions.pending!.secret, version, "pending")
+        case let version?:
+            throw HTTPError.notFound(
+                "No key of version \(version) is available: the current version is \(versions.current.version)\(versions.pending.map { ", the pending one \($0.version)" } ?? "").")
+        }
     }
 
     // MARK: POST acks

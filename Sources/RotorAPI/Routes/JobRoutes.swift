@@ -28,7 +28,7 @@ enum JobRoutes {
         }
         v1.get("/jobs/{id}") { request in
             let id = try request.id("id", as: JobID.self)
-            let wait = try self.waitDuration(request)
+            let wait = try KeyLongPoll.waitSeconds(request)
             guard wait > 0 else { return JobResource(job: try await self.readJob(id, request, services)).response() }
             return try await self.waitForJob(id, seconds: wait, request, services)
         }
@@ -85,10 +85,7 @@ enum JobRoutes {
         guard !job.state.isTerminal, services.waitLimits.acquire(holder) else {
             ticket.cancel()
             guard job.state.isTerminal else {
-                throw HTTPError(
-                    .tooManyRequests, code: "too_many_waits",
-                    detail: "This token already holds as many waiting requests as it may; retry later or wait with fewer requests.",
-                    headers: ["Retry-After": "1"])
+                throw HTTPError.tooManyWaits
             }
             return JobResource(job: job).response()
         }
@@ -184,14 +181,5 @@ enum JobRoutes {
         }
         guard errors.isEmpty else { throw HTTPError.invalidRequest("The query is invalid.", errors: errors) }
         return filter
-    }
-
-    /// `?wait=PT30S`: at most 60 s.
-    private static func waitDuration(_ request: Request) throws(HTTPError) -> TimeInterval {
-        guard let text = request.query["wait"] else { return 0 }
-        guard let duration = try? ISODuration(parsing: text), let seconds = duration.fixedSeconds, seconds <= Self.maximumWait else {
-            throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "wait", message: "must be an ISO 8601 duration of at most PT60S")])
-        }
-        return seconds
     }
 }

@@ -7,6 +7,14 @@ import Synchronization
 
 /// Requests waiting for jobs to finish (`GET /v1/jobs/{id}?wait=`), woken by the store's
 /// finished-job notifications (``Store/observeFinishedJobs(_:)``) rather than by polling it.
+public typealias JobWaiters = Waiters<JobID>
+
+/// Requests waiting for a credential's key to change (`GET …/secret?after_version=`,
+/// `GET …/agent/key?known_version=`), woken by ``Store/observeServedKeys(_:)``.
+public typealias KeyWaiters = Waiters<CredentialID>
+
+/// Requests waiting for something about a `Key` (a job, a credential) to change, woken by the
+/// store's notifications rather than by polling it.
 ///
 /// A waiter registers before it reads the job, so a commit that lands between the read and the
 /// wait is not missed: the registration remembers it and the wait returns at once. A waiter
@@ -14,12 +22,12 @@ import Synchronization
 /// and no store reads while it waits. When a job with many waiters finishes, they share one
 /// read of it and one encoding of the answer (``sharedTerminalRead(_:_:)``). It ends on the job's notification, a `nil` notification (anything may
 /// have finished: look again), its deadline, or its client going away.
-public final class JobWaiters: Sendable {
+public final class Waiters<Key: Hashable & Sendable>: Sendable {
     /// One registration: ``wait(until:disconnect:)`` once, then ``cancel()`` (idempotent).
     public struct Ticket: Sendable {
-        fileprivate let job: JobID
+        fileprivate let job: Key
         fileprivate let id: Int
-        fileprivate let owner: JobWaiters
+        fileprivate let owner: Waiters
 
         /// Suspends until the job may have finished, `deadline` passes or the client goes.
         public func wait(until deadline: ContinuousClock.Instant, disconnect: ClientDisconnect?) async {
@@ -40,7 +48,7 @@ public final class JobWaiters: Sendable {
 
     private struct State {
         var nextID = 0
-        var byJob: [JobID: [Int: Entry]] = [:]
+        var byJob: [Key: [Int: Entry]] = [:]
         var count = 0
     }
 
@@ -50,7 +58,7 @@ public final class JobWaiters: Sendable {
     public init() {}
 
     /// Registers interest in `job`; read the job after this, then wait on the ticket.
-    public func register(_ job: JobID) -> Ticket {
+    public func register(_ job: Key) -> Ticket {
         let id = self.state.withLock { state in
             state.nextID += 1
             state.byJob[job, default: [:]][state.nextID] = .registered
@@ -61,7 +69,7 @@ public final class JobWaiters: Sendable {
     }
 
     /// Wakes the waiters of `job`, or of every job for `nil`.
-    public func notify(_ job: JobID?) {
+    public func notify(_ job: Key?) {
         let continuations = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
             var woken: [CheckedContinuation<Void, Never>] = []
             let jobs = job.map { [$0] } ?? Array(state.byJob.keys)
@@ -120,7 +128,7 @@ public final class JobWaiters: Sendable {
     /// answer. Instead the first reads and encodes; whoever asks while that is under way gets its
     /// result if it shows the job terminal (a terminal job never changes, so a read that began a
     /// moment earlier is still right), and otherwise reads for itself.
-    func sharedTerminalRead(_ job: JobID, _ read: @escaping @Sendable () async throws -> SharedJob) async throws -> SharedJob {
+    func sharedTerminalRead(_ job: Key, _ read: @escaping @Sendable () async throws -> SharedJob) async throws -> SharedJob {
         let (task, created) = self.reads.withLock { reads -> (Task<SharedJob, any Error>, Bool) in
             if let running = reads[job] { return (running, false) }
             let task = Task { try await read() }
@@ -135,10 +143,10 @@ public final class JobWaiters: Sendable {
         return try await read()
     }
 
-    private let reads = Mutex<[JobID: Task<SharedJob, any Error>]>([:])
+    private let reads = Mutex<[Key: Task<SharedJob, any Error>]>([:])
 
     /// Resumes one waiter (or marks it fired); with `remove`, forgets it.
-    fileprivate func fire(_ job: JobID, _ id: Int, remove: Bool) {
+    fileprivate func fire(_ job: Key, _ id: Int, remove: Bool) {
         let continuation = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let entry = state.byJob[job]?[id] else { return nil }
             if remove {
