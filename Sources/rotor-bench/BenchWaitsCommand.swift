@@ -37,9 +37,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
 
     func run() async throws {
         FileLimit.raiseToMaximum()
-        // The product binary, built beside this one (`swift build --product rotor`).
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("rotor").path
+        let binary = rotorBinary()
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         try await fake.run { vultrURL in
             let adminToken = "bench-" + UUID().uuidString.lowercased()
@@ -53,7 +51,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             let port = try await server.port()
             let base = "http://127.0.0.1:\(port)"
             let admin = BenchAPI(client: HTTPClient.shared, baseURL: base, token: adminToken)
-            say("server pid \(server.pid) on \(base)")
+            progress("bench-waits: server pid \(server.pid) on \(base)")
 
             // Credentials, and one rotation each, parked in a long grace period.
             var oldKeys: [JobID: String] = [:]
@@ -77,7 +75,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             }
             let (jobs, keys, readerTokens) = (jobIDs, oldKeys, readers)
             try await self.untilAllInGrace(jobs, admin)
-            say("\(self.jobs) jobs in grace (PT\(self.grace)S); opening \(self.waits) waits over \(self.tokens) store-issued tokens")
+            progress("bench-waits: \(self.jobs) jobs in grace (PT\(self.grace)S); opening \(self.waits) waits over \(self.tokens) store-issued tokens")
 
             // Each deletion's time at the provider, seen from this process every millisecond.
             let deleted = Locked<[JobID: ContinuousClock.Instant]>([:])
@@ -132,15 +130,15 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                 let early = answers.withLock { $0.count }
                 if early > 0 { throw BenchFailure("\(early) waits answered before their jobs ended: \(answers.withLock { $0.prefix(3) })") }
                 try await Task.sleep(for: .milliseconds(250))
-                parked = try await Self.gauge("rotor_http_requests_parked", base: base)
+                parked = try await metricsGauge("rotor_http_requests_parked", base: base)
             }
-            say("all \(self.waits) waits held after \(Self.seconds(ContinuousClock.now - opening)) s")
+            progress("bench-waits: all \(self.waits) waits held after \(seconds(ContinuousClock.now - opening)) s")
             let before = try server.cpuTicks()
             let watchStart = ContinuousClock.now
             try await Task.sleep(for: .seconds(self.idleSeconds))
-            let cpu = Double(try server.cpuTicks() - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / Self.seconds(ContinuousClock.now - watchStart)
+            let cpu = Double(try server.cpuTicks() - before) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds(ContinuousClock.now - watchStart)
             let (rss, peak) = try server.memory()
-            let stillHeld = try await Self.gauge("rotor_http_requests_parked", base: base)
+            let stillHeld = try await metricsGauge("rotor_http_requests_parked", base: base)
 
             await waiting.value
             watcher.cancel()
@@ -159,7 +157,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                     failures.append("\(answer.job): answered, but its old key was never seen deleted")
                     continue
                 }
-                latencies.append(Self.seconds(answer.at - end) * 1000)
+                latencies.append(seconds(answer.at - end) * 1000)
             }
             latencies.sort()
             func percentile(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
@@ -191,20 +189,6 @@ struct BenchWaitsCommand: AsyncParsableCommand {
         }
     }
 
-    /// A gauge's value from `/metrics`.
-    private static func gauge(_ name: String, base: String) async throws -> Int {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
-        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
-        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
-            return Int(Double(line.split(separator: " ").last ?? "") ?? 0)
-        }
-        return 0
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
 }
 
 /// One wait's outcome.
@@ -213,72 +197,4 @@ private struct WaitAnswer: Sendable {
     let at: ContinuousClock.Instant
     let status: UInt
     let state: String
-}
-
-/// A value behind a lock that escaping closures can share.
-private final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { self.mutex = Mutex(value) }
-    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { self.mutex.withLock { body(&$0) } }
-}
-
-/// A `rotor serve` child process on a free loopback port with a temporary data directory.
-private final class ChildServer: Sendable {
-    let process: Process
-    let stderr: URL
-    let directory: URL
-    var pid: Int32 { self.process.processIdentifier }
-
-    init(binary: String, environment: [String: String]) throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-bench-waits-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        self.stderr = self.directory.appendingPathComponent("server.stderr")
-        _ = FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
-        self.process = Process()
-        self.process.executableURL = URL(fileURLWithPath: binary)
-        self.process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", self.directory.appendingPathComponent("data").path]
-        self.process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        self.process.standardOutput = FileHandle.nullDevice
-        self.process.standardError = try FileHandle(forWritingTo: self.stderr)
-        try self.process.run()
-    }
-
-    func port() async throws -> Int {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let log = (try? String(contentsOf: self.stderr, encoding: .utf8)) ?? ""
-            if let match = log.firstMatch(of: /address[=":]+127\.0\.0\.1:(\d+)/), let port = Int(match.output.1) { return port }
-            guard self.process.isRunning else { throw BenchFailure("rotor serve exited: \(log.suffix(2000))") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw BenchFailure("rotor serve did not log its address within 30 s")
-    }
-
-    /// utime + stime, in clock ticks.
-    func cpuTicks() throws -> Int {
-        let stat = try String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8)
-        let fields = stat[stat.range(of: ") ")!.upperBound...].split(separator: " ")
-        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
-    }
-
-    /// VmRSS and VmHWM in kB.
-    func memory() throws -> (rss: Int, peak: Int) {
-        let status = try String(contentsOfFile: "/proc/\(self.pid)/status", encoding: .utf8)
-        func value(_ key: String) -> Int {
-            status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
-                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
-        }
-        return (value("VmRSS"), value("VmHWM"))
-    }
-
-    func stop() {
-        if self.process.isRunning { self.process.terminate() }
-        self.process.waitUntilExit()
-        try? FileManager.default.removeItem(at: self.directory)
-    }
-}
-
-/// Progress on standard error; the report goes to standard output.
-private func say(_ line: String) {
-    FileHandle.standardError.write(Data(("bench-waits: " + line + "\n").utf8))
 }

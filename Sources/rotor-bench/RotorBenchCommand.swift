@@ -5,7 +5,7 @@ import ArgumentParser
 struct RotorBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotor-bench",
-        abstract: "Rotor's benchmarks (run them through scripts/bench-engine.sh and scripts/bench-waits.sh).",
-        subcommands: [BenchCommand.self, BenchPollCommand.self, BenchWaitsCommand.self]
+        abstract: "Rotor's benchmarks (run them through scripts/bench-*.sh).",
+        subcommands: [BenchCommand.self, BenchPollCommand.self, BenchWaitsCommand.self, BenchAgentsCommand.self]
     )
 }
