@@ -29,7 +29,9 @@ import Testing
                         newKey: odd ? KeyInfo(providerKeyID: "new-\(text)", fingerprint: "sha256:0123456789ab", createdAt: t0) : nil,
                         oldKey: KeyInfo(providerKeyID: "old-\(index)", fingerprint: "sha256:ba9876543210", createdAt: t0),
                         targets: (0..<(index % 3)).map { n in
-                            JobTarget(targetID: .generate(), state: n == 0 ? .failed : .verified, attempts: n, lastError: n == 0 ? text : nil)
+                            JobTarget(
+                                targetID: .generate(), state: n == 0 ? .failed : .verified, attempts: n, lastError: n == 0 ? text : nil,
+                                verifyDeadline: n == 1 ? t0.addingTimeInterval(300) : nil)
                         },
                         error: state == .failed ? JobError(code: "target_failed", message: text, step: step) : nil,
                         revision: 1

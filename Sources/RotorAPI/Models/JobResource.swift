@@ -126,6 +126,10 @@ extension JobResource {
                 writer.key("last_error")
                 writer.string(lastError)
             }
+            if let deadline = target.verifyDeadline {
+                writer.key("verify_deadline")
+                writer.date(deadline)
+            }
             writer.endObject()
         }
         writer.endArray()
