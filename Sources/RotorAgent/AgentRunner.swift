@@ -98,6 +98,7 @@ public struct AgentRunner: Service {
             do {
                 return try await self.client.key(credential: credential.id, instance: self.configuration.instance, group: credential.group, known: nil, wait: .zero)
             } catch {
+                try Task.checkCancellation()  // stopping, not a failure of Rotor's
                 if once, error.isRefusal || backoff.attempt >= 5 {
                     self.logFetchFailure(error, credential, retryIn: nil)
                     return nil
@@ -122,6 +123,7 @@ public struct AgentRunner: Service {
                     credential: credential.id, instance: self.configuration.instance, group: credential.group, known: known, wait: self.configuration.wait)
                 backoff.reset()
             } catch {
+                try Task.checkCancellation()
                 let delay = backoff.next()
                 self.logFetchFailure(error, credential, retryIn: delay)
                 try await Task.sleep(for: delay)
@@ -163,6 +165,7 @@ public struct AgentRunner: Service {
                 logger.info(result == .recorded ? "acknowledged" : "already acknowledged")
                 return true
             } catch {
+                if Task.isCancelled { return false }
                 if case .http(let status, _, _) = error, status < 500, status != 429 {
                     logger.warning("Rotor refused the acknowledgement", metadata: ["reason": "\(error)"])
                     return false

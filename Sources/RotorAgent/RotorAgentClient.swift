@@ -47,6 +47,10 @@ package final class RotorAgentClient: Sendable {
     package init(url: URL, token: AgentToken, caFile: String?) throws {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        // Fail at once when Rotor cannot be reached: the agent's own backoff (with jitter, and a
+        // log line per failure) decides when to try again, not the pool's until the deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
         if let caFile {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
