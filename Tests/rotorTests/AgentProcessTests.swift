@@ -136,6 +136,12 @@ import Testing
         try await Self.eventually("both agents applied version 1") { try await world.appliedVersions() == ["a": 1, "b": 1] }
         #expect(world.file("a") == old.secret)
         #expect(world.file("b") == old.secret)
+        // Idle, with Rotor answering at once: each agent waits its 1 s poll interval between
+        // fetches rather than looping (two agents, 3 s: about 6 fetches; a busy loop makes hundreds).
+        let fetchesBefore = world.rotor.errors.components(separatedBy: "/agent/key").count
+        try await Task.sleep(for: .seconds(3))
+        let fetches = world.rotor.errors.components(separatedBy: "/agent/key").count - fetchesBefore
+        #expect((2...12).contains(fetches), "\(fetches) fetches in 3 s")
         let mode = try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.posixPermissions] as? Int
         #expect(mode == 0o600)
 
@@ -161,12 +167,18 @@ import Testing
         // A restart with the key in place rewrites nothing (same inode) and acknowledges again.
         let inode = try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.systemFileNumber] as? Int
         let again = try world.agent("a", check: world.workingCheck)
-        try await Self.eventually("the restarted agent checked and acknowledged") { again.errors.contains("already acknowledged") || again.errors.contains("acknowledged") }
+        try await Self.eventually("the restarted agent checked and acknowledged") { again.errors.contains("acknowledged") }
         #expect(again.errors.contains("key already in place"), "\(again.errors)")
         #expect(try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.systemFileNumber] as? Int == inode)
-        try await Self.stop(again, keys: [old.secret, new.secret], token: token)
+
+        // Rotor goes away: the agent keeps running and keeps the key, retrying with backoff.
         world.rotor.process.terminate()
         _ = try await world.rotor.exitStatus()
+        try await Self.eventually("the agent noticed Rotor is gone") { again.errors.contains("cannot fetch the key; the key in place stays") }
+        try await Task.sleep(for: .seconds(2))
+        #expect(again.process.isRunning)
+        #expect(world.file("a") == new.secret)
+        try await Self.stop(again, keys: [old.secret, new.secret], token: token)
     }
 
     @Test("a third agent whose check fails rolls the rotation back, and every file ends with the old key")
