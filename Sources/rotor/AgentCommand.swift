@@ -14,11 +14,9 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "agent",
         abstract: "Keep a workload's key file current and confirm each new key to Rotor.",
         discussion: """
-            Every option has a ROTOR_AGENT_<NAME> variable (--token-file: ROTOR_AGENT_TOKEN_FILE);
-            flags override variables, which override the --config file. The token comes from a file
-            or ROTOR_AGENT_TOKEN, never from a flag. ROTOR_LOG_LEVEL and ROTOR_LOG_FORMAT set logging.
-            Exit status: 0 stopped (or --once succeeded), 1 --once failed, 78 bad configuration.
-            See docs/agents.md.
+            Every option has a ROTOR_AGENT_<NAME> variable (--token-file: ROTOR_AGENT_TOKEN_FILE); flags override variables, which override the --config file. The token comes from a file or ROTOR_AGENT_TOKEN, never from a flag. ROTOR_LOG_LEVEL and ROTOR_LOG_FORMAT set logging.
+
+            Exit status: 0 stopped (or --once succeeded), 1 --once failed, 78 bad configuration. See docs/agents.md.
             """
     )
 
