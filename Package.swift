@@ -174,10 +174,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `rotor agent`: fetches a credential's key from Rotor, writes it for a workload, reloads
+        // and checks the workload, and acknowledges (docs/agents.md). A client only: no server parts.
+        .target(
+            name: "RotorAgent",
+            dependencies: [
+                "RotorCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "rotor",
             dependencies: [
                 "RotorAssembly",
+                "RotorAgent",
                 "RotorAPI",
                 "RotorHTTP",
                 "RotorCrypto",
@@ -218,6 +235,14 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RotorAgentTests",
+            dependencies: [
+                "RotorAgent",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

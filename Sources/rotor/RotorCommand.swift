@@ -7,6 +7,6 @@ struct RotorCommand: AsyncParsableCommand {
         commandName: "rotor",
         abstract: "Zero-downtime API key rotation as durable asynchronous jobs.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, DemoCommand.self, KeyringCommand.self, AuditCommand.self]
+        subcommands: [ServeCommand.self, AgentCommand.self, DemoCommand.self, KeyringCommand.self, AuditCommand.self]
     )
 }
