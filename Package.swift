@@ -223,6 +223,7 @@ let package = Package(
         .executableTarget(
             name: "rotor-bench",
             dependencies: [
+                "RotorAgent",
                 "RotorAssembly",
                 "RotorCore",
                 "RotorCrypto",

@@ -95,8 +95,13 @@ public struct AgentRunner: Service {
     private func firstKey(_ credential: AgentConfiguration.Credential, once: Bool) async throws -> AgentKey? {
         var backoff = Backoff()
         while true {
-            do {
-                return try await self.client.key(credential: credential.id, instance: self.configuration.instance, group: credential.group, known: nil, wait: .zero)
+            do throws(AgentClientError) {
+                if let key = try await self.client.key(
+                    credential: credential.id, instance: self.configuration.instance, group: credential.group, known: nil, wait: .zero)
+                {
+                    return key
+                }
+                throw AgentClientError.transport("the key route answered no key")
             } catch {
                 try Task.checkCancellation()  // stopping, not a failure of Rotor's
                 if once, error.isRefusal || backoff.attempt >= 5 {
@@ -116,10 +121,14 @@ public struct AgentRunner: Service {
         var backoff = Backoff()
         var logger = self.logger
         logger[metadataKey: "credential"] = "\(credential.id)"
+        // An acknowledgement Rotor has not taken yet (it was unreachable or overloaded): sent
+        // again after every fetch until it is, while its version is still the one served.
+        var unsent: (version: Int, applied: Bool, message: String?)?
         while true {
-            let key: AgentKey
+            let asked = ContinuousClock.now
+            let answer: AgentKey?
             do {
-                key = try await self.client.key(
+                answer = try await self.client.key(
                     credential: credential.id, instance: self.configuration.instance, group: credential.group, known: known, wait: self.configuration.wait)
                 backoff.reset()
             } catch {
@@ -129,16 +138,23 @@ public struct AgentRunner: Service {
                 try await Task.sleep(for: delay)
                 continue
             }
-            guard key.version != known.version || key.status != known.status else {
-                // Unchanged: the wait ended (or Rotor does not long-poll). Never busy-loop.
-                try await Task.sleep(for: self.configuration.pollInterval)
+            if let ack = unsent, ack.version == (answer?.version ?? known.version) {
+                if await self.deliver(credential, ack.version, applied: ack.applied, message: ack.message) != .undelivered { unsent = nil }
+            } else {
+                unsent = nil
+            }
+            guard let key = answer, key.version != known.version || key.status != known.status else {
+                // Unchanged: the wait ended. If it ended at once (a Rotor that does not hold
+                // the request), wait before asking again: never busy-loop.
+                if ContinuousClock.now - asked < .seconds(1) { try await Task.sleep(for: self.configuration.pollInterval) }
                 continue
             }
             logger.info("new key served", metadata: ["version": "\(key.version)", "status": "\(key.status)", "previous_version": "\(known.version)"])
             let outcome = await self.applier.apply(credential, key, previous: known.version == 0 ? nil : known)
             if outcome.cancelled { return }
             if let acknowledgement = outcome.acknowledgement {
-                await self.acknowledge(credential, key.version, applied: acknowledgement.applied, message: acknowledgement.message)
+                let delivery = await self.deliver(credential, key.version, applied: acknowledgement.applied, message: acknowledgement.message)
+                unsent = delivery == .undelivered ? (key.version, acknowledgement.applied, acknowledgement.message) : nil
             }
             if outcome.retry {
                 try await Task.sleep(for: backoff.next())
@@ -148,10 +164,24 @@ public struct AgentRunner: Service {
         }
     }
 
+    /// What became of an acknowledgement.
+    private enum Delivery {
+        /// Rotor has it (a replay counts: it already had it).
+        case delivered
+        /// Rotor refused it (a 4xx other than 429): sending it again would not help.
+        case refused
+        /// Rotor could not be reached, or was overloaded, each of a few tries.
+        case undelivered
+    }
+
     /// Posts an acknowledgement, retrying a few times while Rotor is unreachable or failing;
     /// whether Rotor has it (a replay counts: it already had it).
     @discardableResult
     private func acknowledge(_ credential: AgentConfiguration.Credential, _ version: Int, applied: Bool, message: String?) async -> Bool {
+        await self.deliver(credential, version, applied: applied, message: message) == .delivered
+    }
+
+    private func deliver(_ credential: AgentConfiguration.Credential, _ version: Int, applied: Bool, message: String?) async -> Delivery {
         var logger = self.logger
         logger[metadataKey: "credential"] = "\(credential.id)"
         logger[metadataKey: "version"] = "\(version)"
@@ -163,19 +193,19 @@ public struct AgentRunner: Service {
                     credential: credential.id, instance: self.configuration.instance, group: credential.group, version: version, applied: applied,
                     message: message)
                 logger.info(result == .recorded ? "acknowledged" : "already acknowledged")
-                return true
+                return .delivered
             } catch {
-                if Task.isCancelled { return false }
+                if Task.isCancelled { return .undelivered }
                 if case .http(let status, _, _) = error, status < 500, status != 429 {
                     logger.warning("Rotor refused the acknowledgement", metadata: ["reason": "\(error)"])
-                    return false
+                    return .refused
                 }
                 let delay = backoff.next()
                 logger.warning("cannot acknowledge; retrying", metadata: ["reason": "\(error)", "retry_in": "\(AgentDuration.text(delay))"])
-                do { try await Task.sleep(for: delay) } catch { return false }
+                do { try await Task.sleep(for: delay) } catch { return .undelivered }
             }
         }
-        return false
+        return .undelivered
     }
 
     private func logFetchFailure(_ error: AgentClientError, _ credential: AgentConfiguration.Credential, retryIn delay: Duration?) {

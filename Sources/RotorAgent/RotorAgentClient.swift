@@ -68,16 +68,16 @@ package final class RotorAgentClient: Sendable {
     }
 
     /// `GET …/agent/key`. With `known`, asks Rotor to hold the request for up to `wait` until
-    /// the served (version, status) differs from it.
+    /// the served (version, status) differs from it; nil when it still does not (`204`).
     package func key(
         credential: String, instance: String, group: String, known: (version: Int, status: String)?, wait: Duration
-    ) async throws(AgentClientError) -> AgentKey {
+    ) async throws(AgentClientError) -> AgentKey? {
         var query = "instance=\(Self.encode(instance))&group=\(Self.encode(group))"
         if let known {
             query += "&known_version=\(known.version)&known_status=\(Self.encode(known.status))&wait=\(AgentDuration.iso(wait))"
         }
         let request = self.request("/v1/credentials/\(Self.encode(credential))/agent/key?\(query)", method: .GET)
-        let body = try await self.execute(request, timeout: wait + .seconds(30))
+        guard let body = try await self.execute(request, timeout: wait + .seconds(30)) else { return nil }
         do {
             return try JSONDecoder().decode(AgentKey.self, from: body)
         } catch {
@@ -118,7 +118,8 @@ package final class RotorAgentClient: Sendable {
         return request
     }
 
-    private func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(AgentClientError) -> Data {
+    /// The answer's body; nil for `204 No Content`.
+    private func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(AgentClientError) -> Data? {
         let status: Int
         let bytes: ByteBuffer
         do {
@@ -129,6 +130,7 @@ package final class RotorAgentClient: Sendable {
             throw .transport("\(error)")
         }
         let data = Data(buffer: bytes)
+        if status == 204 { return nil }
         guard (200..<300).contains(status) else {
             let problem = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             throw .http(status: status, code: problem?["code"] as? String, detail: (problem?["detail"] as? String).map { String($0.prefix(300)) })

@@ -74,8 +74,20 @@ struct JobRunner: Sendable {
                     guard await self.pause(for: .seconds(settled.timeIntervalSince(now)), job: id, shouldContinue: shouldContinue) else { break }
                     continue
                 }
-                try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
-                known = rotation.job
+                let attempted = rotation.job
+                do {
+                    try await self.advance(&rotation, begun: &begun, logger: logger, shouldContinue: shouldContinue)
+                    known = rotation.job
+                } catch let error as StoreError where error.code == .conflict && attempted.step == .verify {
+                    // An agent's acknowledgement moved the job while `verify` judged it: judge
+                    // again from the store, in the attempt already recorded (verify changes
+                    // nothing at the provider, so it needs no new intent), unless something
+                    // else moved the step (a cancel). A thousand acknowledgements then cost no
+                    // attempts and write no events.
+                    let stored = try await self.store.rotation(id).job
+                    begun = stored.state == .running && stored.step == .verify && stored.attempt > 0
+                    known = nil
+                }
             }
             try await self.store.releaseLease(id, owner: self.owner)
         } catch let error as StoreError where error.code == .leaseLost || error.code == .conflict {

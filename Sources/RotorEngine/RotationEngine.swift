@@ -17,6 +17,8 @@ public actor RotationEngine: Service {
     private let clock: any RotorClock
     private let logger: Logger
     private var running: Set<JobID> = []
+    /// Jobs claimed again while their runner here was ending (see ``claim(into:)``).
+    private var reclaimed: Set<JobID> = []
     private var stopping = false
     private let doorbell = Doorbell()
 
@@ -105,7 +107,14 @@ public actor RotationEngine: Service {
             self.logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
             return
         }
-        for id in ids where self.running.insert(id).inserted {
+        for id in ids {
+            guard self.running.insert(id).inserted else {
+                // Its runner here released the lease and is about to end: the claim leased it
+                // again, and nobody would run it until that lease lapsed. It is released and
+                // claimed afresh once the runner has ended (``finished(_:)``).
+                self.reclaimed.insert(id)
+                continue
+            }
             group.addTask(priority: .low) {
                 await self.runner.run(id) { await self.shouldContinue }
                 await self.finished(id)
@@ -115,8 +124,15 @@ public actor RotationEngine: Service {
 
     private var shouldContinue: Bool { !self.stopping }
 
-    private func finished(_ id: JobID) {
+    private func finished(_ id: JobID) async {
         self.running.remove(id)
+        if self.reclaimed.remove(id) != nil {
+            do {
+                try await self.store.releaseLease(id, owner: self.configuration.owner)
+            } catch {
+                self.logger.warning("releasing a job claimed while its runner ended failed; it resumes when the lease lapses", metadata: ["job_id": "\(id)", "error": "\(error)"])
+            }
+        }
         self.wake()
     }
 

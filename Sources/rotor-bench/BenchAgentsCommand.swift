@@ -4,6 +4,7 @@ import FakeVultr
 import Foundation
 import NIOCore
 import NIOHTTP1
+import RotorAgent
 import RotorCore
 import RotorHTTP
 
@@ -77,6 +78,7 @@ struct BenchAgentsCommand: AsyncParsableCommand {
                     connectionPool: .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: self.instances + 16)))
             let outcomes = Locked<[String]>([])
             let timings = Locked<[AckTiming]>([])
+            let retried = Locked(0)
             let tokens = agentTokens
             let agents = Task {
                 await withTaskGroup(of: Void.self) { group in
@@ -84,7 +86,7 @@ struct BenchAgentsCommand: AsyncParsableCommand {
                         if index % 100 == 99 { try? await Task.sleep(for: .milliseconds(20)) }
                         let agent = SimulatedAgent(
                             client: client, base: base, credential: credentialID, instance: "bench-\(index)", token: tokens[index % tokens.count],
-                            timings: timings)
+                            timings: timings, retried: retried)
                         group.addTask {
                             let outcome: String
                             do { outcome = try await agent.run() } catch { outcome = "error: \(error)" }
@@ -136,6 +138,7 @@ struct BenchAgentsCommand: AsyncParsableCommand {
             print(String(format: "server RSS while they long-poll: %.0f MB (peak %.0f MB)   target < 250 MB", Double(rss) / 1024, Double(peak) / 1024))
             print(String(format: "server CPU while they long-poll: %.1f %% of one core over %d s   target < 5 %%", cpu * 100, self.idleSeconds))
             print(String(format: "first pending key offered → last acknowledgement recorded: %.3f s (%d of %d acknowledged)   target < 2 s", spread ?? .nan, acknowledged, self.instances))
+            print("acknowledgements refused at the server's in-flight cap and sent again: \(retried.withLock { $0 })")
             print("job: \(finished["state"] as? String ?? "?"); instances that saw the new key current: \(all.count - failures.count) of \(self.instances)")
             for failure in failures.prefix(5) { print("  failed: \(failure)") }
             let met = rss < 250 * 1024 && cpu < 0.05 && (spread ?? .infinity) < 2 && acknowledged == self.instances
@@ -155,6 +158,8 @@ private struct SimulatedAgent: Sendable {
     let instance: String
     let token: String
     let timings: Locked<[AckTiming]>
+    /// Acknowledgements refused with `503`/`429` and sent again.
+    let retried: Locked<Int>
 
     /// `current 2` once the rotation's key is current; otherwise what went wrong.
     func run() async throws -> String {
@@ -194,15 +199,25 @@ private struct SimulatedAgent: Sendable {
         return (version, status)
     }
 
+    /// Posts the acknowledgement; a `503` or `429` (the server at its in-flight cap) is retried
+    /// with `rotor agent`'s own backoff (full jitter from one second).
     private func acknowledge(_ version: Int) async throws {
-        var request = HTTPClientRequest(url: self.base + "/v1/credentials/\(self.credential)/agent/acks")
-        request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: #"{"instance":"\#(self.instance)","group":"bench","version":\#(version),"outcome":"applied"}"#))
-        let response = try await self.client.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 16)
-        guard response.status == .ok else { throw BenchFailure("POST acks answered \(response.status.code)") }
+        var backoff = Backoff()
+        while true {
+            var request = HTTPClientRequest(url: self.base + "/v1/credentials/\(self.credential)/agent/acks")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"instance":"\#(self.instance)","group":"bench","version":\#(version),"outcome":"applied"}"#))
+            let response = try await self.client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            if response.status == .ok { return }
+            guard response.status == .serviceUnavailable || response.status == .tooManyRequests, backoff.attempt < 5 else {
+                throw BenchFailure("POST acks answered \(response.status.code)")
+            }
+            self.retried.withLock { $0 += 1 }
+            try await Task.sleep(for: backoff.next())
+        }
     }
 }
 

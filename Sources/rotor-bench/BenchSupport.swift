@@ -88,7 +88,11 @@ final class ChildServer: Sendable {
     func stop() {
         if self.process.isRunning { self.process.terminate() }
         self.process.waitUntilExit()
-        try? FileManager.default.removeItem(at: self.directory)
+        if ProcessInfo.processInfo.environment["BENCH_KEEP"] == "1" {
+            progress("server's data directory and log kept (BENCH_KEEP=1): \(self.directory.path)")
+        } else {
+            try? FileManager.default.removeItem(at: self.directory)
+        }
     }
 }
 

@@ -360,6 +360,33 @@ import Testing
         }
     }
 
+    @Test("graceful shutdown ends a held long wait at once: it answers what it has, with Connection: close, and the stop does not wait for it")
+    func gracefulShutdownEndsWaits() async throws {
+        try await self.withGatedServer(routes: { router in
+            router.get("/wait") { request in
+                let disconnect = request.clientDisconnect
+                return .deferred {
+                    // As `?wait=` does: until the deadline or the connection's end signal.
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while ContinuousClock.now < deadline, !(disconnect?.hasOccurred ?? false) { try await Task.sleep(for: .milliseconds(10)) }
+                    return .text(disconnect?.hasOccurred == true ? "ended early" : "waited out", contentType: "text/plain")
+                }
+            }
+        }) { server, port, _, _ in
+            try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(200))
+                let started = ContinuousClock.now
+                let shutdown = Task { await server.shutdownGracefully() }
+                let response = try #require(try await connection.readResponse())
+                #expect(response.body == "ended early")
+                #expect(response.header("Connection") == "close")
+                await shutdown.value
+                #expect(ContinuousClock.now - started < .seconds(10), "the shutdown waited for the wait")
+            }
+        }
+    }
+
     @Test("graceful shutdown answers the in-flight request last: requests pipelined behind it are not run")
     func gracefulShutdownDropsPipelined() async throws {
         let ran = Mutex(0)

@@ -69,6 +69,16 @@ import Testing
 
         func keyFile(_ instance: String) -> String { self.directory + "/\(instance).key" }
 
+        /// `rotor_http_requests_parked` from `/metrics`: the long-polls the server holds.
+        func parkedRequests() async throws -> Int {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(self.port)/metrics")
+            request.method = .GET
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+            let line = text.split(separator: "\n").first { $0.hasPrefix("rotor_http_requests_parked ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? -1
+        }
+
         /// A `rotor agent` for `instance` whose check is `check`.
         func agent(_ instance: String, check: String) throws -> RotorProcessTests.RunningRotor {
             try RotorProcessTests.RunningRotor(
@@ -136,12 +146,13 @@ import Testing
         try await Self.eventually("both agents applied version 1") { try await world.appliedVersions() == ["a": 1, "b": 1] }
         #expect(world.file("a") == old.secret)
         #expect(world.file("b") == old.secret)
-        // Idle, with Rotor answering at once: each agent waits its 1 s poll interval between
-        // fetches rather than looping (two agents, 3 s: about 6 fetches; a busy loop makes hundreds).
+        // Idle: each agent holds one long-poll (the server counts them as parked) and makes no
+        // other request (a busy loop would make hundreds in 3 s).
         let fetchesBefore = world.rotor.errors.components(separatedBy: "/agent/key").count
         try await Task.sleep(for: .seconds(3))
         let fetches = world.rotor.errors.components(separatedBy: "/agent/key").count - fetchesBefore
-        #expect((2...12).contains(fetches), "\(fetches) fetches in 3 s")
+        #expect(fetches <= 2, "\(fetches) fetches in 3 s")
+        #expect(try await world.parkedRequests() == 2)
         let mode = try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.posixPermissions] as? Int
         #expect(mode == 0o600)
 

@@ -75,8 +75,11 @@ public actor HTTPServer: Service {
                     try await serverChannel.executeThenClose { inbound in
                         for try await (child, disconnect) in inbound {
                             if load.openConnection() {
-                                group.addTask {
+                                group.addTask { [draining = self.draining] in
+                                    // A graceful shutdown ends the connection's long waits as if its client had gone.
+                                    let observer = draining.observe { disconnect.signal() }
                                     await connection.serve(child, disconnect: disconnect)
+                                    draining.removeObserver(observer)
                                     load.closeConnection()
                                 }
                             } else {

@@ -86,7 +86,8 @@ final class ServerLoad: Sendable {
 
 /// Tells a request's handler that its client has gone: the connection's input closed (the client
 /// closed or half-closed its side) or the connection dropped. Long waits end early on it, so a
-/// client that gave up costs nothing more.
+/// client that gave up costs nothing more. A graceful shutdown signals it too: a held wait then
+/// answers what it has at once (and its connection closes), rather than holding the stop.
 public final class ClientDisconnect: Sendable {
     private struct State {
         var gone = false
