@@ -139,10 +139,17 @@ struct JobRunner: Sendable {
         let step = rotation.job.step
         if !begun {
             try rotation.job.beginAttempt(at: now)
-            try await self.commit(
-                RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
-                &rotation
-            )
+            // Woken in `verify` by agents' acknowledgements (its agent targets have a deadline):
+            // `verify` changes nothing at the provider, so the attempt needs no intent of its
+            // own; its outcome's commit records it. A thousand acknowledgements would otherwise
+            // write a thousand `step.started` events.
+            let judgingAcknowledgements = step == .verify && rotation.job.targets.contains { $0.verifyDeadline != nil }
+            if !judgingAcknowledgements {
+                try await self.commit(
+                    RotationCommit(job: rotation.job, events: [event(now, "step.started", step, "Attempt \(rotation.job.attempt) of \(step.rawValue).")]),
+                    &rotation
+                )
+            }
         }
         begun = false
         let started = ContinuousClock.now

@@ -63,6 +63,34 @@ import Testing
         }
     }
 
+    @Test("acknowledgements arriving one by one and all at once cost verify no attempts: one step.started, attempt 1, then success")
+    func acknowledgementsCostNoAttempts() async throws {
+        try await EngineHarness.with { harness in
+            let credential = try await Self.agentCredential(harness, minLive: 40)
+            let instances = (0..<40).map { "i-\($0)" }
+            for instance in instances {
+                #expect(try await harness.store.recordAgentSeen(credential.id, instance: instance, group: "web", at: Date()))
+            }
+            let id = try await harness.rotate(credential)
+            _ = try await Self.waitingInVerify(harness, id)
+            // A few one by one, letting the engine judge each, then the rest together.
+            for instance in instances.prefix(5) {
+                try await Self.acknowledge(harness, credential, instance, job: id, .applied)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for instance in instances.dropFirst(5) {
+                    group.addTask { try await Self.acknowledge(harness, credential, instance, job: id, .applied) }
+                }
+                try await group.waitForAll()
+            }
+            let done = try await harness.waitFor(id)
+            #expect(done.state == .succeeded)
+            let verifyStarts = try await harness.store.events(id).filter { $0.type == "step.started" && $0.step == .verify }
+            #expect(verifyStarts.count == 1, "\(verifyStarts.map(\.message))")
+        }
+    }
+
     @Test("an instance whose check fails rolls the job back: the old key stays current and works")
     func failedCheckRollsBack() async throws {
         try await EngineHarness.with { harness in
