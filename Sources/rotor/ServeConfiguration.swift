@@ -151,6 +151,15 @@ struct ServeConfiguration {
         let leaseDuration = duration("ROTOR_LEASE_DURATION", default: "PT30S")
         let maxConnections = count("ROTOR_MAX_CONNECTIONS", default: 16_384, range: 1...1_000_000)
         let maxRequestsInFlight = count("ROTOR_MAX_REQUESTS_IN_FLIGHT", default: 512, range: 1...100_000)
+        // PT0S refuses a request over the in-flight cap at once.
+        var admissionWait = Duration.seconds(1)
+        if let text = value("ROTOR_ADMISSION_WAIT") {
+            if let parsed = try? ISODuration(parsing: text), let seconds = parsed.fixedSeconds, (0...60).contains(seconds) {
+                admissionWait = .milliseconds(Int64(seconds * 1000))
+            } else {
+                problems.append("ROTOR_ADMISSION_WAIT '\(text)' is not an ISO 8601 duration from PT0S to PT60S")
+            }
+        }
         let maxWaitsPerToken = count("ROTOR_MAX_WAITS_PER_TOKEN", default: WaitLimits.defaultPerToken, range: 1...1_000_000)
         let retentionAge = duration("ROTOR_RETENTION", default: "P30D")
         let minimumSchedule = duration("ROTOR_MIN_SCHEDULE_PERIOD", default: "PT1H")
@@ -270,7 +279,8 @@ struct ServeConfiguration {
         }
         return ServeConfiguration(
             http: HTTPServerConfiguration(
-                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight, tls: tls),
+                host: listen.host, port: listen.port, maxConnections: maxConnections, maxRequestsInFlight: maxRequestsInFlight,
+                admissionWait: admissionWait, tls: tls),
             dataDirectory: dataDirectory,
             adminToken: adminToken,
             keyring: keyring,

@@ -64,10 +64,10 @@ import Testing
         }
     }
 
-    @Test("over the in-flight cap: 503 unavailable with Retry-After at once; /healthz and parked requests are not counted")
+    @Test("over the in-flight cap with no admission wait: 503 unavailable with Retry-After at once; /healthz and parked requests are not counted")
     func inFlightCap() async throws {
         let gate = Gate()
-        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 2)
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 2, admissionWait: .zero)
         try await self.withServer(configuration, gate) { port in
             // Deferred answers (long-polls) first: they must not use up the cap.
             let parked = (0..<5).map { _ in
@@ -97,6 +97,55 @@ import Testing
             // Room again once they are answered.
             let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(5))
             #expect(after.status == .ok)
+        }
+    }
+
+    @Test("over the in-flight cap, a request waits for a slot and is served when one ends; past the admission wait, or with the queue full, 503")
+    func admissionQueue() async throws {
+        let gate = Gate()
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 2, admissionWait: .seconds(30))
+        try await self.withServer(configuration, gate) { port in
+            func get(_ path: String, timeout: Int64 = 60) -> Task<HTTPResponseStatus, any Error> {
+                Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(timeout)).status }
+            }
+            let held = (0..<2).map { _ in get("/hold") }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 2 }
+            // Two more wait for a slot (the queue holds as many as the cap)...
+            let queued = (0..<2).map { _ in get("/hold") }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(gate.entered.load(ordering: .relaxed) == 2, "a request over the cap ran")
+            // ...and a fifth, with the queue full, is refused at once.
+            let start = ContinuousClock.now
+            let refused = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(refused?.status == 503)
+            #expect(refused?.header("Retry-After") == "1")
+            #expect(ContinuousClock.now - start < .seconds(10))
+            // The slots come free: the waiting requests are served, none refused.
+            gate.open.store(true, ordering: .relaxed)
+            for task in held + queued { #expect(try await task.value == .ok) }
+        }
+    }
+
+    @Test("a request over the in-flight cap gets 503 once its admission wait is over")
+    func admissionWaitRunsOut() async throws {
+        let gate = Gate()
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxRequestsInFlight: 1, admissionWait: .milliseconds(300))
+        try await self.withServer(configuration, gate) { port in
+            let held = Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(60)).status }
+            try await self.until { gate.entered.load(ordering: .relaxed) == 1 }
+            let start = ContinuousClock.now
+            let refused = try await RawConnection.with(port: port) { connection in
+                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try await connection.readResponse()
+            }
+            #expect(refused?.status == 503)
+            #expect(ContinuousClock.now - start >= .milliseconds(250), "refused before its wait was over")
+            #expect(gate.entered.load(ordering: .relaxed) == 1)
+            gate.open.store(true, ordering: .relaxed)
+            #expect(try await held.value == .ok)
         }
     }
 

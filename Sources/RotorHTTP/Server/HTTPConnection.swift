@@ -137,7 +137,7 @@ struct HTTPConnection: Sendable {
     private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?, disconnect: ClientDisconnect) async -> Response? {
         let counted = !self.isUnlimited(head.uri)
         if counted {
-            guard self.load.beginRequest() else {
+            guard await self.load.beginRequest() else {
                 return Self.overloaded("The server is working on as many requests as it may.")
             }
         }

@@ -65,7 +65,8 @@ public actor HTTPServer: Service {
 
         let load = ServerLoad(
             maxConnections: min(self.configuration.maxConnections, FileLimit.raiseToMaximum() - 64),
-            maxInFlight: self.configuration.maxRequestsInFlight
+            maxInFlight: self.configuration.maxRequestsInFlight,
+            admissionWait: self.configuration.admissionWait
         )
         let connection = HTTPConnection(
             responder: self.responder, configuration: self.configuration, logger: self.logger, draining: self.draining, load: load)

@@ -26,10 +26,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// unavailable` with `Retry-After` and closed, so a flood of connections costs a refusal
     /// each, never a hang. ``HTTPServer`` also keeps it below the process's file limit.
     public var maxConnections: Int
-    /// The most requests being worked on at once; a request over the cap is answered `503
-    /// unavailable` with `Retry-After` before any handler runs. A request waiting in a long-poll
-    /// (``Response/deferred(_:)``) does not count while it waits: waiting costs memory, not work.
+    /// The most requests being worked on at once. A request over the cap waits up to
+    /// ``admissionWait`` for one to end (with at most as many others as the cap), else it is
+    /// answered `503 unavailable` with `Retry-After` before any handler runs. A request waiting
+    /// in a long-poll (``Response/deferred(_:)``) does not count while it waits: waiting costs
+    /// memory, not work.
     public var maxRequestsInFlight: Int
+    /// How long a request over ``maxRequestsInFlight`` may wait for a slot; zero refuses it at once.
+    public var admissionWait: Duration
     /// Paths answered whatever the load (liveness): their handlers must be cheap and touch no
     /// shared resource.
     public var unlimitedPaths: Set<String>
@@ -50,6 +54,7 @@ public struct HTTPServerConfiguration: Sendable {
         backlog: Int = 4096,
         maxConnections: Int = 16_384,
         maxRequestsInFlight: Int = 512,
+        admissionWait: Duration = .seconds(1),
         unlimitedPaths: Set<String> = ["/healthz"],
         tls: ServerTLS? = nil
     ) {
@@ -63,6 +68,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.backlog = backlog
         self.maxConnections = maxConnections
         self.maxRequestsInFlight = maxRequestsInFlight
+        self.admissionWait = admissionWait
         self.unlimitedPaths = unlimitedPaths
         self.tls = tls
     }

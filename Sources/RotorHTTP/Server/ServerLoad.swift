@@ -1,12 +1,18 @@
 import CoreMetrics
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// What one server holds at once: open connections and requests being worked on, each under a
 /// cap (``HTTPServerConfiguration/maxConnections``, ``HTTPServerConfiguration/maxRequestsInFlight``).
 ///
-/// Over a cap the server answers `503 unavailable` with `Retry-After` at once instead of queueing
-/// work it cannot finish promptly: a burst meets clear refusals, and what is admitted (and
-/// `/healthz`, which is never counted) stays fast. Lock-free: every request passes through here.
+/// A request over the in-flight cap waits for a slot, first come first served, for at most
+/// ``HTTPServerConfiguration/admissionWait`` and with at most as many others waiting as the cap
+/// itself; past either it is answered `503 unavailable` with `Retry-After`. So a short burst
+/// (a thousand agents acknowledging one key at once) is served a moment later instead of being
+/// refused, while a sustained overload still meets clear refusals, and what is admitted (and
+/// `/healthz`, which is never counted) stays fast. A slot a request gives back goes straight to
+/// the oldest waiter.
 final class ServerLoad: Sendable {
     /// `rotor_http_refused_total{reason="connections"|"in_flight"}`.
     static let refusedLabel = "rotor_http_refused_total"
@@ -19,8 +25,9 @@ final class ServerLoad: Sendable {
 
     let maxConnections: Int
     let maxInFlight: Int
+    let admissionWait: Duration
     private let connections = Atomic(0)
-    private let inFlight = Atomic(0)
+    private let admission = Mutex(Admission())
     private let parked = Atomic(0)
     private let refusedConnections: Counter
     private let refusedRequests: Counter
@@ -28,9 +35,23 @@ final class ServerLoad: Sendable {
     private let inFlightGauge: Gauge
     private let parkedGauge: Gauge
 
-    init(maxConnections: Int, maxInFlight: Int, factory: any MetricsFactory = MetricsSystem.factory) {
+    /// Requests being worked on, and those waiting for one of them to end.
+    private struct Admission {
+        var inFlight = 0
+        var nextTicket = 0
+        /// Oldest first.
+        var waiting: [(ticket: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        /// Tickets handed out and neither admitted nor given up.
+        var queued = 0
+        /// Tickets whose time ran out before they were waiting (a starved task between the two
+        /// locks of ``beginRequest()``).
+        var expired: Set<Int> = []
+    }
+
+    init(maxConnections: Int, maxInFlight: Int, admissionWait: Duration = .seconds(1), factory: any MetricsFactory = MetricsSystem.factory) {
         self.maxConnections = max(1, maxConnections)
         self.maxInFlight = max(1, maxInFlight)
+        self.admissionWait = admissionWait
         self.refusedConnections = Counter(label: Self.refusedLabel, dimensions: [("reason", "connections")], factory: factory)
         self.refusedRequests = Counter(label: Self.refusedLabel, dimensions: [("reason", "in_flight")], factory: factory)
         self.connectionsGauge = Gauge(label: Self.connectionsLabel, factory: factory)
@@ -54,19 +75,76 @@ final class ServerLoad: Sendable {
         self.connectionsGauge.record(self.connections.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
-    /// Counts a request about to be handled; false (and not counted) over the cap.
-    func beginRequest() -> Bool {
-        let busy = self.inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-        guard busy <= self.maxInFlight else {
-            self.inFlight.wrappingSubtract(1, ordering: .relaxed)
+    /// Counts a request about to be handled, waiting for a slot when every one is taken; false
+    /// (and not counted) when none came free in time or too many already wait.
+    func beginRequest() async -> Bool {
+        let ticket = self.admission.withLock { state -> Int? in
+            if state.inFlight < self.maxInFlight {
+                state.inFlight += 1
+                return nil
+            }
+            guard state.queued < self.maxInFlight, self.admissionWait > .zero else { return -1 }
+            state.queued += 1
+            state.nextTicket += 1
+            return state.nextTicket
+        }
+        guard let ticket else { return true }
+        guard ticket > 0 else {
             self.refusedRequests.increment()
             return false
         }
-        return true
+        let (seconds, attoseconds) = self.admissionWait.components
+        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+            self.giveUp(ticket)
+        }
+        let admitted = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let now = self.admission.withLock { state -> Bool? in
+                if state.expired.remove(ticket) != nil {
+                    state.queued -= 1
+                    return false
+                }
+                // A slot may have come free between the two locks.
+                if state.inFlight < self.maxInFlight {
+                    state.inFlight += 1
+                    state.queued -= 1
+                    return true
+                }
+                state.waiting.append((ticket, continuation))
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+        timer.cancel()
+        if !admitted { self.refusedRequests.increment() }
+        return admitted
     }
 
+    /// The wait of `ticket` is over without a slot.
+    private func giveUp(_ ticket: Int) {
+        let continuation = self.admission.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let index = state.waiting.firstIndex(where: { $0.ticket == ticket }) else {
+                // Not waiting yet: it gives up as it would start (or it was admitted already,
+                // and the mark is never read: tickets are not reused).
+                if state.nextTicket >= ticket { state.expired.insert(ticket) }
+                return nil
+            }
+            state.queued -= 1
+            return state.waiting.remove(at: index).continuation
+        }
+        continuation?.resume(returning: false)
+    }
+
+    /// Gives the request's slot to the oldest waiter, or back.
     func endRequest() {
-        self.inFlight.wrappingSubtract(1, ordering: .relaxed)
+        let next = self.admission.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard !state.waiting.isEmpty else {
+                state.inFlight -= 1
+                return nil
+            }
+            state.queued -= 1
+            return state.waiting.removeFirst().continuation
+        }
+        next?.resume(returning: true)
     }
 
     /// A deferred answer's completion starts (a wait outside the in-flight count; the request's
@@ -81,7 +159,10 @@ final class ServerLoad: Sendable {
     }
 
     /// Requests being worked on now (tests).
-    var requestsInFlight: Int { self.inFlight.load(ordering: .relaxed) }
+    var requestsInFlight: Int { self.admission.withLock { $0.inFlight } }
+
+    /// Requests waiting for a slot now (tests).
+    var requestsWaiting: Int { self.admission.withLock { $0.queued } }
 }
 
 /// Tells a request's handler that its client has gone: the connection's input closed (the client
