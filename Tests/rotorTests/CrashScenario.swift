@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import RotorHTTP
 import Synchronization
 import Testing
@@ -52,20 +53,28 @@ final class CrashScenario: Sendable {
     var vultrKey: String { self.account.apiKey }
     var oldKeyID: String { self.account.initialKeyID }
     let dataDirectory = NSTemporaryDirectory() + "rotor-crash-\(UUID().uuidString)"
-    private let consumerURL: String
+    let consumerURL: String
+    /// The fake Vultr's base URL.
+    let vultrURL: String
+    /// The port every start listens on when the scenario keeps one (agents must find `rotor`
+    /// again after a restart); 0: a new one each time.
+    private let fixedPort: Int
     private let environment: [String: String]
     private let processes = Mutex<[RotorProcessTests.RunningRotor]>([])
-    private let port = Mutex<Int>(0)
+    private let portNumber = Mutex<Int>(0)
     private let accounts: Mutex<[ProviderAccount]>
 
     /// The PostgreSQL schema `rotor` stores in; nil on SQLite.
     private let schema: TestSchema?
 
     private init(
-        fake: FakeVultr, consumer: CrashConsumer, vultrURL: String, consumerURL: String, schema: TestSchema?, environment extra: [String: String]
+        fake: FakeVultr, consumer: CrashConsumer, vultrURL: String, consumerURL: String, schema: TestSchema?, environment extra: [String: String],
+        fixedPort: Int
     ) {
         self.fake = fake
         self.consumer = consumer
+        self.vultrURL = vultrURL
+        self.fixedPort = fixedPort
         self.account = ProviderAccount(fake)
         self.accounts = Mutex([self.account])
         self.consumerURL = consumerURL
@@ -80,12 +89,13 @@ final class CrashScenario: Sendable {
     /// `environment`); every process is gone, and the data directory and any schema removed,
     /// afterwards.
     static func run(
-        store: CrashStore = .sqlite, environment: [String: String] = [:], _ body: @Sendable (CrashScenario) async throws -> Void
+        store: CrashStore = .sqlite, environment: [String: String] = [:], keepPort: Bool = false,
+        _ body: @Sendable (CrashScenario) async throws -> Void
     ) async throws {
         let schema: TestSchema?
         if store == .postgres { schema = try await TestSchema.create("test_crash_") } else { schema = nil }
         do {
-            try await self.run(schema: schema, environment: environment, body)
+            try await self.run(schema: schema, environment: environment, fixedPort: keepPort ? try Self.freePort() : 0, body)
         } catch {
             try? await schema?.drop()
             throw error
@@ -93,7 +103,16 @@ final class CrashScenario: Sendable {
         try await schema?.drop()
     }
 
-    private static func run(schema: TestSchema?, environment: [String: String], _ body: @Sendable (CrashScenario) async throws -> Void) async throws {
+    /// A loopback port nothing listens on now.
+    private static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? channel.close().wait() }
+        return try #require(channel.localAddress?.port)
+    }
+
+    private static func run(
+        schema: TestSchema?, environment: [String: String], fixedPort: Int, _ body: @Sendable (CrashScenario) async throws -> Void
+    ) async throws {
         let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
         let consumer = CrashConsumer()
         try await fake.run { vultrURL in
@@ -104,7 +123,7 @@ final class CrashScenario: Sendable {
             ) { address in
                 let scenario = CrashScenario(
                     fake: fake, consumer: consumer, vultrURL: vultrURL, consumerURL: "http://127.0.0.1:\(address.port ?? 0)", schema: schema,
-                    environment: environment)
+                    environment: environment, fixedPort: fixedPort)
                 defer { scenario.cleanUp() }
                 try await scenario.start()
                 try await body(scenario)
@@ -112,13 +131,16 @@ final class CrashScenario: Sendable {
         }
     }
 
-    private var arguments: [String] { ["serve", "--listen", "127.0.0.1:0", "--data-dir", self.dataDirectory] }
+    private var arguments: [String] { ["serve", "--listen", "127.0.0.1:\(self.fixedPort)", "--data-dir", self.dataDirectory] }
+
+    /// The port the running `rotor` listens on.
+    var port: Int { self.portNumber.withLock { $0 } }
 
     private func start() async throws {
         let process = try RotorProcessTests.RunningRotor(arguments: self.arguments, environment: self.environment)
         self.processes.withLock { $0.append(process) }
         let port = try await process.port()
-        self.port.withLock { $0 = port }
+        self.portNumber.withLock { $0 = port }
     }
 
     /// SIGKILL, and wait until the process is gone.
@@ -138,7 +160,7 @@ final class CrashScenario: Sendable {
 
     /// One authenticated call to the running `rotor`.
     func call(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
-        try await RotorProcessTests.api(port: self.port.withLock { $0 }, token: ServeConfigurationTests.token, method, path, body).1
+        try await RotorProcessTests.api(port: self.portNumber.withLock { $0 }, token: ServeConfigurationTests.token, method, path, body).1
     }
 
     /// Another user at the fake provider, with one key.
@@ -228,7 +250,7 @@ final class CrashScenario: Sendable {
     func currentSecret(_ credentialID: String) async throws -> String {
         let issued = try await self.call(.POST, "/v1/tokens", #"{"name":"crash-reader","scopes":["secrets:read"],"credential_ids":["\#(credentialID)"]}"#)
         let token = try #require(issued["token"] as? String, "\(issued)")
-        let (status, read) = try await RotorProcessTests.api(port: self.port.withLock { $0 }, token: token, .GET, "/v1/credentials/\(credentialID)/secret")
+        let (status, read) = try await RotorProcessTests.api(port: self.portNumber.withLock { $0 }, token: token, .GET, "/v1/credentials/\(credentialID)/secret")
         #expect(status == .ok)
         return try #require(read["secret"] as? String)
     }
