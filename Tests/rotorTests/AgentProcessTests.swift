@@ -212,6 +212,10 @@ import Testing
         let after = try await world.currentKey()
         #expect(after.version == 1)
         #expect(after.secret == old.secret)
+        // The old key still works at the provider.
+        var account = HTTPClientRequest(url: world.vultrURL + "/v2/account")
+        account.headers.add(name: "Authorization", value: "Bearer \(old.secret)")
+        #expect(try await HTTPClient.shared.execute(account, timeout: .seconds(10)).status == .ok)
         try await Self.eventually("every file holds the old key again") {
             ["a", "b", "c"].allSatisfy { world.file($0) == old.secret }
         }
