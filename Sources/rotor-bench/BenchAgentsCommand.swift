@@ -43,20 +43,7 @@ struct BenchAgentsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        FileLimit.raiseToMaximum()
-        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
-        try await fake.run { vultrURL in
-            let adminToken = "bench-" + UUID().uuidString.lowercased()
-            let server = try ChildServer(binary: rotorBinary(), environment: [
-                "ROTOR_ADMIN_TOKEN": adminToken,
-                "ROTOR_MASTER_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
-                "ROTOR_VULTR_BASE_URL": vultrURL,
-                "ROTOR_RATE_LIMIT_RPS": "0",
-            ])
-            defer { server.stop() }
-            let base = "http://127.0.0.1:\(try await server.port())"
-            let admin = BenchAPI(client: HTTPClient.shared, baseURL: base, token: adminToken)
-            progress("bench-agents: server pid \(server.pid) on \(base)")
+        try await withChildRotor(name: "bench-agents") { fake, server, base, admin in
 
             let (_, key) = fake.addUser()
             let target = #"{"type":"agent","group":"bench","min_live":\#(self.instances),"verify_timeout":"PT120S"}"#

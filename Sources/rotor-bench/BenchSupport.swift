@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import FakeVultr
 import Foundation
 import NIOCore
+import RotorHTTP
 import Synchronization
 
 #if canImport(Glibc)
@@ -12,6 +14,29 @@ import Glibc
 /// The product binary, built beside this one (`swift build --product rotor`).
 func rotorBinary() -> String {
     URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("rotor").path
+}
+
+/// Runs `body` with a FakeVultr in this process (no rate limit) and a `rotor serve` child
+/// process on it, with a fresh keyring, an admin token, and rate limits off: the fake, the
+/// server, its base URL and the admin's API. The server is stopped afterwards.
+func withChildRotor(
+    name: String, _ body: @Sendable (FakeVultr, ChildServer, String, BenchAPI) async throws -> Void
+) async throws {
+    FileLimit.raiseToMaximum()
+    let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
+    try await fake.run { vultrURL in
+        let adminToken = "bench-" + UUID().uuidString.lowercased()
+        let server = try ChildServer(binary: rotorBinary(), environment: [
+            "ROTOR_ADMIN_TOKEN": adminToken,
+            "ROTOR_MASTER_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+            "ROTOR_VULTR_BASE_URL": vultrURL,
+            "ROTOR_RATE_LIMIT_RPS": "0",
+        ])
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(try await server.port())"
+        progress("\(name): server pid \(server.pid) on \(base)")
+        try await body(fake, server, base, BenchAPI(client: HTTPClient.shared, baseURL: base, token: adminToken))
+    }
 }
 
 /// A gauge's value from `/metrics`.

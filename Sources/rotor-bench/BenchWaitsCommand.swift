@@ -36,22 +36,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
     @Option(help: "The jobs' grace period in seconds: long enough to open every wait and watch.") var grace = 45
 
     func run() async throws {
-        FileLimit.raiseToMaximum()
-        let binary = rotorBinary()
-        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
-        try await fake.run { vultrURL in
-            let adminToken = "bench-" + UUID().uuidString.lowercased()
-            let server = try ChildServer(binary: binary, environment: [
-                "ROTOR_ADMIN_TOKEN": adminToken,
-                "ROTOR_MASTER_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
-                "ROTOR_VULTR_BASE_URL": vultrURL,
-                "ROTOR_RATE_LIMIT_RPS": "0",
-            ])
-            defer { server.stop() }
-            let port = try await server.port()
-            let base = "http://127.0.0.1:\(port)"
-            let admin = BenchAPI(client: HTTPClient.shared, baseURL: base, token: adminToken)
-            progress("bench-waits: server pid \(server.pid) on \(base)")
+        try await withChildRotor(name: "bench-waits") { fake, server, base, admin in
 
             // Credentials, and one rotation each, parked in a long grace period.
             var oldKeys: [JobID: String] = [:]
