@@ -91,13 +91,13 @@ public struct AgentRunner: Service {
     }
 
     /// The first fetch: at once, retried with backoff until it succeeds. With `once`, a refusal
-    /// or six failures in a row give up (nil).
+    /// or six failures in a row give up (nil). It does not name the instance: an instance is
+    /// live only once it has put the key in place, checked it and acknowledged the outcome.
     private func firstKey(_ credential: AgentConfiguration.Credential, once: Bool) async throws -> AgentKey? {
         var backoff = Backoff()
         while true {
             do throws(AgentClientError) {
-                if let key = try await self.client.key(
-                    credential: credential.id, instance: self.configuration.instance, group: credential.group, known: nil, wait: .zero)
+                if let key = try await self.client.key(credential: credential.id, instance: nil, known: nil, wait: .zero)
                 {
                     return key
                 }
@@ -129,7 +129,7 @@ public struct AgentRunner: Service {
             let answer: AgentKey?
             do {
                 answer = try await self.client.key(
-                    credential: credential.id, instance: self.configuration.instance, group: credential.group, known: known, wait: self.configuration.wait)
+                    credential: credential.id, instance: (self.configuration.instance, credential.group), known: known, wait: self.configuration.wait)
                 backoff.reset()
             } catch {
                 try Task.checkCancellation()

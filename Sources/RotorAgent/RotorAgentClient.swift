@@ -67,16 +67,19 @@ package final class RotorAgentClient: Sendable {
         try? await self.http.shutdown()
     }
 
-    /// `GET …/agent/key`. With `known`, asks Rotor to hold the request for up to `wait` until
-    /// the served (version, status) differs from it; nil when it still does not (`204`).
+    /// `GET …/agent/key`. With `instance` (and its group), the fetch counts as hearing from the
+    /// instance: it is live from then on. With `known`, asks Rotor to hold the request for up to
+    /// `wait` until the served (version, status) differs from it; nil when it still does not (`204`).
     package func key(
-        credential: String, instance: String, group: String, known: (version: Int, status: String)?, wait: Duration
+        credential: String, instance: (name: String, group: String)?, known: (version: Int, status: String)?, wait: Duration
     ) async throws(AgentClientError) -> AgentKey? {
-        var query = "instance=\(Self.encode(instance))&group=\(Self.encode(group))"
+        var query: [String] = []
+        if let instance { query += ["instance=\(Self.encode(instance.name))", "group=\(Self.encode(instance.group))"] }
         if let known {
-            query += "&known_version=\(known.version)&known_status=\(Self.encode(known.status))&wait=\(AgentDuration.iso(wait))"
+            query += ["known_version=\(known.version)", "known_status=\(Self.encode(known.status))", "wait=\(AgentDuration.iso(wait))"]
         }
-        let request = self.request("/v1/credentials/\(Self.encode(credential))/agent/key?\(query)", method: .GET)
+        let path = "/v1/credentials/\(Self.encode(credential))/agent/key" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        let request = self.request(path, method: .GET)
         guard let body = try await self.execute(request, timeout: wait + .seconds(30)) else { return nil }
         do {
             return try JSONDecoder().decode(AgentKey.self, from: body)

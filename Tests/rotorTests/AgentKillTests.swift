@@ -14,6 +14,11 @@ extension CrashTests {
     /// serve` processes with their agents at once would starve each other on 2 cores (the provider
     /// calls, given 2 s there, then time out).
     @Suite struct AgentKillTests {
+        /// No create is cut off here, so provider calls get the default time rather than the
+        /// other kill tests' 2 s, which a loaded machine can exceed when registering the key; and
+        /// no rate limit, since the waits below ask Rotor every few milliseconds.
+        static let environment = ["ROTOR_PROVIDER_TIMEOUT": "PT10S", "ROTOR_RATE_LIMIT_RPS": "0"]
+
         /// Agents of group `web` around a ``CrashScenario`` (the fake Vultr lives in the test, so it
         /// survives Rotor's kill; Rotor keeps its port, so the agents find it again).
         final class Agents: Sendable {
@@ -100,7 +105,7 @@ extension CrashTests {
 
         @Test("kill -9 of Rotor while the agents check the pending key (verify): after a restart the job succeeds with both agents on the new key")
         func killRotorDuringVerify() async throws {
-            try await CrashScenario.run(keepPort: true) { scenario in
+            try await CrashScenario.run(environment: Self.environment, keepPort: true) { scenario in
                 let agents = try await Agents(scenario, minLive: 2)
                 let a = try agents.start("a", check: agents.check(delay: 2))
                 let b = try agents.start("b", check: agents.check(delay: 2))
@@ -118,7 +123,7 @@ extension CrashTests {
 
         @Test("kill -9 of Rotor while distribute hands the pending key to a webhook target too: after a restart the job succeeds with both agents on the new key")
         func killRotorDuringDistribute() async throws {
-            try await CrashScenario.run(keepPort: true) { scenario in
+            try await CrashScenario.run(environment: Self.environment, keepPort: true) { scenario in
                 let agents = try await Agents(scenario, minLive: 2, webhook: true)
                 let a = try agents.start("a", check: agents.check())
                 let b = try agents.start("b", check: agents.check())
@@ -137,7 +142,7 @@ extension CrashTests {
 
         @Test("kill -9 of an agent in the middle of its check (verify), then a restart of it: the job waits for it and succeeds")
         func killAgentDuringVerify() async throws {
-            try await CrashScenario.run(keepPort: true) { scenario in
+            try await CrashScenario.run(environment: Self.environment, keepPort: true) { scenario in
                 let agents = try await Agents(scenario, minLive: 2)
                 let a = try agents.start("a", check: agents.check())
                 // b's check is slow the first time the pending key comes: it is killed in it.
@@ -158,7 +163,7 @@ extension CrashTests {
 
         @Test("kill -9 of an agent as the pending key reaches it (distribute), before it acknowledges: restarted, it applies and acknowledges, and the job succeeds")
         func killAgentAsKeyArrives() async throws {
-            try await CrashScenario.run(keepPort: true) { scenario in
+            try await CrashScenario.run(environment: Self.environment, keepPort: true) { scenario in
                 let agents = try await Agents(scenario, minLive: 2)
                 let a = try agents.start("a", check: agents.check())
                 // b reloads its workload for 30 s the first time the pending key comes: it is killed then.
@@ -184,7 +189,7 @@ extension CrashTests {
 
         @Test("an instance killed and silent past the liveness window does not block the rotation")
         func silentInstanceDoesNotBlock() async throws {
-            try await CrashScenario.run(environment: ["ROTOR_AGENT_LIVENESS": "PT3S"], keepPort: true) { scenario in
+            try await CrashScenario.run(environment: Self.environment.merging(["ROTOR_AGENT_LIVENESS": "PT3S"]) { $1 }, keepPort: true) { scenario in
                 let agents = try await Agents(scenario, minLive: 2)
                 let a = try agents.start("a", check: agents.check())
                 let b = try agents.start("b", check: agents.check())
