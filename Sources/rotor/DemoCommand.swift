@@ -15,9 +15,10 @@ import RotorAssembly
 
 /// `rotor demo`: one whole rotation, end to end, in one process.
 ///
-/// A fake Vultr API, a webhook consumer, and Rotor itself (API, store, engine) run on loopback;
-/// the demo talks to Rotor over HTTP exactly as a caller would, follows the job to its end,
-/// prints the timeline, and checks what the rotation promises. Any failed check exits non-zero.
+/// A fake Vultr API, a webhook consumer, Rotor itself (API, store, engine) and an agent keeping a
+/// workload's key file run on loopback; the demo talks to Rotor over HTTP exactly as a caller
+/// would, follows the job to its end, prints the timeline, and checks what the rotation promises.
+/// Any failed check exits non-zero.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -27,9 +28,12 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         LogFormat.text.bootstrap(level: .warning)
         let logger = Logger(label: "rotor-demo")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-demo-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-demo-\(UUID().uuidString)").path
+        let directory = base + "/data"
+        let workload = base + "/workload"
         try DataDirectory.prepare(directory)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try DataDirectory.prepare(workload)
+        defer { try? FileManager.default.removeItem(atPath: base) }
 
         let fake = FakeVultr()
         let (userID, vultrKey) = fake.addUser(name: "Demo", email: "demo@example.com")
@@ -68,7 +72,8 @@ struct DemoCommand: AsyncParsableCommand {
                             consumerURL: "http://127.0.0.1:\(consumerAddress.port ?? 0)",
                             vultrURL: vultrURL,
                             adminToken: adminToken,
-                            dataDirectory: directory
+                            dataDirectory: directory,
+                            workloadDirectory: workload
                         )
                         return try await demo.run(fake: fake, userID: userID, vultrKey: vultrKey, consumer: consumer)
                     }
@@ -104,6 +109,7 @@ struct DemoRun {
     let vultrURL: String
     let adminToken: String
     let dataDirectory: String
+    let workloadDirectory: String
 
     func run(fake: FakeVultr, userID: String, vultrKey: String, consumer: DemoConsumer) async throws -> Bool {
         let oldKey = fake.keys(ofUser: userID)[0]
@@ -113,63 +119,135 @@ struct DemoRun {
 
         let credential = try await self.call(.POST, "/v1/credentials", [
             "name": "demo-vultr", "provider": "vultr", "secret": vultrKey,
-            "targets": [["type": "webhook", "url": self.consumerURL + "/hook", "verify_url": self.consumerURL + "/verify"]],
+            "targets": [
+                ["type": "webhook", "url": self.consumerURL + "/hook", "verify_url": self.consumerURL + "/verify"],
+                // A verify timeout well inside the demo's wait for the job, should the agent fail.
+                ["type": "agent", "group": DemoAgent.group, "min_live": 1, "verify_timeout": "PT20S"],
+            ],
         ])
         guard let credentialID = credential["id"] as? String,
-            let signing = (credential["targets"] as? [[String: Any]])?.first?["signing_secret"] as? String
+            let signing = (credential["targets"] as? [[String: Any]])?.first(where: { $0["type"] as? String == "webhook" })?["signing_secret"] as? String
         else {
             say("   Registering the credential failed: \(credential)")
             return false
         }
-        say("3. Registered credential \(credentialID): Rotor checked the key at the provider and found its id by its last five characters.")
+        say("3. Registered credential \(credentialID) with two targets, the webhook consumer and agent group \(DemoAgent.group):")
+        say("   Rotor checked the key at the provider and found its id by its last five characters.")
 
-        let job = try await self.call(.POST, "/v1/jobs", ["credential_id": credentialID, "reason": "rotor demo"])
-        guard let jobID = job["id"] as? String else {
-            say("   Starting the rotation failed: \(job)")
+        let token = try await self.call(.POST, "/v1/tokens", ["name": "demo-agent", "scopes": ["agent"], "credential_ids": [credentialID]])
+        guard let agentToken = token["token"] as? String else {
+            say("   Creating the agent token failed: \(token)")
             return false
         }
-        say("4. Started rotation \(jobID); following it with GET /v1/jobs/\(jobID)?wait=PT30S ...")
-        let started = ContinuousClock.now
-        let finished = try await self.call(.GET, "/v1/jobs/\(jobID)?wait=PT30S")
-        let state = finished["state"] as? String ?? "?"
-        let elapsed = ContinuousClock.now - started
-        let milliseconds = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-        say("5. The job is \(state) after \(milliseconds) ms.\n")
+        let agent = try DemoAgent(
+            rotorURL: self.rotorURL, vultrURL: self.vultrURL, token: agentToken, credentialID: credentialID, directory: self.workloadDirectory)
+        let agentStarted = ContinuousClock.now
+        return try await agent.running {
+            say("4. Agent \(DemoAgent.instance) (group \(DemoAgent.group)) runs in process with an agent token bound to the credential.")
+            say("   It keeps \(agent.keyFile) (mode 0600) current; its check: \(agent.checkDescription).")
+            let applied = try await self.waitForAppliedVersion(1, credentialID: credentialID, within: .seconds(15))
+            var (lines, seen) = agent.lines(after: agentStarted)
+            for line in lines { say("   \(line)") }
+            guard applied else {
+                say("   The agent did not apply version 1 within 15 s; the demo stops here.")
+                return false
+            }
+            say("   Instance \(DemoAgent.instance) shows applied_version 1.")
 
-        say("Timeline:")
-        let events = try await self.call(.GET, "/v1/jobs/\(jobID)/events")["data"] as? [[String: Any]] ?? []
-        for event in events {
-            let type = (event["type"] as? String ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
-            let seq = String(describing: event["seq"] ?? "").padding(toLength: 3, withPad: " ", startingAt: 0)
-            say("  \(seq) \(type) \(event["message"] as? String ?? "")")
-        }
+            let job = try await self.call(.POST, "/v1/jobs", ["credential_id": credentialID, "reason": "rotor demo"])
+            guard let jobID = job["id"] as? String else {
+                say("   Starting the rotation failed: \(job)")
+                return false
+            }
+            say("5. Started rotation \(jobID); following it with GET /v1/jobs/\(jobID)?wait=PT30S ...")
+            let started = ContinuousClock.now
+            let finished = try await self.call(.GET, "/v1/jobs/\(jobID)?wait=PT30S")
+            let state = finished["state"] as? String ?? "?"
+            say("6. The job is \(state) after \(milliseconds(ContinuousClock.now - started)) ms.\n")
 
-        let newKeyID = (finished["new_key"] as? [String: Any])?["provider_key_id"] as? String
-        let newKey = newKeyID.flatMap { fake.key(id: $0) }
-        let delivered = consumer.deliveries.withLock { $0 }
-        let pendingVerified = delivered.contains { delivery in
-            guard let id = delivery.headers.first(name: "webhook-id"), let timestamp = delivery.headers.first(name: "webhook-timestamp"),
-                let signature = delivery.headers.first(name: "webhook-signature"), let secret = try? WebhookSecret(encoded: signing)
-            else { return false }
-            let signed = (try? StandardWebhooks.verify(id: id, timestamp: timestamp, signatureHeader: signature, body: delivery.body, secrets: [secret], now: Date())) != nil
-            return signed && newKey.map { String(decoding: delivery.body, as: UTF8.self).contains($0.secret) } == true
+            say("Timeline:")
+            let events = try await self.call(.GET, "/v1/jobs/\(jobID)/events")["data"] as? [[String: Any]] ?? []
+            for event in events {
+                let type = (event["type"] as? String ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
+                let seq = String(describing: event["seq"] ?? "").padding(toLength: 3, withPad: " ", startingAt: 0)
+                say("  \(seq) \(type) \(event["message"] as? String ?? "")")
+            }
+            // The agent hears that version 2 became current through its held fetch, just after the job ended.
+            let sawCurrent = await agent.journal.waitFor(within: .seconds(5)) {
+                $0.message.hasPrefix("rotation finished") && $0.metadata["version"] == "2"
+            }
+            say("\nAgent \(DemoAgent.instance), in ms after the rotation started:")
+            (lines, seen) = agent.lines(since: seen, after: started)
+            for line in lines { say("  \(line)") }
+
+            let newKeyID = (finished["new_key"] as? [String: Any])?["provider_key_id"] as? String
+            let newKey = newKeyID.flatMap { fake.key(id: $0) }
+            let delivered = consumer.deliveries.withLock { $0 }
+            let pendingVerified = delivered.contains { delivery in
+                guard let id = delivery.headers.first(name: "webhook-id"), let timestamp = delivery.headers.first(name: "webhook-timestamp"),
+                    let signature = delivery.headers.first(name: "webhook-signature"), let secret = try? WebhookSecret(encoded: signing)
+                else { return false }
+                let signed = (try? StandardWebhooks.verify(id: id, timestamp: timestamp, signatureHeader: signature, body: delivery.body, secrets: [secret], now: Date())) != nil
+                return signed && newKey.map { String(decoding: delivery.body, as: UTF8.self).contains($0.secret) } == true
+            }
+            let stored = try await self.call(.GET, "/v1/credentials/\(credentialID)")
+
+            let fileKey = try? String(contentsOfFile: agent.keyFile, encoding: .utf8)
+            let fileMode = (try? FileManager.default.attributesOfItem(atPath: agent.keyFile))?[.posixPermissions] as? Int
+            let acknowledged = events.first { $0["type"] as? String == "agents.acknowledged" }?["seq"] as? Int
+            let revoking = events.first { $0["step"] as? String == "revoke" }?["seq"] as? Int
+            let oldRefused = try await self.vultrStatus(key: vultrKey) == 401
+            var fileAccepted = false
+            if let fileKey { fileAccepted = try await self.vultrStatus(key: fileKey) == 200 }
+            let appliedVersion = try await self.appliedVersion(credentialID: credentialID)
+
+            let checks: [(String, Bool)] = [
+                ("the job succeeded", state == "succeeded"),
+                ("the old key is deleted at the provider", fake.key(id: oldKey.id) == nil),
+                ("the new key exists at the provider and is the only one", newKey != nil && fake.keys(ofUser: userID).count == 1),
+                ("the consumer got key.pending with the new key, signed per Standard Webhooks", pendingVerified),
+                ("the credential is at version 2 with the new key current", stored["version"] as? Int == 2
+                    && (stored["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID),
+                ("the agent's key file holds the new key, mode 0600", newKey != nil && fileKey == newKey?.secret && fileMode == 0o600),
+                ("agent group \(DemoAgent.group) acknowledged version 2 (event \(acknowledged.map(String.init) ?? "none")) before revoke began (event \(revoking.map(String.init) ?? "none"))",
+                    acknowledged != nil && revoking != nil && acknowledged! < revoking!),
+                ("at the fake Vultr the old key is refused (401) and the key in the agent's file is accepted", oldRefused && fileAccepted),
+                ("instance \(DemoAgent.instance) shows applied_version 2", appliedVersion == 2),
+                ("the agent saw version 2 become current", sawCurrent),
+            ]
+            say("\nChecks:")
+            for (text, ok) in checks {
+                say("  \(ok ? "ok  " : "FAIL") \(text)")
+            }
+            let passed = checks.allSatisfy(\.1)
+            say(passed ? "\nThe rotation kept its promises." : "\nThe demo failed; see the checks above.")
+            return passed
         }
-        let stored = try await self.call(.GET, "/v1/credentials/\(credentialID)")
-        let checks: [(String, Bool)] = [
-            ("the job succeeded", state == "succeeded"),
-            ("the old key is deleted at the provider", fake.key(id: oldKey.id) == nil),
-            ("the new key exists at the provider and is the only one", newKey != nil && fake.keys(ofUser: userID).count == 1),
-            ("the consumer got key.pending with the new key, signed per Standard Webhooks", pendingVerified),
-            ("the credential is at version 2 with the new key current", stored["version"] as? Int == 2
-                && (stored["current"] as? [String: Any])?["provider_key_id"] as? String == newKeyID),
-        ]
-        say("\nChecks:")
-        for (text, ok) in checks {
-            say("  \(ok ? "ok  " : "FAIL") \(text)")
+    }
+
+    /// `applied_version` of the demo's agent instance (nil before it acknowledged anything).
+    private func appliedVersion(credentialID: String) async throws -> Int? {
+        let listing = try await self.call(.GET, "/v1/credentials/\(credentialID)/agent/instances")
+        let instances = listing["data"] as? [[String: Any]] ?? []
+        return instances.first { $0["instance"] as? String == DemoAgent.instance }?["applied_version"] as? Int
+    }
+
+    private func waitForAppliedVersion(_ version: Int, credentialID: String, within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await self.appliedVersion(credentialID: credentialID) == version { return true }
+            try await Task.sleep(for: .milliseconds(25))
         }
-        let passed = checks.allSatisfy(\.1)
-        say(passed ? "\nThe rotation kept its promises." : "\nThe demo failed; see the checks above.")
-        return passed
+        return false
+    }
+
+    /// The fake Vultr's answer to `GET /v2/account` with `key`: 200 when the key authenticates.
+    private func vultrStatus(key: String) async throws -> UInt {
+        var request = HTTPClientRequest(url: self.vultrURL + "/v2/account")
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return response.status.code
     }
 
     private func call(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> [String: Any] {

@@ -199,12 +199,21 @@ import Testing
         #expect(try await rotor.exitStatus() == 0)
     }
 
-    @Test("rotor demo runs a whole rotation and exits 0")
+    @Test("rotor demo runs a whole rotation, with its agent confirming the new key before the old one is revoked, and exits 0")
     func demo() async throws {
         let rotor = try RunningRotor(arguments: ["demo"], environment: [:])
         #expect(try await rotor.exitStatus(within: .seconds(45)) == 0, "\(rotor.output)\n\(rotor.errors)")
         #expect(rotor.output.contains("The rotation kept its promises."))
         #expect(!rotor.output.contains("FAIL"))
+        // The agent's part: its steps in the timeline and the checks on them.
+        for line in [
+            "Instance demo-1 shows applied_version 1.", "agents.acknowledged", "wrote version 2 (pending) to the key file", "check passed: ",
+            "acknowledged version 2 to Rotor: applied", "version 2 is now current", "ok   the agent's key file holds the new key, mode 0600",
+            "ok   at the fake Vultr the old key is refused (401) and the key in the agent's file is accepted", "ok   instance demo-1 shows applied_version 2",
+        ] {
+            #expect(rotor.output.contains(line), "missing: \(line)\n\(rotor.output)")
+        }
+        #expect(rotor.output.firstMatch(of: /ok   agent group demo acknowledged version 2 \(event \d+\) before revoke began \(event \d+\)/) != nil)
     }
 
     @Test("serve --sandbox: the printed sandbox key registers as a credential and rotates through the API")
