@@ -103,4 +103,23 @@ import Testing
             #expect(ContinuousClock.now - started >= .milliseconds(900))
         }
     }
+
+    @Test("an agent's long-poll naming its instance is held at most half the liveness window, so the instance never looks silent while it waits")
+    func heldWithinLiveness() async throws {
+        try await LiveRotor.run(agentLiveness: 2) { rotor in
+            let (_, key) = rotor.fake.addUser()
+            let created = try await rotor.api(
+                .POST, "/v1/credentials", json: #"{"name":"agent-live","provider":"vultr","secret":"\#(key)","targets":[{"type":"agent","group":"web"}]}"#)
+            let id = try #require(created.object["id"] as? String, "\(created)")
+            let auth = try await Self.token(rotor, scope: .agent, credential: id)
+            let started = ContinuousClock.now
+            let named = try await rotor.send(
+                .GET, "/v1/credentials/\(id)/agent/key?instance=web-1&group=web&known_version=1&known_status=current&wait=PT30S", headers: auth)
+            let held = ContinuousClock.now - started
+            #expect(named.status == .noContent)
+            #expect(held >= .milliseconds(900) && held < .seconds(5), "held \(held) with a 2 s liveness window")
+            let instances = try await rotor.api(.GET, "/v1/credentials/\(id)/agent/instances")
+            #expect(instances.body.contains(#""live":true"#), "\(instances.body)")
+        }
+    }
 }

@@ -40,10 +40,14 @@ struct LiveRotor: Sendable {
     }
 
     /// Runs `body` against a fresh instance; everything stops afterwards.
-    static func run(githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, _ body: @escaping @Sendable (LiveRotor) async throws -> Void) async throws {
+    static func run(
+        githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, agentLiveness: TimeInterval = 120,
+        _ body: @escaping @Sendable (LiveRotor) async throws -> Void
+    ) async throws {
         let configure: @Sendable (inout RotorAssembly.Settings) -> Void = { settings in
             settings.githubKeys = githubKeys
             settings.rateLimits = rateLimits
+            settings.agentLiveness = agentLiveness
         }
         try await EngineFixture.with(name: "live", configure: configure) { fixture in
             let engine = fixture.engine

@@ -115,7 +115,10 @@ enum AgentRoutes {
             return response
         }
         guard knownVersion != nil else { return try await serve(versions) ?? .noContent }
-        return try await KeyLongPoll.answer(id, waiting: wait, request, services) { try await serve(Self.versions(id, services)) }
+        // An instance is live while it holds a long-poll: held at most half the liveness window,
+        // the next fetch (which counts as hearing from it) comes before it could be judged silent.
+        let held = instance == nil ? wait : min(wait, services.agentLiveness / 2)
+        return try await KeyLongPoll.answer(id, waiting: held, request, services) { try await serve(Self.versions(id, services)) }
     }
 
     /// The key `wanted` names (the pending one, else the current one, when it names none).
