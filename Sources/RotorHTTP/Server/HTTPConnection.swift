@@ -137,7 +137,12 @@ struct HTTPConnection: Sendable {
     private func respond(_ head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?, disconnect: ClientDisconnect) async -> Response? {
         let counted = !self.isUnlimited(head.uri)
         if counted {
-            guard await self.load.beginRequest() else {
+            switch self.load.beginRequest() {
+            case .now:
+                break
+            case .queued(let ticket):
+                guard await self.load.waitForSlot(ticket) else { return Self.overloaded("The server is working on as many requests as it may.") }
+            case .refused:
                 return Self.overloaded("The server is working on as many requests as it may.")
             }
         }

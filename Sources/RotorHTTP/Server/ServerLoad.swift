@@ -75,24 +75,37 @@ final class ServerLoad: Sendable {
         self.connectionsGauge.record(self.connections.wrappingSubtract(1, ordering: .relaxed).newValue)
     }
 
-    /// Counts a request about to be handled, waiting for a slot when every one is taken; false
-    /// (and not counted) when none came free in time or too many already wait.
-    func beginRequest() async -> Bool {
-        let ticket = self.admission.withLock { state -> Int? in
+    /// What ``beginRequest()`` decided.
+    enum Admitted {
+        /// Counted: handle it.
+        case now
+        /// Every slot is taken: wait with ``waitForSlot(_:)`` for one.
+        case queued(ticket: Int)
+        /// Every slot is taken and too many wait already (or waiting is off): refuse it.
+        case refused
+    }
+
+    /// Counts a request about to be handled if a slot is free; otherwise queues it or refuses it.
+    /// Synchronous, so that the common case adds no frame to the connection's task (which lives
+    /// as long as the connection, through every long wait it holds).
+    func beginRequest() -> Admitted {
+        let admitted = self.admission.withLock { state -> Admitted in
             if state.inFlight < self.maxInFlight {
                 state.inFlight += 1
-                return nil
+                return .now
             }
-            guard state.queued < self.maxInFlight, self.admissionWait > .zero else { return -1 }
+            guard state.queued < self.maxInFlight, self.admissionWait > .zero else { return .refused }
             state.queued += 1
             state.nextTicket += 1
-            return state.nextTicket
+            return .queued(ticket: state.nextTicket)
         }
-        guard let ticket else { return true }
-        guard ticket > 0 else {
-            self.refusedRequests.increment()
-            return false
-        }
+        if case .refused = admitted { self.refusedRequests.increment() }
+        return admitted
+    }
+
+    /// Waits for a slot for a request ``beginRequest()`` queued; false (not counted) when none
+    /// came free within ``admissionWait``.
+    func waitForSlot(_ ticket: Int) async -> Bool {
         let (seconds, attoseconds) = self.admissionWait.components
         let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
             self.giveUp(ticket)
