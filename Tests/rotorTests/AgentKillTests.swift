@@ -205,6 +205,46 @@ extension CrashTests {
             }
         }
 
+        @Test("a token bound to one credential can neither read nor acknowledge another's key, and rotor agent with it serves only its own")
+        func tokenBoundToItsCredential() async throws {
+            try await CrashScenario.run(environment: Self.environment, keepPort: true) { scenario in
+                let agents = try await Agents(scenario, minLive: 1)
+                let other = scenario.addAccount()
+                let created = try await scenario.call(
+                    .POST, "/v1/credentials",
+                    #"{"name":"other","provider":"vultr","secret":"\#(other.apiKey)","targets":[{"type":"agent","group":"web"}]}"#)
+                let otherID = try #require(created["id"] as? String, "\(created)")
+                let token = try String(contentsOfFile: agents.tokenFile, encoding: .utf8)
+
+                let (read, body) = try await RotorProcessTests.api(
+                    port: scenario.port, token: token, .GET, "/v1/credentials/\(otherID)/agent/key?instance=x&group=web")
+                #expect(read == .notFound)
+                #expect(body["secret"] == nil)
+                let (ack, _) = try await RotorProcessTests.api(
+                    port: scenario.port, token: token, .POST, "/v1/credentials/\(otherID)/agent/acks",
+                    #"{"instance":"x","group":"web","version":1,"outcome":"applied"}"#)
+                #expect(ack == .notFound || ack == .forbidden, "\(ack)")
+                let listing = try await scenario.call(.GET, "/v1/credentials/\(otherID)/agent/instances")
+                #expect((listing["data"] as? [Any])?.isEmpty == true, "\(listing)")
+
+                func once(_ credential: String, file: String) throws -> RotorProcessTests.RunningRotor {
+                    try RotorProcessTests.RunningRotor(
+                        arguments: [
+                            "agent", "--url", "http://127.0.0.1:\(scenario.port)", "--token-file", agents.tokenFile, "--instance", "x",
+                            "--group", "web", "--credential", credential, "--file", file, "--once",
+                        ],
+                        environment: [:])
+                }
+                let refused = try once(otherID, file: agents.directory + "/other.key")
+                #expect(try await refused.exitStatus() == 1)
+                #expect(!FileManager.default.fileExists(atPath: agents.directory + "/other.key"))
+                let served = try once(agents.credentialID, file: agents.keyFile("x"))
+                #expect(try await served.exitStatus() == 0, "\(served.errors)")
+                #expect(agents.file("x") == scenario.vultrKey)
+                try await scenario.finish()
+            }
+        }
+
         /// SIGTERM ends an agent cleanly.
         static func stopped(_ agent: RotorProcessTests.RunningRotor) async throws {
             agent.process.terminate()
