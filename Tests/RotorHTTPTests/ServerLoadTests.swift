@@ -49,6 +49,14 @@ import Testing
         return router.buildResponder()
     }
 
+    /// One `GET /hold` on a connection of its own; its answer.
+    private func hold(_ port: Int) async throws -> RawResponse? {
+        try await RawConnection.with(port: port) { connection in
+            try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            return try await connection.readResponse()
+        }
+    }
+
     private func withServer(_ configuration: HTTPServerConfiguration, _ gate: Gate, _ body: @Sendable (Int) async throws -> Void) async throws {
         try await HTTPServer.withRunningServer(configuration: configuration, responder: Self.router(gate), logger: Logger(label: "test")) { address in
             try await body(try #require(address.port))
@@ -80,10 +88,7 @@ import Testing
             try await self.until { gate.entered.load(ordering: .relaxed) == 7 }
 
             let start = ContinuousClock.now
-            let refused = try await RawConnection.with(port: port) { connection in
-                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-                return try await connection.readResponse()
-            }
+            let refused = try await self.hold(port)
             #expect(refused?.status == 503)
             #expect(refused?.header("Retry-After") == "1")
             #expect(refused?.body.contains(#""code":"unavailable""#) == true)
@@ -116,10 +121,7 @@ import Testing
             #expect(gate.entered.load(ordering: .relaxed) == 2, "a request over the cap ran")
             // ...and a fifth, with the queue full, is refused at once.
             let start = ContinuousClock.now
-            let refused = try await RawConnection.with(port: port) { connection in
-                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-                return try await connection.readResponse()
-            }
+            let refused = try await self.hold(port)
             #expect(refused?.status == 503)
             #expect(refused?.header("Retry-After") == "1")
             #expect(ContinuousClock.now - start < .seconds(10))
@@ -137,10 +139,7 @@ import Testing
             let held = Task { try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(60)).status }
             try await self.until { gate.entered.load(ordering: .relaxed) == 1 }
             let start = ContinuousClock.now
-            let refused = try await RawConnection.with(port: port) { connection in
-                try await connection.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-                return try await connection.readResponse()
-            }
+            let refused = try await self.hold(port)
             #expect(refused?.status == 503)
             #expect(ContinuousClock.now - start >= .milliseconds(250), "refused before its wait was over")
             #expect(gate.entered.load(ordering: .relaxed) == 1)

@@ -56,15 +56,23 @@ extension CrashTests {
                 return pause + #"test -s "$ROTOR_KEY_FILE""#
             }
 
-            /// A `rotor agent` process for `instance`, with its own key and state files.
-            func start(_ instance: String, check: String) throws -> RotorProcessTests.RunningRotor {
-                try RotorProcessTests.RunningRotor(
-                    arguments: [
-                        "agent", "--url", "http://127.0.0.1:\(self.scenario.port)", "--token-file", self.tokenFile, "--instance", instance,
-                        "--group", "web", "--credential", self.credentialID, "--file", self.keyFile(instance), "--check", check,
-                        "--state-file", self.directory + "/\(instance).state.json", "--command-timeout", "20s", "--poll-interval", "1s",
-                    ],
-                    environment: [:])
+            /// A `rotor agent` process for `instance` on the scenario's token, writing `file`
+            /// (its own key file unless told), with `check` and `reload` if given; `--once`
+            /// instead of a state file and long-polls when `once`.
+            func start(
+                _ instance: String, check: String? = nil, reload: String? = nil, file: String? = nil, credential: String? = nil,
+                once: Bool = false
+            ) throws -> RotorProcessTests.RunningRotor {
+                var arguments = [
+                    "agent", "--url", "http://127.0.0.1:\(self.scenario.port)", "--token-file", self.tokenFile, "--instance", instance,
+                    "--group", "web", "--credential", credential ?? self.credentialID, "--file", file ?? self.keyFile(instance),
+                ]
+                if let check { arguments += ["--check", check] }
+                if let reload { arguments += ["--reload", reload] }
+                arguments += once
+                    ? ["--once"]
+                    : ["--state-file", self.directory + "/\(instance).state.json", "--command-timeout", "40s", "--poll-interval", "1s"]
+                return try RotorProcessTests.RunningRotor(arguments: arguments, environment: [:])
             }
 
             /// `applied_version` per instance.
@@ -168,14 +176,9 @@ extension CrashTests {
                 let a = try agents.start("a", check: agents.check())
                 // b reloads its workload for 30 s the first time the pending key comes: it is killed then.
                 let marker = agents.directory + "/b-reloading"
-                var b = try RotorProcessTests.RunningRotor(
-                    arguments: [
-                        "agent", "--url", "http://127.0.0.1:\(scenario.port)", "--token-file", agents.tokenFile, "--instance", "b", "--group", "web",
-                        "--credential", agents.credentialID, "--file", agents.keyFile("b"), "--check", agents.check(),
-                        "--reload", #"if [ "$ROTOR_KEY_VERSION" = 2 ] && [ ! -e "\#(marker)" ]; then touch "\#(marker)"; sleep 20; fi"#,
-                        "--state-file", agents.directory + "/b.state.json", "--command-timeout", "40s", "--poll-interval", "1s",
-                    ],
-                    environment: [:])
+                var b = try agents.start(
+                    "b", check: agents.check(),
+                    reload: #"if [ "$ROTOR_KEY_VERSION" = 2 ] && [ ! -e "\#(marker)" ]; then touch "\#(marker)"; sleep 20; fi"#)
                 try await scenario.waitUntil("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
                 let jobID = try await scenario.startJob(agents.credentialID)
                 try await scenario.waitUntil("b received the pending key") { FileManager.default.fileExists(atPath: marker) }
@@ -227,18 +230,10 @@ extension CrashTests {
                 let listing = try await scenario.call(.GET, "/v1/credentials/\(otherID)/agent/instances")
                 #expect((listing["data"] as? [Any])?.isEmpty == true, "\(listing)")
 
-                func once(_ credential: String, file: String) throws -> RotorProcessTests.RunningRotor {
-                    try RotorProcessTests.RunningRotor(
-                        arguments: [
-                            "agent", "--url", "http://127.0.0.1:\(scenario.port)", "--token-file", agents.tokenFile, "--instance", "x",
-                            "--group", "web", "--credential", credential, "--file", file, "--once",
-                        ],
-                        environment: [:])
-                }
-                let refused = try once(otherID, file: agents.directory + "/other.key")
+                let refused = try agents.start("x", file: agents.directory + "/other.key", credential: otherID, once: true)
                 #expect(try await refused.exitStatus() == 1)
                 #expect(!FileManager.default.fileExists(atPath: agents.directory + "/other.key"))
-                let served = try once(agents.credentialID, file: agents.keyFile("x"))
+                let served = try agents.start("x", once: true)
                 #expect(try await served.exitStatus() == 0, "\(served.errors)")
                 #expect(agents.file("x") == scenario.vultrKey)
                 try await scenario.finish()

@@ -216,34 +216,21 @@ struct HTTPConnection: Sendable {
 /// `?wait=` answers at once instead of holding the shutdown for up to a minute.
 final class DrainingFlag: Sendable {
     private let value = Atomic(false)
-    private let observers = Mutex<(next: Int, byID: [Int: @Sendable () -> Void])>((0, [:]))
+    /// The observers of the shutdown: the same once-only signal a connection's end is.
+    private let shutdown = ClientDisconnect()
 
     var isSet: Bool { self.value.load(ordering: .acquiring) }
 
     func set() {
         self.value.store(true, ordering: .releasing)
-        let observers = self.observers.withLock { state in
-            defer { state.byID.removeAll() }
-            return Array(state.byID.values)
-        }
-        for observer in observers { observer() }
+        self.shutdown.signal()
     }
 
     /// Calls `observer` once when the flag is set (at once if it is); returns a token for
     /// ``removeObserver(_:)``, nil when it was called at once.
-    func observe(_ observer: @escaping @Sendable () -> Void) -> Int? {
-        let id: Int? = self.observers.withLock { state in
-            guard !self.isSet else { return nil }
-            state.next += 1
-            state.byID[state.next] = observer
-            return state.next
-        }
-        if id == nil { observer() }
-        return id
-    }
+    func observe(_ observer: @escaping @Sendable () -> Void) -> Int? { self.shutdown.observe(observer) }
 
     func removeObserver(_ id: Int?) {
-        guard let id else { return }
-        _ = self.observers.withLock { $0.byID.removeValue(forKey: id) }
+        if let id { self.shutdown.removeObserver(id) }
     }
 }
