@@ -90,18 +90,20 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                         group.addTask {
                             var request = HTTPClientRequest(url: base + "/v1/jobs/\(job)?wait=PT60S")
                             request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                            // The answer is timed as it arrives and parsed only after every wait
+                            // has its answer: parsing now would take CPU from answers still to come.
                             var status: UInt = 0
-                            var state = ""
+                            var body = ByteBuffer()
+                            var failure: String?
                             do {
                                 let response = try await client.execute(request, timeout: .seconds(90))
-                                let body = try await response.body.collect(upTo: 1 << 20)
+                                body = try await response.body.collect(upTo: 1 << 20)
                                 status = response.status.code
-                                state = ((try? JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8))) as? [String: Any])?["state"] as? String ?? ""
                             } catch {
-                                state = "error: \(error)"
+                                failure = "error: \(error)"
                             }
                             let at = ContinuousClock.now
-                            answers.withLock { $0.append(WaitAnswer(job: job, at: at, status: status, state: state)) }
+                            answers.withLock { $0.append(WaitAnswer(job: job, at: at, status: status, body: body, failure: failure)) }
                         }
                     }
                 }
@@ -151,6 +153,21 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             print(String(format: "server RSS while holding them: %.0f MB (peak %.0f MB)   target < 300 MB", Double(rss) / 1024, Double(peak) / 1024))
             print(String(format: "server CPU while holding them: %.1f %% of one core over %d s   target < 5 %%", cpu * 100, self.idleSeconds))
             print(String(format: "answer after the job's last provider call (revoke), ms: p50 %.1f  p99 %.1f  max %.1f   target: max < 100", percentile(0.5), percentile(0.99), latencies.last ?? .nan))
+            // Where the time goes: the engine's final commit and the wake (a job's first answer),
+            // and the fan-out to the job's other waiters (its last answer minus its first).
+            var first: [JobID: ContinuousClock.Instant] = [:]
+            var last: [JobID: ContinuousClock.Instant] = [:]
+            for answer in all where answer.status == 200 {
+                first[answer.job] = min(first[answer.job] ?? answer.at, answer.at)
+                last[answer.job] = max(last[answer.job] ?? answer.at, answer.at)
+            }
+            let firsts = first.compactMap { job, at in times[job].map { seconds(at - $0) * 1000 } }.sorted()
+            let fanOuts = first.compactMap { job, at in last[job].map { seconds($0 - at) * 1000 } }.sorted()
+            func median(_ values: [Double]) -> Double { values.isEmpty ? .nan : values[values.count / 2] }
+            if let earliest = times.values.min(), let latest = times.values.max() {
+                print(String(format: "jobs' ends (old key deleted) spread over %.0f ms; per job, first answer after revoke p50 %.1f max %.1f ms; last answer after first p50 %.1f max %.1f ms",
+                             seconds(latest - earliest) * 1000, median(firsts), firsts.last ?? .nan, median(fanOuts), fanOuts.last ?? .nan))
+            }
             print("answers: \(all.count) of \(self.waits), \(latencies.count) succeeded and timed, \(failures.count) failed")
             for failure in failures.prefix(5) { print("  failed: \(failure)") }
             let met = rss < 300 * 1024 && cpu < 0.05 && (latencies.last ?? .infinity) < 100 && failures.isEmpty && all.count == self.waits
@@ -181,5 +198,13 @@ private struct WaitAnswer: Sendable {
     let job: JobID
     let at: ContinuousClock.Instant
     let status: UInt
-    let state: String
+    let body: ByteBuffer
+    let failure: String?
+
+    /// The answered job's `state`, or what went wrong.
+    var state: String {
+        if let failure { return failure }
+        let object = try? JSONSerialization.jsonObject(with: Data(String(buffer: self.body).utf8))
+        return (object as? [String: Any])?["state"] as? String ?? ""
+    }
 }
