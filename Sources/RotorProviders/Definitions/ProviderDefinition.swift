@@ -156,6 +156,8 @@ public struct StatusSet: Sendable, Hashable, Codable, CustomStringConvertible {
         var container = try decoder.unkeyedContainer()
         var ranges: [ClosedRange<Int>] = []
         while !container.isAtEnd {
+            // The index before decoding: a failed attempt may move it on.
+            let path = container.codingPath + [AnyKey(intValue: container.currentIndex)!]
             if let code = try? container.decode(Int.self) {
                 ranges.append(code...code)
                 continue
@@ -163,7 +165,9 @@ public struct StatusSet: Sendable, Hashable, Codable, CustomStringConvertible {
             let text = try container.decode(String.self)
             let bounds = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(JSONPointer.quoted(text)) is neither a status nor a range like \"500-599\"")
+                throw DecodingError.dataCorrupted(
+                    DecodingError.Context(codingPath: path, debugDescription: "\(JSONPointer.quoted(text)) is neither a status nor a range like \"500-599\"")
+                )
             }
             ranges.append(low...high)
         }

@@ -93,6 +93,10 @@ public enum ProviderDefinitions {
         case .valueNotFound(let type, let context):
             return (Self.path(context.codingPath), "expected \(Self.describe(type)), found nothing")
         case .dataCorrupted(let context):
+            // Yams reports a syntax error as corrupted data, with the parser's error underneath.
+            if let syntax = context.underlyingError as? YamlError {
+                return (nil, Self.describe(syntax))
+            }
             return (Self.path(context.codingPath), context.debugDescription)
         @unknown default:
             return (nil, "cannot read the definition")

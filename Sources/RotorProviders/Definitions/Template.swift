@@ -202,9 +202,9 @@ public indirect enum BodyTemplate: Sendable, Hashable, Codable {
 /// A coding key for any member name: definitions check their own keys (unknown ones are refused).
 struct AnyKey: CodingKey, Hashable {
     var stringValue: String
-    var intValue: Int? { nil }
+    var intValue: Int?
 
     init(_ string: String) { self.stringValue = string }
     init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
+    init?(intValue: Int) { (self.stringValue, self.intValue) = ("\(intValue)", intValue) }
 }
