@@ -9,8 +9,9 @@ import Synchronization
 /// RotorHTTP. It stands in for `api.vultr.com`, which cannot be reached from here, in tests,
 /// `rotor demo` and `rotor serve --sandbox`.
 ///
-/// It behaves like the real API: bearer auth per key, users isolated from each other, masked
-/// listings, cursor paging, Vultr-shaped errors, a per-IP rate limit, and deleted keys that stop
+/// It behaves like the real API: bearer auth per key, users isolated from each other (except that
+/// an account's root user, or a sub-user allowed to manage users, reaches its account's users' keys
+/// under `/v2/users/{user}/apikeys`), masked listings, cursor paging, Vultr-shaped errors, a per-IP rate limit, and deleted keys that stop
 /// authenticating at once. Faults (latency, 5xx, 429, connections dropped after a create) can be
 /// switched on and off while it runs. State lives behind a `Mutex`: every handler is synchronous
 /// once it holds the lock, so no actor hop is needed.
