@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Provider definitions are YAML files (docs/providers.md).
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Debian's libssl-dev; RotorCrypto is the only target that imports it.
@@ -127,7 +129,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Provider adapters; first Vultr, on AsyncHTTPClient.
+        // Provider adapters on AsyncHTTPClient: native Vultr, and providers declared as data (YAML
+        // definitions run by one generic engine).
         .target(
             name: "RotorProviders",
             dependencies: [
@@ -139,6 +142,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -364,6 +368,8 @@ let package = Package(
                 "RotorHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,21 +4,25 @@ import RotorHTTP
 extension FakeVultr {
     /// The API calls the fake answers; used to aim faults and to count requests.
     public enum Operation: String, Sendable, Hashable, CaseIterable {
-        /// `POST /v2/apikeys`.
+        /// `POST /v2/apikeys` (or `/v2/users/{user}/apikeys`).
         case create
-        /// `GET /v2/apikeys`.
+        /// `GET /v2/apikeys` (or `/v2/users/{user}/apikeys`).
         case list
-        /// `GET /v2/apikeys/{id}`.
+        /// `GET /v2/apikeys/{id}` (or `/v2/users/{user}/apikeys/{id}`).
         case get
-        /// `DELETE /v2/apikeys/{id}`.
+        /// `DELETE /v2/apikeys/{id}` (or `/v2/users/{user}/apikeys/{id}`).
         case delete
         /// `GET /v2/account`.
         case account
 
         /// The operation a request is for, or nil for an unknown route or method.
         init?(_ request: Request) {
-            let segments = request.pathSegments
+            var segments = request.pathSegments
             guard segments.count >= 2, segments[0] == "v2" else { return nil }
+            // Another user's keys are the same operations on their keys.
+            if segments.count >= 4, segments[1] == "users", segments[3] == "apikeys" {
+                segments.removeSubrange(1...2)
+            }
             switch (request.method, segments.count, segments[1]) {
             case (.POST, 2, "apikeys"): self = .create
             case (.GET, 2, "apikeys"), (.HEAD, 2, "apikeys"): self = .list

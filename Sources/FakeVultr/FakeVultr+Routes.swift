@@ -11,16 +11,21 @@ extension FakeVultr {
     private static let cursorPrefix = "next__"
 
     func registerRoutes(on router: Router) {
-        router.post("/v2/apikeys") { [self] request in try self.create(request) }
-        router.get("/v2/apikeys") { [self] request in try self.list(request) }
-        router.get("/v2/apikeys/{id}") { [self] request in try self.get(request) }
-        router.delete("/v2/apikeys/{id}") { [self] request in try self.delete(request) }
+        router.post("/v2/apikeys") { [self] request in try self.create(request, subject: false) }
+        router.get("/v2/apikeys") { [self] request in try self.list(request, subject: false) }
+        router.get("/v2/apikeys/{id}") { [self] request in try self.get(request, subject: false) }
+        router.delete("/v2/apikeys/{id}") { [self] request in try self.delete(request, subject: false) }
+        // Another user's keys, through a manager key (vultr-api.md): the same calls and objects.
+        router.post("/v2/users/{user}/apikeys") { [self] request in try self.create(request, subject: true) }
+        router.get("/v2/users/{user}/apikeys") { [self] request in try self.list(request, subject: true) }
+        router.get("/v2/users/{user}/apikeys/{id}") { [self] request in try self.get(request, subject: true) }
+        router.delete("/v2/users/{user}/apikeys/{id}") { [self] request in try self.delete(request, subject: true) }
         router.get("/v2/account") { [self] request in try self.account(request) }
     }
 
     // MARK: Handlers
 
-    private func create(_ request: Request) throws -> Response {
+    private func create(_ request: Request, subject: Bool) throws -> Response {
         let body = try Self.decodeCreateBody(request.body)
         let expire = body.expire ?? (body.dateExpire != nil)
         var dateExpire: Date?
@@ -37,7 +42,7 @@ extension FakeVultr {
             dateExpire = date
         }
         let (key, drop) = try self.state.withLock { state throws(VultrError) in
-            let userID = try Self.authenticate(request, in: state)
+            let userID = try Self.owner(request, subject: subject, in: state)
             let key = Self.insertKey(into: &state, userID: userID, name: body.name ?? "", expire: expire, dateExpire: dateExpire)
             state.counts[.create, default: RequestCounts()].succeeded += 1
             state.createdNames.append(key.name)
@@ -52,7 +57,7 @@ extension FakeVultr {
         return try .json(KeyEnvelope(apiKey: APIKeyJSON(key, plaintext: true)), status: .created)
     }
 
-    private func list(_ request: Request) throws -> Response {
+    private func list(_ request: Request, subject: Bool) throws -> Response {
         let perPage: Int
         if let text = request.query["per_page"] {
             guard let value = Int(text), value >= 1 else {
@@ -70,7 +75,7 @@ extension FakeVultr {
             startSequence = sequence
         }
         let page = try self.state.withLock { state throws(VultrError) in
-            let userID = try Self.authenticate(request, in: state)
+            let userID = try Self.owner(request, subject: subject, in: state)
             // Keyset paging on the creation sequence: a key deleted between pages does not shift
             // the others, so none is skipped or seen twice.
             let all = (state.keyIDsByUser[userID] ?? []).compactMap { state.keys[$0] }.sorted { $0.sequence < $1.sequence }
@@ -86,10 +91,10 @@ extension FakeVultr {
         return try .json(page)
     }
 
-    private func get(_ request: Request) throws -> Response {
+    private func get(_ request: Request, subject: Bool) throws -> Response {
         let id = try request.parameters.require("id")
         let key = try self.state.withLock { state throws(VultrError) in
-            let userID = try Self.authenticate(request, in: state)
+            let userID = try Self.owner(request, subject: subject, in: state)
             guard let key = state.keys[id]?.key, key.userID == userID else { throw VultrError.keyNotFound }
             state.counts[.get, default: RequestCounts()].succeeded += 1
             return key
@@ -97,10 +102,10 @@ extension FakeVultr {
         return try .json(KeyEnvelope(apiKey: APIKeyJSON(key, plaintext: false)))
     }
 
-    private func delete(_ request: Request) throws -> Response {
+    private func delete(_ request: Request, subject: Bool) throws -> Response {
         let id = try request.parameters.require("id")
         try self.state.withLock { state throws(VultrError) in
-            let userID = try Self.authenticate(request, in: state)
+            let userID = try Self.owner(request, subject: subject, in: state)
             guard let key = state.keys[id]?.key, key.userID == userID else { throw VultrError.keyNotFound }
             state.keys[id] = nil
             state.keyIDsBySecret[key.secret] = nil
@@ -120,6 +125,18 @@ extension FakeVultr {
     }
 
     // MARK: Helpers
+
+    /// Whose keys a request acts on: the caller's own, or, on `/v2/users/{user}/...`, the named
+    /// user's, which only the account's root user or a user allowed to manage users may reach (403
+    /// otherwise); a user of another account, or none, is 404.
+    private static func owner(_ request: Request, subject: Bool, in state: State) throws(VultrError) -> String {
+        let callerID = try Self.authenticate(request, in: state)
+        guard subject else { return callerID }
+        guard let target = request.parameters["user"] else { throw VultrError.userNotFound }
+        guard let caller = state.users[callerID], caller.isRoot || caller.managesUsers else { throw VultrError.forbidden }
+        guard let user = state.users[target], user.accountID == caller.accountID else { throw VultrError.userNotFound }
+        return target
+    }
 
     /// The user a request's bearer key belongs to; a missing, unknown, deleted or expired key is 401.
     private static func authenticate(_ request: Request, in state: State) throws(VultrError) -> String {

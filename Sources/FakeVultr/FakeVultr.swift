@@ -9,8 +9,9 @@ import Synchronization
 /// RotorHTTP. It stands in for `api.vultr.com`, which cannot be reached from here, in tests,
 /// `rotor demo` and `rotor serve --sandbox`.
 ///
-/// It behaves like the real API: bearer auth per key, users isolated from each other, masked
-/// listings, cursor paging, Vultr-shaped errors, a per-IP rate limit, and deleted keys that stop
+/// It behaves like the real API: bearer auth per key, users isolated from each other (except that
+/// an account's root user, or a sub-user allowed to manage users, reaches its account's users' keys
+/// under `/v2/users/{user}/apikeys`), masked listings, cursor paging, Vultr-shaped errors, a per-IP rate limit, and deleted keys that stop
 /// authenticating at once. Faults (latency, 5xx, 429, connections dropped after a create) can be
 /// switched on and off while it runs. State lives behind a `Mutex`: every handler is synchronous
 /// once it holds the lock, so no actor hop is needed.
@@ -29,6 +30,11 @@ public final class FakeVultr: Sendable {
     struct User {
         var name: String
         var email: String
+        /// Users of one account may manage each other's keys (`/v2/users/{user}/apikeys`) if they
+        /// are its root user or may manage users.
+        var accountID: String = ""
+        var isRoot = true
+        var managesUsers = false
     }
 
     struct Fault {
@@ -77,12 +83,31 @@ public final class FakeVultr: Sendable {
 
     // MARK: Users and keys
 
-    /// Creates a user with one key, and returns the user's id and that key's plaintext.
+    /// Creates the root user of a new account, with one key, and returns the user's id and that
+    /// key's plaintext.
     @discardableResult
     public func addUser(name: String = "Example Operator", email: String = "operator@example.com") -> (userID: String, apiKey: String) {
         let userID = UUID().uuidString.lowercased()
         return self.state.withLock { state in
-            state.users[userID] = User(name: name, email: email)
+            state.users[userID] = User(name: name, email: email, accountID: userID)
+            let key = Self.insertKey(into: &state, userID: userID, name: "initial", expire: false, dateExpire: nil)
+            return (userID, key.secret)
+        }
+    }
+
+    /// Creates a sub-user in the account of `accountUserID`, with one key; `managesUsers` gives it
+    /// the "manage users" permission. Returns nil when that user does not exist.
+    @discardableResult
+    public func addSubUser(
+        to accountUserID: String,
+        name: String = "Example Sub-user",
+        email: String = "sub@example.com",
+        managesUsers: Bool = false
+    ) -> (userID: String, apiKey: String)? {
+        let userID = UUID().uuidString.lowercased()
+        return self.state.withLock { state in
+            guard let account = state.users[accountUserID]?.accountID else { return nil }
+            state.users[userID] = User(name: name, email: email, accountID: account, isRoot: false, managesUsers: managesUsers)
             let key = Self.insertKey(into: &state, userID: userID, name: "initial", expire: false, dateExpire: nil)
             return (userID, key.secret)
         }

@@ -34,6 +34,8 @@ struct VultrError: HTTPResponseError, Sendable {
 extension VultrError {
     static let unauthorized = VultrError(.unauthorized, "Invalid API token.")
     static let keyNotFound = VultrError(.notFound, "API key not found")
+    static let userNotFound = VultrError(.notFound, "User not found")
+    static let forbidden = VultrError(.forbidden, "Unauthorized action. You do not have permission to manage users.")
 
     static func badRequest(_ message: String) -> VultrError {
         VultrError(.badRequest, message)

@@ -175,7 +175,7 @@ public struct RotorAssembly: Sendable {
         }
         self.metrics = settings.metrics
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
-        self.providerClient = VultrProvider.makeClient(maximumConnections: settings.maxConcurrentJobs)
+        self.providerClient = ProviderHTTP.makeClient(maximumConnections: settings.maxConcurrentJobs)
         // Metered once here, so the engine's calls and the API's validation calls are counted alike.
         let providers = (settings.providers ?? [
             .vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout)

@@ -6,15 +6,34 @@ import RotorCore
 @testable import RotorProviders
 import Testing
 
-/// The Vultr adapter against the fake Vultr API over real sockets.
+/// The two ways Rotor talks to Vultr: the native adapter, and the built-in `vultr` definition run
+/// by the generic engine. Every scenario below runs on both.
+enum VultrAdapter: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case native
+    case defined
+
+    var testDescription: String { self.rawValue }
+
+    func make(baseURL: String, requestTimeout: Duration = .seconds(5)) throws -> any Provider {
+        switch self {
+        case .native:
+            VultrProvider(baseURL: baseURL, requestTimeout: requestTimeout)
+        case .defined:
+            try DefinedProvider(definition: try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" }), kind: .vultr, baseURL: baseURL, requestTimeout: requestTimeout)
+        }
+    }
+}
+
+/// The Vultr adapters against the fake Vultr API over real sockets.
 @Suite(.timeLimit(.minutes(1))) struct VultrProviderTests {
     private func withFake<T: Sendable>(
+        _ adapter: VultrAdapter,
         _ configuration: FakeVultr.Configuration = FakeVultr.Configuration(rateLimitPerSecond: nil),
-        _ body: @Sendable (FakeVultr, VultrProvider) async throws -> T
+        _ body: @Sendable (FakeVultr, any Provider) async throws -> T
     ) async throws -> T {
         let fake = FakeVultr(configuration: configuration)
         return try await fake.run { baseURL in
-            try await body(fake, VultrProvider(baseURL: baseURL, requestTimeout: .seconds(5)))
+            try await body(fake, try adapter.make(baseURL: baseURL))
         }
     }
 
@@ -23,19 +42,19 @@ import Testing
     ])
     func dates(_ text: String) throws {
         let expected = Date(timeIntervalSince1970: 1_893_553_445)  // 2030-01-02T03:04:05Z
-        #expect(VultrProvider.parseDate(text) == expected)
-        #expect(VultrProvider.formatDate(expected) == "2030-01-02T03:04:05Z")
+        #expect(ProviderHTTP.parseDate(text) == expected)
+        #expect(ProviderHTTP.formatDate(expected) == "2030-01-02T03:04:05Z")
     }
 
     @Test("an unparseable date is dropped, not guessed")
     func badDate() {
-        #expect(VultrProvider.parseDate("next tuesday") == nil)
-        #expect(VultrProvider.parseDate("") == nil)
+        #expect(ProviderHTTP.parseDate("next tuesday") == nil)
+        #expect(ProviderHTTP.parseDate("") == nil)
     }
 
-    @Test("verify accepts a live key and rejects a wrong one as permanent")
-    func verify() async throws {
-        try await self.withFake { fake, provider in
+    @Test("verify accepts a live key and rejects a wrong one as permanent", arguments: VultrAdapter.allCases)
+    func verify(_ adapter: VultrAdapter) async throws {
+        try await self.withFake(adapter) { fake, provider in
             let (_, key) = fake.addUser()
             try await provider.verify(key: Secret(key))
             await #expect {
@@ -46,9 +65,9 @@ import Testing
         }
     }
 
-    @Test("create returns the plaintext once; list shows the key masked, resolvable by suffix; delete removes it")
-    func lifecycle() async throws {
-        try await self.withFake { fake, provider in
+    @Test("create returns the plaintext once; list shows the key masked, resolvable by suffix; delete removes it", arguments: VultrAdapter.allCases)
+    func lifecycle(_ adapter: VultrAdapter) async throws {
+        try await self.withFake(adapter) { fake, provider in
             let (user, key) = fake.addUser()
             let current = Secret(key)
             let expiry = Date(timeIntervalSince1970: 1_900_000_000)
@@ -75,9 +94,9 @@ import Testing
         }
     }
 
-    @Test("listing follows pages until the last")
-    func paging() async throws {
-        try await self.withFake { fake, provider in
+    @Test("listing follows pages until the last", arguments: VultrAdapter.allCases)
+    func paging(_ adapter: VultrAdapter) async throws {
+        try await self.withFake(adapter) { fake, provider in
             let (user, key) = fake.addUser()
             for index in 0..<620 {
                 _ = fake.addKey(toUser: user, name: "bulk-\(index)")
@@ -89,9 +108,9 @@ import Testing
         }
     }
 
-    @Test("5xx and 429 are transient, 429 with its Retry-After; 4xx other than 404 are permanent")
-    func classification() async throws {
-        try await self.withFake { fake, provider in
+    @Test("5xx and 429 are transient, 429 with its Retry-After; 4xx other than 404 are permanent", arguments: VultrAdapter.allCases)
+    func classification(_ adapter: VultrAdapter) async throws {
+        try await self.withFake(adapter) { fake, provider in
             let (_, key) = fake.addUser()
             fake.failNext(1, status: .badGateway, on: .create)
             await #expect {
@@ -114,9 +133,9 @@ import Testing
         }
     }
 
-    @Test("a dropped connection after create is transient, and the key it made is findable by its name")
-    func droppedCreate() async throws {
-        try await self.withFake { fake, provider in
+    @Test("a dropped connection after create is transient, and the key it made is findable by its name", arguments: VultrAdapter.allCases)
+    func droppedCreate(_ adapter: VultrAdapter) async throws {
+        try await self.withFake(adapter) { fake, provider in
             let (user, key) = fake.addUser()
             fake.dropAfterCreate(1)
             await #expect {
@@ -130,9 +149,9 @@ import Testing
         }
     }
 
-    @Test("an unreachable provider is a transient error, and its message carries no key")
-    func unreachable() async throws {
-        let provider = VultrProvider(baseURL: "http://127.0.0.1:1", requestTimeout: .seconds(2))
+    @Test("an unreachable provider is a transient error, and its message carries no key", arguments: VultrAdapter.allCases)
+    func unreachable(_ adapter: VultrAdapter) async throws {
+        let provider = try adapter.make(baseURL: "http://127.0.0.1:1", requestTimeout: .seconds(2))
         let key = "SECRETKEY000000000000000000000000000"
         await #expect {
             try await provider.verify(key: Secret(key))
@@ -146,8 +165,8 @@ import Testing
         ("*****...abcde", "abcde"), ("*******************************abcde", "abcde"), ("", ""),
     ])
     func masking(masked: String, suffix: String) {
-        #expect(VultrProvider.visibleSuffix(of: masked) == suffix)
-        let listed = ProviderKey(id: "k", name: "", visibleSuffix: VultrProvider.visibleSuffix(of: masked))
+        #expect(ProviderHTTP.visibleSuffix(of: masked) == suffix)
+        let listed = ProviderKey(id: "k", name: "", visibleSuffix: ProviderHTTP.visibleSuffix(of: masked))
         let expected: KeyResolution = suffix.isEmpty ? .notFound : .found(listed)
         #expect(KeyResolution(of: Secret("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXabcde"), in: [listed]) == expected)
     }

@@ -25,28 +25,13 @@ public struct VultrProvider: Provider {
         self.requestTimeout = TimeAmount(requestTimeout)
     }
 
-    /// A client for the provider whose connection pool lets `maximumConnections` calls to Vultr
-    /// run at once: AsyncHTTPClient's default of 8 per host would hold the engine's concurrency
-    /// limit (`ROTOR_MAX_CONCURRENT_JOBS`) to 8 whenever the provider is slow.
-    public static func makeClient(maximumConnections: Int) -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, maximumConnections)
-        configuration.redirectConfiguration = .disallow
-        // A refused or unreachable address fails the request at once, as a transient error the
-        // engine retries with backoff, instead of the client reconnecting until the request's
-        // deadline (a closed port held `POST /v1/credentials` for its whole 10 s).
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
     public func verify(key: Secret) async throws(ProviderError) {
         let response = try await self.send(.GET, "/v2/account", key: key)
         guard (200..<300).contains(response.status) else { throw Self.failure(response) }
     }
 
     public func createKey(name: String, expiresAt: Date?, using key: Secret) async throws(ProviderError) -> CreatedKey {
-        let body = CreateRequest(name: name, expire: expiresAt != nil, dateExpire: expiresAt.map(Self.formatDate))
+        let body = CreateRequest(name: name, expire: expiresAt != nil, dateExpire: expiresAt.map(ProviderHTTP.formatDate))
         let response = try await self.send(.POST, "/v2/apikeys", key: key, json: body)
         // 201 or 200: vultr-api.md does not confirm which.
         guard (200..<300).contains(response.status) else { throw Self.failure(response) }
@@ -60,8 +45,8 @@ public struct VultrProvider: Provider {
                 id: created.id,
                 name: created.name ?? name,
                 visibleSuffix: String(plaintext.suffix(5)),
-                createdAt: created.dateCreated.flatMap(Self.parseDate),
-                expiresAt: created.dateExpire.flatMap(Self.parseDate)
+                createdAt: created.dateCreated.flatMap(ProviderHTTP.parseDate),
+                expiresAt: created.dateExpire.flatMap(ProviderHTTP.parseDate)
             ),
             secret: Secret(plaintext)
         )
@@ -76,7 +61,7 @@ public struct VultrProvider: Provider {
         for _ in 0..<1_000 {
             var path = "/v2/apikeys?per_page=500"
             if let cursor {
-                path += "&cursor=" + (cursor.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? cursor)
+                path += "&cursor=" + ProviderHTTP.queryValue(cursor)
             }
             let response = try await self.send(.GET, path, key: key)
             guard (200..<300).contains(response.status) else { throw Self.failure(response) }
@@ -85,9 +70,9 @@ public struct VultrProvider: Provider {
                 ProviderKey(
                     id: listed.id,
                     name: listed.name ?? "",
-                    visibleSuffix: Self.visibleSuffix(of: listed.apiKey ?? ""),
-                    createdAt: listed.dateCreated.flatMap(Self.parseDate),
-                    expiresAt: listed.dateExpire.flatMap(Self.parseDate)
+                    visibleSuffix: ProviderHTTP.visibleSuffix(of: listed.apiKey ?? ""),
+                    createdAt: listed.dateCreated.flatMap(ProviderHTTP.parseDate),
+                    expiresAt: listed.dateExpire.flatMap(ProviderHTTP.parseDate)
                 )
             }
             guard let next = page.meta?.links?.next, !next.isEmpty, seenCursors.insert(next).inserted else {
@@ -99,27 +84,16 @@ public struct VultrProvider: Provider {
     }
 
     public func deleteKey(id: String, using key: Secret) async throws(ProviderError) {
-        let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? id
-        let response = try await self.send(.DELETE, "/v2/apikeys/\(escaped)", key: key)
+        let response = try await self.send(.DELETE, "/v2/apikeys/\(ProviderHTTP.pathSegment(id))", key: key)
         guard (200..<300).contains(response.status) || response.status == 404 else { throw Self.failure(response) }
     }
 
-    /// The unmasked tail of a masked key: `*****...abcde` and `*******abcde` both give `abcde`.
-    static func visibleSuffix(of masked: String) -> String {
-        String(masked.reversed().prefix { $0 != "*" && $0 != "." }.reversed())
-    }
 }
 
 // MARK: - HTTP
 
 extension VultrProvider {
-    struct RawResponse {
-        var status: Int
-        var headers: HTTPHeaders
-        var body: ByteBuffer
-    }
-
-    private func send(_ method: HTTPMethod, _ path: String, key: Secret, json: (some Encodable)? = Optional<Never>.none) async throws(ProviderError) -> RawResponse {
+    private func send(_ method: HTTPMethod, _ path: String, key: Secret, json: (some Encodable)? = Optional<Never>.none) async throws(ProviderError) -> ProviderHTTP.Response {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key.reveal())")
@@ -131,71 +105,24 @@ extension VultrProvider {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: data))
         }
-        do {
-            let response = try await self.client.execute(request, timeout: self.requestTimeout)
-            let body = try await response.body.collect(upTo: 4 << 20)
-            return RawResponse(status: Int(response.status.code), headers: response.headers, body: body)
-        } catch {
-            // No answer (refused, reset, timed out): the call may or may not have had its effect;
-            // the engine's rules cover both, so it is retried.
-            throw ProviderError(.transient(retryAfter: nil), message: "no answer from Vultr (\(Self.describeTransport(error)))")
-        }
+        return try await ProviderHTTP.send(request, client: self.client, timeout: self.requestTimeout, provider: "Vultr")
     }
 
-    private static func describeTransport(_ error: any Error) -> String {
-        // The class only ("could not connect", "timed out"), as for targets: job events are read
-        // by API callers, and the operating system's detail is for nobody there.
-        OutboundFailure.classify(error).description
-    }
-
-    private static func failure(_ response: RawResponse) -> ProviderError {
+    private static func failure(_ response: ProviderHTTP.Response) -> ProviderError {
         let message = (try? JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: response.body)))?.error
             ?? HTTPResponseStatus(statusCode: response.status).reasonPhrase
         return ProviderError.classify(
             status: response.status,
-            retryAfter: Self.retryAfter(response.headers),
+            retryAfter: ProviderHTTP.retryAfter(response.headers),
             message: String(message.prefix(300))
         )
     }
 
-    /// `Retry-After` as seconds or an HTTP date.
-    static func retryAfter(_ headers: HTTPHeaders) -> Duration? {
-        guard let value = headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = Int(value), seconds >= 0 { return .seconds(seconds) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: value) else { return nil }
-        return .seconds(max(0, Int(date.timeIntervalSinceNow.rounded(.up))))
-    }
-
-    private static func decode<T: Decodable>(_ response: RawResponse) throws(ProviderError) -> T {
+    private static func decode<T: Decodable>(_ response: ProviderHTTP.Response) throws(ProviderError) -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: response.body))
         } catch {
             throw ProviderError(.permanent, status: response.status, message: "Vultr's answer was not the expected JSON")
         }
     }
-
-    // Foundation's ISO 8601 format styles, made once: `ISO8601DateFormatter` builds an ICU
-    // formatter on each use, which was a twentieth of the engine's CPU in `rotor-bench engine`.
-    private static let internetDateTime = Date.ISO8601FormatStyle()
-    private static let internetDateTimeWithFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    static func formatDate(_ date: Date) -> String {
-        date.formatted(Self.internetDateTime)
-    }
-
-    static func parseDate(_ text: String) -> Date? {
-        // Vultr writes `2024-01-01T00:00:00Z` and also `2024-01-01T00:00:00+00:00`, with or
-        // without fractional seconds; an unparseable date is dropped rather than failing the call.
-        if let date = try? Self.internetDateTime.parse(text) { return date }
-        return try? Self.internetDateTimeWithFraction.parse(text)
-    }
-}
-
-extension CharacterSet {
-    /// Characters allowed unescaped in a query value.
-    fileprivate static let urlQueryValueAllowed = CharacterSet.urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))
 }
