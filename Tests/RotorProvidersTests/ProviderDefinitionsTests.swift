@@ -10,6 +10,7 @@ import Yams
     static let example = """
         name: example
         display_name: Example Cloud
+        base_url: https://api.example.test
         auth:
           type: header
           header: X-Api-Key
@@ -73,6 +74,11 @@ import Yams
         Invalid("missing operation", "  delete:\n    method: DELETE\n    path: /v1/tokens/{{key_id}}\n    gone_statuses: [404, 410]\n", "",
          "example.yaml: operations.delete: the operation is missing (verify, create, list and delete are all required)"),
         Invalid("missing required field", "    secret: /token/value\n", "", "example.yaml: operations.create.secret: required field is missing"),
+        Invalid("missing base URL", "base_url: https://api.example.test\n", "", "example.yaml: base_url: required field is missing"),
+        Invalid("base URL with a query", "base_url: https://api.example.test", "base_url: https://api.example.test/?x=1",
+         "example.yaml: base_url: \"https://api.example.test/?x=1\" must be an absolute http(s) URL"),
+        Invalid("base URL not http", "base_url: https://api.example.test", "base_url: ftp://api.example.test",
+         "example.yaml: base_url: \"ftp://api.example.test\" must be an absolute http(s) URL"),
         Invalid("bad JSON Pointer", "secret: /token/value", "secret: token", "example.yaml: operations.create.secret: \"token\" is not a JSON Pointer"),
         Invalid("bad JSON Pointer escape", "masked: /value", "masked: /val~2ue", "example.yaml: operations.list.masked: \"/val~2ue\" is not a JSON Pointer"),
         Invalid("unknown template variable", "label: \"{{name}}\"", "label: \"{{nmae}}\"",

@@ -12,6 +12,7 @@ enum BuiltInDefinitions {
     static let vultr = """
         name: vultr
         display_name: Vultr
+        base_url: https://api.vultr.com
         auth:
           type: bearer
         management: self
@@ -54,6 +55,7 @@ enum BuiltInDefinitions {
     static let vultrUser = """
         name: vultr-user
         display_name: Vultr (sub-user keys, through a manager key)
+        base_url: https://api.vultr.com
         auth:
           type: bearer
         management: manager
