@@ -82,10 +82,10 @@ import Yams
         Invalid("bad JSON Pointer", "secret: /token/value", "secret: token", "example.yaml: operations.create.secret: \"token\" is not a JSON Pointer"),
         Invalid("bad JSON Pointer escape", "masked: /value", "masked: /val~2ue", "example.yaml: operations.list.masked: \"/val~2ue\" is not a JSON Pointer"),
         Invalid("unknown template variable", "label: \"{{name}}\"", "label: \"{{nmae}}\"",
-         "example.yaml: operations.create.body.label: unknown template variable {{nmae}} (known: name, expires_at, key_id, subject, cursor, page)"),
+         "example.yaml: operations.create.body.label: unknown template variable {{nmae}} (known: name, expires_at, expires, key_id, subject, cursor, page)"),
         Invalid("unclosed template", "path: /v1/tokens/{{key_id}}", "path: /v1/tokens/{{key_id", "example.yaml: operations.delete.path: \"{{\" is not closed by \"}}\""),
         Invalid("variable not available in that operation", "    path: /v1/tokens\n    body:", "    path: /v1/tokens/{{key_id}}\n    body:",
-         "example.yaml: operations.create.path: {{key_id}} is not available in create (available: {{name}}, {{expires_at}})"),
+         "example.yaml: operations.create.path: {{key_id}} is not available in create (available: {{name}}, {{expires_at}}, {{expires}})"),
         Invalid("subject with management self", "path: /v1/tokens/{{key_id}}", "path: /v1/users/{{subject}}/tokens/{{key_id}}",
          "example.yaml: operations.delete.path: {{subject}} needs management: manager (with management: self, a key manages its own keys)"),
         Invalid("pagination variable in a template", "    path: /v1/tokens\n    items:", "    path: /v1/tokens?page={{page}}\n    items:",
@@ -208,5 +208,17 @@ import Yams
         let rendered = try #require(body.render([.name: "a \"quoted\"\nname"]))
         let data = try JSONSerialization.data(withJSONObject: rendered, options: [.sortedKeys])
         #expect(String(decoding: data, as: UTF8.self) == #"{"admin":false,"label":"a \"quoted\"\nname","scopes":["*"],"ttl":30}"#)
+    }
+
+    @Test("the vultr definition's create body: expire true with date_expire for an expiring key, neither otherwise")
+    func expiringBody() throws {
+        let vultr = try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" })
+        let body = try #require(vultr.operations.create.request.body)
+        func text(_ values: [Template.Variable: String]) throws -> String {
+            let data = try JSONSerialization.data(withJSONObject: try #require(body.render(values)), options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(try text([.name: "k", .expiresAt: "2030-01-01T00:00:00Z", .expires: "true"]) == #"{"date_expire":"2030-01-01T00:00:00Z","expire":true,"name":"k"}"#)
+        #expect(try text([.name: "k"]) == #"{"name":"k"}"#)
     }
 }

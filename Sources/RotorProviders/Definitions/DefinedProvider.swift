@@ -68,6 +68,7 @@ public struct DefinedProvider: Provider {
         let create = self.definition.operations.create
         var values: [Template.Variable: String] = [.name: name]
         values[.expiresAt] = expiresAt.map(ProviderHTTP.formatDate)
+        values[.expires] = expiresAt == nil ? nil : "true"
         let (response, json) = try await self.call(create.request, values, key: key)
         guard let plaintext = Self.string(create.secret.resolve(in: json)), !plaintext.isEmpty else {
             throw ProviderError(.permanent, status: response.status, message: "\(self.definition.displayName) returned no plaintext key at \(create.secret) in the create answer; the key's value cannot be recovered")

@@ -24,7 +24,7 @@ extension ProviderDefinition {
             }
         }
         try self.check(self.operations.verify, "verify", may: [])
-        try self.check(self.operations.create.request, "create", may: [.name, .expiresAt])
+        try self.check(self.operations.create.request, "create", may: [.name, .expiresAt, .expires])
         try self.check(self.operations.list.request, "list", may: [])
         try self.check(self.operations.delete.request, "delete", may: [.keyID])
         switch self.operations.list.pagination {
