@@ -59,6 +59,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                 readers.append(value)
             }
             let (jobs, keys, readerTokens) = (jobIDs, oldKeys, readers)
+            let port = try await server.port()
             try await self.untilAllInGrace(jobs, admin)
             progress("bench-waits: \(self.jobs) jobs in grace (PT\(self.grace)S); opening \(self.waits) waits over \(self.tokens) store-issued tokens")
 
@@ -74,12 +75,8 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                 }
             }
 
-            let client = HTTPClient(
-                eventLoopGroupProvider: .singleton,
-                configuration: .init(
-                    timeout: .init(connect: .seconds(30)),
-                    connectionPool: .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: self.waits)))
             let answers = Locked<[WaitAnswer]>([])
+            let refused = Locked(0)
             let waiting = Task {
                 await withTaskGroup(of: Void.self) { group in
                     for index in 0..<self.waits {
@@ -88,22 +85,28 @@ struct BenchWaitsCommand: AsyncParsableCommand {
                         let job = jobs[index % jobs.count]
                         let token = readerTokens[index % readerTokens.count]
                         group.addTask {
-                            var request = HTTPClientRequest(url: base + "/v1/jobs/\(job)?wait=PT60S")
-                            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-                            // The answer is timed as it arrives and parsed only after every wait
-                            // has its answer: parsing now would take CPU from answers still to come.
-                            var status: UInt = 0
-                            var body = ByteBuffer()
-                            var failure: String?
-                            do {
-                                let response = try await client.execute(request, timeout: .seconds(90))
-                                body = try await response.body.collect(upTo: 1 << 20)
-                                status = response.status.code
-                            } catch {
-                                failure = "error: \(error)"
-                            }
-                            let at = ContinuousClock.now
-                            answers.withLock { $0.append(WaitAnswer(job: job, at: at, status: status, body: body, failure: failure)) }
+                            // The answer is timed as its last byte arrives and parsed only after
+                            // every wait has its answer: parsing now would take CPU from answers
+                            // still to come.
+                            // A 503 while the server admits the burst is sent again after its
+                            // Retry-After, as a client should; the bench counts them.
+                            var answer: WaitAnswer
+                            var retryAfter: Int?
+                            repeat {
+                                do {
+                                    let got = try await OneAnswerClient.get(
+                                        port: port, path: "/v1/jobs/\(job)?wait=PT60S", headers: ["Authorization": "Bearer \(token)"])
+                                    answer = WaitAnswer(job: job, at: got.at, status: got.status, body: got.body, failure: nil)
+                                    retryAfter = got.headers.first(name: "Retry-After").flatMap { Int($0) }
+                                } catch {
+                                    answer = WaitAnswer(job: job, at: .now, status: 0, body: ByteBuffer(), failure: "error: \(error)")
+                                }
+                                if answer.status == 503 {
+                                    refused.withLock { $0 += 1 }
+                                    try? await Task.sleep(for: .seconds(retryAfter ?? 1))
+                                }
+                            } while answer.status == 503
+                            answers.withLock { $0.append(answer) }
                         }
                     }
                 }
@@ -129,7 +132,6 @@ struct BenchWaitsCommand: AsyncParsableCommand {
 
             await waiting.value
             watcher.cancel()
-            try await client.shutdown()
 
             let times = deleted.withLock { $0 }
             let all = answers.withLock { $0 }
@@ -149,7 +151,7 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             latencies.sort()
             func percentile(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
             print("=== rotor ?wait= benchmark: \(self.waits) waits on \(self.jobs) jobs over \(self.tokens) store-issued tokens, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
-            print("held at once: \(self.waits) (server's parked gauge: \(stillHeld) at the end of the watch)")
+            print("held at once: \(self.waits) (server's parked gauge: \(stillHeld) at the end of the watch); \(refused.withLock { $0 }) refused with 503 while the burst was admitted, sent again after Retry-After")
             print(String(format: "server RSS while holding them: %.0f MB (peak %.0f MB)   target < 300 MB", Double(rss) / 1024, Double(peak) / 1024))
             print(String(format: "server CPU while holding them: %.1f %% of one core over %d s   target < 5 %%", cpu * 100, self.idleSeconds))
             print(String(format: "answer after the job's last provider call (revoke), ms: p50 %.1f  p99 %.1f  max %.1f   target: max < 100", percentile(0.5), percentile(0.99), latencies.last ?? .nan))

@@ -25,6 +25,17 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Show a whole zero-downtime rotation against a fake Vultr API, end to end."
     )
 
+    /// Which built-in provider the demo's credential names.
+    enum DemoProvider: String, ExpressibleByArgument, CaseIterable {
+        /// A user's key, managing its own keys.
+        case vultr
+        /// A sub-user's key, managed through a second credential: the account's root key.
+        case vultrUser = "vultr-user"
+    }
+
+    @Option(help: "vultr (a user's own key) or vultr-user (a sub-user's key, rotated through a manager credential holding the account's root key).")
+    var provider: DemoProvider = .vultr
+
     func run() async throws {
         LogFormat.text.bootstrap(level: .warning)
         let logger = Logger(label: "rotor-demo")
@@ -36,7 +47,11 @@ struct DemoCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: base) }
 
         let fake = FakeVultr()
-        let (userID, vultrKey) = fake.addUser(name: "Demo", email: "demo@example.com")
+        let (ownerID, ownerKey) = fake.addUser(name: "Demo", email: "demo@example.com")
+        // With vultr-user, the rotated key is a sub-user's, and the owner's key manages it.
+        let subUser = self.provider == .vultrUser ? fake.addSubUser(to: ownerID, name: "Demo workload", email: "workload@example.com") : nil
+        let (userID, vultrKey) = subUser ?? (ownerID, ownerKey)
+        let manager = subUser.map { _ in DemoRun.Manager(userID: ownerID, key: ownerKey) }
         let consumer = DemoConsumer()
         let adminToken = SecureRandom.token(prefix: "rtr_")
         let passed = try await fake.run { vultrURL in
@@ -75,7 +90,7 @@ struct DemoCommand: AsyncParsableCommand {
                             dataDirectory: directory,
                             workloadDirectory: workload
                         )
-                        return try await demo.run(fake: fake, userID: userID, vultrKey: vultrKey, consumer: consumer)
+                        return try await demo.run(fake: fake, userID: userID, vultrKey: vultrKey, manager: manager, consumer: consumer)
                     }
                     await assembly.engine.stop()
                     try await group.waitForAll()
@@ -111,20 +126,42 @@ struct DemoRun {
     let dataDirectory: String
     let workloadDirectory: String
 
-    func run(fake: FakeVultr, userID: String, vultrKey: String, consumer: DemoConsumer) async throws -> Bool {
+    /// With `--provider vultr-user`: the account's root user, whose key manages the sub-user's.
+    struct Manager {
+        let userID: String
+        let key: String
+    }
+
+    func run(fake: FakeVultr, userID: String, vultrKey: String, manager: Manager?, consumer: DemoConsumer) async throws -> Bool {
         let oldKey = fake.keys(ofUser: userID)[0]
         say("Rotor demo: one zero-downtime rotation against a fake Vultr API, end to end.\n")
-        say("1. A fake Vultr API runs at \(self.vultrURL), with one user and one key (\(oldKey.id), \(SHA256.fingerprint(of: vultrKey))).")
+        if manager != nil {
+            say("1. A fake Vultr API runs at \(self.vultrURL), with an account's root user and a sub-user with one key (\(oldKey.id), \(SHA256.fingerprint(of: vultrKey))).")
+        } else {
+            say("1. A fake Vultr API runs at \(self.vultrURL), with one user and one key (\(oldKey.id), \(SHA256.fingerprint(of: vultrKey))).")
+        }
         say("2. Rotor runs at \(self.rotorURL) (data in \(self.dataDirectory)); a webhook consumer at \(self.consumerURL).")
 
-        let credential = try await self.call(.POST, "/v1/credentials", [
+        var body: [String: Any] = [
             "name": "demo-vultr", "provider": "vultr", "secret": vultrKey,
             "targets": [
                 ["type": "webhook", "url": self.consumerURL + "/hook", "verify_url": self.consumerURL + "/verify"],
                 // A verify timeout well inside the demo's wait for the job, should the agent fail.
                 ["type": "agent", "group": DemoAgent.group, "min_live": 1, "verify_timeout": "PT20S"],
             ],
-        ])
+        ]
+        if let manager {
+            let registered = try await self.call(.POST, "/v1/credentials", ["name": "demo-manager", "provider": "vultr", "secret": manager.key, "targets": []])
+            guard let managerID = registered["id"] as? String else {
+                say("   Registering the manager credential failed: \(registered)")
+                return false
+            }
+            say("   Registered the root user's key as credential \(managerID) (provider vultr): it will create and delete the sub-user's keys.")
+            body["provider"] = "vultr-user"
+            body["manager_credential_id"] = managerID
+            body["subject"] = userID
+        }
+        let credential = try await self.call(.POST, "/v1/credentials", body)
         guard let credentialID = credential["id"] as? String,
             let signing = (credential["targets"] as? [[String: Any]])?.first(where: { $0["type"] as? String == "webhook" })?["signing_secret"] as? String
         else {
@@ -214,7 +251,9 @@ struct DemoRun {
                 ("at the fake Vultr the old key is refused (401) and the key in the agent's file is accepted", oldRefused && fileAccepted),
                 ("instance \(DemoAgent.instance) shows applied_version 2", appliedVersion == 2),
                 ("the agent saw version 2 become current", sawCurrent),
-            ]
+            ] + (manager.map { manager in
+                [("the manager's own key is untouched", fake.keys(ofUser: manager.userID).map(\.secret) == [manager.key])]
+            } ?? [])
             say("\nChecks:")
             for (text, ok) in checks {
                 say("  \(ok ? "ok  " : "FAIL") \(text)")

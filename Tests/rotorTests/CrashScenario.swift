@@ -20,6 +20,12 @@ struct ProviderAccount: Sendable {
         (self.userID, self.apiKey) = fake.addUser()
         self.initialKeyID = fake.keys(ofUser: self.userID)[0].id
     }
+
+    /// A sub-user in `root`'s account, whose keys `root`'s key may manage.
+    init(subUserOf root: ProviderAccount, in fake: FakeVultr) throws {
+        (self.userID, self.apiKey) = try #require(fake.addSubUser(to: root.userID, name: "Workload", email: "workload@example.com"))
+        self.initialKeyID = fake.keys(ofUser: self.userID)[0].id
+    }
 }
 
 /// The store a crash test's `rotor` keeps its state in.
@@ -178,6 +184,18 @@ final class CrashScenario: Sendable {
         let targets = withTarget ? #"[{"type":"webhook","url":"\#(self.consumerURL)/hook"\#(verify)}]"# : "[]"
         let credential = try await self.call(.POST, "/v1/credentials", #"{"name":"\#(name)","provider":"vultr","secret":"\#(account.apiKey)","targets":\#(targets)}"#)
         return try #require(credential["id"] as? String, "\(credential)")
+    }
+
+    /// Registers the first user's key as a `vultr` manager credential, and a sub-user's key as a
+    /// `vultr-user` credential managed through it: the managed credential's id and its account.
+    func registerManaged() async throws -> (credentialID: String, account: ProviderAccount) {
+        let managerID = try await self.register(name: "manager")
+        let account = try ProviderAccount(subUserOf: self.account, in: self.fake)
+        self.accounts.withLock { $0.append(account) }
+        let credential = try await self.call(
+            .POST, "/v1/credentials",
+            #"{"name":"managed","provider":"vultr-user","secret":"\#(account.apiKey)","targets":[],"manager_credential_id":"\#(managerID)","subject":"\#(account.userID)"}"#)
+        return (try #require(credential["id"] as? String, "\(credential)"), account)
     }
 
     func startJob(_ credentialID: String, grace: String = "PT0S") async throws -> String {

@@ -199,6 +199,16 @@ import Testing
         #expect(try await rotor.exitStatus() == 0)
     }
 
+    @Test("rotor demo --provider vultr-user rotates a sub-user's key through the root user's manager credential and exits 0")
+    func demoSubUser() async throws {
+        let rotor = try RunningRotor(arguments: ["demo", "--provider", "vultr-user"], environment: [:])
+        #expect(try await rotor.exitStatus(within: .seconds(45)) == 0, "\(rotor.output)\n\(rotor.errors)")
+        #expect(rotor.output.contains("The rotation kept its promises."))
+        #expect(!rotor.output.contains("FAIL"))
+        #expect(rotor.output.contains("ok   the manager's own key is untouched"))
+        #expect(rotor.output.contains("it will create and delete the sub-user's keys"))
+    }
+
     @Test("rotor demo runs a whole rotation, with its agent confirming the new key before the old one is revoked, and exits 0")
     func demo() async throws {
         let rotor = try RunningRotor(arguments: ["demo"], environment: [:])
