@@ -194,10 +194,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator CLI's API client (`rotor credentials`, `rotor rotate`, …): typed requests
+        // for the operations it calls (docs/cli.md says why not a generated client). No server parts.
+        .target(
+            name: "RotorClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "rotor",
             dependencies: [
                 "RotorAssembly",
+                "RotorClient",
                 "RotorAgent",
                 "RotorAPI",
                 "RotorHTTP",
@@ -389,6 +402,7 @@ let package = Package(
             name: "rotorTests",
             dependencies: [
                 "rotor",
+                "RotorClient",
                 "RotorAssembly",
                 "FakeVultr",
                 "RotorHTTP",

@@ -34,10 +34,17 @@ enum JobRoutes {
         }
         v1.get("/jobs/{id}/events") { request in
             let id = try request.id("id", as: JobID.self)
-            guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
-                throw HTTPError.notFound("No job \(id).")
-            }
-            return try Response.json(ListResponse(data: try await services.store.events(id), nextCursor: nil))
+            let after = try self.afterSequence(request)
+            let wait = try KeyLongPoll.waitSeconds(request)
+            let job = try await self.readJob(id, request, services)
+            guard wait > 0 else { return try await self.events(id, after: after ?? 0, request, services, evenIfNone: true)! }
+            // A job's moves to another step or state wake its credential's waiters
+            // (``Store/observeServedKeys(_:)``), its end included: the events come with them.
+            return try await KeyLongPoll.answer(
+                job.credentialID, waiting: wait, request, services,
+                read: { try await self.events(id, after: after ?? 0, request, services, evenIfNone: false) },
+                whenWaitEnds: { try await self.events(id, after: after ?? 0, request, services, evenIfNone: true)! }
+            )
         }
         v1.post("/jobs/{id}/cancel") { request in
             let id = try request.id("id", as: JobID.self)
@@ -63,6 +70,24 @@ enum JobRoutes {
             throw HTTPError.notFound("No job \(id).")
         }
         return job
+    }
+
+    /// The job's events after sequence number `after`; nil when there are none and the job is
+    /// still going, unless `evenIfNone`.
+    private static func events(_ id: JobID, after: Int, _ request: Request, _ services: RotationServices, evenIfNone: Bool) async throws -> Response? {
+        let job = try await self.readJob(id, request, services)
+        let events = try await services.store.events(id).filter { $0.seq > after }
+        guard evenIfNone || !events.isEmpty || job.state.isTerminal else { return nil }
+        return try Response.json(ListResponse(data: events, nextCursor: nil))
+    }
+
+    /// `?after=`: how many of the job's events the caller has seen (the last one's `seq`).
+    private static func afterSequence(_ request: Request) throws(HTTPError) -> Int? {
+        guard let text = request.query["after"] else { return nil }
+        guard let after = Int(text), after >= 0 else {
+            throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "after", message: "must be a whole number, 0 or more")])
+        }
+        return after
     }
 
     /// `?wait=`: answers once the job is terminal, the wait is over, or the client has gone. The

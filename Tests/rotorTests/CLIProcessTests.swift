@@ -1,0 +1,231 @@
+import Foundation
+import RotorClient
+import Testing
+
+/// The operator commands (`rotor credentials`, `rotor rotate`, …) as real processes against a
+/// real `rotor serve --sandbox`, as a newcomer would use them.
+@Suite(.timeLimit(.minutes(2))) struct CLIProcessTests {
+    typealias RunningRotor = RotorProcessTests.RunningRotor
+
+    /// A sandbox server with its port, admin token and the sandbox Vultr key to register.
+    struct Sandbox {
+        let server: RunningRotor
+        let url: String
+        let token: String
+        let key: String
+
+        init() async throws {
+            let dataDirectory = NSTemporaryDirectory() + "rotor-cli-\(UUID().uuidString)"
+            // Quick retries and few attempts, so a rotation that cannot deliver fails in seconds.
+            self.server = try RunningRotor(
+                arguments: ["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", dataDirectory],
+                environment: ["ROTOR_RETRY_BASE": "PT0.05S", "ROTOR_RETRY_MAX": "PT0.2S", "ROTOR_STEP_ATTEMPTS": "2"])
+            self.url = "http://127.0.0.1:\(try await self.server.port())"
+            self.token = String(try #require(self.server.output.firstMatch(of: /admin token: (rtr_\S+)/)?.output.1))
+            self.key = String(try #require(self.server.output.firstMatch(of: /sandbox Vultr API key to register as a credential: (\S+)/)?.output.1))
+        }
+
+        /// Runs `rotor arguments…` with ROTOR_URL and ROTOR_TOKEN set; its exit status and output.
+        func rotor(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> CLIResult {
+            try await CLIProcessTests.run(arguments, input: input, environment: ["ROTOR_URL": self.url, "ROTOR_TOKEN": self.token].merging(environment) { $1 })
+        }
+
+        func stop() async throws {
+            self.server.process.terminate()
+            _ = try await self.server.exitStatus()
+        }
+    }
+
+    struct CLIResult {
+        let status: Int32
+        let output: String
+        let errors: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(self.output.utf8))) as? [String: Any] ?? [:] }
+        var items: [[String: Any]] { self.json["data"] as? [[String: Any]] ?? [] }
+    }
+
+    static func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:], within limit: Duration = .seconds(60)) async throws -> CLIResult {
+        let process = try RunningRotor(arguments: arguments, environment: environment, input: input)
+        let status = try await process.exitStatus(within: limit)
+        return CLIResult(status: status, output: process.output, errors: process.errors)
+    }
+
+    @Test("a newcomer adds the sandbox key, rotates it with --follow, lists jobs and revokes a token, using only rotor", arguments: ["table", "json"])
+    func newcomer(output: String) async throws {
+        let sandbox = try await Sandbox()
+        let mode = ["--output", output]
+
+        let added = try await sandbox.rotor(["credentials", "add", "sandbox"] + mode, input: sandbox.key + "\n")
+        #expect(added.status == 0, "\(added)")
+        if output == "json" {
+            #expect(added.json["name"] as? String == "sandbox")
+            #expect(added.json["version"] as? Int == 1)
+            // The API's JSON, keys in a stable (sorted) order.
+            let keys = added.output.matches(of: /"([a-z_]+)":/).map { String($0.output.1) }
+            #expect(Array(keys.prefix(3)) == ["created_at", "current"].prefix(2) + [keys[2]] || keys.first == "created_at", "\(keys)")
+        } else {
+            #expect(added.output.contains("sandbox") && added.output.contains("active"), "\(added)")
+        }
+
+        let rotated = try await sandbox.rotor(["rotate", "sandbox", "--follow", "--reason", "first rotation"] + mode)
+        #expect(rotated.status == 0, "\(rotated)")
+        if output == "json" {
+            #expect(rotated.json["state"] as? String == "succeeded", "\(rotated)")
+        } else {
+            // One line per step as it happened (stdout is a file here, not a terminal), then the outcome.
+            for step in ["create", "distribute", "verify", "revoke", "finalize"] {
+                #expect(rotated.output.contains(" \(step) "), "no line for \(step): \(rotated.output)")
+            }
+            #expect(rotated.output.contains("succeeded after"), "\(rotated.output)")
+            #expect(!rotated.output.contains("\u{1B}["), "colour into a file")
+        }
+
+        let shown = try await sandbox.rotor(["credentials", "show", "sandbox"] + mode)
+        #expect(shown.status == 0)
+        #expect(output == "json" ? shown.json["version"] as? Int == 2 : shown.output.contains("version:") && shown.output.contains(" 2\n"), "\(shown)")
+
+        let jobs = try await sandbox.rotor(["jobs", "list", "--credential", "sandbox"] + mode)
+        #expect(jobs.status == 0)
+        if output == "json" {
+            #expect(jobs.items.map { $0["state"] as? String } == ["succeeded"], "\(jobs)")
+        } else {
+            let lines = jobs.output.split(separator: "\n")
+            #expect(lines.first?.hasPrefix("ID") == true && lines.count == 2 && lines[1].contains("succeeded"), "\(jobs.output)")
+        }
+
+        let created = try await sandbox.rotor(["tokens", "create", "ci", "--scope", "jobs:read", "--credential", "sandbox"] + mode)
+        #expect(created.status == 0, "\(created)")
+        let ciToken = try #require(output == "json" ? created.json["token"] as? String : created.output.firstMatch(of: /(rtr_\S+)/).map { String($0.output.1) })
+        #expect(try await sandbox.rotor(["jobs", "list"], environment: ["ROTOR_TOKEN": ciToken]).status == 0)
+        let revoked = try await sandbox.rotor(["tokens", "revoke", "ci"] + mode)
+        #expect(revoked.status == 0, "\(revoked)")
+        let refused = try await sandbox.rotor(["jobs", "list"], environment: ["ROTOR_TOKEN": ciToken])
+        #expect(refused.status == 1, "a revoked token still works: \(refused)")
+        let tokens = try await sandbox.rotor(["tokens", "list"] + mode)
+        #expect(!tokens.output.contains("ci "), "\(tokens.output)")
+
+        let status = try await sandbox.rotor(["status"] + mode)
+        #expect(status.status == 0)
+        #expect(output == "json" ? (status.json["credentials"] as? [Any])?.count == 1 : status.output.contains("Nothing needs attention."), "\(status)")
+        // The admin token is never printed.
+        for result in [added, rotated, shown, jobs, revoked, status] {
+            #expect(!result.output.contains(sandbox.token) && !result.errors.contains(sandbox.token))
+        }
+        try await sandbox.stop()
+    }
+
+    @Test("a rotation whose delivery fails exits 1 with the job's error; status then says it needs attention")
+    func failedRotation() async throws {
+        let sandbox = try await Sandbox()
+        let added = try await sandbox.rotor(
+            ["credentials", "add", "broken", "--target", "http://127.0.0.1:\(try Self.closedPort())/hook", "--secret-file", "/dev/stdin"], input: sandbox.key)
+        #expect(added.status == 0, "\(added)")
+        let rotated = try await sandbox.rotor(["rotate", "broken", "--follow"])
+        #expect(rotated.status == 1, "\(rotated)")
+        #expect(rotated.output.contains("rolled_back") || rotated.output.contains("failed"), "\(rotated.output)")
+        #expect(rotated.output.contains("distribute"), "the failing step is named: \(rotated.output)")
+        let status = try await sandbox.rotor(["status"])
+        #expect(status.output.contains("last job"), "\(status.output)")
+        try await sandbox.stop()
+    }
+
+    @Test("a bad token exits 1 with the server's problem, and the token appears nowhere")
+    func badToken() async throws {
+        let sandbox = try await Sandbox()
+        let bad = "rtr_not-a-real-token-0123456789"
+        let refused = try await sandbox.rotor(["credentials", "list"], environment: ["ROTOR_TOKEN": bad])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("(401 unauthorized)"), "\(refused.errors)")
+        #expect(!refused.errors.contains(bad) && !refused.output.contains(bad))
+
+        let invalid = try await sandbox.rotor(["rotate", "no-such-credential"])
+        #expect(invalid.status == 1)
+        #expect(invalid.errors.contains("No credential is named \"no-such-credential\""), "\(invalid.errors)")
+
+        let problem = try await sandbox.rotor(["credentials", "add", "x", "--every", "soon"], input: sandbox.key)
+        #expect(problem.status == 1)
+        // Title, detail, then each field error on its own line.
+        #expect(problem.errors.split(separator: "\n").contains { $0.hasPrefix("  schedule") }, "\(problem.errors)")
+        try await sandbox.stop()
+    }
+
+    @Test("an unreachable server exits 3 within the timeout; one that never answers too; a usage error exits 2")
+    func unreachable() async throws {
+        let started = ContinuousClock.now
+        let closed = try await Self.run(["credentials", "list", "--url", "http://127.0.0.1:\(try Self.closedPort())", "--timeout", "5"], within: .seconds(10))
+        #expect(closed.status == 3, "\(closed)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(closed.errors.contains("unreachable"), "\(closed.errors)")
+
+        // Accepts connections (the kernel's backlog) but never answers.
+        let silent = try Self.silentListener()
+        defer { close(silent.socket) }
+        let waitStart = ContinuousClock.now
+        let held = try await Self.run(["jobs", "list", "--url", "http://127.0.0.1:\(silent.port)", "--timeout", "1", "--token", "rtr_x"], within: .seconds(10))
+        #expect(held.status == 3, "\(held)")
+        #expect(ContinuousClock.now - waitStart < .seconds(5))
+
+        let usage = try await Self.run(["rotate"])
+        #expect(usage.status == 2, "\(usage)")
+        #expect(try await Self.run(["jobs", "list", "--output", "yaml"]).status == 2)
+    }
+
+    @Test("docs/cli.md names every option of every operator command's --help")
+    func documented() async throws {
+        let docs = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/cli.md"), encoding: .utf8)
+        let commands = [
+            ["status"], ["rotate"], ["credentials", "list"], ["credentials", "show"], ["credentials", "add"], ["credentials", "update"],
+            ["credentials", "delete"], ["jobs", "list"], ["jobs", "show"], ["jobs", "events"], ["jobs", "cancel"], ["tokens", "create"],
+            ["tokens", "list"], ["tokens", "revoke"], ["triggers", "list"], ["triggers", "show"], ["triggers", "delete"],
+            ["subscriptions", "list"], ["subscriptions", "show"], ["subscriptions", "delete"], ["audit", "list"],
+        ]
+        for command in commands {
+            let help = try await Self.run(command + ["--help"])
+            #expect(help.status == 0)
+            #expect(docs.contains("rotor \(command.joined(separator: " "))"), "docs/cli.md lacks rotor \(command.joined(separator: " "))")
+            let options = Set(help.output.matches(of: /--[a-z][a-z-]+/).map { String($0.output) })
+            for option in options.sorted() where option != "--help" {
+                #expect(docs.contains(option), "docs/cli.md lacks \(option) of rotor \(command.joined(separator: " "))")
+            }
+        }
+    }
+
+    @Test("every operation the client calls is in openapi.yaml, with that method and path")
+    func endpointsInSpec() throws {
+        let spec = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../openapi.yaml"), encoding: .utf8)
+        var operations: Set<String> = []
+        var path = ""
+        var method = ""
+        for line in spec.split(separator: "\n") {
+            if let match = line.wholeMatch(of: /  (\/[^:]+):/) { path = String(match.output.1) }
+            if let match = line.wholeMatch(of: /    (get|post|put|patch|delete):/) { method = match.output.1.uppercased() }
+            if let match = line.wholeMatch(of: /      operationId: (\w+)/) { operations.insert("\(method) \(path) \(match.output.1)") }
+        }
+        #expect(operations.count > 30)
+        for endpoint in Endpoint.allCases {
+            #expect(operations.contains("\(endpoint.method) \(endpoint.template) \(endpoint.rawValue)"), "\(endpoint) is not in openapi.yaml")
+        }
+    }
+
+    /// A loopback port nothing listens on.
+    static func closedPort() throws -> Int {
+        let listener = try self.silentListener()
+        close(listener.socket)
+        return listener.port
+    }
+
+    /// A loopback socket that listens and never accepts.
+    static func silentListener() throws -> (socket: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
