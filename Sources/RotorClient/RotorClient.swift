@@ -154,9 +154,3 @@ package final class RotorClient: Sendable {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~:"))) ?? text
     }
 }
-
-extension Problem {
-    init(title: String, status: Int) {
-        self.init(title: title, status: status, code: nil, detail: nil, jobID: nil, errors: nil)
-    }
-}

@@ -8,11 +8,12 @@ struct RotorCommand: AsyncParsableCommand {
         commandName: "rotor",
         abstract: "Zero-downtime API key rotation as durable asynchronous jobs.",
         discussion: """
-            The operator commands (credentials, rotate, jobs, tokens, triggers, subscriptions,
-            audit list, status) talk to a running Rotor over its API: --url or ROTOR_URL, and
-            --token, ROTOR_TOKEN or --token-file. Exit codes: 0 done, 1 a request was refused or
-            a followed job did not succeed, 2 usage, 3 Rotor unreachable or not answering within
-            --timeout. Reference: docs/cli.md.
+            The operator commands (status, credentials, rotate, jobs, tokens, triggers,
+            subscriptions, audit list) talk to a running Rotor over its API: --url or
+            ROTOR_URL, and --token, ROTOR_TOKEN or --token-file.
+            Exit codes: 0 done; 1 a request was refused or a followed job did not
+            succeed; 2 usage; 3 Rotor unreachable or silent past --timeout.
+            Reference: docs/cli.md.
             """,
         version: "0.1.0",
         subcommands: [

@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The host:port to listen on (overrides ROTOR_LISTEN).")
     var listen: String?
 
-    @Option(help: "The data directory (overrides ROTOR_DATA_DIR).")
+    @Option(help: ArgumentHelp("The data directory (overrides ROTOR_DATA_DIR).", valueName: "dir"))
     var dataDir: String?
 
     @Flag(help: "Generate a keyring and an admin token under the data directory if none is configured, and print the token.")

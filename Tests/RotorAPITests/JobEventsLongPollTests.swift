@@ -1,3 +1,4 @@
+import FakeVultr
 import Foundation
 import NIOHTTP1
 import Testing
@@ -42,18 +43,24 @@ import Testing
             while try await rotor.api(.GET, "/v1/jobs/\(job)").object["step"] as? String != "verify" {
                 seen = Self.seqs(try await rotor.api(.GET, events + "?after=\(seen)&wait=PT2S")).max() ?? seen
             }
-            seen = Self.seqs(try await rotor.api(.GET, events)).max() ?? seen
+            // In verify the engine may still note things without moving the job: a wait on
+            // the last of them then answers an empty page at the end of its wait.
+            var idleStart = ContinuousClock.now
+            var idle = try await rotor.api(.GET, events + "?after=\(seen)&wait=PT1S")
+            for _ in 0..<5 where !Self.seqs(idle).isEmpty {
+                seen = Self.seqs(idle).max() ?? seen
+                idleStart = ContinuousClock.now
+                idle = try await rotor.api(.GET, events + "?after=\(seen)&wait=PT1S")
+            }
+            #expect(idle.status == .ok)
+            #expect(Self.seqs(idle).isEmpty, "\(idle)")
+            #expect(ContinuousClock.now - idleStart >= .milliseconds(900), "the wait ended early")
             let everything = Self.seqs(try await rotor.api(.GET, events))
             #expect(everything == Array(1...seen), "without after: every event, in order")
 
-            let idleStart = ContinuousClock.now
-            let idle = try await rotor.api(.GET, events + "?after=\(seen)&wait=PT1S")
-            #expect(idle.status == .ok)
-            #expect(Self.seqs(idle).isEmpty)
-            #expect(ContinuousClock.now - idleStart >= .milliseconds(900), "the wait ended early")
-
             let heldStart = ContinuousClock.now
-            let held = Task { try await rotor.api(.GET, events + "?after=\(seen)&wait=PT30S") }
+            let heldPath = events + "?after=\(seen)&wait=PT30S"
+            let held = Task { try await rotor.api(.GET, heldPath) }
             try await Task.sleep(for: .milliseconds(300))
             let ack = try await rotor.send(
                 .POST, "/v1/credentials/\(credential)/agent/acks", body: Array(#"{"instance":"web-1","group":"web","version":2,"outcome":"applied"}"#.utf8),

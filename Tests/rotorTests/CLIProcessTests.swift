@@ -61,8 +61,7 @@ import Testing
             #expect(added.json["name"] as? String == "sandbox")
             #expect(added.json["version"] as? Int == 1)
             // The API's JSON, keys in a stable (sorted) order.
-            let keys = added.output.matches(of: /"([a-z_]+)":/).map { String($0.output.1) }
-            #expect(Array(keys.prefix(3)) == ["created_at", "current"].prefix(2) + [keys[2]] || keys.first == "created_at", "\(keys)")
+            #expect(added.output.hasPrefix(#"{"created_at":"#), "\(added.output)")
         } else {
             #expect(added.output.contains("sandbox") && added.output.contains("active"), "\(added)")
         }
@@ -102,7 +101,11 @@ import Testing
         let refused = try await sandbox.rotor(["jobs", "list"], environment: ["ROTOR_TOKEN": ciToken])
         #expect(refused.status == 1, "a revoked token still works: \(refused)")
         let tokens = try await sandbox.rotor(["tokens", "list"] + mode)
-        #expect(!tokens.output.contains("ci "), "\(tokens.output)")
+        if output == "json" {
+            #expect(!tokens.items.contains { $0["name"] as? String == "ci" }, "\(tokens.output)")
+        } else {
+            #expect(!tokens.output.split(separator: "\n").contains { $0.hasPrefix("ci ") }, "\(tokens.output)")
+        }
 
         let status = try await sandbox.rotor(["status"] + mode)
         #expect(status.status == 0)
@@ -197,9 +200,9 @@ import Testing
         var path = ""
         var method = ""
         for line in spec.split(separator: "\n") {
-            if let match = line.wholeMatch(of: /  (\/[^:]+):/) { path = String(match.output.1) }
-            if let match = line.wholeMatch(of: /    (get|post|put|patch|delete):/) { method = match.output.1.uppercased() }
-            if let match = line.wholeMatch(of: /      operationId: (\w+)/) { operations.insert("\(method) \(path) \(match.output.1)") }
+            if let match = line.wholeMatch(of: #/  (\/[^:]+):/#) { path = String(match.output.1) }
+            if let match = line.wholeMatch(of: #/    (get|post|put|patch|delete):/#) { method = match.output.1.uppercased() }
+            if let match = line.wholeMatch(of: #/      operationId: (\w+)/#) { operations.insert("\(method) \(path) \(match.output.1)") }
         }
         #expect(operations.count > 30)
         for endpoint in Endpoint.allCases {

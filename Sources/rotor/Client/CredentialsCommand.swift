@@ -112,7 +112,7 @@ struct CredentialsCommand: AsyncParsableCommand {
             body["name"] = self.name
             body["provider"] = self.provider
             body["secret"] = secret
-            body["targets"] = body["targets"] ?? []
+            if body["targets"] == nil { body["targets"] = [Any]() }
             if let providerKeyID { body["provider_key_id"] = providerKeyID }
             try await self.client.run { client, out in
                 let (credential, json) = try await client.fetch(CredentialSummary.self, .createCredential, body: try JSONSerialization.data(withJSONObject: body))

@@ -56,7 +56,7 @@ struct JobFollower {
         for event in events.sorted(by: { $0.seq < $1.seq }) where event.seq > seen {
             seen = event.seq
             guard self.out.format == .table else { continue }
-            let time = ISO8601DateFormatter.string(from: event.at, timeZone: .gmt, formatOptions: [.withTime, .withColonSeparatorInTime])
+            let time = ISO8601DateFormatter.string(from: event.at, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withTime, .withColonSeparatorInTime])
             let text = "\(time)  \((event.step ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0))  \(event.type.padding(toLength: 18, withPad: " ", startingAt: 0))  \(event.message)"
             if let live { live.print(text) } else { self.out.line(text) }
         }

@@ -30,7 +30,8 @@ struct StatusCommand: AsyncParsableCommand {
                     job.map { "\($0.state) \(Age.since($0.createdAt)) ago" } ?? "none", attention.joined(separator: "; "),
                 ])
                 let lastJob = (((try? JSONSerialization.jsonObject(with: json)) as? [String: Any])?["data"] as? [Any])?.first
-                entries.append(["credential": index < raw.count ? raw[index] : NSNull(), "last_job": lastJob ?? NSNull(), "attention": attention])
+                let rawCredential: Any = index < raw.count ? raw[index] : NSNull()
+                entries.append(["credential": rawCredential, "last_job": lastJob ?? NSNull(), "attention": attention])
             }
             switch out.format {
             case .json:
