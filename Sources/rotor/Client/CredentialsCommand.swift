@@ -133,13 +133,18 @@ struct CredentialsCommand: AsyncParsableCommand {
             if self.noSchedule, self.settings.every != nil || self.settings.beforeExpiry != nil {
                 throw ValidationError("--no-schedule contradicts --every and --before-expiry.")
             }
+            guard !self.body.isEmpty else { throw ValidationError("Nothing to change: give --state, --target, --every, --before-expiry, --no-schedule or --label.") }
         }
 
-        func run() async throws {
+        private var body: [String: Any] {
             var body = self.settings.body
             if let state { body["state"] = state }
             if self.noSchedule { body["schedule"] = NSNull() }
-            guard !body.isEmpty else { throw ValidationError("Nothing to change: give --state, --target, --every, --before-expiry, --no-schedule or --label.") }
+            return body
+        }
+
+        func run() async throws {
+            let body = self.body
             try await self.client.run { client, out in
                 let id = try await client.credentialID(self.credential)
                 let (credential, json) = try await client.fetch(CredentialSummary.self, .updateCredential, id: id, body: try JSONSerialization.data(withJSONObject: body))

@@ -49,14 +49,14 @@ struct Printer: Sendable {
                 let padded = column == cells.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
                 guard painting, let style = paint[column]?(cell) else { return padded }
                 return self.paint(padded, style)
-            }.joined(separator: "  ")
+            }.joined(separator: "  ").replacing(#/ +$/#, with: "")
         }
         return [render(header, painting: false)] + rows.map { render($0, painting: true) }
     }
 
     /// `name: value` lines, names aligned.
     func fields(_ pairs: [(String, String?)]) -> [String] {
-        let present = pairs.compactMap { name, value in value.map { (name, $0) } }
+        let present = pairs.compactMap { name, value in value.map { (name, $0.isEmpty ? "none" : $0) } }
         let width = present.map(\.0.count).max() ?? 0
         return present.map { "\(($0.0 + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0)) \($0.1)" }
     }
