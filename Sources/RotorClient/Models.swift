@@ -27,7 +27,8 @@ package struct CredentialSummary: Named {
     package var version: Int
     package var current: KeySummary?
     package var schedule: ScheduleSummary?
-    package var keyExpiry: Date?
+    /// The ISO 8601 duration new keys are given as their provider expiry.
+    package var keyExpiry: String?
     package var nextRotationAt: Date?
     package var lastRotatedAt: Date?
     package var targets: [TargetSummary]?

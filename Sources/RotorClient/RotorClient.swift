@@ -32,6 +32,7 @@ package final class RotorClient: Sendable {
         return decoder
     }()
 
+    /// A client of the Rotor at `baseURL`; `timeout` bounds connecting and each request.
     package init(baseURL: String, token: String?, timeout: Duration) {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
@@ -46,6 +47,7 @@ package final class RotorClient: Sendable {
         self.timeout = timeout
     }
 
+    /// Closes the connections; call once, when done.
     package func shutdown() async {
         try? await self.http.shutdown()
     }
@@ -132,6 +134,7 @@ package final class RotorClient: Sendable {
         try await self.resolve(text, CredentialSummary.self)
     }
 
+    /// `data` as `T`, or ``RotorClientError/unexpected(_:)``.
     package static func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(RotorClientError) -> T {
         do {
             return try self.decoder.decode(type, from: data)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import RotorClient
 import Testing
 
@@ -79,6 +80,10 @@ import Testing
             #expect(!rotated.output.contains("\u{1B}["), "colour into a file")
         }
 
+        let rotation = try await sandbox.rotor(["jobs", "list", "--output", "json"])
+        let followed = try await sandbox.rotor(["jobs", "show", try #require(rotation.items.first?["id"] as? String), "--follow"] + mode)
+        #expect(followed.status == 0, "following a finished job ends at once with its outcome: \(followed)")
+
         let shown = try await sandbox.rotor(["credentials", "show", "sandbox"] + mode)
         #expect(shown.status == 0)
         #expect(output == "json" ? shown.json["version"] as? Int == 2 : shown.output.contains("version:") && shown.output.contains(" 2\n"), "\(shown)")
@@ -117,6 +122,42 @@ import Testing
         try await sandbox.stop()
     }
 
+    @Test("triggers and subscriptions made through the API are listed, shown and deleted by name; the audit log lists what happened")
+    func triggersSubscriptionsAudit() async throws {
+        let sandbox = try await Sandbox()
+        let added = try await sandbox.rotor(["credentials", "add", "sandbox", "--output", "json"], input: sandbox.key)
+        let credential = try #require(added.json["id"] as? String, "\(added)")
+        let port = try #require(Int(sandbox.url.split(separator: ":").last ?? ""))
+        func call(_ path: String, _ body: String) async throws -> [String: Any] {
+            try await RotorProcessTests.api(port: port, token: sandbox.token, .POST, path, body).1
+        }
+        let trigger = try #require(try await call("/v1/triggers", #"{"credential_ids":["\#(credential)"],"description":"ci hook"}"#)["id"] as? String)
+        let subscription = try #require(try await call("/v1/subscriptions", #"{"url":"https://example.com/events","events":["job.failed"]}"#)["id"] as? String)
+
+        let triggers = try await sandbox.rotor(["triggers", "list"])
+        #expect(triggers.status == 0 && triggers.output.contains(trigger) && triggers.output.contains("ci hook"), "\(triggers)")
+        let shownTrigger = try await sandbox.rotor(["triggers", "show", "ci hook", "--output", "json"])
+        #expect(shownTrigger.json["id"] as? String == trigger, "\(shownTrigger)")
+        let subscriptions = try await sandbox.rotor(["subscriptions", "list", "--output", "json"])
+        #expect(subscriptions.items.map { $0["id"] as? String } == [subscription], "\(subscriptions)")
+        let shownSubscription = try await sandbox.rotor(["subscriptions", "show", "https://example.com/events"])
+        #expect(shownSubscription.output.contains("job.failed"), "\(shownSubscription)")
+
+        #expect(try await sandbox.rotor(["triggers", "delete", "ci hook"]).status == 0)
+        #expect(try await sandbox.rotor(["subscriptions", "delete", subscription]).status == 0)
+        #expect(try await sandbox.rotor(["triggers", "list"]).output == "(none)\n")
+        #expect(try await sandbox.rotor(["subscriptions", "show", subscription]).status == 1)
+
+        let audit = try await sandbox.rotor(["audit", "list", "--limit", "200", "--output", "json"])
+        let actions = audit.items.compactMap { $0["action"] as? String }
+        for action in ["credential.create", "trigger.create", "subscription.create", "trigger.delete", "subscription.delete"] {
+            #expect(actions.contains(action), "\(action) not in \(actions)")
+        }
+        let page = try await sandbox.rotor(["audit", "list", "--limit", "2"])
+        #expect(page.output.contains("next page: --cursor "), "\(page.output)")
+        try await sandbox.stop()
+    }
+
     @Test("a rotation whose delivery fails exits 1 with the job's error; status then says it needs attention")
     func failedRotation() async throws {
         let sandbox = try await Sandbox()
@@ -125,8 +166,9 @@ import Testing
         #expect(added.status == 0, "\(added)")
         let rotated = try await sandbox.rotor(["rotate", "broken", "--follow"])
         #expect(rotated.status == 1, "\(rotated)")
-        #expect(rotated.output.contains("rolled_back") || rotated.output.contains("failed"), "\(rotated.output)")
-        #expect(rotated.output.contains("distribute"), "the failing step is named: \(rotated.output)")
+        // The last line: the outcome, then the job's error and the step it failed in.
+        let last = String(rotated.output.split(separator: "\n").last ?? "")
+        #expect(last.firstMatch(of: /^job_\S+ (rolled_back|failed) after \d+s: .+ \(\S+ in distribute\)$/) != nil, "\(rotated.output)")
         let status = try await sandbox.rotor(["status"])
         #expect(status.output.contains("last job"), "\(status.output)")
         try await sandbox.stop()

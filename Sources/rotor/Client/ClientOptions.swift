@@ -54,6 +54,16 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
+extension ClientOptions {
+    /// `… delete NAME|ID` (and `tokens revoke`): resolves the name, deletes, says so.
+    func delete<T: Named>(_ text: String, _ type: T.Type, with endpoint: Endpoint, saying verb: String = "deleted") async throws {
+        try await self.run { client, out in
+            let id = try await client.resolve(text, type)
+            out.show(try await client.send(endpoint, id: id)) { ["\(verb) \(id)"] }
+        }
+    }
+}
+
 /// `--output`.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json

@@ -49,7 +49,8 @@ struct CredentialsCommand: AsyncParsableCommand {
                 ("state", out.paint(credential.state, Printer.style(ofState: credential.state))),
                 ("version", "\(credential.version)"),
                 ("key", credential.current.map { "\($0.providerKeyID ?? "?") (\($0.fingerprint ?? "?")), \(Age.since($0.createdAt)) old" }),
-                ("key expiry", credential.keyExpiry.map { Age.until($0) }),
+                ("key expires", credential.current?.expiresAt.map { Age.until($0) }),
+                ("new keys expire after", credential.keyExpiry),
                 ("schedule", schedule.isEmpty ? "none" : schedule.joined(separator: ", ")),
                 ("next rotation", Age.until(credential.nextRotationAt)),
                 ("last rotated", credential.lastRotatedAt.map { "\(Age.since($0)) ago" } ?? "never"),
@@ -159,11 +160,7 @@ struct CredentialsCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
-            try await self.client.run { client, out in
-                let id = try await client.credentialID(self.credential)
-                let json = try await client.send(.deleteCredential, id: id)
-                out.show(json) { ["deleted \(id)"] }
-            }
+            try await self.client.delete(self.credential, CredentialSummary.self, with: .deleteCredential)
         }
     }
 }

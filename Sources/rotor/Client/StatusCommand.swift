@@ -54,7 +54,7 @@ struct StatusCommand: AsyncParsableCommand {
             reasons.append("last job \(job.state)" + (job.error.map { ": \($0.message)" } ?? ""))
         }
         if let next = credential.nextRotationAt, next < now.addingTimeInterval(-3_600) { reasons.append("rotation overdue") }
-        if let expiry = credential.current?.expiresAt ?? credential.keyExpiry, expiry < now.addingTimeInterval(7 * 86_400) {
+        if let expiry = credential.current?.expiresAt, expiry < now.addingTimeInterval(7 * 86_400) {
             reasons.append("key expires \(Age.until(expiry, now: now))")
         }
         return reasons

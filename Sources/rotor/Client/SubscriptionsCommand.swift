@@ -49,10 +49,7 @@ struct SubscriptionsCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
-            try await self.client.run { client, out in
-                let id = try await client.resolve(self.subscription, SubscriptionSummary.self)
-                out.show(try await client.send(.deleteSubscription, id: id)) { ["deleted \(id)"] }
-            }
+            try await self.client.delete(self.subscription, SubscriptionSummary.self, with: .deleteSubscription)
         }
     }
 }

@@ -59,11 +59,7 @@ struct TokensCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
-            try await self.client.run { client, out in
-                let id = try await client.resolve(self.token, TokenSummary.self)
-                let json = try await client.send(.deleteToken, id: id)
-                out.show(json) { ["revoked \(id)"] }
-            }
+            try await self.client.delete(self.token, TokenSummary.self, with: .deleteToken, saying: "revoked")
         }
     }
 }

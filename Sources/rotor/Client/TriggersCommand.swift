@@ -52,10 +52,7 @@ struct TriggersCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
-            try await self.client.run { client, out in
-                let id = try await client.resolve(self.trigger, TriggerSummary.self)
-                out.show(try await client.send(.deleteTrigger, id: id)) { ["deleted \(id)"] }
-            }
+            try await self.client.delete(self.trigger, TriggerSummary.self, with: .deleteTrigger)
         }
     }
 }
