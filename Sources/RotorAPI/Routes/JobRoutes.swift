@@ -37,13 +37,16 @@ enum JobRoutes {
             let after = try self.afterSequence(request)
             let wait = try KeyLongPoll.waitSeconds(request)
             let job = try await self.readJob(id, request, services)
-            guard wait > 0 else { return try await self.events(id, after: after ?? 0, request, services, evenIfNone: true)! }
+            let page: @Sendable () async throws -> (response: Response, isNews: Bool) = {
+                try await self.events(id, after: after ?? 0, request, services)
+            }
+            guard wait > 0 else { return try await page().response }
             // A job's moves to another step or state wake its credential's waiters
             // (``Store/observeServedKeys(_:)``), its end included: the events come with them.
             return try await KeyLongPoll.answer(
                 job.credentialID, waiting: wait, request, services,
-                read: { try await self.events(id, after: after ?? 0, request, services, evenIfNone: false) },
-                whenWaitEnds: { try await self.events(id, after: after ?? 0, request, services, evenIfNone: true)! }
+                read: { let answer = try await page(); return answer.isNews ? answer.response : nil },
+                whenWaitEnds: { try await page().response }
             )
         }
         v1.post("/jobs/{id}/cancel") { request in
@@ -72,13 +75,12 @@ enum JobRoutes {
         return job
     }
 
-    /// The job's events after sequence number `after`; nil when there are none and the job is
-    /// still going, unless `evenIfNone`.
-    private static func events(_ id: JobID, after: Int, _ request: Request, _ services: RotationServices, evenIfNone: Bool) async throws -> Response? {
+    /// The job's events after sequence number `after`, and whether that is news to a waiting
+    /// caller: there are some, or the job is over.
+    private static func events(_ id: JobID, after: Int, _ request: Request, _ services: RotationServices) async throws -> (response: Response, isNews: Bool) {
         let job = try await self.readJob(id, request, services)
         let events = try await services.store.events(id).filter { $0.seq > after }
-        guard evenIfNone || !events.isEmpty || job.state.isTerminal else { return nil }
-        return try Response.json(ListResponse(data: events, nextCursor: nil))
+        return (try Response.json(ListResponse(data: events, nextCursor: nil)), !events.isEmpty || job.state.isTerminal)
     }
 
     /// `?after=`: how many of the job's events the caller has seen (the last one's `seq`).
