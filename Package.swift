@@ -247,6 +247,7 @@ let package = Package(
                 "RotorEngine",
                 "RotorHTTP",
                 "RotorPostgres",
+                "RotorProviders",
                 "RotorSQLite",
                 "FakeVultr",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

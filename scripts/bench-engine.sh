@@ -3,6 +3,8 @@
 # `rotor-bench engine` twice against the in-process fake Vultr API (rate limit off):
 #
 #   1. 1,000 rotations with no injected latency          target: >= 200 rotations/s
+#      (then again through the native Vultr adapter: the built-in vultr definition, which
+#       credentials use, must reach >= 90 % of its rotations/s)
 #   2. 10,000 queued jobs with 50 ms on every provider call
 #        targets: wall time <= 1.5 x (provider calls per rotation x 50 ms x jobs / concurrency),
 #                 peak RSS < 200 MB, GET /v1/jobs/{id} p99 < 10 ms while the jobs run
@@ -62,11 +64,16 @@ run() {
 }
 
 run plain --jobs "$JOBS" --concurrency "$CONCURRENCY"
+# The same run through the native Vultr adapter: the built-in definition (what credentials use)
+# must stay within 10 % of it (issue 15).
+run native --jobs "$JOBS" --concurrency "$CONCURRENCY" --native-vultr
 run latency --jobs "$LATENCY_JOBS" --latency-ms "$LATENCY_MS" --concurrency "$CONCURRENCY"
 
 # Figures from the reports.
 field() { sed -n "s/$2/\1/p" "$tmp/$1" | head -n 1; }
 plain_rate=$(field plain '^wall time [0-9.]* s: \([0-9.]*\) rotations\/s.*')
+native_rate=$(field native '^wall time [0-9.]* s: \([0-9.]*\) rotations\/s.*')
+definition_share=$(awk -v d="$plain_rate" -v n="$native_rate" 'BEGIN { printf "%.1f", 100 * d / n }')
 ratio=$(field latency '.*measured\/ideal \([0-9.]*\).*')
 rss=$(field latency '^peak RSS.*: \([0-9.]*\) MB$')
 get_p99=$(field latency '^GET.*p99 \([0-9.]*\) ms.*')
@@ -82,6 +89,7 @@ check() { # check LABEL VALUE OP LIMIT
     fi
 }
 check "rotations/s, no latency" "${plain_rate:-0}" ">=" 200
+check "vultr definition, % of the native adapter's rotations/s" "${definition_share:-0}" ">=" 90
 check "wall time / ideal, ${LATENCY_MS} ms latency" "${ratio:-99}" "<=" 1.5
 check "peak RSS (MB), $LATENCY_JOBS jobs" "${rss:-9999}" "<" 200
 check "GET /v1/jobs/{id} p99 (ms) while running" "${get_p99:-9999}" "<" 10

@@ -10,6 +10,9 @@ public struct RotationServices: Sendable {
     public var store: any RotorStore
     /// Providers by kind (validation of new credentials).
     public var providers: [ProviderKind: any Provider]
+    /// What `GET /v1/providers` lists: every provider definition loaded, built in or from
+    /// `ROTOR_PROVIDERS_DIR`.
+    public var providerCatalog: [ProviderSummary] = []
     /// Tells the engine there is work (a new job, a cancel).
     public var wakeEngine: @Sendable () async -> Void
     /// Wall-clock time.

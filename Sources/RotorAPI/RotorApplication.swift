@@ -72,6 +72,7 @@ public enum RotorApplication {
         IdentityRoutes.register(on: v1)
         if let services = configuration.services {
             CredentialRoutes.register(on: v1, services: services)
+            ProviderRoutes.register(on: v1, catalog: services.providerCatalog)
             JobRoutes.register(on: v1, services: services)
             SubscriptionRoutes.register(on: v1, services: services)
             TargetRoutes.register(on: v1, services: services)

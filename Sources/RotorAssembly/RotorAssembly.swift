@@ -8,7 +8,7 @@ public import RotorCrypto
 public import RotorEngine
 public import RotorHTTP
 public import RotorPostgres
-import RotorProviders
+public import RotorProviders
 public import RotorSQLite
 public import ServiceLifecycle
 public import UnixSignals
@@ -76,7 +76,11 @@ public struct RotorAssembly: Sendable {
         public var agentVerifyTimeout: TimeInterval = 300
         /// The time the engine, the API and token expiry go by; tests set a clock of their own.
         public var clock: any RotorClock = SystemClock()
-        /// The providers, each metered; nil for Vultr at `vultrBaseURL`. Tests set a fake.
+        /// Provider definitions from `ROTOR_PROVIDERS_DIR`, beside the built-in `vultr` and
+        /// `vultr-user` (docs/providers.md).
+        public var providerDefinitions: [ProviderDefinition] = []
+        /// The providers, each metered; nil for one per definition (the built-in Vultr ones at
+        /// `vultrBaseURL`). Tests set a fake.
         public var providers: [ProviderKind: any Provider]? = nil
         /// The level of the access log's line per request.
         public var accessLogLevel: Logger.Level = .info
@@ -139,6 +143,13 @@ public struct RotorAssembly: Sendable {
             settings.agentVerifyTimeout = agentVerifyTimeout
             return settings
         }
+
+        /// These settings with provider definitions loaded from `ROTOR_PROVIDERS_DIR`.
+        public func with(providerDefinitions: [ProviderDefinition]) -> Settings {
+            var settings = self
+            settings.providerDefinitions = providerDefinitions
+            return settings
+        }
     }
 
     /// When the PostgreSQL store opens (SQLite's opens at once either way).
@@ -177,9 +188,8 @@ public struct RotorAssembly: Sendable {
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
         self.providerClient = ProviderHTTP.makeClient(maximumConnections: settings.maxConcurrentJobs)
         // Metered once here, so the engine's calls and the API's validation calls are counted alike.
-        let providers = (settings.providers ?? [
-            .vultr: VultrProvider(baseURL: settings.vultrBaseURL, client: self.providerClient, requestTimeout: settings.providerTimeout)
-        ]).mapValues { MeteredProvider($0, factory: metricsFactory) as any Provider }
+        let providers = (settings.providers ?? Self.definedProviders(settings, client: self.providerClient))
+            .mapValues { MeteredProvider($0, factory: metricsFactory) as any Provider }
         let delivery = WebhookDelivery(policy: settings.outboundPolicy)
         let fingerprint: @Sendable (Secret) -> String = { SHA256.fingerprint(of: $0.reveal()) }
         let owner = try Self.instanceID(in: settings.dataDirectory)
@@ -230,6 +240,17 @@ public struct RotorAssembly: Sendable {
             clock: settings.clock,
             waitLimits: WaitLimits(perToken: settings.maxWaitsPerToken)
         )
+        services.providerCatalog = (ProviderDefinitions.builtIn + settings.providerDefinitions).map { definition in
+            let builtIn = ProviderDefinitions.builtIn.contains(definition)
+            return ProviderSummary(
+                name: definition.name,
+                displayName: definition.displayName,
+                management: definition.management.rawValue,
+                baseURL: builtIn ? settings.vultrBaseURL : definition.baseURL,
+                source: builtIn ? "builtin" : "ROTOR_PROVIDERS_DIR",
+                available: providers[ProviderKind(rawValue: definition.name)] != nil
+            )
+        }
         services.minimumSchedulePeriod = settings.minimumSchedulePeriod
         services.outboundPolicy = settings.outboundPolicy
         services.agentLiveness = settings.agentLiveness
@@ -334,6 +355,26 @@ public struct RotorAssembly: Sendable {
 
     /// Opens the SQLite store on a thread of its own: opening migrates the file and syncs each
     /// step, work that must not hold one of Swift's few concurrency threads (STYLE.md rule 9).
+    /// One provider per definition: the built-in `vultr` and `vultr-user` at
+    /// `ROTOR_VULTR_BASE_URL`, and each of `ROTOR_PROVIDERS_DIR`'s at its `base_url`. A provider
+    /// whose keys a manager credential manages is made for each credential's subject as it is
+    /// used (``Provider/managing(subject:with:)``).
+    static func definedProviders(_ settings: Settings, client: HTTPClient) -> [ProviderKind: any Provider] {
+        var providers: [ProviderKind: any Provider] = [:]
+        for definition in ProviderDefinitions.builtIn + settings.providerDefinitions {
+            let builtIn = ProviderDefinitions.builtIn.contains(definition)
+            // Without a subject, DefinedProvider's init throws for no definition.
+            guard let provider = try? DefinedProvider(
+                definition: definition,
+                baseURL: builtIn ? settings.vultrBaseURL : definition.baseURL,
+                client: client,
+                requestTimeout: settings.providerTimeout
+            ) else { continue }
+            providers[provider.kind] = provider
+        }
+        return providers
+    }
+
     private static func openSQLite(path: String, keyring: Keyring) async throws -> SQLiteStore {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }

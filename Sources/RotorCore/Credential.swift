@@ -1,9 +1,31 @@
 public import Foundation
 
-/// The providers Rotor can rotate keys at.
-public enum ProviderKind: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Vultr API keys.
-    case vultr
+/// Which provider a credential's keys live at: the name of a provider definition, built in
+/// (`vultr`, `vultr-user`) or loaded from `ROTOR_PROVIDERS_DIR` (docs/providers.md). Which
+/// names exist is the server's configuration, so any name parses; the API checks it against
+/// the providers loaded.
+public struct ProviderKind: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The definition's name.
+    public let rawValue: String
+
+    /// The provider named `rawValue`.
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// Vultr API keys, each managing its own user's keys.
+    public static let vultr = ProviderKind(rawValue: "vultr")
+    /// Vultr sub-users' API keys, managed through another credential's key.
+    public static let vultrUser = ProviderKind(rawValue: "vultr-user")
+
+    public var description: String { self.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        self.rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.rawValue)
+    }
 }
 
 /// A credential's lifecycle state (DESIGN.md §4).
@@ -154,6 +176,11 @@ public struct Credential: Sendable, Hashable {
     public var createdAt: Date
     /// Last change.
     public var updatedAt: Date
+    /// For a provider whose keys another key manages (`vultr-user`): the credential whose current
+    /// key creates, lists and deletes this one's keys, read at each step.
+    public var managerCredentialID: CredentialID?
+    /// The user whose keys those are (Vultr: the sub-user's id); set with ``managerCredentialID``.
+    public var subject: String?
 
     /// Creates a credential.
     public init(
@@ -171,7 +198,9 @@ public struct Credential: Sendable, Hashable {
         nextRotationAt: Date? = nil,
         lastRotatedAt: Date? = nil,
         createdAt: Date,
-        updatedAt: Date
+        updatedAt: Date,
+        managerCredentialID: CredentialID? = nil,
+        subject: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -188,6 +217,8 @@ public struct Credential: Sendable, Hashable {
         self.lastRotatedAt = lastRotatedAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.managerCredentialID = managerCredentialID
+        self.subject = subject
     }
 
     /// Whether `name` is 1–64 of `[A-Za-z0-9._-]`.

@@ -125,4 +125,53 @@ public protocol Provider: Sendable {
     func listKeys(using key: Secret) async throws(ProviderError) -> [ProviderKey]
     /// Deletes key `id`; a key that is already gone counts as deleted.
     func deleteKey(id: String, using key: Secret) async throws(ProviderError)
+    /// For a provider whose keys another key manages: the calls for `subject`'s keys (see the
+    /// default implementation below).
+    func managing(subject: String, with managerKey: Secret) -> (any Provider)?
+    /// Whether keys at this provider are managed through a manager credential's key.
+    var isManagedThroughManager: Bool { get }
+}
+
+extension Provider {
+    /// For a provider whose keys another key manages (a definition with `management: manager`,
+    /// such as `vultr-user`): the calls for `subject`'s keys, with create, list and delete
+    /// authenticated by `managerKey` and `verify` by the key it is given. Nil for a provider whose
+    /// keys manage themselves, which is every provider that does not say otherwise.
+    public func managing(subject: String, with managerKey: Secret) -> (any Provider)? { nil }
+
+    /// Whether keys at this provider are managed through a manager credential's key.
+    public var isManagedThroughManager: Bool { false }
+}
+
+/// The calls for one managed user's keys: create, list and delete authenticate with the manager's
+/// key, whatever key the engine passes (the managed key cannot manage keys); `verify` checks the
+/// key it is given, since a new key must prove that it works by itself.
+public struct ManagerKeyedProvider: Provider {
+    /// The provider scoped to the managed user.
+    public let base: any Provider
+    private let managerKey: Secret
+
+    /// Calls `base` with `managerKey` for every call but `verify`.
+    public init(_ base: any Provider, managerKey: Secret) {
+        self.base = base
+        self.managerKey = managerKey
+    }
+
+    public var kind: ProviderKind { self.base.kind }
+
+    public func verify(key: Secret) async throws(ProviderError) {
+        try await self.base.verify(key: key)
+    }
+
+    public func createKey(name: String, expiresAt: Date?, using _: Secret) async throws(ProviderError) -> CreatedKey {
+        try await self.base.createKey(name: name, expiresAt: expiresAt, using: self.managerKey)
+    }
+
+    public func listKeys(using _: Secret) async throws(ProviderError) -> [ProviderKey] {
+        try await self.base.listKeys(using: self.managerKey)
+    }
+
+    public func deleteKey(id: String, using _: Secret) async throws(ProviderError) {
+        try await self.base.deleteKey(id: id, using: self.managerKey)
+    }
 }

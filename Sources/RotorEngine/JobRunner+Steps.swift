@@ -4,10 +4,13 @@ import RotorCore
 extension JobRunner {
     /// Does the work of one attempt at `step`. Never throws: every failure is an outcome.
     func attempt(_ step: JobStep, _ rotation: inout Rotation, shouldContinue: @escaping @Sendable () async -> Bool) async -> Outcome {
-        guard let provider = self.providers[rotation.credential.provider] else {
+        guard var provider = self.providers[rotation.credential.provider] else {
             return .permanent(JobError(code: "provider_unavailable", message: "No \(rotation.credential.provider.rawValue) provider is configured.", step: step))
         }
         do {
+            if provider.isManagedThroughManager {
+                provider = try await self.managed(provider, for: rotation.credential, step: step)
+            }
             switch step {
             case .create: return rotation.job.dryRun ? try await self.dryRun(rotation, provider) : try await self.create(rotation, provider)
             case .distribute: return try await self.distribute(&rotation, shouldContinue)
@@ -17,6 +20,8 @@ extension JobRunner {
             case .finalize: return try await self.finalize(&rotation)
             case .rollback: return try await self.rollBack(&rotation, provider)
             }
+        } catch let error as ManagerUnavailable {
+            return .permanent(error.jobError)
         } catch let error as ProviderError {
             if error.isTransient {
                 if case .transient(let retryAfter) = error.kind { return .transient(error.description, retryAfter: retryAfter) }
@@ -25,6 +30,23 @@ extension JobRunner {
         } catch {
             return .permanent(JobError(code: "internal", message: "Unexpected error in \(step.rawValue): \(type(of: error)).", step: step))
         }
+    }
+
+    /// `provider` for the credential's managed user, with its manager's current key, read now:
+    /// each attempt reads it again, so a rotation of the manager in between does not matter.
+    private func managed(_ provider: any Provider, for credential: Credential, step: JobStep) async throws -> any Provider {
+        guard let managerID = credential.managerCredentialID, let subject = credential.subject else {
+            throw ManagerUnavailable(JobError(
+                code: "manager_missing", message: "The \(credential.provider.rawValue) provider manages keys through a manager credential, and this credential names none.", step: step))
+        }
+        guard try await self.store.credential(managerID) != nil else {
+            throw ManagerUnavailable(JobError(code: "manager_missing", message: "The manager credential \(managerID) no longer exists.", step: step))
+        }
+        let managerKey = try await self.store.credentialSecrets(managerID).current
+        guard let managed = provider.managing(subject: subject, with: managerKey) else {
+            throw ManagerUnavailable(JobError(code: "manager_missing", message: "The \(credential.provider.rawValue) provider cannot manage keys for \(subject).", step: step))
+        }
+        return managed
     }
 
     // MARK: create
@@ -400,4 +422,10 @@ extension JobRunner {
 /// A state the step machine should make impossible; the job stops and the error is logged.
 struct EngineInvariantError: Error, CustomStringConvertible {
     var description: String
+}
+
+/// A managed credential's manager could not be used: the step ends permanently.
+private struct ManagerUnavailable: Error {
+    let jobError: JobError
+    init(_ jobError: JobError) { self.jobError = jobError }
 }

@@ -61,6 +61,18 @@ public struct MeteredProvider: Provider {
 
     public var kind: ProviderKind { self.base.kind }
 
+    public var isManagedThroughManager: Bool { self.base.isManagedThroughManager }
+
+    /// The managed user's calls, counted under the same series.
+    public func managing(subject: String, with managerKey: Secret) -> (any Provider)? {
+        self.base.managing(subject: subject, with: managerKey).map { MeteredProvider(base: $0, handles: self.handles) }
+    }
+
+    private init(base: any Provider, handles: [String: Handles]) {
+        self.base = base
+        self.handles = handles
+    }
+
     public func verify(key: Secret) async throws(ProviderError) {
         try await self.measure(.verify) { () async throws(ProviderError) in try await self.base.verify(key: key) }
     }

@@ -169,6 +169,14 @@ extension PostgresStore {
         ),
         PostgresStore.auditCheckpointMigration,
         PostgresStore.agentMigration,
+        Migration(
+            version: "v9-credential-manager",
+            statements: [
+                // Credentials whose keys another credential's key manages (docs/providers.md).
+                "ALTER TABLE credentials ADD COLUMN manager_credential_id text",
+                "ALTER TABLE credentials ADD COLUMN subject text",
+            ]
+        ),
     ]
 
     /// Applies the migrations not yet recorded in `schema_migrations`, all in one transaction

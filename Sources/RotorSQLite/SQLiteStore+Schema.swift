@@ -115,6 +115,11 @@ extension SQLiteStore {
         }
         Self.registerAuditCheckpointMigration(&migrator)
         Self.registerAgentMigration(&migrator)
+        migrator.registerMigration("v9-credential-manager") { db in
+            // Credentials whose keys another credential's key manages (docs/providers.md).
+            try db.execute(sql: "ALTER TABLE credentials ADD COLUMN manager_credential_id TEXT")
+            try db.execute(sql: "ALTER TABLE credentials ADD COLUMN subject TEXT")
+        }
         return migrator
     }
 }

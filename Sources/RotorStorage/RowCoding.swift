@@ -152,6 +152,7 @@ package enum RowCoding {
     package static let credentialColumns = [
         "id", "name", "provider", "state", "version", "current_key", "previous_key", "targets", "schedule",
         "key_expiry", "labels", "next_rotation_at", "last_rotated_at", "created_at", "updated_at",
+        "manager_credential_id", "subject",
     ]
 
     /// Values in the order of ``credentialColumns``.
@@ -162,6 +163,7 @@ package enum RowCoding {
             .text(try json(credential.targets)), .text(try optionalJSON(credential.schedule)), .text(credential.keyExpiry?.description),
             .text(try json(credential.labels)), .double(time(credential.nextRotationAt)), .double(time(credential.lastRotatedAt)),
             .double(time(credential.createdAt)), .double(time(credential.updatedAt)),
+            .text(credential.managerCredentialID?.rawValue), .text(credential.subject),
         ]
     }
 
@@ -182,7 +184,9 @@ package enum RowCoding {
             nextRotationAt: try optionalDate(row, "next_rotation_at"),
             lastRotatedAt: try optionalDate(row, "last_rotated_at"),
             createdAt: try date(row, "created_at"),
-            updatedAt: try date(row, "updated_at")
+            updatedAt: try date(row, "updated_at"),
+            managerCredentialID: try row.optionalString("manager_credential_id").map(CredentialID.init(unchecked:)),
+            subject: try row.optionalString("subject")
         )
     }
 

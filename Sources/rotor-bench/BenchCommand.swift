@@ -11,6 +11,7 @@ import RotorCrypto
 import RotorEngine
 import RotorHTTP
 import RotorPostgres
+import RotorProviders
 import RotorSQLite
 import Synchronization
 
@@ -49,6 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "A PostgreSQL database to use instead of SQLite (ROTOR_DATABASE_URL's form, and its default); it should be empty.")
     var databaseURL: String? = ProcessInfo.processInfo.environment["ROTOR_DATABASE_URL"]
 
+    @Flag(help: "Rotate through the native Vultr adapter instead of the built-in vultr definition (the baseline the definition is compared with).")
+    var nativeVultr = false
+
     func validate() throws {
         guard self.jobs > 0 else { throw ValidationError("--jobs must be positive") }
         guard self.latencyMilliseconds >= 0 else { throw ValidationError("--latency-ms must not be negative") }
@@ -84,7 +88,9 @@ struct BenchCommand: AsyncParsableCommand {
                     retry: RetryPolicy(base: .milliseconds(100), maximum: .seconds(2), attemptsPerStep: 8),
                     maxConcurrentJobs: self.concurrency,
                     pollInterval: .milliseconds(200),
-                    databaseURL: try self.databaseURL.map { try PostgresURL(parsing: $0) }
+                    databaseURL: try self.databaseURL.map { try PostgresURL(parsing: $0) },
+                    providers: self.nativeVultr
+                        ? [.vultr: VultrProvider(baseURL: vultrURL, client: ProviderHTTP.makeClient(maximumConnections: self.concurrency))] : nil
                 ),
                 logger: logger
             )
@@ -127,7 +133,8 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         try await client.shutdown()
-        let passed = report.print(latencyMilliseconds: self.latencyMilliseconds, concurrency: self.concurrency, store: self.databaseURL == nil ? "SQLite" : "PostgreSQL")
+        let passed = report.print(latencyMilliseconds: self.latencyMilliseconds, concurrency: self.concurrency, store: self.databaseURL == nil ? "SQLite" : "PostgreSQL",
+                                  provider: self.nativeVultr ? "native Vultr adapter" : "vultr definition")
         if !passed { throw ExitCode.failure }
     }
 
@@ -279,13 +286,13 @@ struct BenchReport {
     var keysAtFake: Int
 
     /// Prints the figures; false when a rotation did not succeed or the fake holds other than one key per credential.
-    func print(latencyMilliseconds: Int, concurrency: Int, store: String) -> Bool {
+    func print(latencyMilliseconds: Int, concurrency: Int, store: String, provider: String) -> Bool {
         let wallSeconds = self.wall.seconds
         let succeeded = self.jobs.filter { $0.state == .succeeded }.count
         let runLatencies = self.jobs.compactMap { job in job.startedAt.flatMap { started in job.finishedAt.map { $0.timeIntervalSince(started) } } }
         let callsPerRotation = Double(self.providerCalls) / Double(max(1, self.jobs.count))
 
-        say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(store) store, \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
+        say("=== rotor engine benchmark: \(self.jobs.count) rotations, concurrency \(concurrency), provider latency \(latencyMilliseconds) ms, \(store) store, \(provider), \(ProcessInfo.processInfo.activeProcessorCount) CPUs ===")
         say(String(format: "queued through POST /v1/jobs in %.2f s (%.0f jobs/s)", self.queueTime.seconds, Double(self.jobs.count) / self.queueTime.seconds))
         say(String(format: "wall time %.2f s: %.1f rotations/s; %d succeeded, %d other", wallSeconds, Double(self.jobs.count) / wallSeconds, succeeded, self.jobs.count - succeeded))
         say(String(format: "CPU while running: %.2f s, %.2f ms per rotation, %.2f cores busy on average (Rotor and the fake)",

@@ -38,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
               ROTOR_LOG_FORMAT      text (default) or json (one object per line)
               ROTOR_EVENT_LOOPS     NIO event-loop threads (default: one per core)
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
+              ROTOR_PROVIDERS_DIR   provider definitions (*.yaml) to load; a refused
+                                    one stops start-up (exit 78; docs/providers.md)
               ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS,
               ROTOR_MAX_CONCURRENT_JOBS
                                     engine retries and concurrency (PT1S, PT5M, 8, 64)
@@ -147,7 +149,8 @@ struct ServeCommand: AsyncParsableCommand {
                     outboundPolicy: outboundPolicy,
                     retention: configuration.retention,
                     auditCheckpointInterval: configuration.auditCheckpointInterval
-                ).with(agentLiveness: configuration.agentLiveness, agentVerifyTimeout: configuration.agentVerifyTimeout),
+                ).with(agentLiveness: configuration.agentLiveness, agentVerifyTimeout: configuration.agentVerifyTimeout)
+                    .with(providerDefinitions: configuration.providerDefinitions),
                 storeOpening: .inServiceGroup,
                 logger: logger
             )

@@ -5,6 +5,7 @@ import RotorCore
 import RotorCrypto
 import RotorHTTP
 import RotorPostgres
+import RotorProviders
 import RotorAssembly
 
 /// The flags of `rotor serve`, which override the environment.
@@ -27,6 +28,8 @@ struct ServeConfiguration {
     var eventLoops: Int?
     /// Vultr's API base URL (`ROTOR_VULTR_BASE_URL`); never taken from a request.
     var vultrBaseURL: String
+    /// Provider definitions from `ROTOR_PROVIDERS_DIR` (docs/providers.md), beside the built-in ones.
+    var providerDefinitions: [ProviderDefinition] = []
     /// Backoff and attempts per step (`ROTOR_RETRY_BASE`, `ROTOR_RETRY_MAX`, `ROTOR_STEP_ATTEMPTS`).
     var retry: RetryPolicy
     /// `ROTOR_MAX_CONCURRENT_JOBS`.
@@ -125,6 +128,14 @@ struct ServeConfiguration {
         let vultrBaseURL = value("ROTOR_VULTR_BASE_URL") ?? "https://api.vultr.com"
         if URLComponents(string: vultrBaseURL).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host?.isEmpty == false }) != true {
             problems.append("ROTOR_VULTR_BASE_URL '\(vultrBaseURL)' is not an http(s) URL")
+        }
+        var providerDefinitions: [ProviderDefinition] = []
+        if let directory = value("ROTOR_PROVIDERS_DIR") {
+            do {
+                providerDefinitions = try ProviderDefinitions.load(directory: URL(fileURLWithPath: directory))
+            } catch {
+                problems.append("ROTOR_PROVIDERS_DIR: \(error.description)")
+            }
         }
         func duration(_ name: String, default fallback: String) -> Duration? {
             let text = value(name) ?? fallback
@@ -288,6 +299,7 @@ struct ServeConfiguration {
             logFormat: logFormat,
             eventLoops: eventLoops,
             vultrBaseURL: vultrBaseURL,
+            providerDefinitions: providerDefinitions,
             retry: RetryPolicy(base: retryBase, maximum: retryMax, attemptsPerStep: attempts),
             maxConcurrentJobs: maxConcurrentJobs,
             githubKeys: githubKeys,

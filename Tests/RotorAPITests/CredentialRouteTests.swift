@@ -96,6 +96,70 @@ import Testing
         }
     }
 
+    @Test("GET /v1/providers lists the built-in definitions, each with its management")
+    func providers() async throws {
+        try await APIHarness.run { api in
+            let reply = try await api.send(.GET, "/v1/providers")
+            #expect(reply.status == .ok)
+            let entries = try #require((reply.json as? [String: Any])?["data"] as? [[String: Any]])
+            #expect(entries.compactMap { $0["name"] as? String } == ["vultr", "vultr-user"])
+            #expect(entries.map { $0["available"] as? Bool } == [true, true])
+            #expect(entries.map { $0["management"] as? String } == ["self", "manager"])
+            #expect(entries.map { $0["base_url"] as? String } == [api.vultrBaseURL, api.vultrBaseURL])
+        }
+    }
+
+    @Test("a sub-user's key through a manager credential: fields required together, permission checked, the manager kept while named")
+    func managerCredentials() async throws {
+        try await APIHarness.run { api in
+            let (root, rootKey) = api.fake.addUser()
+            let (user, userKey) = try #require(api.fake.addSubUser(to: root, name: "Workload", email: "w@example.com"))
+            let (_, helperKey) = try #require(api.fake.addSubUser(to: root, name: "Helper", email: "h@example.com"))
+            let manager = try await api.send(.POST, "/v1/credentials", json: ["name": "root", "provider": "vultr", "secret": rootKey, "targets": []])
+            #expect(manager.status == .created)
+            let managerID = try #require((manager.json as? [String: Any])?["id"] as? String)
+
+            // Both fields for vultr-user, neither for vultr.
+            let bare = try await api.send(.POST, "/v1/credentials", json: ["name": "w", "provider": "vultr-user", "secret": userKey, "targets": []])
+            #expect(bare.status == .unprocessableEntity)
+            #expect(bare.fields == ["manager_credential_id", "subject"])
+            let extra = try await api.send(
+                .POST, "/v1/credentials", json: ["name": "w", "provider": "vultr", "secret": userKey, "targets": [], "manager_credential_id": managerID, "subject": user])
+            #expect(extra.status == .unprocessableEntity)
+            #expect(extra.fields == ["manager_credential_id", "subject"])
+
+            // A manager whose key may not manage users: 422 on manager_credential_id, nothing stored.
+            let weak = try await api.send(.POST, "/v1/credentials", json: ["name": "weak", "provider": "vultr", "secret": helperKey, "targets": []])
+            let weakID = try #require((weak.json as? [String: Any])?["id"] as? String)
+            let denied = try await api.send(
+                .POST, "/v1/credentials", json: ["name": "w", "provider": "vultr-user", "secret": userKey, "targets": [], "manager_credential_id": weakID, "subject": user])
+            #expect(denied.status == .unprocessableEntity, "\(denied.body)")
+            #expect(denied.fields == ["manager_credential_id"])
+
+            let created = try await api.send(
+                .POST, "/v1/credentials", json: ["name": "w", "provider": "vultr-user", "secret": userKey, "targets": [], "manager_credential_id": managerID, "subject": user])
+            #expect(created.status == .created, "\(created.body)")
+            let object = try #require(created.json as? [String: Any])
+            #expect(object["manager_credential_id"] as? String == managerID)
+            #expect(object["subject"] as? String == user)
+            #expect((object["current"] as? [String: Any])?["provider_key_id"] as? String == api.fake.keys(ofUser: user).first?.id)
+            #expect(!created.body.contains(userKey) && !created.body.contains(rootKey))
+
+            // A managed credential cannot itself manage; the manager cannot go while named.
+            let chained = try await api.send(
+                .POST, "/v1/credentials",
+                json: ["name": "w2", "provider": "vultr-user", "secret": userKey, "targets": [], "manager_credential_id": object["id"] as? String ?? "", "subject": user])
+            #expect(chained.fields == ["manager_credential_id"])
+            let delete = try await api.send(.DELETE, "/v1/credentials/\(managerID)")
+            #expect(delete.status == .conflict)
+            #expect(delete.body.contains("manager_in_use"))
+            let disable = try await api.send(.PATCH, "/v1/credentials/\(managerID)", json: ["state": "disabled"])
+            #expect(disable.status == .conflict)
+            #expect(try await api.send(.GET, "/v1/credentials/\(managerID)").status == .ok)
+            #expect(try await api.send(.DELETE, "/v1/credentials/\(weakID)").status == .noContent)
+        }
+    }
+
     @Test("create: a signing secret the caller brings is stored but not echoed; verify_url is kept")
     func createWithOwnSigningSecret() async throws {
         try await APIHarness.run { api in
@@ -328,8 +392,8 @@ import Testing
             #expect(fetched.status == .ok)
             #expect(fetched["name"] == "alpha")
             #expect(fetched.object.keys.sorted() == [
-                "created_at", "current", "id", "key_expiry", "labels", "last_rotated_at", "name", "next_rotation_at",
-                "previous", "provider", "schedule", "state", "targets", "updated_at", "version",
+                "created_at", "current", "id", "key_expiry", "labels", "last_rotated_at", "manager_credential_id", "name",
+                "next_rotation_at", "previous", "provider", "schedule", "state", "subject", "targets", "updated_at", "version",
             ])
             #expect(fetched.object["schedule"] is NSNull)
             #expect((fetched["created_at"]).flatMap { ISO8601DateFormatter().date(from: $0) } != nil)

@@ -203,7 +203,7 @@ struct PostgresStoreTests {
                 }
                 return versions
             }
-            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit", "v4-audit-staging", "v5-retention", "v6-create-attempt", "v7-audit-checkpoints", "v8-agent-instances"])
+            #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit", "v4-audit-staging", "v5-retention", "v6-create-attempt", "v7-audit-checkpoints", "v8-agent-instances", "v9-credential-manager"])
         }
     }
 

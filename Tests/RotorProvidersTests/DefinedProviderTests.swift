@@ -25,7 +25,7 @@ import Testing
         try await self.withFake { fake, baseURL in
             let (root, managerKey) = fake.addUser()
             let (user, userKey) = try #require(fake.addSubUser(to: root))
-            let provider = try DefinedProvider(definition: Self.vultrUser, kind: .vultr, baseURL: baseURL, subject: user)
+            let provider = try DefinedProvider(definition: Self.vultrUser, baseURL: baseURL, subject: user)
             let manager = Secret(managerKey)
 
             let created = try await provider.createKey(name: "rotor-job_u", expiresAt: nil, using: manager)
@@ -52,7 +52,7 @@ import Testing
             let (user, _) = try #require(fake.addSubUser(to: root))
             let (_, managerKey) = try #require(fake.addSubUser(to: root, managesUsers: true))
             let (_, plainKey) = try #require(fake.addSubUser(to: root))
-            let provider = try DefinedProvider(definition: Self.vultrUser, kind: .vultr, baseURL: baseURL, subject: user)
+            let provider = try DefinedProvider(definition: Self.vultrUser, baseURL: baseURL, subject: user)
 
             _ = try await provider.createKey(name: "by-manager", expiresAt: nil, using: Secret(managerKey))
             #expect(fake.keys(ofUser: user).contains { $0.name == "by-manager" })
@@ -71,11 +71,38 @@ import Testing
         }
     }
 
-    @Test("a subject is required exactly when keys are managed through a manager key")
-    func subject() throws {
+    @Test("a subject only for keys managed through a manager key; without one such a provider refuses to manage keys")
+    func subject() async throws {
         let vultr = try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" })
-        #expect(throws: DefinitionError.self) { try DefinedProvider(definition: Self.vultrUser, kind: .vultr, baseURL: "http://127.0.0.1:1") }
-        #expect(throws: DefinitionError.self) { try DefinedProvider(definition: vultr, kind: .vultr, baseURL: "http://127.0.0.1:1", subject: "u") }
+        #expect(throws: DefinitionError.self) { try DefinedProvider(definition: vultr, baseURL: "http://127.0.0.1:1", subject: "u") }
+        #expect(throws: DefinitionError.self) { try DefinedProvider(definition: Self.vultrUser, baseURL: "http://127.0.0.1:1", subject: "") }
+        let unscoped = try DefinedProvider(definition: Self.vultrUser, baseURL: "http://127.0.0.1:1")
+        #expect(unscoped.isManagedThroughManager)
+        #expect(try DefinedProvider(definition: vultr, baseURL: "http://127.0.0.1:1").managing(subject: "u", with: Secret("k")) == nil)
+        await #expect {
+            _ = try await unscoped.listKeys(using: Secret("MANAGERKEY"))
+        } throws: { error in
+            (error as? ProviderError)?.isTransient == false && "\(error)".contains("manager credential")
+        }
+    }
+
+    @Test("managing(subject:with:) lists, creates and deletes the subject's keys with the manager's key, and verifies with the key given")
+    func managing() async throws {
+        let fake = FakeVultr(configuration: .init(rateLimitPerSecond: nil))
+        try await fake.run { baseURL in
+            let (root, rootKey) = fake.addUser()
+            let (user, userKey) = try #require(fake.addSubUser(to: root, name: "Workload", email: "w@example.com"))
+            let unscoped = try DefinedProvider(definition: Self.vultrUser, baseURL: baseURL)
+            let managed = try #require(unscoped.managing(subject: user, with: Secret(rootKey)))
+            // The engine passes the managed key; the manager's is what manages.
+            let created = try await managed.createKey(name: "rotor-job_m", expiresAt: nil, using: Secret(userKey))
+            #expect(fake.keys(ofUser: user).contains { $0.id == created.key.id })
+            #expect(try await managed.listKeys(using: Secret(userKey)).count == 2)
+            try await managed.verify(key: created.secret)
+            try await managed.deleteKey(id: created.key.id, using: Secret(userKey))
+            #expect(fake.keys(ofUser: user).count == 1)
+            #expect(fake.keys(ofUser: root).count == 1)
+        }
     }
 
     // MARK: - A provider of another shape
@@ -86,7 +113,7 @@ import Testing
         try await api.run { baseURL in
             let provider = try DefinedProvider(
                 definition: try ProviderDefinitions.load(yaml: ProviderDefinitionsTests.example, file: "example.yaml"),
-                kind: .vultr, baseURL: baseURL + "/"
+                baseURL: baseURL + "/"
             )
             let key = Secret(TokenAPI.goodKey)
             try await provider.verify(key: key)
@@ -134,7 +161,7 @@ import Testing
                                       with: "    pagination:\n      type: next_link\n      next: /next\n")
                 .replacingOccurrences(of: "    path: /v1/tokens\n    items:", with: "    path: /v1/linked\n    items:")
             let definition = try ProviderDefinitions.load(yaml: yaml, file: "linked.yaml")
-            let provider = try DefinedProvider(definition: definition, kind: .vultr, baseURL: baseURL)
+            let provider = try DefinedProvider(definition: definition, baseURL: baseURL)
             #expect(try await provider.listKeys(using: Secret(TokenAPI.goodKey)).count == 250)
 
             api.setLinkHost("http://evil.example")

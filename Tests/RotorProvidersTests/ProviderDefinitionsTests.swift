@@ -10,6 +10,7 @@ import Yams
     static let example = """
         name: example
         display_name: Example Cloud
+        base_url: https://api.example.test
         auth:
           type: header
           header: X-Api-Key
@@ -73,13 +74,18 @@ import Yams
         Invalid("missing operation", "  delete:\n    method: DELETE\n    path: /v1/tokens/{{key_id}}\n    gone_statuses: [404, 410]\n", "",
          "example.yaml: operations.delete: the operation is missing (verify, create, list and delete are all required)"),
         Invalid("missing required field", "    secret: /token/value\n", "", "example.yaml: operations.create.secret: required field is missing"),
+        Invalid("missing base URL", "base_url: https://api.example.test\n", "", "example.yaml: base_url: required field is missing"),
+        Invalid("base URL with a query", "base_url: https://api.example.test", "base_url: https://api.example.test/?x=1",
+         "example.yaml: base_url: \"https://api.example.test/?x=1\" must be an absolute http(s) URL"),
+        Invalid("base URL not http", "base_url: https://api.example.test", "base_url: ftp://api.example.test",
+         "example.yaml: base_url: \"ftp://api.example.test\" must be an absolute http(s) URL"),
         Invalid("bad JSON Pointer", "secret: /token/value", "secret: token", "example.yaml: operations.create.secret: \"token\" is not a JSON Pointer"),
         Invalid("bad JSON Pointer escape", "masked: /value", "masked: /val~2ue", "example.yaml: operations.list.masked: \"/val~2ue\" is not a JSON Pointer"),
         Invalid("unknown template variable", "label: \"{{name}}\"", "label: \"{{nmae}}\"",
-         "example.yaml: operations.create.body.label: unknown template variable {{nmae}} (known: name, expires_at, key_id, subject, cursor, page)"),
+         "example.yaml: operations.create.body.label: unknown template variable {{nmae}} (known: name, expires_at, expires, key_id, subject, cursor, page)"),
         Invalid("unclosed template", "path: /v1/tokens/{{key_id}}", "path: /v1/tokens/{{key_id", "example.yaml: operations.delete.path: \"{{\" is not closed by \"}}\""),
         Invalid("variable not available in that operation", "    path: /v1/tokens\n    body:", "    path: /v1/tokens/{{key_id}}\n    body:",
-         "example.yaml: operations.create.path: {{key_id}} is not available in create (available: {{name}}, {{expires_at}})"),
+         "example.yaml: operations.create.path: {{key_id}} is not available in create (available: {{name}}, {{expires_at}}, {{expires}})"),
         Invalid("subject with management self", "path: /v1/tokens/{{key_id}}", "path: /v1/users/{{subject}}/tokens/{{key_id}}",
          "example.yaml: operations.delete.path: {{subject}} needs management: manager (with management: self, a key manages its own keys)"),
         Invalid("pagination variable in a template", "    path: /v1/tokens\n    items:", "    path: /v1/tokens?page={{page}}\n    items:",
@@ -202,5 +208,17 @@ import Yams
         let rendered = try #require(body.render([.name: "a \"quoted\"\nname"]))
         let data = try JSONSerialization.data(withJSONObject: rendered, options: [.sortedKeys])
         #expect(String(decoding: data, as: UTF8.self) == #"{"admin":false,"label":"a \"quoted\"\nname","scopes":["*"],"ttl":30}"#)
+    }
+
+    @Test("the vultr definition's create body: expire true with date_expire for an expiring key, neither otherwise")
+    func expiringBody() throws {
+        let vultr = try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" })
+        let body = try #require(vultr.operations.create.request.body)
+        func text(_ values: [Template.Variable: String]) throws -> String {
+            let data = try JSONSerialization.data(withJSONObject: try #require(body.render(values)), options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(try text([.name: "k", .expiresAt: "2030-01-01T00:00:00Z", .expires: "true"]) == #"{"date_expire":"2030-01-01T00:00:00Z","expire":true,"name":"k"}"#)
+        #expect(try text([.name: "k"]) == #"{"name":"k"}"#)
     }
 }

@@ -19,7 +19,7 @@ enum VultrAdapter: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .native:
             VultrProvider(baseURL: baseURL, requestTimeout: requestTimeout)
         case .defined:
-            try DefinedProvider(definition: try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" }), kind: .vultr, baseURL: baseURL, requestTimeout: requestTimeout)
+            try DefinedProvider(definition: try #require(ProviderDefinitions.builtIn.first { $0.name == "vultr" }), baseURL: baseURL, requestTimeout: requestTimeout)
         }
     }
 }

@@ -18,6 +18,7 @@ public enum RouteScopes {
     /// `"METHOD /v1/template"` → access.
     public static let table: [String: RouteAccess] = [
         "GET /v1/whoami": .anyToken,
+        "GET /v1/providers": .scope(.credentialsRead),
 
         "POST /v1/credentials": .scope(.credentialsWrite),
         "GET /v1/credentials": .scope(.credentialsRead),

@@ -14,12 +14,16 @@ struct CredentialCreateBody: Decodable {
     var targets: [TargetBody]?
     var schedule: ScheduleBody?
     var labels: [String: String]?
+    var managerCredentialID: String?
+    var subject: String?
 
     enum CodingKeys: String, CodingKey {
         case name, provider, secret
         case providerKeyID = "provider_key_id"
         case keyExpiry = "key_expiry"
         case targets, schedule, labels
+        case managerCredentialID = "manager_credential_id"
+        case subject
     }
 }
 
@@ -113,6 +117,8 @@ struct CredentialResource: Encodable {
         case labels
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case managerCredentialID = "manager_credential_id"
+        case subject
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -136,6 +142,8 @@ struct CredentialResource: Encodable {
         try container.encode(credential.labels, forKey: .labels)
         try container.encode(credential.createdAt, forKey: .createdAt)
         try container.encode(credential.updatedAt, forKey: .updatedAt)
+        try container.encode(credential.managerCredentialID, forKey: .managerCredentialID)
+        try container.encode(credential.subject, forKey: .subject)
     }
 }
 

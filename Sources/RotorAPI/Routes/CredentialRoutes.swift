@@ -33,6 +33,7 @@ enum CredentialRoutes {
         v1.delete("/credentials/{id}") { request in
             let id = try request.id("id", as: CredentialID.self)
             _ = try request.require(.credentialsWrite, on: id)
+            try await Self.refuseIfManaging(id, services: services, doing: "deleted")
             try await Audit.recording("credential.delete", id.rawValue, at: services.clock.now()) {
                 try await services.store.deleteCredential(id)
             }
@@ -68,16 +69,15 @@ enum CredentialRoutes {
         }
         var provider: (any Provider)?
         if let text = body.provider {
-            if let kind = ProviderKind(rawValue: text) {
-                provider = services.providers[kind]
-                if provider == nil { errors.append(.init(field: "provider", message: "is not configured on this server")) }
-            } else {
-                let known = ProviderKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
-                errors.append(.init(field: "provider", message: "must be one of \(known)"))
+            provider = services.providers[ProviderKind(rawValue: text)]
+            if provider == nil {
+                let known = services.providers.keys.map { "\"\($0.rawValue)\"" }.sorted().joined(separator: ", ")
+                errors.append(.init(field: "provider", message: "must be one of \(known) (GET /v1/providers lists them)"))
             }
         } else {
             errors.append(.init(field: "provider", message: "is required"))
         }
+        let managerID = Self.validateManager(body, provider: provider, errors: &errors)
         if let secret = body.secret {
             if let problem = Self.secretProblem(secret) { errors.append(.init(field: "secret", message: problem)) }
         } else {
@@ -109,14 +109,25 @@ enum CredentialRoutes {
         if !targets.isEmpty { try request.requireTargetsWrite(on: nil) }
 
         // The secret must authenticate, and its key must be found, before anything is stored.
+        // A managed user's keys are listed (and later created and deleted) with the manager's key.
+        var keysProvider = provider
+        if let managerID, let subject = body.subject {
+            keysProvider = try await Self.managedProvider(provider, manager: managerID, subject: subject, request, services)
+        }
         do {
-            try await provider.verify(key: secret)
+            try await keysProvider.verify(key: secret)
         } catch {
             throw Self.problem(error, doing: "check the secret")
         }
         let keys: [ProviderKey]
         do {
-            keys = try await provider.listKeys(using: secret)
+            keys = try await keysProvider.listKeys(using: secret)
+        } catch where managerID != nil && !error.isTransient {
+            let status = error.status.map { " (HTTP \($0))" } ?? ""
+            throw HTTPError.invalidRequest(
+                "The manager credential's key may not list this user's keys\(status); nothing was stored.",
+                errors: [.init(field: "manager_credential_id", message: "has no permission to manage the keys of subject \(Self.quoted(body.subject ?? ""))")]
+            )
         } catch {
             throw Self.problem(error, doing: "list the keys of the secret's account")
         }
@@ -162,7 +173,9 @@ enum CredentialRoutes {
             keyExpiry: keyExpiry,
             labels: body.labels ?? [:],
             createdAt: now,
-            updatedAt: now
+            updatedAt: now,
+            managerCredentialID: managerID,
+            subject: managerID == nil ? nil : body.subject
         )
         credential.nextRotationAt = credential.scheduledRotationAt()
         try await Audit.recording("credential.create", credential.id.rawValue, at: now) {
@@ -240,6 +253,9 @@ enum CredentialRoutes {
         }
         if let schedule { credential.schedule = schedule }
         if let labels = body.labels { credential.labels = labels }
+        if state == .disabled, credential.state != .disabled {
+            try await Self.refuseIfManaging(id, services: services, doing: "disabled")
+        }
         if let state { credential.state = state }
         let readAt = credential.updatedAt
         credential.updatedAt = services.clock.now()
@@ -447,6 +463,80 @@ enum CredentialRoutes {
     }
 
     /// A provider failure during create as a problem; never carries the secret.
+    // MARK: Manager credentials
+
+    /// `manager_credential_id` and `subject`: both for a provider whose keys a manager
+    /// credential manages, neither otherwise. The manager's id when they are valid.
+    private static func validateManager(_ body: CredentialCreateBody, provider: (any Provider)?, errors: inout [HTTPError.FieldError]) -> CredentialID? {
+        guard let provider else { return nil }
+        guard provider.isManagedThroughManager else {
+            let only = "is only for a provider whose keys a manager credential manages (GET /v1/providers: management \"manager\")"
+            if body.managerCredentialID != nil { errors.append(.init(field: "manager_credential_id", message: only)) }
+            if body.subject != nil { errors.append(.init(field: "subject", message: only)) }
+            return nil
+        }
+        var managerID: CredentialID?
+        if let text = body.managerCredentialID {
+            managerID = CredentialID(text)
+            if managerID == nil { errors.append(.init(field: "manager_credential_id", message: "must be a credential id (cred_…)")) }
+        } else {
+            errors.append(.init(field: "manager_credential_id", message: "is required: this provider's keys are managed through another credential's key"))
+        }
+        if let subject = body.subject {
+            if subject.isEmpty || subject.utf8.count > 128 || !subject.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) {
+                errors.append(.init(field: "subject", message: "must be 1–128 printable characters without spaces (the managed user's id)"))
+            }
+        } else {
+            errors.append(.init(field: "subject", message: "is required: the id of the user whose keys the manager's key manages"))
+        }
+        return managerID
+    }
+
+    /// `provider` for `subject`'s keys, managed with the manager credential's current key; 422
+    /// unless the manager is a credential the caller may use, whose key manages keys by itself,
+    /// at the same API.
+    private static func managedProvider(
+        _ provider: any Provider, manager managerID: CredentialID, subject: String, _ request: Request, _ services: RotationServices
+    ) async throws -> any Provider {
+        func refused(_ message: String) -> HTTPError {
+            HTTPError.invalidRequest("The manager credential cannot manage this key: \(message)", errors: [.init(field: "manager_credential_id", message: message)])
+        }
+        guard request.principal?.mayAct(on: managerID) ?? false, let manager = try await services.store.credential(managerID) else {
+            throw refused("names no credential")
+        }
+        guard manager.managerCredentialID == nil, let managerProvider = services.providers[manager.provider], !managerProvider.isManagedThroughManager else {
+            throw refused("must be a credential whose key manages keys by itself")
+        }
+        let baseURL = { (kind: ProviderKind) in services.providerCatalog.first { $0.name == kind.rawValue }?.baseURL }
+        guard baseURL(manager.provider) != nil, baseURL(manager.provider) == baseURL(provider.kind) else {
+            throw refused("is a credential at another provider's API (\(manager.provider.rawValue))")
+        }
+        let managerKey = try await services.store.credentialSecrets(managerID).current
+        guard let managed = provider.managing(subject: subject, with: managerKey) else { throw refused("cannot manage this provider's keys") }
+        return managed
+    }
+
+    /// 409 while other credentials name `id` as their manager: their rotations need its key.
+    private static func refuseIfManaging(_ id: CredentialID, services: RotationServices, doing action: String) async throws {
+        var dependents: [Credential] = []
+        var page = PageRequest(limit: 200)
+        while true {
+            let credentials = try await services.store.credentials(page)
+            dependents += credentials.items.filter { $0.managerCredentialID == id }
+            guard let next = credentials.nextCursor else { break }
+            page = PageRequest(limit: 200, cursor: next)
+        }
+        guard dependents.isEmpty else {
+            throw HTTPError.conflict(
+                code: "manager_in_use",
+                "The credential manages the keys of \(dependents.count) other credential(s) (\(dependents.prefix(5).map(\.name).joined(separator: ", "))); it cannot be \(action) while they name it.",
+                extensions: ["credential_ids": dependents.map(\.id.rawValue).joined(separator: ",")]
+            )
+        }
+    }
+
+    private static func quoted(_ text: String) -> String { "\"" + text + "\"" }
+
     private static func problem(_ error: ProviderError, doing action: String) -> HTTPError {
         if error.isTransient {
             return .unavailable("The provider could not be reached to \(action); try again later.")

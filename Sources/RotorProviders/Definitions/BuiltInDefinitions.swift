@@ -7,11 +7,12 @@ enum BuiltInDefinitions {
     ]
 
     /// A Vultr key managing its own user's keys (vultr-api.md), like ``VultrProvider``.
-    /// The body leaves `expire` out: Vultr (and FakeVultr) take `date_expire` alone as an expiry,
-    /// and a template cannot write a boolean from whether a variable is set.
+    /// The body sends `expire: true` with `date_expire` when the key expires, and neither when it
+    /// does not, as vultr-api.md documents the create.
     static let vultr = """
         name: vultr
         display_name: Vultr
+        base_url: https://api.vultr.com
         auth:
           type: bearer
         management: self
@@ -24,6 +25,7 @@ enum BuiltInDefinitions {
             path: /v2/apikeys
             body:
               name: "{{name}}"
+              expire: "{{expires}}"
               date_expire: "{{expires_at}}"
             id: /api_key/id
             secret: /api_key/api_key
@@ -54,6 +56,7 @@ enum BuiltInDefinitions {
     static let vultrUser = """
         name: vultr-user
         display_name: Vultr (sub-user keys, through a manager key)
+        base_url: https://api.vultr.com
         auth:
           type: bearer
         management: manager
@@ -66,6 +69,7 @@ enum BuiltInDefinitions {
             path: /v2/users/{{subject}}/apikeys
             body:
               name: "{{name}}"
+              expire: "{{expires}}"
               date_expire: "{{expires_at}}"
             id: /api_key/id
             secret: /api_key/api_key

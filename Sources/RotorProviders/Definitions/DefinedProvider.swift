@@ -15,41 +15,49 @@ public import RotorCore
 /// messages come from the answer at the definition's `error_message` pointer, at most 300
 /// characters, and never carry the key.
 public struct DefinedProvider: Provider {
-    /// What this provider is to the engine (until credentials name definitions, the caller says).
-    public let kind: ProviderKind
+    /// What this provider is to the engine: the definition's name.
+    public var kind: ProviderKind { ProviderKind(rawValue: self.definition.name) }
     /// The definition it runs.
     public let definition: ProviderDefinition
 
     private let baseURL: String
-    private let subject: String?
+    private var subject: String?
     private let client: HTTPClient
     private let requestTimeout: TimeAmount
 
     /// Creates the provider. `baseURL` without a trailing slash, e.g. `https://api.vultr.com`.
-    /// `subject` (the user whose keys a manager key manages) is required exactly when the
-    /// definition's management is `manager`.
+    /// `subject` (the user whose keys a manager key manages) is only for a definition whose
+    /// management is `manager`; without one, such a provider can only `verify`, and
+    /// ``managing(subject:with:)`` makes the provider for one managed user.
     public init(
         definition: ProviderDefinition,
-        kind: ProviderKind,
         baseURL: String,
         subject: String? = nil,
         client: HTTPClient = .shared,
         requestTimeout: Duration = .seconds(10)
     ) throws(DefinitionError) {
         switch (definition.management, subject) {
-        case (.manager, .none), (.manager, .some("")):
-            throw DefinitionError(file: definition.name, field: "subject", problem: "required: this definition manages another user's keys through a manager key")
+        case (.manager, .some("")):
+            throw DefinitionError(file: definition.name, field: "subject", problem: "must not be empty")
         case (.selfManaged, .some):
             throw DefinitionError(file: definition.name, field: "subject", problem: "not allowed: with management: self, a key manages its own keys")
         default:
             break
         }
         self.definition = definition
-        self.kind = kind
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.subject = subject
         self.client = client
         self.requestTimeout = TimeAmount(requestTimeout)
+    }
+
+    public var isManagedThroughManager: Bool { self.definition.management == .manager }
+
+    public func managing(subject: String, with managerKey: Secret) -> (any Provider)? {
+        guard self.isManagedThroughManager, !subject.isEmpty else { return nil }
+        var scoped = self
+        scoped.subject = subject
+        return ManagerKeyedProvider(scoped, managerKey: managerKey)
     }
 
     public func verify(key: Secret) async throws(ProviderError) {
@@ -60,6 +68,7 @@ public struct DefinedProvider: Provider {
         let create = self.definition.operations.create
         var values: [Template.Variable: String] = [.name: name]
         values[.expiresAt] = expiresAt.map(ProviderHTTP.formatDate)
+        values[.expires] = expiresAt == nil ? nil : "true"
         let (response, json) = try await self.call(create.request, values, key: key)
         guard let plaintext = Self.string(create.secret.resolve(in: json)), !plaintext.isEmpty else {
             throw ProviderError(.permanent, status: response.status, message: "\(self.definition.displayName) returned no plaintext key at \(create.secret) in the create answer; the key's value cannot be recovered")
@@ -186,6 +195,9 @@ extension DefinedProvider {
     ) async throws(ProviderError) -> (ProviderHTTP.Response, Any) {
         var values = values
         values[.subject] = self.subject
+        if self.subject == nil, request.path.variables.contains(.subject) || request.body?.variables.contains(.subject) == true {
+            throw ProviderError(.permanent, message: "\(self.definition.displayName) manages keys through a manager credential, and none was named")
+        }
         var outgoing = HTTPClientRequest(url: url ?? self.url(request, values))
         outgoing.method = HTTPMethod(rawValue: request.method)
         self.authenticate(&outgoing, key: key)

@@ -9,7 +9,7 @@ extension ProviderDefinition {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
-        try container.refuseUnknown(["name", "display_name", "auth", "management", "transient_statuses", "error_message", "rolls_in_place", "operations"])
+        try container.refuseUnknown(["name", "display_name", "base_url", "auth", "management", "transient_statuses", "error_message", "rolls_in_place", "operations"])
         // First, so that a rolling provider hears why before anything else is checked.
         self.rollsInPlace = try container.optional("rolls_in_place") ?? false
         if self.rollsInPlace {
@@ -17,6 +17,7 @@ extension ProviderDefinition {
         }
         self.name = try container.required("name")
         self.displayName = try container.required("display_name")
+        self.baseURL = try container.required("base_url")
         self.auth = try container.required("auth")
         self.management = try container.required("management")
         self.transientStatuses = try container.optional("transient_statuses") ?? .transient
@@ -28,6 +29,7 @@ extension ProviderDefinition {
         var container = encoder.container(keyedBy: AnyKey.self)
         try container.encode(self.name, forKey: AnyKey("name"))
         try container.encode(self.displayName, forKey: AnyKey("display_name"))
+        try container.encode(self.baseURL, forKey: AnyKey("base_url"))
         try container.encode(self.auth, forKey: AnyKey("auth"))
         try container.encode(self.management, forKey: AnyKey("management"))
         try container.encode(self.transientStatuses, forKey: AnyKey("transient_statuses"))

@@ -1,3 +1,5 @@
+import Foundation
+
 // What decoding cannot check alone: names, paths, and which variables each call may use.
 
 extension ProviderDefinition {
@@ -10,6 +12,11 @@ extension ProviderDefinition {
         guard !self.displayName.isEmpty else {
             throw DefinitionIssue(field: "display_name", problem: "must not be empty")
         }
+        guard let base = URLComponents(string: self.baseURL), ["http", "https"].contains(base.scheme ?? ""),
+              base.host?.isEmpty == false, base.query == nil, base.fragment == nil, base.user == nil
+        else {
+            throw DefinitionIssue(field: "base_url", problem: "\(JSONPointer.quoted(self.baseURL)) must be an absolute http(s) URL with a host and no query, fragment or user")
+        }
         if case .header(let header, _) = self.auth {
             let token = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~")
             guard !header.isEmpty, header.allSatisfy({ token.contains($0) }) else {
@@ -17,7 +24,7 @@ extension ProviderDefinition {
             }
         }
         try self.check(self.operations.verify, "verify", may: [])
-        try self.check(self.operations.create.request, "create", may: [.name, .expiresAt])
+        try self.check(self.operations.create.request, "create", may: [.name, .expiresAt, .expires])
         try self.check(self.operations.list.request, "list", may: [])
         try self.check(self.operations.delete.request, "delete", may: [.keyID])
         switch self.operations.list.pagination {

@@ -8,6 +8,10 @@ public struct ProviderDefinition: Sendable, Hashable, Codable {
     public var name: String
     /// The name shown to people.
     public var displayName: String
+    /// Where the API is, e.g. `https://api.vultr.com`: an absolute http(s) URL with no query. It
+    /// comes from the operator's file (configuration), never from a request. For the built-in
+    /// Vultr definitions, `ROTOR_VULTR_BASE_URL` replaces it.
+    public var baseURL: String
     /// How a key authenticates a call.
     public var auth: Auth
     /// Whose keys a key manages.

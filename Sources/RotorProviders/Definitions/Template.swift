@@ -10,6 +10,9 @@ public struct Template: Sendable, Hashable, Codable, CustomStringConvertible {
         case name
         /// The new key's expiry as RFC 3339 UTC (create); absent when the key does not expire.
         case expiresAt = "expires_at"
+        /// `true` when the new key expires (create): a body member that is exactly `"{{expires}}"`
+        /// is written as the JSON boolean, and left out when the key does not expire.
+        case expires
         /// The provider's id of the key (delete).
         case keyID = "key_id"
         /// The user whose keys a manager key manages (`management: manager` only).
@@ -188,6 +191,7 @@ public indirect enum BodyTemplate: Sendable, Hashable, Codable {
         switch self {
         case .string(let template):
             if let sole = template.soleVariable, values[sole] == nil { return nil }
+            if template.soleVariable == .expires { return true }
             return template.render(values)
         case .integer(let value): return value
         case .number(let value): return value
