@@ -33,10 +33,14 @@ package struct CredentialSummary: Named {
     package var lastRotatedAt: Date?
     package var targets: [TargetSummary]?
     package var labels: [String: String]?
+    /// For a provider whose keys another credential's key manages (`vultr-user`).
+    package var managerCredentialID: String?
+    package var subject: String?
     package var createdAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, name, provider, state, version, current, schedule, targets, labels
+        case id, name, provider, state, version, current, schedule, targets, labels, subject
+        case managerCredentialID = "manager_credential_id"
         case keyExpiry = "key_expiry"
         case nextRotationAt = "next_rotation_at"
         case lastRotatedAt = "last_rotated_at"

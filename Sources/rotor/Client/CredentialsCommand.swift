@@ -44,19 +44,20 @@ struct CredentialsCommand: AsyncParsableCommand {
 
         static func describe(_ credential: CredentialSummary, _ out: Printer) -> [String] {
             let schedule = [credential.schedule?.every.map { "every \($0)" }, credential.schedule?.beforeExpiry.map { "\($0) before expiry" }].compactMap { $0 }
-            return out.fields([
-                ("name", credential.name), ("id", credential.id), ("provider", credential.provider),
-                ("state", out.paint(credential.state, Printer.style(ofState: credential.state))),
-                ("version", "\(credential.version)"),
-                ("key", credential.current.map { "\($0.providerKeyID ?? "?") (\($0.fingerprint ?? "?")), \(Age.since($0.createdAt)) old" }),
-                ("key expires", credential.current?.expiresAt.map { Age.until($0) }),
-                ("new keys expire after", credential.keyExpiry),
+            let manager: String? = credential.managerCredentialID.map { "\($0), subject \(credential.subject ?? "?")" }
+            let key: String? = credential.current.map { "\($0.providerKeyID ?? "?") (\($0.fingerprint ?? "?")), \(Age.since($0.createdAt)) old" }
+            let expires: String? = credential.current?.expiresAt.map { Age.until($0) }
+            let lastRotated: String = credential.lastRotatedAt.map { "\(Age.since($0)) ago" } ?? "never"
+            let targets: String = (credential.targets ?? []).map { $0.url ?? "agents \($0.group ?? "?")" }.joined(separator: ", ")
+            let labels: String = (credential.labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+            let fields: [(String, String?)] = [
+                ("name", credential.name), ("id", credential.id), ("provider", credential.provider), ("managed by", manager),
+                ("state", out.paint(credential.state, Printer.style(ofState: credential.state))), ("version", "\(credential.version)"),
+                ("key", key), ("key expires", expires), ("new keys expire after", credential.keyExpiry),
                 ("schedule", schedule.isEmpty ? "none" : schedule.joined(separator: ", ")),
-                ("next rotation", Age.until(credential.nextRotationAt)),
-                ("last rotated", credential.lastRotatedAt.map { "\(Age.since($0)) ago" } ?? "never"),
-                ("targets", (credential.targets ?? []).map { $0.url ?? "agents \($0.group ?? "?")" }.joined(separator: ", ")),
-                ("labels", (credential.labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")),
-            ])
+                ("next rotation", Age.until(credential.nextRotationAt)), ("last rotated", lastRotated), ("targets", targets), ("labels", labels),
+            ]
+            return out.fields(fields)
         }
     }
 
@@ -101,9 +102,13 @@ struct CredentialsCommand: AsyncParsableCommand {
             discussion: "Rotor checks the key with the provider before it stores it."
         )
         @Argument(help: "A name for the credential.") var name: String
-        @Option(help: "The provider (vultr, vultr-user).") var provider = "vultr"
+        @Option(help: "A provider definition the server loaded (GET /v1/providers), e.g. vultr or vultr-user.") var provider = "vultr"
         @Option(help: ArgumentHelp("A file holding the key (default: stdin).", valueName: "path")) var secretFile: String?
         @Option(help: ArgumentHelp("The provider's id of the key, when it cannot be looked up.", valueName: "id")) var providerKeyID: String?
+        @Option(help: ArgumentHelp("Give each new key this provider expiry (e.g. P90D).", valueName: "duration")) var keyExpiry: String?
+        @Option(help: ArgumentHelp("For a provider whose keys another key manages (vultr-user): the managing credential (name or id).", valueName: "credential"))
+        var manager: String?
+        @Option(help: ArgumentHelp("With --manager, the user whose keys these are (Vultr: the sub-user's id).", valueName: "id")) var subject: String?
         @OptionGroup var settings: Settings
         @OptionGroup var client: ClientOptions
 
@@ -115,7 +120,10 @@ struct CredentialsCommand: AsyncParsableCommand {
             body["secret"] = secret
             if body["targets"] == nil { body["targets"] = [Any]() }
             if let providerKeyID { body["provider_key_id"] = providerKeyID }
+            if let keyExpiry { body["key_expiry"] = keyExpiry }
+            if let subject { body["subject"] = subject }
             try await self.client.run { client, out in
+                if let manager { body["manager_credential_id"] = try await client.credentialID(manager) }
                 let (credential, json) = try await client.fetch(CredentialSummary.self, .createCredential, body: try JSONSerialization.data(withJSONObject: body))
                 out.show(json) { Show.describe(credential, out) }
             }
