@@ -158,6 +158,40 @@ import Testing
         try await sandbox.stop()
     }
 
+    @Test(
+        "on a terminal: colour, and a live line with the step and elapsed time while following; no colour with NO_COLOR",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a pseudo-terminal")
+    )
+    func terminal() async throws {
+        let sandbox = try await Sandbox()
+        #expect(try await sandbox.rotor(["credentials", "add", "sandbox"], input: sandbox.key).status == 0)
+        /// `rotor arguments…` on a pseudo-terminal (util-linux `script`); what the terminal showed.
+        func onTerminal(_ arguments: [String], noColor: Bool) async throws -> CLIResult {
+            let command = ([try RotorProcessTests.binary.path] + arguments).joined(separator: " ")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            process.arguments = ["-qec", command, "/dev/null"]
+            process.environment = ["ROTOR_URL": sandbox.url, "ROTOR_TOKEN": sandbox.token, "PATH": "/usr/bin:/bin", "TERM": "xterm"]
+                .merging(noColor ? ["NO_COLOR": "1"] : [:]) { $1 }
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+            process.waitUntilExit()
+            return CLIResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self), errors: "")
+        }
+        let followed = try await onTerminal(["rotate", "sandbox", "--follow", "--grace", "PT2S"], noColor: false)
+        #expect(followed.status == 0, "\(followed)")
+        #expect(followed.output.contains("\u{1B}[32msucceeded\u{1B}[0m"), "no colour on a terminal: \(followed.output)")
+        // The live line is redrawn in place (carriage return, erase line) with the step and the time so far.
+        #expect(followed.output.firstMatch(of: /\r\u{1B}\[2K.*grace  [0-9]+s/) != nil, "\(followed.output)")
+        let plain = try await onTerminal(["jobs", "list"], noColor: true)
+        #expect(plain.status == 0 && plain.output.contains("succeeded"), "\(plain)")
+        #expect(!plain.output.contains("\u{1B}["), "colour despite NO_COLOR: \(plain.output)")
+        try await sandbox.stop()
+    }
+
     @Test("a rotation whose delivery fails exits 1 with the job's error; status then says it needs attention")
     func failedRotation() async throws {
         let sandbox = try await Sandbox()
