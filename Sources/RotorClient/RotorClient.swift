@@ -3,6 +3,7 @@ package import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// Why a call to Rotor did not give what was asked.
 package enum RotorClientError: Error, Sendable {
@@ -32,9 +33,15 @@ package final class RotorClient: Sendable {
         return decoder
     }()
 
-    /// A client of the Rotor at `baseURL`; `timeout` bounds connecting and each request.
-    package init(baseURL: String, token: String?, timeout: Duration) {
+    /// A client of the Rotor at `baseURL`; `timeout` bounds connecting and each request. HTTPS
+    /// trusts the system's roots, plus the PEM certificates in `caFile` if given.
+    package init(baseURL: String, token: String?, timeout: Duration, caFile: String? = nil) throws {
         var configuration = HTTPClient.Configuration()
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
+            configuration.tlsConfiguration = tls
+        }
         configuration.redirectConfiguration = .disallow
         // A closed port fails at once rather than being retried until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false

@@ -192,6 +192,26 @@ import Testing
         try await sandbox.stop()
     }
 
+    @Test(
+        "over HTTPS: --ca-file trusts a private CA; without it the certificate is refused and rotor exits 3",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs the openssl command-line tool")
+    )
+    func https() async throws {
+        let pki = try TLSProcessTests.PKI()
+        try await pki.makeCA("ca")
+        try await pki.makeServer("server", signedBy: "ca")
+        let server = try RunningRotor(
+            arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", pki.path("data")],
+            environment: TLSProcessTests.environment.merging(["ROTOR_TLS_CERT_FILE": pki.path("server.pem"), "ROTOR_TLS_KEY_FILE": pki.path("server.key")]) { $1 })
+        let environment = ["ROTOR_URL": "https://127.0.0.1:\(try await server.port())", "ROTOR_TOKEN": ServeConfigurationTests.token]
+        let trusted = try await Self.run(["tokens", "list", "--ca-file", pki.path("ca.pem")], environment: environment)
+        #expect(trusted.status == 0 && trusted.output.contains("(none)"), "\(trusted)")
+        let untrusted = try await Self.run(["tokens", "list", "--timeout", "5"], environment: environment)
+        #expect(untrusted.status == 3, "\(untrusted)")
+        server.process.terminate()
+        _ = try await server.exitStatus()
+    }
+
     @Test("a rotation whose delivery fails exits 1 with the job's error; status then says it needs attention")
     func failedRotation() async throws {
         let sandbox = try await Sandbox()

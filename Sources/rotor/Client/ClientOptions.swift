@@ -13,6 +13,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the bearer token.", valueName: "path"))
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("PEM certificates to trust beside the system's, for a Rotor whose TLS certificate a private CA signed.", valueName: "path"))
+    var caFile: String?
+
     @Option(help: ArgumentHelp("Seconds a request may take; past it rotor gives up and exits 3.", valueName: "seconds"))
     var timeout: Double = 30
 
@@ -36,9 +39,14 @@ struct ClientOptions: ParsableArguments {
         } else {
             token = self.token ?? environment["ROTOR_TOKEN"]
         }
-        let client = RotorClient(
-            baseURL: self.url ?? environment["ROTOR_URL"] ?? "http://127.0.0.1:8080", token: token,
-            timeout: .milliseconds(Int64(self.timeout * 1000)))
+        let client: RotorClient
+        do {
+            client = try RotorClient(
+                baseURL: self.url ?? environment["ROTOR_URL"] ?? "http://127.0.0.1:8080", token: token,
+                timeout: .milliseconds(Int64(self.timeout * 1000)), caFile: self.caFile)
+        } catch {
+            throw ValidationError("Cannot read the certificates in \(self.caFile ?? ""): \(error)")
+        }
         let printer = Printer(format: self.output)
         do {
             try await body(client, printer)
