@@ -184,18 +184,15 @@ let package = Package(
             name: "RotorAgent",
             dependencies: [
                 "RotorCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                "RotorClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The operator CLI's API client (`rotor credentials`, `rotor rotate`, …): typed requests
-        // for the operations it calls (docs/cli.md says why not a generated client). No server parts.
+        // Rotor's API client, for the operator commands (`rotor credentials`, `rotor rotate`, …) and
+        // `rotor agent`: typed requests for the operations they call (docs/cli.md says why not a
+        // generated client). No server parts.
         .target(
             name: "RotorClient",
             dependencies: [

@@ -1,6 +1,6 @@
-/// Every API operation the `rotor` client calls: its openapi.yaml `operationId`, method and path
-/// template. Requests are built only from these, so `EndpointSpecTests` can hold the whole set
-/// against the spec.
+/// Every API operation Rotor's clients (the operator commands, `rotor agent`) call: its
+/// openapi.yaml `operationId`, method and path template. Requests are built only from these, so a
+/// test (`CLIProcessTests.endpointsInSpec`) holds the whole set against the spec.
 package enum Endpoint: String, CaseIterable, Sendable {
     case getWhoAmI
     case listCredentials, createCredential, getCredential, updateCredential, deleteCredential
@@ -9,11 +9,12 @@ package enum Endpoint: String, CaseIterable, Sendable {
     case listTriggers, getTrigger, deleteTrigger
     case listSubscriptions, getSubscription, deleteSubscription
     case listAuditEntries
+    case getAgentKey, acknowledgeAgentKey
 
     /// The HTTP method.
     package var method: String {
         switch self {
-        case .createCredential, .createJob, .cancelJob, .createToken: "POST"
+        case .createCredential, .createJob, .cancelJob, .createToken, .acknowledgeAgentKey: "POST"
         case .updateCredential: "PATCH"
         case .deleteCredential, .deleteToken, .deleteTrigger, .deleteSubscription: "DELETE"
         default: "GET"
@@ -37,6 +38,8 @@ package enum Endpoint: String, CaseIterable, Sendable {
         case .listSubscriptions: "/v1/subscriptions"
         case .getSubscription, .deleteSubscription: "/v1/subscriptions/{id}"
         case .listAuditEntries: "/v1/audit"
+        case .getAgentKey: "/v1/credentials/{id}/agent/key"
+        case .acknowledgeAgentKey: "/v1/credentials/{id}/agent/acks"
         }
     }
 }

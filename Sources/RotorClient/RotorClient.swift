@@ -33,9 +33,10 @@ package final class RotorClient: Sendable {
         return decoder
     }()
 
-    /// A client of the Rotor at `baseURL`; `timeout` bounds connecting and each request. HTTPS
-    /// trusts the system's roots, plus the PEM certificates in `caFile` if given.
-    package init(baseURL: String, token: String?, timeout: Duration, caFile: String? = nil) throws {
+    /// A client of the Rotor at `baseURL`; `timeout` bounds each request, and connecting unless
+    /// `connectTimeout` says otherwise. HTTPS trusts the system's roots, plus the PEM
+    /// certificates in `caFile` if given.
+    package init(baseURL: String, token: String?, timeout: Duration, connectTimeout: Duration? = nil, caFile: String? = nil) throws {
         var configuration = HTTPClient.Configuration()
         if let caFile {
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -45,7 +46,7 @@ package final class RotorClient: Sendable {
         configuration.redirectConfiguration = .disallow
         // A closed port fails at once rather than being retried until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .nanoseconds(Self.nanoseconds(timeout))
+        configuration.timeout.connect = .nanoseconds(Self.nanoseconds(connectTimeout ?? timeout))
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
