@@ -184,13 +184,23 @@ let package = Package(
             name: "RotorAgent",
             dependencies: [
                 "RotorCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                "RotorClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Rotor's API client, for the operator commands (`rotor credentials`, `rotor rotate`, …) and
+        // `rotor agent`: typed requests for the operations they call (docs/cli.md says why not a
+        // generated client). No server parts.
+        .target(
+            name: "RotorClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -198,6 +208,7 @@ let package = Package(
             name: "rotor",
             dependencies: [
                 "RotorAssembly",
+                "RotorClient",
                 "RotorAgent",
                 "RotorAPI",
                 "RotorHTTP",
@@ -391,6 +402,7 @@ let package = Package(
             name: "rotorTests",
             dependencies: [
                 "rotor",
+                "RotorClient",
                 "RotorAssembly",
                 "FakeVultr",
                 "RotorHTTP",

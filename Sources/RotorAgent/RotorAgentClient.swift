@@ -1,9 +1,5 @@
-import AsyncHTTPClient
 package import Foundation
-import NIOCore
-import NIOFoundationCompat
-import NIOHTTP1
-import NIOSSL
+import RotorClient
 
 /// A key as the key route serves it. Its description leaves the secret out.
 package struct AgentKey: Sendable, Equatable, Decodable, CustomStringConvertible {
@@ -37,34 +33,22 @@ package enum AgentClientError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Talks to Rotor's agent routes with the agent token over AsyncHTTPClient (TLS with the system's
-/// trust roots, plus `--ca-file` if given; redirects refused, so the token goes nowhere else).
+/// Talks to Rotor's agent routes with the agent token, through the same ``RotorClient`` as the
+/// operator commands (TLS with the system's trust roots, plus `--ca-file` if given; redirects
+/// refused, so the token goes nowhere else).
 package final class RotorAgentClient: Sendable {
-    private let http: HTTPClient
-    private let base: String
-    private let authorization: String
+    private let client: RotorClient
 
     package init(url: URL, token: AgentToken, caFile: String?) throws {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        // Fail at once when Rotor cannot be reached: the agent's own backoff (with jitter, and a
-        // log line per failure) decides when to try again, not the pool's until the deadline.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(10)
-        if let caFile {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
-            configuration.tlsConfiguration = tls
-        }
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        var base = url.absoluteString
-        while base.hasSuffix("/") { base.removeLast() }
-        self.base = base
-        self.authorization = "Bearer \(token.value)"
+        // Connecting fails at once when Rotor cannot be reached (RotorClient does not retry it):
+        // the agent's own backoff (with jitter, and a log line per failure) decides when to try
+        // again, not the pool's until the deadline.
+        self.client = try RotorClient(
+            baseURL: url.absoluteString, token: token.value, timeout: .seconds(30), connectTimeout: .seconds(10), caFile: caFile)
     }
 
     package func shutdown() async {
-        try? await self.http.shutdown()
+        await self.client.shutdown()
     }
 
     /// `GET …/agent/key`. With `instance` (and its group), the fetch counts as hearing from the
@@ -73,14 +57,13 @@ package final class RotorAgentClient: Sendable {
     package func key(
         credential: String, instance: (name: String, group: String)?, known: (version: Int, status: String)?, wait: Duration
     ) async throws(AgentClientError) -> AgentKey? {
-        var query: [String] = []
-        if let instance { query += ["instance=\(Self.encode(instance.name))", "group=\(Self.encode(instance.group))"] }
+        var query: [(String, String)] = []
+        if let instance { query += [("instance", instance.name), ("group", instance.group)] }
         if let known {
-            query += ["known_version=\(known.version)", "known_status=\(Self.encode(known.status))", "wait=\(AgentDuration.iso(wait))"]
+            query += [("known_version", "\(known.version)"), ("known_status", known.status), ("wait", AgentDuration.iso(wait))]
         }
-        let path = "/v1/credentials/\(Self.encode(credential))/agent/key" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        let request = self.request(path, method: .GET)
-        guard let body = try await self.execute(request, timeout: wait + .seconds(30)) else { return nil }
+        let body = try await self.send(.getAgentKey, credential, query: query, waiting: wait)
+        guard !body.isEmpty else { return nil }
         do {
             return try JSONDecoder().decode(AgentKey.self, from: body)
         } catch {
@@ -99,49 +82,34 @@ package final class RotorAgentClient: Sendable {
     package func acknowledge(
         credential: String, instance: String, group: String, version: Int, applied: Bool, message: String?
     ) async throws(AgentClientError) -> Acknowledged {
-        var request = self.request("/v1/credentials/\(Self.encode(credential))/agent/acks", method: .POST)
         var body: [String: Any] = ["instance": instance, "group": group, "version": version, "outcome": applied ? "applied" : "failed"]
         if let message { body["message"] = message }
-        let data = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(data: data))
         do {
-            _ = try await self.execute(request, timeout: .seconds(30))
+            _ = try await self.send(.acknowledgeAgentKey, credential, body: (try? JSONSerialization.data(withJSONObject: body)) ?? Data())
             return .recorded
         } catch .http(409, "acknowledgement_replayed"?, _) {
             return .replayed
         }
     }
 
-    private func request(_ path: String, method: HTTPMethod) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: self.base + path)
-        request.method = method
-        request.headers.add(name: "Authorization", value: self.authorization)
-        request.headers.add(name: "Accept", value: "application/json")
-        return request
-    }
-
-    /// The answer's body; nil for `204 No Content`.
-    private func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(AgentClientError) -> Data? {
-        let status: Int
-        let bytes: ByteBuffer
+    /// The answer's body, empty for `204 No Content`.
+    private func send(
+        _ endpoint: Endpoint, _ credential: String, query: [(String, String)] = [], body: Data? = nil, waiting: Duration = .zero
+    ) async throws(AgentClientError) -> Data {
         do {
-            let response = try await self.http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
-            status = Int(response.status.code)
-            bytes = try await response.body.collect(upTo: 1 << 20)
+            return try await self.client.send(endpoint, id: credential, query: query, body: body, waiting: waiting)
         } catch {
-            throw .transport("\(error)")
+            throw AgentClientError(error)
         }
-        let data = Data(buffer: bytes)
-        if status == 204 { return nil }
-        guard (200..<300).contains(status) else {
-            let problem = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-            throw .http(status: status, code: problem?["code"] as? String, detail: (problem?["detail"] as? String).map { String($0.prefix(300)) })
-        }
-        return data
     }
+}
 
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~:"))) ?? text
+extension AgentClientError {
+    init(_ error: RotorClientError) {
+        switch error {
+        case .unreachable(let reason), .unexpected(let reason): self = .transport(reason)
+        case .timedOut(let limit): self = .transport("no answer within \(limit.components.seconds) s")
+        case .refused(let status, let problem): self = .http(status: status, code: problem.code, detail: problem.detail.map { String($0.prefix(300)) })
+        }
     }
 }

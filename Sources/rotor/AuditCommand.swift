@@ -11,8 +11,8 @@ import RotorAssembly
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Check the hash-chained audit log.",
-        subcommands: [Verify.self]
+        abstract: "List (over the API) and verify (on disk) the hash-chained audit log.",
+        subcommands: [Verify.self, AuditListCommand.self]
     )
 
     /// `rotor audit verify`: walks the chain, names the first broken entry, and holds signed

@@ -25,47 +25,56 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the Rotor HTTP API.",
         discussion: """
             Configuration comes from ROTOR_* environment variables; flags override them.
-              ROTOR_LISTEN        host:port to listen on (default 127.0.0.1:8080)
-              ROTOR_DATA_DIR      data directory (default ./data)
-              ROTOR_DATABASE_URL  postgres://user:password@host:port/database: PostgreSQL instead
-                                  of SQLite, for several instances sharing the work
-              ROTOR_ADMIN_TOKEN   bearer token of the bootstrap administrator (16+ characters)
-              ROTOR_MASTER_KEY    base64 of 32 random bytes: the key-encryption key, or
-              ROTOR_KEYRING_FILE  a keyring JSON file (mode 0600)
-              ROTOR_LOG_LEVEL     trace, debug, info (default), notice, warning, error, critical
-              ROTOR_LOG_FORMAT    text (default) or json (one JSON object per line)
-              ROTOR_EVENT_LOOPS   NIO event-loop threads (default: one per core)
+            docs/configuration.md lists them all; the main ones:
+
+              ROTOR_LISTEN          host:port to listen on (default 127.0.0.1:8080)
+              ROTOR_DATA_DIR        data directory (default ./data)
+              ROTOR_DATABASE_URL    postgres://user:password@host:port/database:
+                                    PostgreSQL instead of SQLite, for several instances
+              ROTOR_ADMIN_TOKEN     the bootstrap administrator's token (16+ characters)
+              ROTOR_MASTER_KEY      base64 of 32 random bytes: the key-encryption key,
+              ROTOR_KEYRING_FILE    or a keyring JSON file (mode 0600)
+              ROTOR_LOG_LEVEL       trace, debug, info (default), notice, warning, error
+              ROTOR_LOG_FORMAT      text (default) or json (one object per line)
+              ROTOR_EVENT_LOOPS     NIO event-loop threads (default: one per core)
               ROTOR_VULTR_BASE_URL  Vultr API base URL (default https://api.vultr.com)
               ROTOR_PROVIDERS_DIR   provider definitions (*.yaml) to load; a refused
                                     one stops start-up (exit 78; docs/providers.md)
-              ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS, ROTOR_MAX_CONCURRENT_JOBS
-                                  engine retry and concurrency tuning (PT1S, PT5M, 8, 64)
-              ROTOR_LEASE_DURATION  how long a job's lease lasts unless renewed (PT30S): how soon
-                                  another instance takes over a dead one's jobs
-              ROTOR_PROVIDER_TIMEOUT  how long one provider call may take (PT10S); a create cut off
-                                  by a crash is waited out this long before its orphan is sought
+              ROTOR_RETRY_BASE, ROTOR_RETRY_MAX, ROTOR_STEP_ATTEMPTS,
+              ROTOR_MAX_CONCURRENT_JOBS
+                                    engine retries and concurrency (PT1S, PT5M, 8, 64)
+              ROTOR_LEASE_DURATION  how long a job's lease lasts unless renewed (PT30S):
+                                    how soon another instance takes over a dead one's jobs
+              ROTOR_PROVIDER_TIMEOUT
+                                    how long one provider call may take (PT10S); a
+                                    create cut off by a crash is waited out this long
+                                    before its orphan is sought
               ROTOR_OUTBOX_RETRY_BASE, ROTOR_OUTBOX_RETRY_MAX
-                                  subscription delivery backoff (PT5S, PT1H; retries end after 24 h)
+                                    subscription delivery backoff (PT5S, PT1H; retries
+                                    end after 24 h)
               ROTOR_TLS_CERT_FILE, ROTOR_TLS_KEY_FILE
-                                  PEM certificate chain and private key: serve HTTPS; SIGHUP reloads them
-              ROTOR_ALLOW_PLAINTEXT=1  allow plain HTTP on a non-loopback address (behind a
-                                  TLS-terminating proxy); otherwise serve refuses to start
-            With --dev, a missing admin token and keyring are generated under the data directory.
-            Exits 78 if stored secrets are sealed under a key-encryption key the keyring lacks;
-            `rotor keyring` rotates the keyring.
+                                    PEM certificate chain and private key: serve HTTPS;
+                                    SIGHUP reloads them
+              ROTOR_ALLOW_PLAINTEXT=1
+                                    allow plain HTTP on a non-loopback address (behind
+                                    a TLS-terminating proxy); otherwise serve refuses
+
+            With --dev, a missing admin token and keyring are generated under the data
+            directory. Exits 78 if stored secrets are sealed under a key-encryption key
+            the keyring lacks; `rotor keyring` rotates the keyring.
             """
     )
 
     @Option(help: "The host:port to listen on (overrides ROTOR_LISTEN).")
     var listen: String?
 
-    @Option(help: "The data directory (overrides ROTOR_DATA_DIR).")
+    @Option(help: ArgumentHelp("The data directory (overrides ROTOR_DATA_DIR).", valueName: "dir"))
     var dataDir: String?
 
     @Flag(help: "Generate a keyring and an admin token under the data directory if none is configured, and print the token.")
     var dev = false
 
-    @Flag(help: "--dev plus an in-process fake Vultr API, for trying Rotor with curl; prints a sandbox API key to register.")
+    @Flag(help: "--dev plus an in-process fake Vultr API, for trying Rotor and the rotor commands; prints a sandbox API key to register.")
     var sandbox = false
 
     func run() async throws {

@@ -24,7 +24,8 @@ import Testing
         let stdout: URL
         let stderr: URL
 
-        init(arguments: [String], environment: [String: String], asUser uid: Int? = nil) throws {
+        /// `input` is what the process reads on stdin (nothing, at end of file, when nil).
+        init(arguments: [String], environment: [String: String], asUser uid: Int? = nil, input: String? = nil) throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-proc-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             self.stdout = directory.appendingPathComponent("stdout")
@@ -48,6 +49,9 @@ import Testing
             self.process.environment = ["ROTOR_OUTBOUND_ALLOW": "127.0.0.0/8,::1"].merging(environment) { $1 }.merging(["PATH": "/usr/bin:/bin"]) { $1 }
             self.process.standardOutput = try FileHandle(forWritingTo: self.stdout)
             self.process.standardError = try FileHandle(forWritingTo: self.stderr)
+            let stdin = directory.appendingPathComponent("stdin")
+            guard FileManager.default.createFile(atPath: stdin.path, contents: Data((input ?? "").utf8)) else { throw CocoaError(.fileWriteUnknown) }
+            self.process.standardInput = try FileHandle(forReadingFrom: stdin)
             try self.process.run()
         }
 

@@ -34,10 +34,20 @@ enum JobRoutes {
         }
         v1.get("/jobs/{id}/events") { request in
             let id = try request.id("id", as: JobID.self)
-            guard let job = try await services.store.job(id), request.principal?.mayAct(on: job.credentialID) ?? false else {
-                throw HTTPError.notFound("No job \(id).")
+            let after = try self.afterSequence(request)
+            let wait = try KeyLongPoll.waitSeconds(request)
+            let job = try await self.readJob(id, request, services)
+            let page: @Sendable () async throws -> (response: Response, isNews: Bool) = {
+                try await self.events(id, after: after ?? 0, request, services)
             }
-            return try Response.json(ListResponse(data: try await services.store.events(id), nextCursor: nil))
+            guard wait > 0 else { return try await page().response }
+            // A job's moves to another step or state wake its credential's waiters
+            // (``Store/observeServedKeys(_:)``), its end included: the events come with them.
+            return try await KeyLongPoll.answer(
+                job.credentialID, waiting: wait, request, services,
+                read: { let answer = try await page(); return answer.isNews ? answer.response : nil },
+                whenWaitEnds: { try await page().response }
+            )
         }
         v1.post("/jobs/{id}/cancel") { request in
             let id = try request.id("id", as: JobID.self)
@@ -63,6 +73,23 @@ enum JobRoutes {
             throw HTTPError.notFound("No job \(id).")
         }
         return job
+    }
+
+    /// The job's events after sequence number `after`, and whether that is news to a waiting
+    /// caller: there are some, or the job is over.
+    private static func events(_ id: JobID, after: Int, _ request: Request, _ services: RotationServices) async throws -> (response: Response, isNews: Bool) {
+        let job = try await self.readJob(id, request, services)
+        let events = try await services.store.events(id).filter { $0.seq > after }
+        return (try Response.json(ListResponse(data: events, nextCursor: nil)), !events.isEmpty || job.state.isTerminal)
+    }
+
+    /// `?after=`: how many of the job's events the caller has seen (the last one's `seq`).
+    private static func afterSequence(_ request: Request) throws(HTTPError) -> Int? {
+        guard let text = request.query["after"] else { return nil }
+        guard let after = Int(text), after >= 0 else {
+            throw HTTPError.invalidRequest("The query is invalid.", errors: [.init(field: "after", message: "must be a whole number, 0 or more")])
+        }
+        return after
     }
 
     /// `?wait=`: answers once the job is terminal, the wait is over, or the client has gone. The

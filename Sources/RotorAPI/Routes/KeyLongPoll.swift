@@ -3,19 +3,22 @@ import NIOHTTP1
 import RotorCore
 import RotorHTTP
 
-/// The long-poll shared by the key routes (`GET …/secret?after_version=&wait=`,
-/// `GET …/agent/key?known_version=&wait=`): the answer comes as soon as the credential serves a
-/// key the caller does not have yet, or as `204 No Content` once the wait is over.
+/// The long-poll shared by the routes that wait on a credential's rotations (`GET …/secret?after_version=&wait=`,
+/// `GET …/agent/key?known_version=&wait=`, `GET /v1/jobs/{id}/events?after=&wait=`): the answer
+/// comes as soon as there is something the caller has not seen yet (a key, a job's events), or
+/// once the wait is over (`204 No Content` for the key routes).
 ///
 /// Like a job's `?wait=` it is a deferred answer (``Response/deferred(_:)``), woken by the
 /// store's ``Store/observeServedKeys(_:)`` notifications rather than by polling, counted against
 /// the token's ``WaitLimits``, and ended early by the client going away. A waiter registers
 /// before its first read, so a rotation that commits between the read and the wait still wakes it.
 enum KeyLongPoll {
-    /// `read` returns the answer once there is something new for the caller, `nil` while there is not.
+    /// `read` returns the answer once there is something new for the caller, `nil` while there is
+    /// not; `whenWaitEnds` answers when the wait is over with nothing new.
     static func answer(
         _ id: CredentialID, waiting seconds: TimeInterval, _ request: Request, _ services: RotationServices,
-        read: @escaping @Sendable () async throws -> Response?
+        read: @escaping @Sendable () async throws -> Response?,
+        whenWaitEnds: @escaping @Sendable () async throws -> Response = { .noContent }
     ) async throws -> Response {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         let ticket = services.keyWaiters.register(id)
@@ -32,7 +35,7 @@ enum KeyLongPoll {
         }
         guard seconds > 0 else {
             ticket.cancel()
-            return .noContent
+            return try await whenWaitEnds()
         }
         let holder = request.principal?.id ?? "anonymous"
         guard services.waitLimits.acquire(holder) else {
@@ -49,7 +52,7 @@ enum KeyLongPoll {
                 await ticket.wait(until: deadline, disconnect: disconnect)
                 if let answer = try await read() { return answer }
             }
-            return .noContent
+            return try await whenWaitEnds()
         }
     }
 
