@@ -166,7 +166,8 @@ extension FakeKeyAPI {
             state.keyIDsBySecret[key.secret] = nil
             state.counts[.delete, default: RequestCounts()].succeeded += 1
         }
-        return self.shape.deleteStatus == .noContent ? .noContent : try self.json([String: Any](), status: self.shape.deleteStatus)
+        guard self.shape.deleteStatus != .noContent else { return .noContent }
+        return try self.json([String: Any](), status: self.shape.deleteStatus)
     }
 
     // MARK: Helpers

@@ -85,8 +85,8 @@ struct RateWindows: Sendable {
     /// Counts a request from `source`; false when it is over the limit. Also answers the seconds
     /// until the window resets.
     mutating func admit(_ source: String, now: ContinuousClock.Instant) -> (allowed: Bool, resetIn: Int) {
-        var current = self.windows[source] ?? (now, 0)
-        if now - current.start >= self.window { current = (now, 0) }
+        var current = self.windows[source] ?? (start: now, count: 0)
+        if now - current.start >= self.window { current = (start: now, count: 0) }
         current.count += 1
         self.windows[source] = current
         let left = self.window - (now - current.start)

@@ -21,20 +21,20 @@ extension KeyAPIShape {
         pagination: .pages(param: "page", sizeParam: "page_size", defaultSize: 100, maxSize: 500),
         // "All commands have a rate limit of 400 requests per minute" (per user; here per source).
         rateLimit: (400, .seconds(60)),
-        verifyJSON: { _ in ["username": "example-user", "email": "example@example.com", "restricted": false, "two_factor_auth": true] },
+        verifyJSON: { _ in ["username": "example-user", "email": "example@example.com", "restricted": false, "two_factor_auth": true] as [String: Any] },
         keyJSON: { key, plaintext in
             [
                 "id": Int(key.id) ?? 0,
                 "label": key.name,
                 "scopes": "*",
-                "created": linodeDate(key.createdAt),
-                "expiry": key.expiresAt.map(linodeDate) ?? NSNull(),
+                "created": KeyAPIShape.linodeDate(key.createdAt),
+                "expiry": key.expiresAt.map { KeyAPIShape.linodeDate($0) } ?? NSNull(),
                 "token": plaintext ? key.secret : String(key.secret.prefix(16)),
             ] as [String: Any]
         },
-        listJSON: { items, page, pages, total in ["data": items, "page": page, "pages": pages, "results": total] },
+        listJSON: { items, page, pages, total in ["data": items, "page": page, "pages": pages, "results": total] as [String: Any] },
         errorJSON: { _, message in ["errors": [["reason": message]]] },
-        rateLimitHeaders: retryAfterHeader,
+        rateLimitHeaders: { KeyAPIShape.retryAfterHeader($0) },
         unauthorized: "Invalid Token",
         notFound: "Not found",
         tooManyRequests: "Too many requests",

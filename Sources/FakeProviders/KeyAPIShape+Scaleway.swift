@@ -23,16 +23,16 @@ extension KeyAPIShape {
         pagination: .pages(param: "page", sizeParam: "page_size", defaultSize: 20, maxSize: 100),
         // Assumed: Scaleway documents 429 but no figure for IAM.
         rateLimit: (100, .seconds(1)),
-        verifyJSON: { account in ["id": account, "name": "workload", "description": "", "organization_id": "org", "editable": true, "nb_api_keys": 1] },
+        verifyJSON: { account in ["id": account, "name": "workload", "description": "", "organization_id": "org", "editable": true, "nb_api_keys": 1] as [String: Any] },
         keyJSON: { key, plaintext in
             [
                 "access_key": key.id,
                 "secret_key": plaintext ? key.secret : NSNull(),
                 "application_id": key.accountID,
                 "description": key.name,
-                "created_at": rfc3339(key.createdAt),
-                "updated_at": rfc3339(key.createdAt),
-                "expires_at": key.expiresAt.map(rfc3339) ?? NSNull(),
+                "created_at": KeyAPIShape.rfc3339(key.createdAt),
+                "updated_at": KeyAPIShape.rfc3339(key.createdAt),
+                "expires_at": key.expiresAt.map { KeyAPIShape.rfc3339($0) } ?? NSNull(),
                 "default_project_id": key.accountID,
                 "editable": true,
                 "deletable": true,
@@ -40,7 +40,7 @@ extension KeyAPIShape {
                 "creation_ip": "192.0.2.10",
             ] as [String: Any]
         },
-        listJSON: { items, _, _, total in ["api_keys": items, "total_count": total] },
+        listJSON: { items, _, _, total in ["api_keys": items, "total_count": total] as [String: Any] },
         errorJSON: { status, message in
             let type: String =
                 switch status {
@@ -53,7 +53,7 @@ extension KeyAPIShape {
                 }
             return ["message": message, "type": type]
         },
-        rateLimitHeaders: retryAfterHeader,
+        rateLimitHeaders: { KeyAPIShape.retryAfterHeader($0) },
         unauthorized: "authentication is denied",
         notFound: "resource is not found",
         tooManyRequests: "too many requests",

@@ -26,7 +26,7 @@ extension KeyAPIShape {
         keyJSON: { key, plaintext in
             plaintext
                 ? ["api_key": key.secret, "api_key_id": key.id, "name": key.name, "scopes": ["mail.send"]] as [String: Any]
-                : ["api_key_id": key.id, "name": key.name]
+                : ["api_key_id": key.id, "name": key.name] as [String: Any]
         },
         listJSON: { items, _, _, _ in ["result": items] },
         errorJSON: { _, message in ["errors": [["field": NSNull(), "message": message] as [String: Any]]] },
