@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RotorHTTP
+import Synchronization
 
 /// A failed call, answered in the shape's error JSON.
 struct ShapedError: Error {

@@ -1,5 +1,6 @@
 import FakeProviders
 import Foundation
+import NIOHTTP1
 import RotorCore
 import RotorProviders
 import Testing
@@ -48,7 +49,7 @@ import Testing
     func verify(_ shipped: Shipped) async throws {
         try await self.with(shipped) { fake, provider, account in
             try await provider.verify(key: Secret(account.secret))
-            let error = try #require(throws: ProviderError.self) { try await provider.verify(key: Secret(shipped.shape.newSecret())) }
+            let error = try await #require(throws: ProviderError.self) { try await provider.verify(key: Secret(shipped.shape.newSecret())) }
             #expect(error.kind == .permanent)
             #expect(error.status == 401)
             #expect(error.message == shipped.shape.unauthorized)
@@ -78,7 +79,7 @@ import Testing
             #expect(fake.keys(ofAccount: account.accountID).map(\.id) == [account.keyID])
             try await provider.deleteKey(id: created.key.id, using: current)
             #expect(fake.requestCounts(.delete) == .init(received: 2, succeeded: 1))
-            let gone = try #require(throws: ProviderError.self) { try await provider.verify(key: created.secret) }
+            let gone = try await #require(throws: ProviderError.self) { try await provider.verify(key: created.secret) }
             #expect(gone.status == 401)
         }
     }
@@ -87,7 +88,7 @@ import Testing
     func rateLimited(_ shipped: Shipped) async throws {
         try await self.with(shipped) { fake, provider, account in
             fake.rateLimitNext(1, retryAfter: 7, on: .create)
-            let error = try #require(throws: ProviderError.self) {
+            let error = try await #require(throws: ProviderError.self) {
                 _ = try await provider.createKey(name: "rotor-job_2", expiresAt: nil, using: Secret(account.secret))
             }
             #expect(error.status == 429)
@@ -101,7 +102,7 @@ import Testing
     func serverError(_ shipped: Shipped) async throws {
         try await self.with(shipped) { fake, provider, account in
             fake.failNext(1, status: .badGateway, on: .delete)
-            let error = try #require(throws: ProviderError.self) { try await provider.deleteKey(id: account.keyID, using: Secret(account.secret)) }
+            let error = try await #require(throws: ProviderError.self) { try await provider.deleteKey(id: account.keyID, using: Secret(account.secret)) }
             #expect(error.status == 502)
             #expect(error.isTransient)
             #expect(fake.keys(ofAccount: account.accountID).count == 1)
@@ -130,7 +131,7 @@ import Testing
             var accepted = 0
             var refusal: ProviderError?
             while refusal == nil, accepted <= KeyAPIShape.linode.rateLimit.requests {
-                do {
+                do throws(ProviderError) {
                     try await provider.verify(key: secret)
                     accepted += 1
                 } catch {
