@@ -157,6 +157,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // In-process fakes of the provider APIs whose definitions ship in providers/ (Linode,
+        // SendGrid, Scaleway): one key store, fault table and rate limit, one shape per provider.
+        .target(
+            name: "FakeProviders",
+            dependencies: [
+                "RotorHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Rotor's parts wired together: the one assembly `serve`, `demo`, the sandbox and the
         // benchmarks build from.
         .target(
@@ -300,6 +312,7 @@ let package = Package(
                 "RotorEngine",
                 "RotorProviders",
                 "FakeVultr",
+                "FakeProviders",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -378,6 +391,7 @@ let package = Package(
                 "RotorCore",
                 "RotorCrypto",
                 "FakeVultr",
+                "FakeProviders",
                 "RotorHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

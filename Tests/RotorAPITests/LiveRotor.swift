@@ -9,6 +9,7 @@ import RotorAssembly
 import RotorCore
 import RotorEngine
 import RotorHTTP
+import RotorProviders
 
 /// Rotor as `rotor serve` assembles it, served on a real socket with its engine running against
 /// ``FakeVultr``, and one credential registered on a fake user's key: for tests of what callers
@@ -39,15 +40,18 @@ struct LiveRotor: Sendable {
         var jobIDs: [String] { (self.object["jobs"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }
     }
 
-    /// Runs `body` against a fresh instance; everything stops afterwards.
+    /// Runs `body` against a fresh instance; everything stops afterwards. `providerDefinitions`
+    /// are loaded beside the built-in ones, as `ROTOR_PROVIDERS_DIR`'s files would be.
     static func run(
         githubKeys: GitHubKeySet? = nil, rateLimits: APIRateLimits = .unlimited, agentLiveness: TimeInterval = 120,
+        providerDefinitions: [ProviderDefinition] = [],
         _ body: @escaping @Sendable (LiveRotor) async throws -> Void
     ) async throws {
         let configure: @Sendable (inout RotorAssembly.Settings) -> Void = { settings in
             settings.githubKeys = githubKeys
             settings.rateLimits = rateLimits
             settings.agentLiveness = agentLiveness
+            settings.providerDefinitions = providerDefinitions
         }
         try await EngineFixture.with(name: "live", configure: configure) { fixture in
             let engine = fixture.engine

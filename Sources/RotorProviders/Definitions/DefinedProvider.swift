@@ -110,7 +110,9 @@ public struct DefinedProvider: Provider {
                 guard let id = Self.string(list.id.resolve(in: item)), !id.isEmpty else {
                     throw ProviderError(.permanent, message: "\(self.definition.displayName) listed a key without an id at \(list.id)")
                 }
-                var suffix = ProviderHTTP.visibleSuffix(of: Self.string(list.masked.resolve(in: item)) ?? "")
+                // Without a masked key the suffix stays empty, which matches no secret: such keys
+                // are found by id only.
+                var suffix = list.masked.map { ProviderHTTP.visibleSuffix(of: Self.string($0.resolve(in: item)) ?? "") } ?? ""
                 if let length = list.suffixLength { suffix = String(suffix.suffix(length)) }
                 keys.append(
                     ProviderKey(

@@ -182,10 +182,13 @@ extension ProviderDefinition.List: Codable {
         self.items = try container.required("items")
         self.id = try container.required("id")
         self.name = try container.optional("name")
-        self.masked = try container.required("masked")
+        self.masked = try container.optional("masked")
         self.suffixLength = try container.optional("suffix_length")
         if let length = self.suffixLength, length < 1 {
             throw container.invalid("suffix_length", "must be at least 1")
+        }
+        if self.masked == nil, self.suffixLength != nil {
+            throw container.invalid("suffix_length", "needs masked: without a masked key there is no suffix to cut")
         }
         self.createdAt = try container.optional("created_at")
         self.expiresAt = try container.optional("expires_at")
@@ -198,7 +201,7 @@ extension ProviderDefinition.List: Codable {
         try container.encode(self.items, forKey: AnyKey("items"))
         try container.encode(self.id, forKey: AnyKey("id"))
         try container.encodeIfPresent(self.name, forKey: AnyKey("name"))
-        try container.encode(self.masked, forKey: AnyKey("masked"))
+        try container.encodeIfPresent(self.masked, forKey: AnyKey("masked"))
         try container.encodeIfPresent(self.suffixLength, forKey: AnyKey("suffix_length"))
         try container.encodeIfPresent(self.createdAt, forKey: AnyKey("created_at"))
         try container.encodeIfPresent(self.expiresAt, forKey: AnyKey("expires_at"))

@@ -102,7 +102,9 @@ public struct ProviderDefinition: Sendable, Hashable, Codable {
         /// Each item's name, if listed.
         public var name: JSONPointer?
         /// Each item's masked key; its unmasked tail (after the last `*` or `.`) is the visible suffix.
-        public var masked: JSONPointer
+        /// Nil for providers that list no part of a key at all (SendGrid, Scaleway): a secret then
+        /// cannot be found by its suffix, and registration must name the key's id.
+        public var masked: JSONPointer?
         /// Keep only this many characters of the visible tail, if set.
         public var suffixLength: Int?
         /// Each item's creation time, if listed.
