@@ -419,6 +419,7 @@ let package = Package(
                 "RotorClient",
                 "RotorAssembly",
                 "FakeVultr",
+                "FakeProviders",
                 "RotorHTTP",
                 "RotorCrypto",
                 "RotorCore",
