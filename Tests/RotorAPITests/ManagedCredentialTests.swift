@@ -25,18 +25,26 @@ import Testing
         Scenario(name: "a permanent refusal of the new key at verify rolls back", fault: { $0.failNext(1, status: .forbidden, on: .account) }, outcome: "rolled_back"),
     ]
 
+    /// A root user (registered as a `vultr` manager credential) and a sub-user of its account
+    /// (registered as `vultr-user`, managed through it): their ids and keys, and the two credentials.
+    private static func registerManaged(_ live: LiveRotor) async throws
+        -> (root: String, rootKey: String, user: String, userKey: String, managerID: String, managedID: String)
+    {
+        let (root, rootKey) = live.fake.addUser()
+        let (user, userKey) = try #require(live.fake.addSubUser(to: root, name: "Workload", email: "w@example.com"))
+        let manager = try await live.api(.POST, "/v1/credentials", json: #"{"name":"root","provider":"vultr","secret":"\#(rootKey)","targets":[]}"#)
+        let managerID = try #require(manager.object["id"] as? String)
+        let managed = try await live.api(
+            .POST, "/v1/credentials",
+            json: #"{"name":"workload","provider":"vultr-user","secret":"\#(userKey)","targets":[],"manager_credential_id":"\#(managerID)","subject":"\#(user)"}"#)
+        #expect(managed.status == .created, "\(managed.body)")
+        return (root, rootKey, user, userKey, managerID, try #require(managed.object["id"] as? String))
+    }
+
     @Test("a vultr-user rotation through the manager's key", arguments: Self.scenarios)
     func rotation(_ scenario: Scenario) async throws {
         try await LiveRotor.run { live in
-            let (root, rootKey) = live.fake.addUser()
-            let (user, userKey) = try #require(live.fake.addSubUser(to: root, name: "Workload", email: "w@example.com"))
-            let manager = try await live.api(.POST, "/v1/credentials", json: #"{"name":"root","provider":"vultr","secret":"\#(rootKey)","targets":[]}"#)
-            let managerID = try #require(manager.object["id"] as? String)
-            let managed = try await live.api(
-                .POST, "/v1/credentials",
-                json: #"{"name":"workload","provider":"vultr-user","secret":"\#(userKey)","targets":[],"manager_credential_id":"\#(managerID)","subject":"\#(user)"}"#)
-            #expect(managed.status == .created, "\(managed.body)")
-            let managedID = try #require(managed.object["id"] as? String)
+            let (root, rootKey, user, userKey, _, managedID) = try await Self.registerManaged(live)
             let oldKeyID = try #require(live.fake.keys(ofUser: user).first?.id)
 
             scenario.fault(live.fake)
@@ -64,14 +72,7 @@ import Testing
     @Test("the manager's current key is read at each rotation: rotating the manager in between breaks nothing")
     func managerRotatedInBetween() async throws {
         try await LiveRotor.run { live in
-            let (root, rootKey) = live.fake.addUser()
-            let (user, userKey) = try #require(live.fake.addSubUser(to: root, name: "Workload", email: "w@example.com"))
-            let manager = try await live.api(.POST, "/v1/credentials", json: #"{"name":"root","provider":"vultr","secret":"\#(rootKey)","targets":[]}"#)
-            let managerID = try #require(manager.object["id"] as? String)
-            let managed = try await live.api(
-                .POST, "/v1/credentials",
-                json: #"{"name":"workload","provider":"vultr-user","secret":"\#(userKey)","targets":[],"manager_credential_id":"\#(managerID)","subject":"\#(user)"}"#)
-            let managedID = try #require(managed.object["id"] as? String)
+            let (root, rootKey, user, userKey, managerID, managedID) = try await Self.registerManaged(live)
 
             for credential in [managerID, managedID, managerID, managedID] {
                 let job = try await live.api(.POST, "/v1/jobs", json: #"{"credential_id":"\#(credential)"}"#)

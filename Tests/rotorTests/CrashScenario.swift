@@ -203,6 +203,24 @@ final class CrashScenario: Sendable {
         return try #require(job["id"] as? String, "\(job)")
     }
 
+    /// Starts a rotation, kills `rotor` while the job's `operation` is in flight at the provider
+    /// (made slow for that), and restarts it with the fault cleared: the job's id. A create cut
+    /// off this way completes at the provider after the kill: its answer, and the only copy of the
+    /// new key's plaintext, are lost (rule 2).
+    func startJobAndKill(_ credentialID: String, during operation: FakeVultr.Operation) async throws -> String {
+        let before = self.fake.requestCounts(operation).received
+        self.fake.setLatency(.milliseconds(800), on: operation)
+        let jobID = try await self.startJob(credentialID)
+        try await self.waitUntil("the job calls \(operation)") { self.fake.requestCounts(operation).received > before }
+        try await self.kill()
+        if operation == .create {
+            try await self.waitUntil("the create completes") { self.fake.requestCounts(.create).succeeded > 0 }
+        }
+        self.fake.clearFaults()
+        try await self.restart()
+        return jobID
+    }
+
     func waitUntil(_ what: String, within limit: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + limit
         while try await !condition() {

@@ -43,19 +43,7 @@ import Testing
     func killDuring(operation: FakeVultr.Operation, store: CrashStore) async throws {
         try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register()
-            // The kill lands while this call is in flight at the provider.
-            let before = scenario.fake.requestCounts(operation).received
-            scenario.fake.setLatency(.milliseconds(800), on: operation)
-            let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the job calls \(operation)") { scenario.fake.requestCounts(operation).received > before }
-            try await scenario.kill()
-            if operation == .create {
-                // The provider finishes the create after Rotor died: its answer, and the only
-                // copy of the new key's plaintext, are lost (rule 2).
-                try await scenario.waitUntil("the create completes") { scenario.fake.requestCounts(.create).succeeded > 0 }
-            }
-            scenario.fake.clearFaults()
-            try await scenario.restart()
+            let jobID = try await scenario.startJobAndKill(credentialID, during: operation)
             try await scenario.expectSucceeded(jobID, credentialID)
             try await scenario.finish()
         }

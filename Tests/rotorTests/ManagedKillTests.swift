@@ -45,17 +45,7 @@ extension CrashTests {
         func killDuring(operation: FakeVultr.Operation, store: CrashStore) async throws {
             try await CrashScenario.run(store: store) { scenario in
                 let (credentialID, account) = try await scenario.registerManaged()
-                let before = scenario.fake.requestCounts(operation).received
-                scenario.fake.setLatency(.milliseconds(800), on: operation)
-                let jobID = try await scenario.startJob(credentialID)
-                try await scenario.waitUntil("the job calls \(operation)") { scenario.fake.requestCounts(operation).received > before }
-                try await scenario.kill()
-                if operation == .create {
-                    // The create lands after Rotor died: its answer, with the plaintext, is lost.
-                    try await scenario.waitUntil("the create completes") { scenario.fake.requestCounts(.create).succeeded > 0 }
-                }
-                scenario.fake.clearFaults()
-                try await scenario.restart()
+                let jobID = try await scenario.startJobAndKill(credentialID, during: operation)
                 try await scenario.expectSucceeded(jobID, credentialID, account: account)
                 #expect(scenario.fake.keys(ofUser: scenario.userID).map(\.secret) == [scenario.vultrKey], "the manager's own key is untouched")
                 try await scenario.finish()
