@@ -164,6 +164,10 @@ public actor HTTPServer: Service {
             // SO_DEBUG, which needs CAP_NET_ADMIN and fails for a non-root server.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // A connection's first read buffer: 512 bytes holds a typical request (NIO's default,
+            // 2,048, grows as reads fill it either way). The HTTP decoder keeps its last buffer
+            // while the connection is idle: 10,000 held waits took 11–14 MB less RSS with this.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     var limits = NIOHTTPDecoderLimitConfiguration()
