@@ -44,10 +44,12 @@ package enum CommandRunner {
     /// Variables never handed to a command: the agent's own token.
     static let withheld: Set<String> = ["ROTOR_AGENT_TOKEN"]
 
-    /// Runs `command` with the agent's environment (less its token) plus `environment`, for at
-    /// most `timeout`. `redacting` lists strings that must not appear in the result (the key).
+    /// Runs `command` with the agent's environment (`inherited`, less its token) plus
+    /// `environment`, for at most `timeout`. `redacting` lists strings that must not appear in the
+    /// result (the key).
     package static func run(
-        _ command: String, environment: [String: String], timeout: Duration, redacting secrets: [String]
+        _ command: String, environment: [String: String], timeout: Duration, redacting secrets: [String],
+        inherited: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(LaunchError) -> Result {
         let errorPath = NSTemporaryDirectory() + "rotor-agent-\(UUID().uuidString).stderr"
         let errorFD = open(errorPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -58,7 +60,7 @@ package enum CommandRunner {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        var merged = ProcessInfo.processInfo.environment.filter { !Self.withheld.contains($0.key) }
+        var merged = inherited.filter { !Self.withheld.contains($0.key) }
         merged.merge(environment) { $1 }
         process.environment = merged
         process.standardInput = FileHandle.nullDevice

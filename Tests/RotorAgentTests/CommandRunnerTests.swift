@@ -16,10 +16,12 @@ import Testing
 
     @Test("the command sees ROTOR_KEY_FILE and ROTOR_KEY_VERSION, and not the agent's token")
     func environment() async throws {
-        setenv("ROTOR_AGENT_TOKEN", "rtr_never_for_children", 1)
+        // The agent's environment with its token, given rather than set with setenv: setenv is
+        // unsafe while other threads of this test process start processes (they copy environ).
+        let agent = ProcessInfo.processInfo.environment.merging(["ROTOR_AGENT_TOKEN": "rtr_never_for_children"]) { $1 }
         let result = try await CommandRunner.run(
             #"test "$ROTOR_KEY_FILE" = /run/app/key && test "$ROTOR_KEY_VERSION" = 7 && test -z "${ROTOR_AGENT_TOKEN-}" || { echo "env: $ROTOR_KEY_FILE $ROTOR_KEY_VERSION ${ROTOR_AGENT_TOKEN-unset}" >&2; exit 9; }"#,
-            environment: ["ROTOR_KEY_FILE": "/run/app/key", "ROTOR_KEY_VERSION": "7"], timeout: .seconds(10), redacting: [])
+            environment: ["ROTOR_KEY_FILE": "/run/app/key", "ROTOR_KEY_VERSION": "7"], timeout: .seconds(10), redacting: [], inherited: agent)
         #expect(result.succeeded, "\(result)")
     }
 
