@@ -20,7 +20,7 @@ import Testing
 
     /// A running `rotor` process with its output captured to files.
     final class RunningRotor: Sendable {
-        let process: Process
+        let process: Spawned
         let stdout: URL
         let stderr: URL
 
@@ -33,26 +33,26 @@ import Testing
             guard FileManager.default.createFile(atPath: self.stdout.path, contents: nil),
                 FileManager.default.createFile(atPath: self.stderr.path, contents: nil)
             else { throw CocoaError(.fileWriteUnknown) }
-            self.process = Process()
+            let executable: String
+            let fullArguments: [String]
             if let uid {
                 // setpriv (util-linux) drops to an unprivileged uid/gid before exec.
-                self.process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-                self.process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", try RotorProcessTests.binary.path] + arguments
+                executable = "/usr/bin/setpriv"
+                fullArguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", try RotorProcessTests.binary.path] + arguments
                 try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path)
             } else {
-                self.process.executableURL = try RotorProcessTests.binary
-                self.process.arguments = arguments
+                executable = try RotorProcessTests.binary.path
+                fullArguments = arguments
             }
+            let stdin = directory.appendingPathComponent("stdin")
+            guard FileManager.default.createFile(atPath: stdin.path, contents: Data((input ?? "").utf8)) else { throw CocoaError(.fileWriteUnknown) }
             // Only what the test gives: nothing from the developer's shell leaks in. The tests'
             // targets, subscribers and fake providers listen on loopback, which the outbound
             // policy denies unless allowed; a test of the policy itself sets its own value.
-            self.process.environment = ["ROTOR_OUTBOUND_ALLOW": "127.0.0.0/8,::1"].merging(environment) { $1 }.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-            self.process.standardOutput = try FileHandle(forWritingTo: self.stdout)
-            self.process.standardError = try FileHandle(forWritingTo: self.stderr)
-            let stdin = directory.appendingPathComponent("stdin")
-            guard FileManager.default.createFile(atPath: stdin.path, contents: Data((input ?? "").utf8)) else { throw CocoaError(.fileWriteUnknown) }
-            self.process.standardInput = try FileHandle(forReadingFrom: stdin)
-            try self.process.run()
+            self.process = try Spawned(
+                executable: executable, arguments: fullArguments,
+                environment: ["ROTOR_OUTBOUND_ALLOW": "127.0.0.0/8,::1"].merging(environment) { $1 }.merging(["PATH": "/usr/bin:/bin"]) { $1 },
+                input: stdin.path, output: self.stdout.path, errors: self.stderr.path)
         }
 
         var output: String { (try? String(contentsOf: self.stdout, encoding: .utf8)) ?? "" }

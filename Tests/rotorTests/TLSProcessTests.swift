@@ -81,9 +81,6 @@ struct TLSProcessTests {
     /// Runs `command` (the executable, then its arguments) to its end, polling so no concurrency
     /// thread blocks.
     static func execute(_ command: [String]) async throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-tool-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -91,10 +88,9 @@ struct TLSProcessTests {
         let stderr = directory.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: stdout)
-        process.standardError = try FileHandle(forWritingTo: stderr)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let process = try Spawned(
+            executable: command[0], arguments: Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,
+            output: stdout.path, errors: stderr.path)
         while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
         return Outcome(
             status: process.terminationStatus,
