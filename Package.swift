@@ -279,7 +279,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RotorCryptoTests",
-            dependencies: ["RotorCrypto"],
+            dependencies: ["RotorCrypto", "ChildProcess"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -303,6 +303,7 @@ let package = Package(
         .testTarget(
             name: "RotorAPITests",
             dependencies: [
+                "ChildProcess",
                 "RotorAPI",
                 "RotorAssembly",
                 "RotorHTTP",
@@ -357,9 +358,12 @@ let package = Package(
             path: "Tests/RotorStoreConformance",
             swiftSettings: swiftSettings
         ),
+        // Child processes for tests, through posix_spawn (see Spawned for why not Foundation's Process).
+        .target(name: "ChildProcess", path: "Tests/ChildProcess", swiftSettings: swiftSettings),
         .testTarget(
             name: "RotorSQLiteTests",
             dependencies: [
+                "ChildProcess",
                 "RotorStoreConformance",
                 "RotorSQLite",
                 "RotorStorage",
@@ -372,6 +376,7 @@ let package = Package(
         .testTarget(
             name: "RotorPostgresTests",
             dependencies: [
+                "ChildProcess",
                 "RotorStoreConformance",
                 "RotorPostgres",
                 "RotorSQLite",
@@ -415,6 +420,7 @@ let package = Package(
         .testTarget(
             name: "rotorTests",
             dependencies: [
+                "ChildProcess",
                 "rotor",
                 "RotorClient",
                 "RotorAssembly",

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import RotorAPI
 import Testing
@@ -49,14 +50,7 @@ struct GitHubSigner: Sendable {
     }
 
     private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = self.directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed")
+        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: self.directory.path)
+        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 }

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import RotorCrypto
 import Testing
@@ -12,15 +13,8 @@ import Testing
     }
 
     private static func openssl(_ arguments: [String], in directory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed")
+        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
+        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 
     /// A fresh P-256 (or `curve`) key pair, and a signature over a GitHub-style payload.

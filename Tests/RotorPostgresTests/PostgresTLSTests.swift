@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Logging
 import NIOSSL
@@ -39,13 +40,12 @@ import Testing
         #expect(system.certificateVerification == .fullVerification)
         #expect(system.trustRoots == .default)
 
-        let openssl = Process()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-ca-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let caPath = directory.appendingPathComponent("ca.pem").path
         // A fixed self-signed certificate is enough here: only its parsing matters.
         try PostgresTLSTests.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", directory.appendingPathComponent("ca.key").path, "-out", caPath, "-days", "1", "-subj", "/CN=Rotor test DB CA"], process: openssl)
+            "-keyout", directory.appendingPathComponent("ca.key").path, "-out", caPath, "-days", "1", "-subj", "/CN=Rotor test DB CA"])
         let pinned = try #require(try PostgresURL(parsing: "postgres://r@h/d?sslrootcert=\(caPath)").makeTLSConfiguration())
         #expect(pinned.certificateVerification == .fullVerification)
         #expect(pinned.trustRoots == .certificates(try NIOSSLCertificate.fromPEMFile(caPath)))
@@ -78,29 +78,18 @@ struct PostgresTLSTests {
     static let logger = Logger(label: "rotor.tls-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Runs `openssl` with `arguments` (a short, local computation) and waits for it.
-    static func run(_ arguments: [String], process: Process = Process(), executable: String = "/usr/bin/openssl") throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw PostgresStoreError("\(executable) \(arguments.first ?? "") failed") }
+    static func run(_ arguments: [String], executable: String = "/usr/bin/openssl") throws {
+        guard try Spawned.run(executable, arguments) == 0 else { throw PostgresStoreError("\(executable) \(arguments.first ?? "") failed") }
     }
 
     /// Runs `command` and returns its standard output once it has exited or printed `marker`,
     /// polling so no concurrency thread waits on the seconds a PostgreSQL server takes to start.
-    /// (The server that `start` leaves running inherits the descriptor by which Foundation sees
-    /// the script end, so the script looks alive until the server stops: hence the marker.)
+    /// (The script may print more after the marker, so the marker ends the wait.)
     static func output(of command: [String], until marker: String? = nil) async throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-pgtls-out-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.standardOutput = try FileHandle(forWritingTo: file)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Spawned(executable: command[0], arguments: Array(command.dropFirst()), output: file.path)
         var output = ""
         while process.isRunning {
             output = (try? String(contentsOf: file, encoding: .utf8)) ?? ""

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import RotorCore
 import RotorCrypto
@@ -29,12 +30,7 @@ import Testing
         try await fixture.store.createCredential(credential, secrets: Sample.secrets(for: credential, current: "backfilled-key"))
         let digest = SHA256.hexDigest("backfilled-key")
         // As a database written before the column existed would look.
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [fixture.path, "UPDATE credentials SET current_key_sha256 = NULL;"]
-        try sqlite.run()
-        sqlite.waitUntilExit()
-        try #require(sqlite.terminationStatus == 0)
+        try #require(try Spawned.run("/usr/bin/sqlite3", [fixture.path, "UPDATE credentials SET current_key_sha256 = NULL;"]) == 0)
         #expect(try await fixture.store.credentialIDs(currentKeySHA256: [digest]).isEmpty)
 
         let reopened = try SQLiteStore(path: fixture.path, keyring: fixture.keyring)

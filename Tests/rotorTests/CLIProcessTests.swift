@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import NIOHTTP1
 import RotorClient
@@ -168,17 +169,16 @@ import Testing
         /// `rotor arguments…` on a pseudo-terminal (util-linux `script`); what the terminal showed.
         func onTerminal(_ arguments: [String], noColor: Bool) async throws -> CLIResult {
             let command = ([try RotorProcessTests.binary.path] + arguments).joined(separator: " ")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            process.arguments = ["-qec", command, "/dev/null"]
-            process.environment = ["ROTOR_URL": sandbox.url, "ROTOR_TOKEN": sandbox.token, "PATH": "/usr/bin:/bin", "TERM": "xterm"]
-                .merging(noColor ? ["NO_COLOR": "1"] : [:]) { $1 }
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-            process.waitUntilExit()
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-tty-\(UUID().uuidString)").path
+            _ = FileManager.default.createFile(atPath: output, contents: nil)
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let process = try Spawned(
+                executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
+                environment: ["ROTOR_URL": sandbox.url, "ROTOR_TOKEN": sandbox.token, "PATH": "/usr/bin:/bin", "TERM": "xterm"]
+                    .merging(noColor ? ["NO_COLOR": "1"] : [:]) { $1 },
+                output: output)
+            while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            let data = FileManager.default.contents(atPath: output) ?? Data()
             return CLIResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self), errors: "")
         }
         let followed = try await onTerminal(["rotate", "sandbox", "--follow", "--grace", "PT2S"], noColor: false)

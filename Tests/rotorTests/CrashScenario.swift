@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import FakeVultr
 import Foundation
 import Logging

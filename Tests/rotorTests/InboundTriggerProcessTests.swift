@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -30,15 +31,8 @@ import Testing
     }
 
     private static func openssl(_ arguments: [String], in directory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed")
+        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
+        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 
     @Test("ROTOR_GITHUB_KEYS_FILE: unset leaves the intake off; a valid file is loaded; a bad one is reported")

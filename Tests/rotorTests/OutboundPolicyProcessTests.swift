@@ -1,3 +1,4 @@
+import ChildProcess
 import FakeVultr
 import Foundation
 import Logging

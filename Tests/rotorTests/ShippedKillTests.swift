@@ -1,3 +1,4 @@
+import ChildProcess
 import FakeProviders
 import Foundation
 import NIOHTTP1

@@ -4,23 +4,26 @@ import Foundation
 import Glibc
 #endif
 
-/// A child process started with `posix_spawn`, for the process tests.
+/// A child process started with `posix_spawn`, for every test that runs a program.
 ///
 /// Foundation's `Process.run()` on Linux (swift-corelibs-foundation in Swift 6.3.1) scans
 /// `/proc/self/fd` with a fixed 256-byte copy of each entry, and crashes the whole test process
 /// now and then when it holds many descriptors, as this one does with many suites running at
 /// once (swift-corelibs-foundation #5472; seen in two CI runs). `posix_spawn` scans nothing.
 /// The members the tests use have `Process`'s names.
-final class Spawned: @unchecked Sendable {
-    let processIdentifier: Int32
+public final class Spawned: @unchecked Sendable {
+    public let processIdentifier: Int32
     private let lock = NSLock()
     private var status: Int32?
 
-    /// Starts `executable` with `arguments` and exactly `environment`; standard input from the
+    /// Starts `executable` with `arguments` and exactly `environment` (nil: this process's); standard input from the
     /// file at `input`, output and errors appended to the files at `output` and `errors` (nil:
-    /// `/dev/null`). The child gets no other descriptor of this process, default signal
-    /// handling and an empty signal mask, as `Process` gives it.
-    init(executable: String, arguments: [String], environment: [String: String], input: String? = nil, output: String? = nil, errors: String? = nil) throws {
+    /// `/dev/null`), in `directory` (nil: this process's). The child gets no other descriptor
+    /// of this process, default signal handling and an empty signal mask, as `Process` gives it.
+    public init(
+        executable: String, arguments: [String], environment: [String: String]? = nil,
+        input: String? = nil, output: String? = nil, errors: String? = nil, directory: String? = nil
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -28,6 +31,10 @@ final class Spawned: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_APPEND, 0)
         posix_spawn_file_actions_addopen(&actions, 2, errors ?? "/dev/null", O_WRONLY | O_APPEND, 0)
         if let closeFrom = Self.closeFrom { _ = closeFrom(&actions, 3) }
+        if let directory {
+            guard let changeDirectory = Self.changeDirectory else { throw POSIXError(.ENOSYS) }
+            _ = directory.withCString { changeDirectory(&actions, $0) }
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -41,7 +48,7 @@ final class Spawned: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
@@ -60,6 +67,22 @@ final class Spawned: @unchecked Sendable {
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
     }()
 
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29 and later), looked up the same way.
+    private static let changeDirectory: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
+    }()
+
+    /// Runs `executable` to its end (a short, local program) and returns its exit status.
+    @discardableResult
+    public static func run(
+        _ executable: String, _ arguments: [String], output: String? = nil, errors: String? = nil, directory: String? = nil
+    ) throws -> Int32 {
+        let child = try Spawned(executable: executable, arguments: arguments, output: output, errors: errors, directory: directory)
+        child.waitUntilExit()
+        return child.terminationStatus
+    }
+
     /// The raw wait status once the child has ended (reaping it), nil while it runs.
     private func reap() -> Int32? {
         self.lock.lock()
@@ -71,20 +94,20 @@ final class Spawned: @unchecked Sendable {
         return raw
     }
 
-    var isRunning: Bool { self.reap() == nil }
+    public var isRunning: Bool { self.reap() == nil }
 
     /// The exit status, or the number of the signal that ended it (as `Process` reports).
-    var terminationStatus: Int32 {
+    public var terminationStatus: Int32 {
         guard let raw = self.reap() else { return -1 }
         return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : raw & 0x7F
     }
 
     /// SIGTERM.
-    func terminate() { if self.isRunning { kill(self.processIdentifier, SIGTERM) } }
+    public func terminate() { if self.isRunning { kill(self.processIdentifier, SIGTERM) } }
 
     /// SIGINT.
-    func interrupt() { if self.isRunning { kill(self.processIdentifier, SIGINT) } }
+    public func interrupt() { if self.isRunning { kill(self.processIdentifier, SIGINT) } }
 
     /// Waits for the end, polling without blocking a thread for long.
-    func waitUntilExit() { while self.isRunning { usleep(10_000) } }
+    public func waitUntilExit() { while self.isRunning { usleep(10_000) } }
 }
