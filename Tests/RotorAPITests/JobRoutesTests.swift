@@ -195,6 +195,32 @@ import Testing
         }
     }
 
+    @Test("?wait= on a job that does not finish answers its current state once the wait is over, and frees the token's slot")
+    func waitRunsOut() async throws {
+        try await EngineFixture.with(name: "api-wait-out") { fixture in
+            var services = fixture.services
+            services.waitLimits = WaitLimits(perToken: 1)
+            let setup = Setup(
+                responder: RotorApplication.buildResponder(
+                    configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
+                store: fixture.store, fake: fixture.fake, credential: fixture.credential)
+            // No engine runs: the job stays queued.
+            let created = try await setup.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(setup.credential.id)"}"#)
+            let id = try #require(created.json["id"] as? String)
+            for _ in 0..<2 {
+                let start = ContinuousClock.now
+                let answer = try await setup.send(.GET, "/v1/jobs/\(id)?wait=PT1S")
+                let waited = ContinuousClock.now - start
+                #expect(answer.status == .ok)
+                #expect(answer.json["id"] as? String == id)
+                #expect(answer.json["state"] as? String == "queued")
+                #expect(waited >= .milliseconds(950) && waited < .seconds(5), "answered after \(waited)")
+                // The slot (one per token here) is free again: the second round is not refused.
+                #expect(services.jobWaiters.count == 0)
+            }
+        }
+    }
+
     /// A clock the test moves by hand.
     final class ShiftedClock: RotorClock {
         let offset = Mutex<TimeInterval>(0)
