@@ -75,6 +75,34 @@ import Testing
         #expect(waiters.count == 0)
     }
 
+    @Test("many waits with their own deadlines each end at theirs, not before; one woken early disturbs none")
+    func manyDeadlines() async throws {
+        let waiters = JobWaiters()
+        let start = ContinuousClock.now
+        // Registered latest deadline first, so the timer is set again for each sooner one.
+        let offsets = (1...20).reversed().map { Duration.milliseconds(50 * $0) }
+        let tickets = offsets.map { _ in waiters.register(self.job) }
+        let early = waiters.register(self.other)
+        let earlyWait = Task { await early.wait(until: start + .seconds(30), disconnect: nil) }
+        let waits = zip(tickets, offsets).map { ticket, offset in
+            Task { () -> Duration in
+                await ticket.wait(until: start + offset, disconnect: nil)
+                return ContinuousClock.now - start
+            }
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        waiters.notify(self.other)
+        await earlyWait.value
+        #expect(ContinuousClock.now - start < .milliseconds(1000), "the early wait was not woken by its notification")
+        for (wait, offset) in zip(waits, offsets) {
+            let ended = await wait.value
+            #expect(ended >= offset, "a wait for \(offset) ended after \(ended)")
+            #expect(ended < offset + Self.promptly)
+        }
+        for ticket in tickets + [early] { ticket.cancel() }
+        #expect(waiters.count == 0)
+    }
+
     @Test("a cancelled task stops waiting")
     func cancelled() async throws {
         let waiters = JobWaiters()
