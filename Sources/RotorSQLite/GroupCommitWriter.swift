@@ -35,7 +35,9 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Runs `body` in the next batch and returns its result once the batch is durable.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T, committed: (@Sendable (T) -> Void)? = nil
+    ) async throws -> T {
         let outcome = Outcome<T>()
         // The calling task's audit record goes into the same savepoint as the change it reports
         // (AuditStore): both commit, or neither. Task-locals do not reach the batch's task, so
@@ -61,6 +63,7 @@ final class GroupCommitWriter: Sendable {
                     if let batchError {
                         continuation.resume(throwing: batchError)
                     } else if let result = outcome.result {
+                        if case .success(let value) = result { committed?(value) }
                         continuation.resume(with: result)
                     } else {
                         continuation.resume(throwing: DatabaseError(resultCode: .SQLITE_MISUSE, message: "a batched write produced no result"))

@@ -393,9 +393,12 @@ public final class SQLiteStore: Store {
             for write in plan.secrets { try self.apply(write, db) }
             try Self.appendEvents(db, job: id, plan.events)
             return plan
+        } committed: { plan in
+            // From the writer, once the batch is durable: the long-polls wake without waiting
+            // for this caller (an engine job, at low priority) to be scheduled again.
+            if plan.finishes { self.notifyFinishedJobObservers(commit.job.id) }
+            if plan.movesJob { self.notifyServedKeyObservers(commit.job.credentialID) }
         }
-        if plan.finishes { self.notifyFinishedJobObservers(commit.job.id) }
-        if plan.movesJob { self.notifyServedKeyObservers(commit.job.credentialID) }
     }
 
     public func requestCancel(_ id: JobID, at now: Date) async throws -> Job {

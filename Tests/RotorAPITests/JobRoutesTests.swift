@@ -214,7 +214,9 @@ import Testing
                 #expect(answer.status == .ok)
                 #expect(answer.json["id"] as? String == id)
                 #expect(answer.json["state"] as? String == "queued")
-                #expect(waited >= .milliseconds(950) && waited < .seconds(5), "answered after \(waited)")
+                // Held to its deadline; the upper bound only catches a wait that never ends (the
+                // whole suite shares two cores, so a prompt answer can still take seconds).
+                #expect(waited >= .milliseconds(950) && waited < JobWaitersTests.promptly, "answered after \(waited)")
                 // The slot (one per token here) is free again: the second round is not refused.
                 #expect(services.jobWaiters.count == 0)
             }
