@@ -159,18 +159,24 @@ import Testing
         }
     }
 
-    @Test("?wait= is woken by the job's final commit (here a cancel), and a token holding its cap of waits gets 429 too_many_waits")
-    func waitWokenAndCapped() async throws {
-        try await EngineFixture.with(name: "api-wait") { fixture in
+    /// The API over a store with one job, queued (no engine runs), each token allowed one wait.
+    private static func withQueuedJob(name: String, _ body: @Sendable (Setup, RotationServices, String) async throws -> Void) async throws {
+        try await EngineFixture.with(name: name) { fixture in
             var services = fixture.services
             services.waitLimits = WaitLimits(perToken: 1)
             let setup = Setup(
                 responder: RotorApplication.buildResponder(
                     configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
                 store: fixture.store, fake: fixture.fake, credential: fixture.credential)
-            // No engine runs: the job stays queued until it is cancelled.
             let created = try await setup.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(setup.credential.id)"}"#)
-            let id = try #require(created.json["id"] as? String)
+            try await body(setup, services, try #require(created.json["id"] as? String))
+        }
+    }
+
+    @Test("?wait= is woken by the job's final commit (here a cancel), and a token holding its cap of waits gets 429 too_many_waits")
+    func waitWokenAndCapped() async throws {
+        try await Self.withQueuedJob(name: "api-wait") { setup, services, id in
+            // No engine runs: the job stays queued until it is cancelled.
             let start = ContinuousClock.now
             let waiting = Task { () async throws -> (HTTPResponseStatus, String?) in
                 let answer = try await setup.send(.GET, "/v1/jobs/\(id)?wait=PT30S")
@@ -197,16 +203,8 @@ import Testing
 
     @Test("?wait= on a job that does not finish answers its current state once the wait is over, and frees the token's slot")
     func waitRunsOut() async throws {
-        try await EngineFixture.with(name: "api-wait-out") { fixture in
-            var services = fixture.services
-            services.waitLimits = WaitLimits(perToken: 1)
-            let setup = Setup(
-                responder: RotorApplication.buildResponder(
-                    configuration: APIConfiguration(authenticator: AdminTokenAuthenticator(adminToken: AuthTests.token), services: services)),
-                store: fixture.store, fake: fixture.fake, credential: fixture.credential)
+        try await Self.withQueuedJob(name: "api-wait-out") { setup, services, id in
             // No engine runs: the job stays queued.
-            let created = try await setup.send(.POST, "/v1/jobs", json: #"{"credential_id":"\#(setup.credential.id)"}"#)
-            let id = try #require(created.json["id"] as? String)
             for _ in 0..<2 {
                 let start = ContinuousClock.now
                 let answer = try await setup.send(.GET, "/v1/jobs/\(id)?wait=PT1S")
