@@ -26,9 +26,11 @@ public struct AdminTokenAuthenticator: TokenAuthenticator {
 
 /// Accepts the tokens of a ``TokenStore`` that have not expired.
 ///
-/// Looks the token's SHA-256 up on every request, with no cache, so deleting a token takes
-/// effect on the next request, here and on every other instance sharing the store. Values
-/// without the `rtr_` prefix every issued token has are refused without asking the store.
+/// Asks the store for the token's SHA-256 on every request, so deleting a token takes effect on
+/// the next request, here and on every other instance sharing the store. (The SQLite store answers
+/// from memory after a token's first read: one process owns its database and drops a token as its
+/// delete commits. PostgreSQL reads it each time.) Values without the `rtr_` prefix every issued
+/// token has are refused without asking the store.
 public struct StoreTokenAuthenticator: TokenAuthenticator {
     private let store: any TokenStore
     private let clock: any RotorClock
