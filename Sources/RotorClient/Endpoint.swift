@@ -6,15 +6,15 @@ package enum Endpoint: String, CaseIterable, Sendable {
     case listCredentials, createCredential, getCredential, updateCredential, deleteCredential
     case createJob, listJobs, getJob, listJobEvents, cancelJob
     case createToken, listTokens, deleteToken
-    case listTriggers, getTrigger, deleteTrigger
-    case listSubscriptions, getSubscription, deleteSubscription
+    case createTrigger, listTriggers, getTrigger, deleteTrigger
+    case createSubscription, listSubscriptions, getSubscription, deleteSubscription
     case listAuditEntries
     case getAgentKey, acknowledgeAgentKey
 
     /// The HTTP method.
     package var method: String {
         switch self {
-        case .createCredential, .createJob, .cancelJob, .createToken, .acknowledgeAgentKey: "POST"
+        case .createCredential, .createJob, .cancelJob, .createToken, .createTrigger, .createSubscription, .acknowledgeAgentKey: "POST"
         case .updateCredential: "PATCH"
         case .deleteCredential, .deleteToken, .deleteTrigger, .deleteSubscription: "DELETE"
         default: "GET"
@@ -33,9 +33,9 @@ package enum Endpoint: String, CaseIterable, Sendable {
         case .cancelJob: "/v1/jobs/{id}/cancel"
         case .createToken, .listTokens: "/v1/tokens"
         case .deleteToken: "/v1/tokens/{id}"
-        case .listTriggers: "/v1/triggers"
+        case .createTrigger, .listTriggers: "/v1/triggers"
         case .getTrigger, .deleteTrigger: "/v1/triggers/{id}"
-        case .listSubscriptions: "/v1/subscriptions"
+        case .createSubscription, .listSubscriptions: "/v1/subscriptions"
         case .getSubscription, .deleteSubscription: "/v1/subscriptions/{id}"
         case .listAuditEntries: "/v1/audit"
         case .getAgentKey: "/v1/credentials/{id}/agent/key"

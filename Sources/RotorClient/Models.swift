@@ -152,9 +152,11 @@ package struct TriggerSummary: Named {
     package var credentialIDs: [String]?
     package var description: String?
     package var createdAt: Date
+    /// The signing secret: only in the answer that made the trigger.
+    package var secret: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, url, scheme, description
+        case id, url, scheme, description, secret
         case credentialIDs = "credential_ids"
         case createdAt = "created_at"
     }
@@ -168,9 +170,11 @@ package struct SubscriptionSummary: Named {
     package var url: String
     package var events: [String]?
     package var createdAt: Date
+    /// The signing secret: only in the answer that made the subscription.
+    package var secret: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, url, events
+        case id, url, events, secret
         case createdAt = "created_at"
     }
 }

@@ -123,17 +123,24 @@ import Testing
         try await sandbox.stop()
     }
 
-    @Test("triggers and subscriptions made through the API are listed, shown and deleted by name; the audit log lists what happened")
+    @Test("triggers and subscriptions are created (secret shown once), listed, shown and deleted by name; a bad one is refused; the audit log lists what happened")
     func triggersSubscriptionsAudit() async throws {
         let sandbox = try await Sandbox()
         let added = try await sandbox.rotor(["credentials", "add", "sandbox", "--output", "json"], input: sandbox.key)
         let credential = try #require(added.json["id"] as? String, "\(added)")
-        let port = try #require(Int(sandbox.url.split(separator: ":").last ?? ""))
-        func call(_ path: String, _ body: String) async throws -> [String: Any] {
-            try await RotorProcessTests.api(port: port, token: sandbox.token, .POST, path, body).1
-        }
-        let trigger = try #require(try await call("/v1/triggers", #"{"credential_ids":["\#(credential)"],"description":"ci hook"}"#)["id"] as? String)
-        let subscription = try #require(try await call("/v1/subscriptions", #"{"url":"https://example.com/events","events":["job.failed"]}"#)["id"] as? String)
+        let madeTrigger = try await sandbox.rotor(["triggers", "create", "--credential", "sandbox", "--description", "ci hook", "--output", "json"])
+        let trigger = try #require(madeTrigger.json["id"] as? String, "\(madeTrigger)")
+        #expect(madeTrigger.json["credential_ids"] as? [String] == [credential])
+        let triggerSecret = try #require(madeTrigger.json["secret"] as? String)
+        #expect(triggerSecret.count >= 32)
+        let madeSubscription = try await sandbox.rotor(["subscriptions", "create", "https://example.com/events", "--event", "job.failed"])
+        #expect(madeSubscription.status == 0, "\(madeSubscription)")
+        let subscription = try #require(madeSubscription.output.firstMatch(of: /sub_[0-9a-z]+/).map { String($0.output) }, "\(madeSubscription)")
+        let subscriptionSecret = try #require(
+            madeSubscription.output.firstMatch(of: /signing secret \(shown this once\): (\S+)/).map { String($0.output.1) }, "\(madeSubscription)")
+        // Refused with the server's field error, and nothing made.
+        let bad = try await sandbox.rotor(["subscriptions", "create", "https://example.com/other", "--event", "job.exploded"])
+        #expect(bad.status == 1 && bad.errors.contains("events"), "\(bad)")
 
         let triggers = try await sandbox.rotor(["triggers", "list"])
         #expect(triggers.status == 0 && triggers.output.contains(trigger) && triggers.output.contains("ci hook"), "\(triggers)")
@@ -143,6 +150,10 @@ import Testing
         #expect(subscriptions.items.map { $0["id"] as? String } == [subscription], "\(subscriptions)")
         let shownSubscription = try await sandbox.rotor(["subscriptions", "show", "https://example.com/events"])
         #expect(shownSubscription.output.contains("job.failed"), "\(shownSubscription)")
+        // The secrets were shown once: never again.
+        for shown in [triggers, shownTrigger, subscriptions, shownSubscription] {
+            #expect(!shown.output.contains(triggerSecret) && !shown.output.contains(subscriptionSecret))
+        }
 
         #expect(try await sandbox.rotor(["triggers", "delete", "ci hook"]).status == 0)
         #expect(try await sandbox.rotor(["subscriptions", "delete", subscription]).status == 0)

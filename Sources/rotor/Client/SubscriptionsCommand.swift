@@ -6,9 +6,32 @@ import RotorClient
 struct SubscriptionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscriptions",
-        abstract: "List, show and delete event subscriptions.",
-        subcommands: [List.self, Show.self, Delete.self]
+        abstract: "Create, list, show and delete event subscriptions.",
+        subcommands: [Create.self, List.self, Show.self, Delete.self]
     )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Subscribe a URL to Rotor's events; the signing secret is printed this once.")
+        @Argument(help: ArgumentHelp("Where the events are sent: https, or http to a loopback host.", valueName: "events-url")) var url: String
+        @Option(
+            name: .customLong("event"),
+            help: ArgumentHelp(
+                "An event to send (repeat for several): job.started, job.succeeded, job.rolled_back, job.failed, job.cancelled, credential.attention, credential.expiring, audit.checkpoint.",
+                valueName: "event"))
+        var events: [String]
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            try await self.client.run { client, out in
+                let body = try JSONSerialization.data(withJSONObject: ["url": self.url, "events": self.events] as [String: Any])
+                let (subscription, json) = try await client.fetch(SubscriptionSummary.self, .createSubscription, body: body)
+                out.show(json) {
+                    ["\(subscription.id) \(subscription.url)", "signing secret (shown this once): \(subscription.secret ?? "?")"]
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the subscriptions.")

@@ -6,14 +6,38 @@ import RotorClient
 struct TriggersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "triggers",
-        abstract: "List, show and delete inbound triggers (signed hooks that start rotations).",
-        subcommands: [List.self, Show.self, Delete.self]
+        abstract: "Create, list, show and delete inbound triggers (signed hooks that start rotations).",
+        subcommands: [Create.self, List.self, Show.self, Delete.self]
     )
 
     static func rows(_ triggers: [TriggerSummary]) -> [[String]] {
         triggers.map { [$0.id, $0.scheme ?? "", ($0.credentialIDs ?? []).joined(separator: ","), $0.description ?? "", Age.since($0.createdAt)] }
     }
     static let header = ["ID", "SCHEME", "CREDENTIALS", "DESCRIPTION", "AGE"]
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a trigger: its hook URL rotates the credentials named; the signing secret is printed this once.")
+        @Option(name: .customLong("credential"), help: ArgumentHelp("A credential the hook rotates (name or id; repeat for several).", valueName: "credential"))
+        var credentials: [String]
+        @Option(help: ArgumentHelp("How callers sign: standard-webhooks (the default) or github.", valueName: "scheme")) var scheme: String?
+        @Option(help: ArgumentHelp("What the trigger is for (names it in the other commands).", valueName: "text")) var description: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            try await self.client.run { client, out in
+                var ids: [String] = []
+                for credential in self.credentials { ids.append(try await client.credentialID(credential)) }
+                var body: [String: Any] = ["credential_ids": ids]
+                if let scheme { body["scheme"] = scheme }
+                if let description { body["description"] = description }
+                let (trigger, json) = try await client.fetch(TriggerSummary.self, .createTrigger, body: try JSONSerialization.data(withJSONObject: body))
+                out.show(json) {
+                    ["\(trigger.id) \(trigger.url ?? "")", "signing secret (shown this once): \(trigger.secret ?? "?")"]
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the triggers.")
