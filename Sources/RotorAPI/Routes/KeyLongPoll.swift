@@ -43,10 +43,12 @@ enum KeyLongPoll {
             throw HTTPError.tooManyWaits
         }
         let disconnect = request.clientDisconnect
+        // The closure is what each held wait keeps: the limits, not the whole `services`.
+        let limits = services.waitLimits
         return .deferred {
             defer {
                 ticket.cancel()
-                services.waitLimits.release(holder)
+                limits.release(holder)
             }
             while ContinuousClock.now < deadline, !(disconnect?.hasOccurred ?? false) {
                 await ticket.wait(until: deadline, disconnect: disconnect)
