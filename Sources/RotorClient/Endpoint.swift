@@ -6,7 +6,7 @@ package enum Endpoint: String, CaseIterable, Sendable {
     case listCredentials, createCredential, getCredential, updateCredential, deleteCredential
     case createJob, listJobs, getJob, listJobEvents, cancelJob
     case createToken, listTokens, deleteToken
-    case createTrigger, listTriggers, getTrigger, deleteTrigger
+    case createTrigger, listTriggers, getTrigger, deleteTrigger, rollTriggerSecret
     case createSubscription, listSubscriptions, getSubscription, deleteSubscription
     case listAuditEntries
     case getAgentKey, acknowledgeAgentKey
@@ -14,7 +14,7 @@ package enum Endpoint: String, CaseIterable, Sendable {
     /// The HTTP method.
     package var method: String {
         switch self {
-        case .createCredential, .createJob, .cancelJob, .createToken, .createTrigger, .createSubscription, .acknowledgeAgentKey: "POST"
+        case .createCredential, .createJob, .cancelJob, .createToken, .createTrigger, .rollTriggerSecret, .createSubscription, .acknowledgeAgentKey: "POST"
         case .updateCredential: "PATCH"
         case .deleteCredential, .deleteToken, .deleteTrigger, .deleteSubscription: "DELETE"
         default: "GET"
@@ -35,6 +35,7 @@ package enum Endpoint: String, CaseIterable, Sendable {
         case .deleteToken: "/v1/tokens/{id}"
         case .createTrigger, .listTriggers: "/v1/triggers"
         case .getTrigger, .deleteTrigger: "/v1/triggers/{id}"
+        case .rollTriggerSecret: "/v1/triggers/{id}/roll-secret"
         case .createSubscription, .listSubscriptions: "/v1/subscriptions"
         case .getSubscription, .deleteSubscription: "/v1/subscriptions/{id}"
         case .listAuditEntries: "/v1/audit"

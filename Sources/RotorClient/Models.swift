@@ -154,11 +154,14 @@ package struct TriggerSummary: Named {
     package var createdAt: Date
     /// The signing secret: only in the answer that made the trigger.
     package var secret: String?
+    /// Until when the secret it replaced still verifies, after a roll.
+    package var previousSecretExpiresAt: Date?
 
     enum CodingKeys: String, CodingKey {
         case id, url, scheme, description, secret
         case credentialIDs = "credential_ids"
         case createdAt = "created_at"
+        case previousSecretExpiresAt = "previous_secret_expires_at"
     }
 }
 

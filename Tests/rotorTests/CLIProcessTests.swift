@@ -138,6 +138,14 @@ import Testing
         let subscription = try #require(madeSubscription.output.firstMatch(of: /sub_[0-9a-z]+/).map { String($0.output) }, "\(madeSubscription)")
         let subscriptionSecret = try #require(
             madeSubscription.output.firstMatch(of: /signing secret \(shown this once\): (\S+)/).map { String($0.output.1) }, "\(madeSubscription)")
+        // A roll prints a new secret once; the old one keeps verifying for the overlap.
+        let rolled = try await sandbox.rotor(["triggers", "roll-secret", "ci hook", "--overlap", "PT1H", "--output", "json"])
+        let rolledSecret = try #require(rolled.json["secret"] as? String, "\(rolled)")
+        #expect(rolledSecret != triggerSecret && rolledSecret.count >= 32)
+        #expect(rolled.json["previous_secret_expires_at"] as? String != nil, "\(rolled)")
+        let rolledText = try await sandbox.rotor(["triggers", "roll-secret", trigger, "--overlap", "PT0S"])
+        #expect(rolledText.status == 0 && rolledText.output.contains("signing secret (shown this once): ") && rolledText.output.contains("the old secret no longer verifies"), "\(rolledText)")
+        #expect(try await sandbox.rotor(["triggers", "roll-secret", "ci hook", "--overlap", "P30D"]).status == 1)
         // Refused with the server's field error, and nothing made.
         let bad = try await sandbox.rotor(["subscriptions", "create", "https://example.com/other", "--event", "job.exploded"])
         #expect(bad.status == 1 && bad.errors.contains("events"), "\(bad)")

@@ -6,8 +6,8 @@ import RotorClient
 struct TriggersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "triggers",
-        abstract: "Create, list, show and delete inbound triggers (signed hooks that start rotations).",
-        subcommands: [Create.self, List.self, Show.self, Delete.self]
+        abstract: "Create, list, show, roll and delete inbound triggers (signed hooks that start rotations).",
+        subcommands: [Create.self, List.self, Show.self, RollSecret.self, Delete.self]
     )
 
     static func rows(_ triggers: [TriggerSummary]) -> [[String]] {
@@ -65,6 +65,32 @@ struct TriggersCommand: AsyncParsableCommand {
                         ("id", trigger.id), ("scheme", trigger.scheme), ("hook", trigger.url), ("description", trigger.description),
                         ("credentials", (trigger.credentialIDs ?? []).joined(separator: ", ")), ("created", "\(Age.since(trigger.createdAt)) ago"),
                     ])
+                }
+            }
+        }
+    }
+
+    struct RollSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "roll-secret",
+            abstract: "Give a trigger a new signing secret, printed this once; the old one verifies for the overlap.")
+        @Argument(help: "The trigger's id or description.") var trigger: String
+        @Option(help: ArgumentHelp("How long the old secret still verifies (ISO 8601, at most P7D; default PT24H).", valueName: "duration"))
+        var overlap: String?
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            try await self.client.run { client, out in
+                let id = try await client.resolve(self.trigger, TriggerSummary.self)
+                let body = try JSONSerialization.data(withJSONObject: self.overlap.map { ["overlap": $0] } ?? [String: String]())
+                let (trigger, json) = try await client.fetch(TriggerSummary.self, .rollTriggerSecret, id: id, body: body)
+                out.show(json) {
+                    [
+                        "\(trigger.id) signing secret (shown this once): \(trigger.secret ?? "?")",
+                        trigger.previousSecretExpiresAt.flatMap { $0 > Date() ? $0 : nil }.map {
+                            "the old secret verifies until \($0.formatted(.iso8601)) (\(Age.until($0)))"
+                        } ?? "the old secret no longer verifies",
+                    ]
                 }
             }
         }
