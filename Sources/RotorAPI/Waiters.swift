@@ -175,9 +175,8 @@ public final class Waiters<Key: Hashable & Sendable>: Sendable {
     }
 
     private func setTimer(for instant: ContinuousClock.Instant) {
-        let remaining = ContinuousClock.now.duration(to: instant)
-        let nanoseconds = max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
-        MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(nanoseconds)) { self.timerFired(set: instant) }
+        let remaining = max(.zero, ContinuousClock.now.duration(to: instant))
+        MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: TimeAmount(remaining)) { self.timerFired(set: instant) }
     }
 
     /// Ends the waits whose deadline has passed and sets the timer for the next (``deadlineSlack``

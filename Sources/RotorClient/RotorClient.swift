@@ -46,7 +46,7 @@ package final class RotorClient: Sendable {
         configuration.redirectConfiguration = .disallow
         // A closed port fails at once rather than being retried until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .nanoseconds(Self.nanoseconds(connectTimeout ?? timeout))
+        configuration.timeout.connect = TimeAmount(connectTimeout ?? timeout)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -82,7 +82,7 @@ package final class RotorClient: Sendable {
         let status: Int
         let bytes: ByteBuffer
         do {
-            let response = try await self.http.execute(request, timeout: .nanoseconds(Self.nanoseconds(limit)))
+            let response = try await self.http.execute(request, timeout: TimeAmount(limit))
             status = Int(response.status.code)
             bytes = try await response.body.collect(upTo: 16 << 20)
         } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
@@ -155,10 +155,6 @@ package final class RotorClient: Sendable {
     private static func reason(_ error: any Error) -> String {
         let text = String(describing: error)
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     private static func encode(_ text: String) -> String {

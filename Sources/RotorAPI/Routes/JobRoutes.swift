@@ -37,10 +37,12 @@ enum JobRoutes {
             let after = try self.afterSequence(request)
             let wait = try KeyLongPoll.waitSeconds(request)
             let job = try await self.readJob(id, request, services)
+            guard wait > 0 else { return try await self.events(of: job, after: after ?? 0, services).response }
+            // Each look reads the job again (the first after the long-poll has registered, so that
+            // a move in between still wakes it): whether it is over decides what is news.
             let page: @Sendable () async throws -> (response: Response, isNews: Bool) = {
-                try await self.events(id, after: after ?? 0, request, services)
+                try await self.events(of: try await self.readJob(id, request, services), after: after ?? 0, services)
             }
-            guard wait > 0 else { return try await page().response }
             // A job's moves to another step or state wake its credential's waiters
             // (``Store/observeServedKeys(_:)``), its end included: the events come with them.
             return try await KeyLongPoll.answer(
@@ -75,11 +77,10 @@ enum JobRoutes {
         return job
     }
 
-    /// The job's events after sequence number `after`, and whether that is news to a waiting
+    /// `job`'s events after sequence number `after`, and whether that is news to a waiting
     /// caller: there are some, or the job is over.
-    private static func events(_ id: JobID, after: Int, _ request: Request, _ services: RotationServices) async throws -> (response: Response, isNews: Bool) {
-        let job = try await self.readJob(id, request, services)
-        let events = try await services.store.events(id).filter { $0.seq > after }
+    private static func events(of job: Job, after: Int, _ services: RotationServices) async throws -> (response: Response, isNews: Bool) {
+        let events = try await services.store.events(job.id).filter { $0.seq > after }
         return (try Response.json(ListResponse(data: events, nextCursor: nil)), !events.isEmpty || job.state.isTerminal)
     }
 

@@ -106,8 +106,7 @@ final class ServerLoad: Sendable {
     /// Waits for a slot for a request ``beginRequest()`` queued; false (not counted) when none
     /// came free within ``admissionWait``.
     func waitForSlot(_ ticket: Int) async -> Bool {
-        let (seconds, attoseconds) = self.admissionWait.components
-        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+        let timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: TimeAmount(self.admissionWait)) {
             self.giveUp(ticket)
         }
         let admitted = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
