@@ -24,9 +24,10 @@ public typealias KeyWaiters = Waiters<CredentialID>
 /// whose time is up; a wait that ends sooner leaves its deadline in the heap, to be dropped when
 /// it comes due. (A timer per waiter, cancelled when the waiter wakes, cost NIO a linear search
 /// of its scheduled tasks per cancel: with 10,000 waits, a tenth of a second of CPU just as the
-/// answers were due.) When a job with many waiters finishes, they share one
-/// read of it and one encoding of the answer (``sharedTerminalRead(_:_:)``). It ends on the job's notification, a `nil` notification (anything may
-/// have finished: look again), its deadline, or its client going away.
+/// answers were due.) When a job with many waiters finishes, they share one read of it and one
+/// encoding of the answer (``sharedTerminalRead(_:_:)``). A wait ends on the job's notification, a
+/// `nil` notification (anything may have finished: look again), its deadline, or its client
+/// going away.
 public final class Waiters<Key: Hashable & Sendable>: Sendable {
     /// One registration: ``wait(until:disconnect:)`` once, then ``cancel()`` (idempotent).
     public struct Ticket: Sendable {
