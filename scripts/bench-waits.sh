@@ -9,14 +9,19 @@
 # each answered within 100 ms of its job's end. The script exits non-zero only if a wait fails or
 # is never answered; BENCH_ENFORCE=1 makes a missed target fail it too.
 #
+# The jobs' grace periods end evenly over END_SPREAD seconds (default 10), as rotations started
+# apart do; END_SPREAD=0 ends all 100 within about a second, a thundering herd of 10,000 answers.
+#
 # Usage: scripts/bench-waits.sh                      (10,000 waits on 100 jobs over 10 tokens)
 #        WAITS=2000 JOBS=20 TOKENS=2 scripts/bench-waits.sh
+#        END_SPREAD=0 scripts/bench-waits.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WAITS=${WAITS:-10000}
 JOBS=${JOBS:-100}
 TOKENS=${TOKENS:-10}
+END_SPREAD=${END_SPREAD:-10}
 
 echo "==> building rotor (release)" >&2
 swift build -c release --product rotor >&2
@@ -27,6 +32,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-"$bin" waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" | tee "$out" || status=$?
+"$bin" waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" --end-spread "$END_SPREAD" | tee "$out" || status=$?
 ((status == 0)) || exit "$status"
 if [[ ${BENCH_ENFORCE:-0} == 1 ]] && grep -q "targets missed" "$out"; then exit 1; fi
