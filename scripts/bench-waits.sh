@@ -15,6 +15,7 @@
 # Usage: scripts/bench-waits.sh                      (10,000 waits on 100 jobs over 10 tokens)
 #        WAITS=2000 JOBS=20 TOKENS=2 scripts/bench-waits.sh
 #        END_SPREAD=0 scripts/bench-waits.sh
+#        GRACE=20 END_SPREAD=30 scripts/bench-waits.sh   (GRACE + END_SPREAD <= 50: the waits are PT60S)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ WAITS=${WAITS:-10000}
 JOBS=${JOBS:-100}
 TOKENS=${TOKENS:-10}
 END_SPREAD=${END_SPREAD:-10}
+GRACE=${GRACE:-40}
 
 echo "==> building rotor (release)" >&2
 swift build -c release --product rotor >&2
@@ -32,6 +34,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-"$bin" waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" --end-spread "$END_SPREAD" | tee "$out" || status=$?
+"$bin" waits --waits "$WAITS" --jobs "$JOBS" --tokens "$TOKENS" --end-spread "$END_SPREAD" --grace "$GRACE" | tee "$out" || status=$?
 ((status == 0)) || exit "$status"
 if [[ ${BENCH_ENFORCE:-0} == 1 ]] && grep -q "targets missed" "$out"; then exit 1; fi

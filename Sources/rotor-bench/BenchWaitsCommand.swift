@@ -36,6 +36,14 @@ struct BenchWaitsCommand: AsyncParsableCommand {
     @Option(help: "The jobs' grace period in seconds: long enough to open every wait and watch.") var grace = 40
     @Option(help: "Seconds over which the jobs' grace periods end, evenly (0: all at once, the thundering herd).") var endSpread = 10.0
 
+    func validate() throws {
+        // Every wait is PT60S and opening them takes several seconds: the last job must end
+        // well before the first wait runs out.
+        guard Double(self.grace) + self.endSpread <= 50, self.endSpread >= 0 else {
+            throw ValidationError("--grace plus --end-spread must be at most 50 seconds (the waits are PT60S); got \(self.grace) + \(self.endSpread)")
+        }
+    }
+
     func run() async throws {
         try await withChildRotor(name: "bench-waits") { fake, server, base, admin in
 
