@@ -182,7 +182,7 @@ public struct RotorAssembly: Sendable {
             self.postgres = nil
             // Before the database is opened: a second `serve` on it stops here.
             self.dataDirectoryLock = try DataDirectoryLock(settings.dataDirectory)
-            self.store = try await Self.openSQLite(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
+            self.store = try await SQLiteStore.connect(path: DataDirectory.path(settings.dataDirectory, "rotor.sqlite"), keyring: settings.keyring)
         }
         self.metrics = settings.metrics
         let metricsFactory = RotorMetrics.factory(registry: settings.metrics)
@@ -373,12 +373,6 @@ public struct RotorAssembly: Sendable {
             providers[provider.kind] = provider
         }
         return providers
-    }
-
-    private static func openSQLite(path: String, keyring: Keyring) async throws -> SQLiteStore {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
-        }
     }
 
     /// This data directory's instance name, kept in `instance-id`. Leases carry it, so a restarted

@@ -77,6 +77,22 @@ public final class SQLiteStore: Store {
         self.reads.close()
     }
 
+    /// Opens the store as ``init(path:keyring:)`` does, on a thread of its own, for callers in async
+    /// code (named like `PostgresStore.connect`).
+    ///
+    /// Opening migrates the file and syncs every step: tens of milliseconds of waiting on the
+    /// disk. On one of Swift's concurrency threads that wait holds up every task behind it (STYLE.md
+    /// rule 9), and on Linux a `DispatchQueue.global()` worker is no better: Swift's tasks run
+    /// on the same pool, which adds a thread for a blocked one only when its monitor next looks,
+    /// so a test run that opened dozens of stores at once stalled every task for seconds.
+    public static func connect(path: String, keyring: Keyring) async throws -> SQLiteStore {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
+            thread.name = "rotor.store.open"
+            thread.start()
+        }
+    }
+
     /// Reader threads: two keep a slow read (a long list) from holding up the point reads
     /// behind it; more than the cores would only contend for them.
     static let readThreads = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))

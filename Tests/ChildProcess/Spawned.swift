@@ -74,12 +74,17 @@ public final class Spawned: @unchecked Sendable {
     }()
 
     /// Runs `executable` to its end (a short, local program) and returns its exit status.
+    ///
+    /// Polls with `Task.sleep`: a test blocked in a wait would hold one of Swift's two
+    /// concurrency threads (on Linux, of the dispatch pool they share) and with it every other
+    /// test running at the same time, which is what left in-process HTTP tests timing out at the
+    /// start of a run.
     @discardableResult
     public static func run(
         _ executable: String, _ arguments: [String], output: String? = nil, errors: String? = nil, directory: String? = nil
-    ) throws -> Int32 {
+    ) async throws -> Int32 {
         let child = try Spawned(executable: executable, arguments: arguments, output: output, errors: errors, directory: directory)
-        child.waitUntilExit()
+        while child.isRunning { try await Task.sleep(for: .milliseconds(2)) }
         return child.terminationStatus
     }
 
@@ -108,6 +113,4 @@ public final class Spawned: @unchecked Sendable {
     /// SIGINT.
     public func interrupt() { if self.isRunning { kill(self.processIdentifier, SIGINT) } }
 
-    /// Waits for the end, polling without blocking a thread for long.
-    public func waitUntilExit() { while self.isRunning { usleep(10_000) } }
 }

@@ -11,12 +11,12 @@ struct GitHubSigner: Sendable {
     /// What GitHub would name the key.
     let identifier: String
 
-    init(identifier: String = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a") throws {
+    init(identifier: String = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a") async throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-gh-\(UUID().uuidString)")
         self.identifier = identifier
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        try self.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"])
-        try self.openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"])
+        try await self.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"])
+        try await self.openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"])
     }
 
     /// The public key, PEM.
@@ -38,10 +38,10 @@ struct GitHubSigner: Sendable {
     }
 
     /// `Github-Public-Key-Signature` for `body`: base64 of the DER signature.
-    func sign(_ body: [UInt8]) throws -> String {
+    func sign(_ body: [UInt8]) async throws -> String {
         let name = UUID().uuidString
         try Data(body).write(to: self.directory.appendingPathComponent(name))
-        try self.openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", name + ".sig", name])
+        try await self.openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", name + ".sig", name])
         return try Data(contentsOf: self.directory.appendingPathComponent(name + ".sig")).base64EncodedString()
     }
 
@@ -49,8 +49,8 @@ struct GitHubSigner: Sendable {
         try? FileManager.default.removeItem(at: self.directory)
     }
 
-    private func openssl(_ arguments: [String]) throws {
-        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: self.directory.path)
+    private func openssl(_ arguments: [String]) async throws {
+        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: self.directory.path)
         try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 }

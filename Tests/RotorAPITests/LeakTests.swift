@@ -15,17 +15,17 @@ import Testing
         return Array(try JSONSerialization.data(withJSONObject: items))
     }
 
-    static func headers(_ signer: GitHubSigner, _ body: [UInt8]) throws -> [(String, String)] {
-        [("Github-Public-Key-Identifier", signer.identifier), ("Github-Public-Key-Signature", try signer.sign(body)), ("Content-Type", "application/json")]
+    static func headers(_ signer: GitHubSigner, _ body: [UInt8]) async throws -> [(String, String)] {
+        [("Github-Public-Key-Identifier", signer.identifier), ("Github-Public-Key-Signature", try await signer.sign(body)), ("Content-Type", "application/json")]
     }
 
     @Test("a leaked current key starts an emergency rotation (trigger leak, grace 0) that succeeds; an unknown token is false_positive; afterwards the old key no longer matches and the new one does")
     func leakRotates() async throws {
-        let signer = try GitHubSigner()
+        let signer = try await GitHubSigner()
         defer { signer.remove() }
         try await LiveRotor.run(githubKeys: try signer.keySet()) { rotor in
             let body = try Self.report([(rotor.apiKey, "vultr_api_key"), ("not-a-key-we-manage", "generic")])
-            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try Self.headers(signer, body))
+            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try await Self.headers(signer, body))
             #expect(reply.status == .ok, "\(reply.body)")
             let labels = try #require(reply.json as? [[String: String]])
             #expect(labels == [
@@ -57,7 +57,7 @@ import Testing
             // The index moved with the rotation's commit.
             let newKey = try await rotor.store.credentialSecrets(rotor.credential.id).current.reveal()
             let again = try Self.report([(rotor.apiKey, "vultr_api_key"), (newKey, "vultr_api_key")])
-            let second = try await rotor.send(.POST, "/v1/leaks/github", body: again, headers: try Self.headers(signer, again))
+            let second = try await rotor.send(.POST, "/v1/leaks/github", body: again, headers: try await Self.headers(signer, again))
             #expect((second.json as? [[String: String]])?.map { $0["label"] } == ["false_positive", "true_positive"])
             let secondJob = try #require(try await rotor.allJobs().first { $0.id != job.id })
             #expect(try await rotor.finished(secondJob.id.rawValue)["state"] as? String == "succeeded")
@@ -66,11 +66,11 @@ import Testing
 
     @Test("an unknown token is labelled false_positive and starts nothing")
     func unknownToken() async throws {
-        let signer = try GitHubSigner()
+        let signer = try await GitHubSigner()
         defer { signer.remove() }
         try await LiveRotor.run(githubKeys: try signer.keySet()) { rotor in
             let body = try Self.report([("ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "github_personal_access_token")])
-            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try Self.headers(signer, body))
+            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try await Self.headers(signer, body))
             #expect(reply.status == .ok)
             #expect((reply.json as? [[String: String]])?.first?["label"] == "false_positive")
             #expect(try await rotor.allJobs().isEmpty)
@@ -79,7 +79,7 @@ import Testing
 
     @Test("a leak of a credential with an active job joins that job and takes its grace period out")
     func joinsActiveJob() async throws {
-        let signer = try GitHubSigner()
+        let signer = try await GitHubSigner()
         defer { signer.remove() }
         try await LiveRotor.run(githubKeys: try signer.keySet()) { rotor in
             // Slow verification keeps the job before grace (the old key still current) while the report arrives.
@@ -87,7 +87,7 @@ import Testing
             let started = try await rotor.api(.POST, "/v1/jobs", json: #"{"credential_id":"\#(rotor.credential.id)","grace_period":"PT1H"}"#)
             let active = try #require(started.object["id"] as? String)
             let body = try Self.report([(rotor.apiKey, "vultr_api_key")])
-            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try Self.headers(signer, body))
+            let reply = try await rotor.send(.POST, "/v1/leaks/github", body: body, headers: try await Self.headers(signer, body))
             #expect((reply.json as? [[String: String]])?.first?["label"] == "true_positive")
             #expect(try await rotor.allJobs().map(\.id.rawValue) == [active])
             rotor.fake.setLatency(.zero)
@@ -103,18 +103,18 @@ import Testing
 
     @Test("a changed byte, a signature by another key, an unknown key id, or missing headers get 401 signature_invalid and start nothing")
     func badSignatures() async throws {
-        let signer = try GitHubSigner()
-        let stranger = try GitHubSigner(identifier: "stranger")
+        let signer = try await GitHubSigner()
+        let stranger = try await GitHubSigner(identifier: "stranger")
         defer { signer.remove(); stranger.remove() }
         try await LiveRotor.run(githubKeys: try signer.keySet()) { rotor in
             let body = try Self.report([(rotor.apiKey, "vultr_api_key")])
-            let good = try Self.headers(signer, body)
+            let good = try await Self.headers(signer, body)
             var changed = body
             changed[changed.count - 3] ^= 0x01
             let cases: [(String, [UInt8], [(String, String)])] = [
                 ("changed byte", changed, good),
-                ("another key's signature", body, [good[0], ("Github-Public-Key-Signature", try stranger.sign(body)), good[2]]),
-                ("unknown key id", body, [("Github-Public-Key-Identifier", "stranger"), ("Github-Public-Key-Signature", try stranger.sign(body)), good[2]]),
+                ("another key's signature", body, [good[0], ("Github-Public-Key-Signature", try await stranger.sign(body)), good[2]]),
+                ("unknown key id", body, [("Github-Public-Key-Identifier", "stranger"), ("Github-Public-Key-Signature", try await stranger.sign(body)), good[2]]),
                 ("no signature", body, [good[0], good[2]]),
                 ("no identifier", body, [good[1], good[2]]),
                 ("not base64", body, [good[0], ("Github-Public-Key-Signature", "%%%"), good[2]]),
@@ -127,7 +127,7 @@ import Testing
             #expect(try await rotor.allJobs().isEmpty)
             // A signed body that is not a report is checked after the signature: 400/422, nothing started.
             let notJSON = Array("{oops".utf8)
-            #expect(try await rotor.send(.POST, "/v1/leaks/github", body: notJSON, headers: try Self.headers(signer, notJSON)).status == .badRequest)
+            #expect(try await rotor.send(.POST, "/v1/leaks/github", body: notJSON, headers: try await Self.headers(signer, notJSON)).status == .badRequest)
             #expect(try await rotor.allJobs().isEmpty)
         }
     }
@@ -142,14 +142,14 @@ import Testing
     }
 
     @Test("GitHub's key file: every listed key verifies; bad files are refused naming the problem")
-    func keyFile() throws {
-        let current = try GitHubSigner(identifier: "current")
-        let older = try GitHubSigner(identifier: "older")
+    func keyFile() async throws {
+        let current = try await GitHubSigner(identifier: "current")
+        let older = try await GitHubSigner(identifier: "older")
         defer { current.remove(); older.remove() }
         let set = try current.keySet(others: [older])
         #expect(set.identifiers == ["current", "older"])
         let message = Array("payload".utf8)
-        let signature = try #require(Data(base64Encoded: try older.sign(message)))
+        let signature = try #require(Data(base64Encoded: try await older.sign(message)))
         #expect(set.key("older")?.isValidSignature(Array(signature), for: message) == true)
         #expect(set.key("current")?.isValidSignature(Array(signature), for: message) == false)
 

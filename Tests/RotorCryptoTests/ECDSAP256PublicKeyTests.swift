@@ -12,21 +12,21 @@ import Testing
         var signature: [UInt8]
     }
 
-    private static func openssl(_ arguments: [String], in directory: URL) throws {
-        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
+    private static func openssl(_ arguments: [String], in directory: URL) async throws {
+        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
         try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 
     /// A fresh P-256 (or `curve`) key pair, and a signature over a GitHub-style payload.
-    private static func makeKeyPair(curve: String = "prime256v1") throws -> Fixture {
+    private static func makeKeyPair(curve: String = "prime256v1") async throws -> Fixture {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let message = Array(
             #"[{"token":"rtr_abc","type":"rotor_api_key","url":"https://example.com","source":"content"}]"#.utf8)
         try Data(message).write(to: directory.appendingPathComponent("msg"))
-        try openssl(["ecparam", "-name", curve, "-genkey", "-noout", "-out", "k.pem"], in: directory)
-        try openssl(["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
-        try openssl(["dgst", "-sha256", "-sign", "k.pem", "-out", "sig.der", "msg"], in: directory)
+        try await openssl(["ecparam", "-name", curve, "-genkey", "-noout", "-out", "k.pem"], in: directory)
+        try await openssl(["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
+        try await openssl(["dgst", "-sha256", "-sign", "k.pem", "-out", "sig.der", "msg"], in: directory)
         return Fixture(
             publicKeyPEM: try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8),
             message: message,
@@ -34,16 +34,16 @@ import Testing
         )
     }
 
-    @Test func acceptsAValidSignature() throws {
-        let fixture = try Self.makeKeyPair()
+    @Test func acceptsAValidSignature() async throws {
+        let fixture = try await Self.makeKeyPair()
         let key = try ECDSAP256PublicKey(pem: fixture.publicKeyPEM)
         #expect(key.isValidSignature(fixture.signature, for: fixture.message))
         // Any collection of bytes works as the message.
         #expect(key.isValidSignature(fixture.signature, for: fixture.message[...]))
     }
 
-    @Test func rejectsAChangedMessage() throws {
-        let fixture = try Self.makeKeyPair()
+    @Test func rejectsAChangedMessage() async throws {
+        let fixture = try await Self.makeKeyPair()
         let key = try ECDSAP256PublicKey(pem: fixture.publicKeyPEM)
         for index in [0, fixture.message.count / 2, fixture.message.count - 1] {
             var message = fixture.message
@@ -54,8 +54,8 @@ import Testing
         #expect(!key.isValidSignature(fixture.signature, for: [UInt8]()))
     }
 
-    @Test func rejectsChangedOrMalformedSignatures() throws {
-        let fixture = try Self.makeKeyPair()
+    @Test func rejectsChangedOrMalformedSignatures() async throws {
+        let fixture = try await Self.makeKeyPair()
         let key = try ECDSAP256PublicKey(pem: fixture.publicKeyPEM)
         for index in fixture.signature.indices {
             var signature = fixture.signature
@@ -68,26 +68,26 @@ import Testing
         #expect(!key.isValidSignature([UInt8](repeating: 0x30, count: 72), for: fixture.message))
     }
 
-    @Test func rejectsASignatureByAnotherKey() throws {
-        let otherSignature = try Self.makeKeyPair().signature
-        let fixture = try Self.makeKeyPair()
+    @Test func rejectsASignatureByAnotherKey() async throws {
+        let otherSignature = try await Self.makeKeyPair().signature
+        let fixture = try await Self.makeKeyPair()
         let key = try ECDSAP256PublicKey(pem: fixture.publicKeyPEM)
         #expect(!key.isValidSignature(otherSignature, for: fixture.message))
     }
 
     @Test(arguments: ["secp384r1", "secp256k1"])
-    func rejectsOtherCurves(curve: String) throws {
-        let fixture = try Self.makeKeyPair(curve: curve)
+    func rejectsOtherCurves(curve: String) async throws {
+        let fixture = try await Self.makeKeyPair(curve: curve)
         let error = #expect(throws: CryptoError.self) { try ECDSAP256PublicKey(pem: fixture.publicKeyPEM) }
         #expect(error?.code == .invalidPublicKey)
         #expect(error?.description.contains(curve) == true)
     }
 
-    @Test func rejectsNonECKeys() throws {
+    @Test func rejectsNonECKeys() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.openssl(["genpkey", "-algorithm", "ed25519", "-out", "k.pem"], in: directory)
-        try Self.openssl(["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
+        try await Self.openssl(["genpkey", "-algorithm", "ed25519", "-out", "k.pem"], in: directory)
+        try await Self.openssl(["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
         let pem = try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8)
         let error = #expect(throws: CryptoError.self) { try ECDSAP256PublicKey(pem: pem) }
         #expect(error?.description.contains("not an elliptic-curve key") == true)
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func verifiesConcurrently() async throws {
-        let fixture = try Self.makeKeyPair()
+        let fixture = try await Self.makeKeyPair()
         let key = try ECDSAP256PublicKey(pem: fixture.publicKeyPEM)
         let results = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<64 {

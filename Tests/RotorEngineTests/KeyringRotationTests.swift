@@ -40,7 +40,7 @@ import Testing
 
         // `rotor keyring add` + `rotor keyring rewrap`, offline.
         let both = try old.adding(Keyring.generateKey(id: "kek-new"), makeActive: true)
-        let result = try await EnvelopeRewrap.run(store: try SQLiteStore(path: database, keyring: both))
+        let result = try await EnvelopeRewrap.run(store: try await SQLiteStore.connect(path: database, keyring: both))
         #expect(result.isComplete)
         #expect(result.rewrapped == 2)
         #expect(result.failures.isEmpty)

@@ -76,7 +76,7 @@ struct OutboxHarness: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-outbox-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
+        let store = try await SQLiteStore.connect(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate())
         let receiver = EventReceiver(script)
         let clock = OutboxTestClock(Self.t0)
         try await HTTPServer.withRunningServer(

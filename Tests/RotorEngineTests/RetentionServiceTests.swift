@@ -26,7 +26,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-retention-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: .generate())
+        let store = try await SQLiteStore.connect(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: .generate())
         let clock = TestClock()
         let day: TimeInterval = 86_400
 

@@ -21,7 +21,7 @@ import Testing
             try await body(Database(path: directory.appendingPathComponent("rotor.sqlite").path, keyring: Keyring.generate()))
         }
 
-        func open() throws -> SQLiteStore { try SQLiteStore(path: self.path, keyring: self.keyring) }
+        func open() async throws -> SQLiteStore { try await SQLiteStore.connect(path: self.path, keyring: self.keyring) }
     }
 
     static let day: TimeInterval = 86_400
@@ -67,7 +67,7 @@ import Testing
     @Test("due by every: nothing a second early, a schedule job when last rotation (or creation) + every is reached")
     func dueByEvery() async throws {
         try await Database.with { database in
-            let store = try database.open()
+            let store = try await database.open()
             let clock = TestClock()
             let created = clock.now()
             let credential = try await Self.makeCredential(store, at: created, schedule: try Self.every("P30D"))
@@ -98,7 +98,7 @@ import Testing
     @Test("due by before_expiry: the current key's expires_at minus before_expiry")
     func dueByBeforeExpiry() async throws {
         try await Database.with { database in
-            let store = try database.open()
+            let store = try await database.open()
             let clock = TestClock()
             let now = clock.now()
             let schedule = Schedule(every: try ISODuration(parsing: "P90D"), beforeExpiry: try ISODuration(parsing: "P7D"))
@@ -124,13 +124,13 @@ import Testing
             let credentialID: CredentialID
             let firstJob: JobID
             do {
-                let store = try database.open()
+                let store = try await database.open()
                 let credential = try await Self.makeCredential(store, at: now, schedule: try Self.every("P1D"))
                 credentialID = credential.id
                 clock.advance(to: now.addingTimeInterval(Self.day))
                 // Two schedulers over the same store race for the same due rotation.
                 let first = Self.scheduler(store, clock)
-                let second = Self.scheduler(try database.open(), clock)
+                let second = Self.scheduler(try await database.open(), clock)
                 async let a = first.startDueRotations()
                 async let b = second.startDueRotations()
                 let started = await a + b
@@ -143,7 +143,7 @@ import Testing
             }
 
             // "Restart": a new store and scheduler over the same file, at the same instant.
-            let store = try database.open()
+            let store = try await database.open()
             let scheduler = Self.scheduler(store, clock)
             #expect(await scheduler.startDueRotations().isEmpty)
             #expect(try await store.jobs(JobFilter(credentialID: credentialID), PageRequest()).items.map(\.id) == [firstJob])
@@ -160,7 +160,7 @@ import Testing
     @Test("disabled credentials (and ones without a schedule) are skipped; disabling clears next_rotation_at")
     func disabledSkipped() async throws {
         try await Database.with { database in
-            let store = try database.open()
+            let store = try await database.open()
             let clock = TestClock()
             let now = clock.now()
             let unscheduled = try await Self.makeCredential(store, at: now, schedule: nil)
@@ -186,7 +186,7 @@ import Testing
     @Test("the run loop sleeps on the clock and starts a job when time reaches the due time")
     func runLoopWakesOnClock() async throws {
         try await Database.with { database in
-            let store = try database.open()
+            let store = try await database.open()
             let clock = TestClock()
             let credential = try await Self.makeCredential(store, at: clock.now(), schedule: try Self.every("PT1H"))
             let started = AsyncStream<JobID>.makeStream()

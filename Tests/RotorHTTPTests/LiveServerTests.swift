@@ -38,7 +38,7 @@ import Testing
     @Test("AsyncHTTPClient gets answers over a real socket")
     func asyncHTTPClient() async throws {
         try await self.withServer { port in
-            let hello = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            let hello = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(30))
             #expect(hello.status == .ok)
             #expect(String(buffer: try await hello.body.collect(upTo: 1024)) == "hello")
             #expect(hello.headers["X-Request-Id"].count == 1)
@@ -46,11 +46,11 @@ import Testing
             var post = HTTPClientRequest(url: "http://127.0.0.1:\(port)/echo")
             post.method = .POST
             post.body = .bytes(ByteBuffer(string: String(repeating: "x", count: 60_000)))
-            let echoed = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+            let echoed = try await HTTPClient.shared.execute(post, timeout: .seconds(30))
             #expect(echoed.status == .ok)
             #expect(try await echoed.body.collect(upTo: 100_000).readableBytes == 60_000)
 
-            let missing = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/missing"), timeout: .seconds(5))
+            let missing = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/missing"), timeout: .seconds(30))
             #expect(missing.status == .notFound)
             #expect(missing.headers["Content-Type"] == ["application/problem+json"])
         }
@@ -62,7 +62,7 @@ import Testing
             var post = HTTPClientRequest(url: "http://127.0.0.1:\(port)/echo")
             post.method = .POST
             post.body = .bytes(ByteBuffer(string: String(repeating: "x", count: 4096)))
-            let response = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+            let response = try await HTTPClient.shared.execute(post, timeout: .seconds(30))
             #expect(response.status == .payloadTooLarge)
             let body = String(buffer: try await response.body.collect(upTo: 4096))
             #expect(body.contains(#""code":"payload_too_large""#))
@@ -215,7 +215,7 @@ import Testing
                 #expect(response.header("Connection") == "close")
                 #expect(try await connection.isClosedByServer())
             }
-            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(30))
             #expect(after.status == .ok)
         }
     }
@@ -452,7 +452,7 @@ import Testing
                 return try await connection.isClosedByServer()
             }
             #expect(closed)
-            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(5))
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hello"), timeout: .seconds(30))
             #expect(after.status == .ok)
         }
     }

@@ -30,7 +30,9 @@ import Darwin
         }
 
         /// Whatever has been written so far.
-        func available() -> String {
+        func available() -> String { String(decoding: self.availableBytes(), as: UTF8.self) }
+
+        func availableBytes() -> [UInt8] {
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -38,7 +40,7 @@ import Darwin
                 guard count > 0 else { break }
                 bytes.append(contentsOf: chunk[..<count])
             }
-            return String(decoding: bytes, as: UTF8.self)
+            return bytes
         }
     }
 
@@ -110,14 +112,37 @@ import Darwin
         let start = ContinuousClock.now
         for _ in 0..<120_000 { sink.write(line, urgent: true) }  // 12 MB: past the pipe and the 8 MiB bound
         #expect(ContinuousClock.now - start < .seconds(5), "writers waited for the descriptor")
-        var received = ""
+        // Once the reader drains the pipe the sink writes up to 8 MiB into it: only each new chunk
+        // (and the end of the one before, where the notice may start) is searched, not all of
+        // it again every time, which kept a concurrency thread busy for seconds.
+        let notice = Array("log line(s) dropped".utf8)
+        var tail: [UInt8] = []
+        var found = false
         for _ in 0..<200 {
-            received += pipe.available()
-            if received.contains("dropped") { break }
+            let window = tail + pipe.availableBytes()
+            if Self.bytes(window, contain: notice) {
+                found = true
+                break
+            }
+            tail = Array(window.suffix(notice.count))
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(received.contains("log line(s) dropped"))
+        #expect(found, "no line said that lines were dropped")
         withExtendedLifetime(sink) {}
+    }
+
+    /// Whether `needle` occurs in `haystack` (megabytes of it: no `String` search).
+    private static func bytes(_ haystack: [UInt8], contain needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                for start in 0...(hay.count - pin.count)
+                where hay[start] == pin[0] && memcmp(hay.baseAddress! + start, pin.baseAddress!, pin.count) == 0 {
+                    return true
+                }
+                return false
+            }
+        }
     }
 
     @Test("lines from many threads at once arrive whole, each thread's in its order")

@@ -94,13 +94,13 @@ import Testing
             #expect(refused?.body.contains(#""code":"unavailable""#) == true)
             // Answered while both held requests still hold their slots (they wait for the gate).
             #expect(ContinuousClock.now - start < .seconds(10))
-            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(30))
             #expect(health.status == .ok)
 
             gate.open.store(true, ordering: .relaxed)
             for task in held + parked { #expect(try await task.value == .ok) }
             // Room again once they are answered.
-            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(5))
+            let after = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold"), timeout: .seconds(30))
             #expect(after.status == .ok)
         }
     }

@@ -20,7 +20,7 @@ struct PostgresAuditTests {
 
     @Test("the same records give the same chain, hash for hash, on SQLite and PostgreSQL")
     func sameChainAsSQLite() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         defer { fixture.cleanup() }
         try await PostgresStoreTests().withInstances(1) { stores, _ in
             let records = [

@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test("the TLS configuration trusts only sslrootcert's CA, checks the host name except with verify-ca, and names an unreadable file")
-    func configuration() throws {
+    func configuration() async throws {
         #expect(try PostgresURL(parsing: "postgres://r@h/d?sslmode=disable").makeTLSConfiguration() == nil)
         let system = try #require(try PostgresURL(parsing: "postgres://r@h/d?sslmode=require").makeTLSConfiguration())
         #expect(system.certificateVerification == .fullVerification)
@@ -44,7 +44,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let caPath = directory.appendingPathComponent("ca.pem").path
         // A fixed self-signed certificate is enough here: only its parsing matters.
-        try PostgresTLSTests.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        try await PostgresTLSTests.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", directory.appendingPathComponent("ca.key").path, "-out", caPath, "-days", "1", "-subj", "/CN=Rotor test DB CA"])
         let pinned = try #require(try PostgresURL(parsing: "postgres://r@h/d?sslrootcert=\(caPath)").makeTLSConfiguration())
         #expect(pinned.certificateVerification == .fullVerification)
@@ -78,8 +78,8 @@ struct PostgresTLSTests {
     static let logger = Logger(label: "rotor.tls-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Runs `openssl` with `arguments` (a short, local computation) and waits for it.
-    static func run(_ arguments: [String], executable: String = "/usr/bin/openssl") throws {
-        guard try Spawned.run(executable, arguments) == 0 else { throw PostgresStoreError("\(executable) \(arguments.first ?? "") failed") }
+    static func run(_ arguments: [String], executable: String = "/usr/bin/openssl") async throws {
+        guard try await Spawned.run(executable, arguments) == 0 else { throw PostgresStoreError("\(executable) \(arguments.first ?? "") failed") }
     }
 
     /// Runs `command` and returns its standard output once it has exited or printed `marker`,
@@ -106,15 +106,15 @@ struct PostgresTLSTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         for ca in ["ca", "other-ca"] {
-            try Self.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            try await Self.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", path("\(ca).key"), "-out", path("\(ca).pem"), "-days", "1", "-subj", "/CN=Rotor test \(ca)"])
         }
         // Named `localhost` only: NIOSSL accepts an IP address in the certificate for whatever name
         // the client connected by, so the name check is seen only when connecting by address.
         try Data("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".utf8).write(to: URL(fileURLWithPath: path("server.ext")))
-        try Self.run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        try await Self.run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=localhost"])
-        try Self.run(["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-set_serial", "7",
+        try await Self.run(["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-set_serial", "7",
             "-out", path("server.pem"), "-days", "1", "-extfile", path("server.ext")])
 
         let script = Self.repository.appendingPathComponent("scripts/postgres-test-server.sh").path

@@ -14,7 +14,7 @@ enum VultrAdapter: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     var testDescription: String { self.rawValue }
 
-    func make(baseURL: String, requestTimeout: Duration = .seconds(5)) throws -> any Provider {
+    func make(baseURL: String, requestTimeout: Duration = .seconds(30)) throws -> any Provider {
         switch self {
         case .native:
             VultrProvider(baseURL: baseURL, requestTimeout: requestTimeout)

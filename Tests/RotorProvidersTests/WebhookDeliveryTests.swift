@@ -198,7 +198,7 @@ final class Receiver: Sendable {
             let policy = try OutboundPolicy(parsing: "127.0.0.0/8")
             // The first answer is denied; the second, allowed, is the one connected to.
             let answer = try await OutboundHTTP(policy: policy, resolver: FixedResolver(answers: ["rebind.example": ["10.1.2.3", "127.0.0.1"]]))
-                .execute(HTTPClientRequest(url: "http://rebind.example:\(port)/ready"), timeout: .seconds(5))
+                .execute(HTTPClientRequest(url: "http://rebind.example:\(port)/ready"), timeout: .seconds(30))
             #expect(answer.status == 200)
         }
         let hosts = receiver.received.withLock { $0.map { $0.headers.first(name: "Host") ?? "" } }

@@ -27,7 +27,7 @@ import Testing
 
     @Test("entries page oldest first; the chain verifies, and an edited or deleted row is named")
     func chain() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         defer { fixture.cleanup() }
         for index in 1...5 {
             try await fixture.store.appendAudit(AuditStoreConformance.record("secret.read", "cred_\(index)"))

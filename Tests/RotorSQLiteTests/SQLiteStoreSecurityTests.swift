@@ -36,7 +36,7 @@ import Darwin
 
     @Test("no plaintext secret, nor its base64, appears in the database or its WAL; the files are mode 0600")
     func noPlaintextOnDisk() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         defer { fixture.cleanup() }
         let store = fixture.store
         let credential = Sample.credential(name: "secure")
@@ -78,13 +78,13 @@ import Darwin
 
     @Test("every commit is synced (synchronous = FULL), not left to the next checkpoint")
     func commitsAreSynced() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         defer { fixture.cleanup() }
         #expect(try await fixture.store.synchronousSetting() == 2)
     }
 
     @Test("an existing database file readable by others is restricted to 0600 on open")
-    func existingFileIsRestricted() throws {
+    func existingFileIsRestricted() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -92,7 +92,7 @@ import Darwin
         #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]))
         #expect(try mode(path) == 0o644)
 
-        _ = try SQLiteStore(path: path, keyring: .generate())
+        _ = try await SQLiteStore.connect(path: path, keyring: .generate())
         #expect(try mode(path) == 0o600)
     }
 }

@@ -13,7 +13,7 @@ import Testing
 
     @Test("SQLite answers a token it has read without reading the database again, until it is deleted")
     func cachedUntilDeleted() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         let store = fixture.store
         let token = APIToken(id: .generate(), name: "reader", scopes: [.jobsRead], credentialIDs: nil, expiresAt: nil, createdAt: Sample.t0)
         let digest = String(repeating: "b", count: 64)

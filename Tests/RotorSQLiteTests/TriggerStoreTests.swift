@@ -24,16 +24,16 @@ import Testing
 
     @Test("a database from before the index gets it backfilled when opened")
     func backfill() async throws {
-        let fixture = try SQLiteFixture()
+        let fixture = try await SQLiteFixture.opened()
         defer { fixture.cleanup() }
         let credential = Sample.credential()
         try await fixture.store.createCredential(credential, secrets: Sample.secrets(for: credential, current: "backfilled-key"))
         let digest = SHA256.hexDigest("backfilled-key")
         // As a database written before the column existed would look.
-        try #require(try Spawned.run("/usr/bin/sqlite3", [fixture.path, "UPDATE credentials SET current_key_sha256 = NULL;"]) == 0)
+        try #require(try await Spawned.run("/usr/bin/sqlite3", [fixture.path, "UPDATE credentials SET current_key_sha256 = NULL;"]) == 0)
         #expect(try await fixture.store.credentialIDs(currentKeySHA256: [digest]).isEmpty)
 
-        let reopened = try SQLiteStore(path: fixture.path, keyring: fixture.keyring)
+        let reopened = try await SQLiteStore.connect(path: fixture.path, keyring: fixture.keyring)
         #expect(try await reopened.credentialIDs(currentKeySHA256: [digest]) == [digest: credential.id])
     }
 }

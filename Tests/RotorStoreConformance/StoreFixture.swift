@@ -98,7 +98,7 @@ package struct StoreUnderTest: Sendable {
             let wal = (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path + "-wal")))) ?? []
             return database + wal
         }
-        self.reopen = { keyring in try SQLiteStore(path: path, keyring: keyring) }
+        self.reopen = { keyring in try await SQLiteStore.connect(path: path, keyring: keyring) }
         let cleanup = fixture.cleanup
         self.dispose = { cleanup() }
         self.execute = { sql in
@@ -233,21 +233,14 @@ package struct SQLiteFixture {
     package var directory: URL
     package var keyring: Keyring
 
-    package init(keyring: Keyring = .generate()) throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        self.path = self.directory.appendingPathComponent("rotor.sqlite").path
-        self.keyring = keyring
-        self.store = try SQLiteStore(path: self.path, keyring: keyring)
-    }
-
-    /// A fixture opened on a thread of its own, not one of Swift's few concurrency threads
-    /// (STYLE.md rule 9): opening migrates the file and syncs every step, and the suite opens
-    /// dozens at once, which would otherwise hold up every other test for seconds.
+    /// A fixture in a new temporary directory, its store opened on a thread of its own
+    /// (``SQLiteStore/connect(path:keyring:)``): the suite opens dozens at once.
     package static func opened(keyring: Keyring = .generate()) async throws -> SQLiteFixture {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteFixture(keyring: keyring) }) }
-        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("rotor.sqlite").path
+        let store = try await SQLiteStore.connect(path: path, keyring: keyring)
+        return SQLiteFixture(store: store, path: path, directory: directory, keyring: keyring)
     }
 
     package var cleanup: @Sendable () -> Void {

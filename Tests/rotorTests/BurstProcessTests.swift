@@ -123,7 +123,7 @@ struct BurstProcessTests {
     ) async throws {
         let health = try await HTTPClient.shared.execute(Self.request(port: port, "/healthz", token: nil), timeout: .seconds(2))
         #expect(health.status == .ok)
-        let read = try await HTTPClient.shared.execute(Self.request(port: port, "/v1/jobs/\(jobID)", token: token), timeout: .seconds(5))
+        let read = try await HTTPClient.shared.execute(Self.request(port: port, "/v1/jobs/\(jobID)", token: token), timeout: .seconds(30))
         #expect(read.status == .ok)
         _ = try await Self.rotate(credentialID, admin)
     }

@@ -12,11 +12,11 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct InboundTriggerProcessTests {
     /// A directory with an `openssl`-made P-256 key (`key.pem`) and GitHub's public-keys JSON
     /// listing it (`github-keys.json`, identifier `test-key`).
-    static func makeGitHubKeys() throws -> URL {
+    static func makeGitHubKeys() async throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-ghkeys-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"], in: directory)
-        try openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"], in: directory)
+        try await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"], in: directory)
+        try await openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"], in: directory)
         let pem = try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8)
         let json = try JSONSerialization.data(withJSONObject: ["public_keys": [["key_identifier": "test-key", "key": pem, "is_current": true]]])
         try json.write(to: directory.appendingPathComponent("github-keys.json"))
@@ -24,20 +24,20 @@ import Testing
     }
 
     /// `openssl dgst -sha256 -sign`, base64 of the DER signature.
-    static func sign(_ body: [UInt8], in directory: URL) throws -> String {
+    static func sign(_ body: [UInt8], in directory: URL) async throws -> String {
         try Data(body).write(to: directory.appendingPathComponent("body"))
-        try openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", "body.sig", "body"], in: directory)
+        try await openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", "body.sig", "body"], in: directory)
         return try Data(contentsOf: directory.appendingPathComponent("body.sig")).base64EncodedString()
     }
 
-    private static func openssl(_ arguments: [String], in directory: URL) throws {
-        let status = try Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
+    private static func openssl(_ arguments: [String], in directory: URL) async throws {
+        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
         try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 
     @Test("ROTOR_GITHUB_KEYS_FILE: unset leaves the intake off; a valid file is loaded; a bad one is reported")
-    func configuration() throws {
-        let keys = try Self.makeGitHubKeys()
+    func configuration() async throws {
+        let keys = try await Self.makeGitHubKeys()
         defer { try? FileManager.default.removeItem(at: keys) }
         let data = keys.appendingPathComponent("data").path
         let base = ["ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey, "ROTOR_DATA_DIR": data]
@@ -58,7 +58,7 @@ import Testing
 
     @Test("serve --sandbox: a signed hook and a GitHub leak report each rotate the registered key; the leak's job has grace 0")
     func sandbox() async throws {
-        let keys = try Self.makeGitHubKeys()
+        let keys = try await Self.makeGitHubKeys()
         defer { try? FileManager.default.removeItem(at: keys) }
         let rotor = try RotorProcessTests.RunningRotor(
             arguments: ["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir", keys.appendingPathComponent("data").path],
@@ -85,10 +85,10 @@ import Testing
 
         // GitHub reports the registered key: an emergency rotation with grace 0.
         let report = Array(try JSONSerialization.data(withJSONObject: [["token": key, "type": "vultr_api_key", "url": "https://github.com/o/r/blob/1/.env", "source": "content"]]))
-        func signed(_ body: [UInt8]) throws -> [(String, String)] {
-            [("Github-Public-Key-Identifier", "test-key"), ("Github-Public-Key-Signature", try Self.sign(body, in: keys)), ("Content-Type", "application/json")]
+        func signed(_ body: [UInt8]) async throws -> [(String, String)] {
+            [("Github-Public-Key-Identifier", "test-key"), ("Github-Public-Key-Signature", try await Self.sign(body, in: keys)), ("Content-Type", "application/json")]
         }
-        let (leakStatus, leakLabels) = try await post("/v1/leaks/github", report, try signed(report))
+        let (leakStatus, leakLabels) = try await post("/v1/leaks/github", report, try await signed(report))
         #expect(leakStatus == .ok)
         #expect((leakLabels as? [[String: Any]])?.first?["label"] as? String == "true_positive")
         #expect((leakLabels as? [[String: Any]])?.first?["token_hash"] as? String == SHA256.hexDigest(key))
@@ -99,7 +99,7 @@ import Testing
         let (_, leakDone) = try await call(.GET, "/v1/jobs/\(try #require(leakJob["id"] as? String))?wait=PT20S")
         #expect(leakDone["state"] as? String == "succeeded")
         // Rotated away, the same token is no longer a managed key.
-        let (_, again) = try await post("/v1/leaks/github", report, try signed(report))
+        let (_, again) = try await post("/v1/leaks/github", report, try await signed(report))
         #expect((again as? [[String: Any]])?.first?["label"] as? String == "false_positive")
 
         // A Standard-Webhooks-signed hook rotates it again.
@@ -119,7 +119,7 @@ import Testing
         let (_, after) = try await call(.GET, "/v1/credentials/\(credentialID)")
         #expect(after["version"] as? Int == 3)
 
-        let forged = try await post("/v1/leaks/github", report, [("Github-Public-Key-Identifier", "test-key"), ("Github-Public-Key-Signature", try Self.sign(Array("other".utf8), in: keys)), ("Content-Type", "application/json")])
+        let forged = try await post("/v1/leaks/github", report, [("Github-Public-Key-Identifier", "test-key"), ("Github-Public-Key-Signature", try await Self.sign(Array("other".utf8), in: keys)), ("Content-Type", "application/json")])
         #expect(forged.0 == .unauthorized)
         #expect(!rotor.errors.contains(key))
         rotor.process.terminate()
@@ -128,8 +128,8 @@ import Testing
 
     @Test("ROTOR_GITHUB_KEYS_FILE is read again on SIGHUP and when it changes; a file that does not parse keeps the keys in force")
     func reloadKeys() async throws {
-        let first = try Self.makeGitHubKeys()
-        let second = try Self.makeGitHubKeys()
+        let first = try await Self.makeGitHubKeys()
+        let second = try await Self.makeGitHubKeys()
         defer {
             try? FileManager.default.removeItem(at: first)
             try? FileManager.default.removeItem(at: second)
@@ -158,7 +158,7 @@ import Testing
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/leaks/github")
             request.method = .POST
             request.headers.add(name: "Github-Public-Key-Identifier", value: identifier)
-            request.headers.add(name: "Github-Public-Key-Signature", value: try Self.sign(report, in: directory))
+            request.headers.add(name: "Github-Public-Key-Signature", value: try await Self.sign(report, in: directory))
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: report))
             return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status

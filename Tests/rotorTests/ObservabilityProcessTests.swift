@@ -19,9 +19,9 @@ extension RotorProcessTests {
         var whoami = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami")
         whoami.headers.add(name: "Authorization", value: "Bearer \(ServeConfigurationTests.token)")
         whoami.headers.add(name: "X-Request-Id", value: "json-log-test-1")
-        #expect(try await HTTPClient.shared.execute(whoami, timeout: .seconds(5)).status == .ok)
+        #expect(try await HTTPClient.shared.execute(whoami, timeout: .seconds(30)).status == .ok)
 
-        let metrics = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(5))
+        let metrics = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(30))
         #expect(metrics.status == .ok)
         #expect(metrics.headers.first(name: "Content-Type")?.hasPrefix("text/plain") == true)
         let scrape = String(buffer: try await metrics.body.collect(upTo: 1 << 20))
@@ -60,7 +60,7 @@ extension RotorProcessTests {
         let port = try await rotor.port()
         // What the adversarial review sent: a percent-encoded newline, a forged line, an ANSI colour.
         let path = "/x%0A2026-12-02T10:00:00+0000%20critical%20rotor:%20forged%1B[31m%0D%7F%C2%9B"
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(30))
         #expect(response.status == .notFound)
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)

@@ -127,13 +127,13 @@ import Testing
         let token = try #require(rotor.output.firstMatch(of: /admin token: (rtr_\S+)/)?.output.1)
         #expect(try String(contentsOfFile: dataDirectory + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == String(token))
 
-        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(30))
         #expect(health.status == .ok)
         var whoami = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami")
         whoami.headers.add(name: "Authorization", value: "Bearer \(token)")
-        let identity = try await HTTPClient.shared.execute(whoami, timeout: .seconds(5))
+        let identity = try await HTTPClient.shared.execute(whoami, timeout: .seconds(30))
         #expect(identity.status == .ok)
-        let anonymous = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami"), timeout: .seconds(5))
+        let anonymous = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/whoami"), timeout: .seconds(30))
         #expect(anonymous.status == .unauthorized)
 
         rotor.process.interrupt()  // SIGINT; SIGTERM below on a second process
@@ -149,7 +149,7 @@ import Testing
             environment: ["ROTOR_ADMIN_TOKEN": ServeConfigurationTests.token, "ROTOR_MASTER_KEY": ServeConfigurationTests.masterKey]
         )
         let port = try await rotor.port()
-        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(30))
         #expect(health.status == .ok)
         rotor.process.terminate()
         #expect(try await rotor.exitStatus() == 0)
@@ -171,7 +171,7 @@ import Testing
         )
         let port = try await rotor.port()
         for _ in 0..<3 {
-            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(30))
             #expect(health.status == .ok)
         }
         #expect(rotor.process.isRunning)

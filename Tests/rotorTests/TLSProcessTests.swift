@@ -232,7 +232,7 @@ struct TLSProcessTests {
             environment: Self.environment.merging(["ROTOR_ALLOW_PLAINTEXT": "1"]) { $1 })
         let port = try await Self.port(of: allowed, host: "0.0.0.0")
         #expect(allowed.errors.contains("serving plain HTTP on a non-loopback address"))
-        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(30))
         #expect(health.status == .ok)
         allowed.process.terminate()
         #expect(try await allowed.exitStatus() == 0)

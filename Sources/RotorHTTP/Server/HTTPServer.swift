@@ -151,6 +151,11 @@ public actor HTTPServer: Service {
     private func bind(quiescing: ServerQuiescingHelper) async throws -> NIOAsyncChannel<(HTTPConnection.Channel, ClientDisconnect), Never> {
         let configuration = self.configuration
         let logger = self.logger
+        // An address literal needs no lookup: `bind(host:port:)` would call getaddrinfo, which
+        // blocks the calling concurrency thread (and, for many servers starting at once, queues
+        // them behind glibc's lock on the interface list).
+        let address = try (try? SocketAddress(ipAddress: configuration.host, port: configuration.port))
+            ?? SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
         return try await ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: Int32(configuration.backlog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -168,7 +173,7 @@ public actor HTTPServer: Service {
             // 2,048, grows as reads fill it either way). The HTTP decoder keeps its last buffer
             // while the connection is idle: 10,000 held waits took 11–14 MB less RSS with this.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .bind(to: address) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     var limits = NIOHTTPDecoderLimitConfiguration()
                     limits.maxHeaderListSize = configuration.maxHeaderSize
