@@ -96,22 +96,12 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             // (With one group of 10,000 the figures were the same; this keeps the question out.)
             let (waitCount, shards) = (self.waits, 64)
             let waiting = Task {
-                await withTaskGroup(of: Void.self) { shardGroups in
+                await withTaskGroup(of: Void.self) { group in
                     for shard in 0..<shards {
-                        shardGroups.addTask {
-                            await withTaskGroup(of: Void.self) { group in
-                                for (order, index) in stride(from: shard, to: waitCount, by: shards).enumerated() {
-                                    // Callers arrive over a second or two (about 250 every 25 ms
-                                    // over all the groups), not in one instant of 10,000 SYNs.
-                                    if order % 4 == 3 { try? await Task.sleep(for: .milliseconds(25)) }
-                                    let (job, token) = (jobs[index % jobs.count], readerTokens[index % readerTokens.count])
-                                    group.addTask {
-                                        let answer = await Self.holdWait(port: port, job: job, token: token, refused: refused)
-                                        answers.withLock { $0.append(answer) }
-                                    }
-                                }
-                            }
+                        let waits = Array(stride(from: shard, to: waitCount, by: shards)).map { index in
+                            (jobs[index % jobs.count], readerTokens[index % readerTokens.count])
                         }
+                        group.addTask { await Self.holdWaits(waits, port: port, answers: answers, refused: refused) }
                     }
                 }
             }
@@ -178,6 +168,22 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             let met = rss < 300 * 1024 && cpu < 0.05 && (latencies.last ?? .infinity) < 100 && failures.isEmpty && all.count == self.waits
             print(met ? "targets met" : "targets missed")
             if !failures.isEmpty || all.count != self.waits { throw ExitCode(1) }
+        }
+    }
+
+    /// One task group's share of the waits, each held until its answer. Callers arrive over a
+    /// second or two (about 250 every 25 ms over all the groups), not in one instant of 10,000 SYNs.
+    private static func holdWaits(
+        _ waits: [(job: JobID, token: String)], port: Int, answers: Locked<[WaitAnswer]>, refused: Locked<Int>
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            for (order, wait) in waits.enumerated() {
+                if order % 4 == 3 { try? await Task.sleep(for: .milliseconds(25)) }
+                group.addTask {
+                    let answer = await Self.holdWait(port: port, job: wait.job, token: wait.token, refused: refused)
+                    answers.withLock { $0.append(answer) }
+                }
+            }
         }
     }
 

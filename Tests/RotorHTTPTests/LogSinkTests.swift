@@ -112,15 +112,15 @@ import Darwin
         let start = ContinuousClock.now
         for _ in 0..<120_000 { sink.write(line, urgent: true) }  // 12 MB: past the pipe and the 8 MiB bound
         #expect(ContinuousClock.now - start < .seconds(5), "writers waited for the descriptor")
-        // Once the reader drains the pipe the sink writes up to 8 MiB into it: only each new chunk
-        // (and the end of the one before, where the notice may start) is searched, not all of
-        // it again every time, which kept a concurrency thread busy for seconds.
+        // Once the reader drains the pipe the sink writes up to 8 MiB into it: only each new chunk's
+        // bytes (and the end of the one before, where the notice may start) are searched, not all
+        // of it as text again every time, which kept a concurrency thread busy for seconds.
         let notice = Array("log line(s) dropped".utf8)
         var tail: [UInt8] = []
         var found = false
         for _ in 0..<200 {
             let window = tail + pipe.availableBytes()
-            if Self.bytes(window, contain: notice) {
+            if window.contains(notice) {
                 found = true
                 break
             }
@@ -129,20 +129,6 @@ import Darwin
         }
         #expect(found, "no line said that lines were dropped")
         withExtendedLifetime(sink) {}
-    }
-
-    /// Whether `needle` occurs in `haystack` (megabytes of it: no `String` search).
-    private static func bytes(_ haystack: [UInt8], contain needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
-        return haystack.withUnsafeBufferPointer { hay in
-            needle.withUnsafeBufferPointer { pin in
-                for start in 0...(hay.count - pin.count)
-                where hay[start] == pin[0] && memcmp(hay.baseAddress! + start, pin.baseAddress!, pin.count) == 0 {
-                    return true
-                }
-                return false
-            }
-        }
     }
 
     @Test("lines from many threads at once arrive whole, each thread's in its order")
