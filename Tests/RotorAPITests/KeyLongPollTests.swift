@@ -106,20 +106,25 @@ import Testing
 
     @Test("an agent's long-poll naming its instance is held at most half the liveness window, so the instance never looks silent while it waits")
     func heldWithinLiveness() async throws {
-        try await LiveRotor.run(agentLiveness: 2) { rotor in
+        try await LiveRotor.run(agentLiveness: 4) { rotor in
             let (_, key) = rotor.fake.addUser()
             let created = try await rotor.api(
                 .POST, "/v1/credentials", json: #"{"name":"agent-live","provider":"vultr","secret":"\#(key)","targets":[{"type":"agent","group":"web"}]}"#)
             let id = try #require(created.object["id"] as? String, "\(created)")
             let auth = try await Self.token(rotor, scope: .agent, credential: id)
             let started = ContinuousClock.now
+            let wallStart = Date()
             let named = try await rotor.send(
                 .GET, "/v1/credentials/\(id)/agent/key?instance=web-1&group=web&known_version=1&known_status=current&wait=PT30S", headers: auth)
             let held = ContinuousClock.now - started
             #expect(named.status == .noContent)
-            #expect(held >= .milliseconds(900) && held < .seconds(5), "held \(held) with a 2 s liveness window")
+            #expect(held >= .milliseconds(1_900) && held < .seconds(4), "held \(held) with a 4 s liveness window")
+            // Heard from again as it was answered: still live, and seen no earlier than the answer.
             let instances = try await rotor.api(.GET, "/v1/credentials/\(id)/agent/instances")
             #expect(instances.body.contains(#""live":true"#), "\(instances.body)")
+            let seen = try #require((instances.object["data"] as? [[String: Any]])?.first?["last_seen_at"] as? String, "\(instances.body)")
+            let answeredAt = try #require(try? Date(seen, strategy: .iso8601))
+            #expect(answeredAt.timeIntervalSince(wallStart) >= 1, "last seen \(seen), poll started \(wallStart)")
         }
     }
 }

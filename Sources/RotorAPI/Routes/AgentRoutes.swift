@@ -118,7 +118,14 @@ enum AgentRoutes {
         // An instance is live while it holds a long-poll: held at most half the liveness window,
         // the next fetch (which counts as hearing from it) comes before it could be judged silent.
         let held = instance == nil ? wait : min(wait, services.agentLiveness / 2)
-        return try await KeyLongPoll.answer(id, waiting: held, request, services) { try await serve(Self.versions(id, services)) }
+        return try await KeyLongPoll.answer(id, waiting: held, request, services) {
+            try await serve(Self.versions(id, services))
+        } afterHold: {
+            // It was there all along: heard from again as it is answered, so its next fetch has the
+            // whole window to arrive. Best effort: a failed mark must not cost the agent its answer.
+            guard let instance, let group else { return }
+            _ = try? await services.store.recordAgentSeen(id, instance: instance, group: group, at: services.clock.now())
+        }
     }
 
     /// The key `wanted` names (the pending one, else the current one, when it names none).

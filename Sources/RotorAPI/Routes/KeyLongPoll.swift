@@ -18,7 +18,8 @@ enum KeyLongPoll {
     static func answer(
         _ id: CredentialID, waiting seconds: TimeInterval, _ request: Request, _ services: RotationServices,
         read: @escaping @Sendable () async throws -> Response?,
-        whenWaitEnds: @escaping @Sendable () async throws -> Response = { .noContent }
+        whenWaitEnds: @escaping @Sendable () async throws -> Response = { .noContent },
+        afterHold: @escaping @Sendable () async -> Void = {}
     ) async throws -> Response {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         let ticket = services.keyWaiters.register(id)
@@ -50,10 +51,13 @@ enum KeyLongPoll {
                 ticket.cancel()
                 limits.release(holder)
             }
-            while ContinuousClock.now < deadline, !(disconnect?.hasOccurred ?? false) {
+            var answer: Response?
+            while answer == nil, ContinuousClock.now < deadline, !(disconnect?.hasOccurred ?? false) {
                 await ticket.wait(until: deadline, disconnect: disconnect)
-                if let answer = try await read() { return answer }
+                answer = try await read()
             }
+            await afterHold()
+            if let answer { return answer }
             return try await whenWaitEnds()
         }
     }
