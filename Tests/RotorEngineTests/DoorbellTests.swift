@@ -8,7 +8,7 @@ import Testing
         bell.ring()
         let clock = ContinuousClock()
         let first = await clock.measure { await bell.wait(upTo: .seconds(5)) }
-        #expect(first < .seconds(1))
+        #expect(first < .seconds(4))
         let second = await clock.measure { await bell.wait(upTo: .milliseconds(200)) }
         #expect(second >= .milliseconds(200))
     }
