@@ -19,6 +19,8 @@ public struct RotationServices: Sendable {
     public var clock: any RotorClock
     /// Requests waiting for jobs to finish, woken by the store's finished-job notifications.
     public var jobWaiters: JobWaiters
+    /// The encoded `GET /v1/jobs/{id}` answers, reused while a job is unchanged.
+    let jobAnswers = JobAnswers()
     /// Requests waiting for a credential's key to change, woken by the store's served-key notifications.
     public var keyWaiters: KeyWaiters
     /// The cap on concurrent `?wait=` requests per token.

@@ -29,7 +29,7 @@ enum JobRoutes {
         v1.get("/jobs/{id}") { request in
             let id = try request.id("id", as: JobID.self)
             let wait = try KeyLongPoll.waitSeconds(request)
-            guard wait > 0 else { return JobResource(job: try await self.readJob(id, request, services)).response() }
+            guard wait > 0 else { return services.jobAnswers.response(for: try await self.readJob(id, request, services)) }
             return try await self.waitForJob(id, seconds: wait, request, services)
         }
         v1.get("/jobs/{id}/events") { request in
@@ -115,7 +115,7 @@ enum JobRoutes {
             guard job.state.isTerminal else {
                 throw HTTPError.tooManyWaits
             }
-            return JobResource(job: job).response()
+            return services.jobAnswers.response(for: job)
         }
         // What the wait holds while it sleeps is all that 10,000 waits cost: so the closure takes
         // the few references it needs (not `services` or the job), and the read and encoding

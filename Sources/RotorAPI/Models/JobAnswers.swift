@@ -1,0 +1,46 @@
+import NIOCore
+import NIOHTTP1
+import RotorCore
+import RotorHTTP
+import Synchronization
+
+/// The encoded answers of the jobs `GET /v1/jobs/{id}` served lately, reused while the job the
+/// store returns is the same.
+///
+/// Every request still reads the job from the store and checks who may see it; only the
+/// encoding is saved. A cached answer is used when the job just read equals, member for member,
+/// the job it was encoded from, so a job that changed in any way (on this instance or another)
+/// is encoded afresh. A finished job never changes, and a job in its grace period changes only
+/// when it moves on, so the answers callers poll are encoded once. Measured on 2 cores
+/// (docs/performance.md): encoding each answer afresh cost about a third of the route's
+/// throughput, more than its share of the CPU profile suggests (a new buffer per answer,
+/// allocated on one thread and freed on the event loop's).
+final class JobAnswers: Sendable {
+    /// At most this many answers are kept (about a kilobyte each); when full, it starts over.
+    static let capacity = 1_024
+
+    private struct Entry: Sendable {
+        let job: Job
+        let body: ByteBuffer
+    }
+
+    private let entries = Mutex<[JobID: Entry]>([:])
+
+    /// `job` as a `200` answer, encoded now or reused.
+    func response(for job: Job) -> Response {
+        let body: ByteBuffer
+        if let entry = self.entries.withLock({ $0[job.id] }), entry.job == job {
+            body = entry.body
+        } else {
+            body = JobResource(job: job).json()
+            self.entries.withLock { entries in
+                if entries.count >= Self.capacity, entries[job.id] == nil { entries.removeAll(keepingCapacity: true) }
+                entries[job.id] = Entry(job: job, body: body)
+            }
+        }
+        return Response(status: .ok, headers: ["Content-Type": "application/json"], body: body)
+    }
+
+    /// How many answers are kept (for tests).
+    var count: Int { self.entries.withLock { $0.count } }
+}
