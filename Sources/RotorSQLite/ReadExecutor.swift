@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Runs the store's reads on threads of its own, never on Swift's cooperative threads.
+/// Runs store reads on a thread of its own, never on Swift's cooperative threads.
 ///
 /// SQLite's API is synchronous. A read called on a cooperative thread blocks that thread, and
 /// there are only as many of them as cores (two here). GRDB's reader pool makes that a deadlock,
@@ -10,10 +10,10 @@ import Synchronization
 /// on a cooperative thread, so once every cooperative thread waits in the pool for a reader, no
 /// reader ever comes back (issue 11: 400 concurrent authenticated reads hung the server for good).
 /// Rule: nothing on a cooperative thread waits for a resource that only cooperative threads
-/// release. So every read is queued here; a few dedicated threads take reads off the queue and
-/// run them, and a waiting caller is a suspended continuation, not a blocked thread.
+/// release. So every read is queued here; a dedicated thread takes reads off the queue and runs
+/// them, and a waiting caller is a suspended continuation, not a blocked thread.
 ///
-/// Batching: a thread takes every read waiting (up to ``maximumBatch``) and runs them one after
+/// Batching: the thread takes every read waiting (up to ``maximumBatch``) and runs them one after
 /// another in one read transaction on one pooled connection, then resumes their callers. Under
 /// load that spends one reader checkout and one `BEGIN`/`COMMIT` on many reads, and a thread that
 /// finds more work waiting never sleeps between batches. Each read still sees every write that
@@ -34,25 +34,27 @@ final class ReadExecutor: Sendable {
         var queue: [Work] = []
         /// Where the next batch starts in `queue` (a cheap FIFO: reset once drained).
         var head = 0
-        var idleThreads = 0
+        var threadIsIdle = false
         var closed = false
     }
 
     private let pool: DatabasePool
-    /// Guards `state`; the condition wakes idle threads. `NSCondition` is used instead of `Mutex`
-    /// because the threads must sleep until work arrives.
+    /// Guards `state`; the condition wakes the thread when it is idle. `NSCondition` is used
+    /// instead of `Mutex` because the thread must sleep until work arrives.
     private let condition = NSCondition()
     // `nonisolated(unsafe)`: every access holds `condition`'s lock.
     private nonisolated(unsafe) var state = State()
 
-    /// Starts `threads` reader threads over `pool`.
-    init(pool: DatabasePool, threads: Int) {
+    /// Starts the reader thread, named `label`, over `pool`.
+    ///
+    /// One thread: a second one on the same queue measured 10–20 % fewer point reads a second
+    /// on 2 cores (docs/performance.md), splitting each burst into smaller batches and
+    /// contending with the threads that serve the requests.
+    init(pool: DatabasePool, label: String) {
         self.pool = pool
-        for index in 0..<max(1, threads) {
-            let thread = Thread { [self] in self.serve() }
-            thread.name = "rotor.store.read.\(index)"
-            thread.start()
-        }
+        let thread = Thread { [self] in self.serve() }
+        thread.name = label
+        thread.start()
     }
 
     /// Runs `body` on a reader thread inside a read transaction and returns its result.
@@ -69,13 +71,13 @@ final class ReadExecutor: Sendable {
                 return
             }
             self.state.queue.append(work)
-            let wake = self.state.idleThreads > 0
+            let wake = self.state.threadIsIdle
             self.condition.unlock()
             if wake { self.condition.signal() }
         }
     }
 
-    /// Lets the threads end once the queue is empty; later reads fail.
+    /// Lets the thread end once the queue is empty; later reads fail.
     func close() {
         self.condition.lock()
         self.state.closed = true
@@ -102,9 +104,9 @@ final class ReadExecutor: Sendable {
         defer { self.condition.unlock() }
         while self.state.head == self.state.queue.count {
             if self.state.closed { return nil }
-            self.state.idleThreads += 1
+            self.state.threadIsIdle = true
             self.condition.wait()
-            self.state.idleThreads -= 1
+            self.state.threadIsIdle = false
         }
         let end = min(self.state.queue.count, self.state.head + Self.maximumBatch)
         let batch = Array(self.state.queue[self.state.head..<end])

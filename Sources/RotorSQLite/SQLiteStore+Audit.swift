@@ -11,7 +11,7 @@ extension SQLiteStore: AuditStore {
 
     public func auditEntries(_ page: PageRequest) async throws -> Page<AuditEntry> {
         let after = try page.cursor.map(PageCursor.decodeSequence) ?? 0
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             let rows = try Row.fetchAll(
                 cached: db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, page.limit + 1]
             ).map(Self.auditEntry(from:))
@@ -20,7 +20,7 @@ extension SQLiteStore: AuditStore {
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await self.reads.read { db in try Self.verifyAuditChain(db, checkpoints: []) }
+        try await self.scans.read { db in try Self.verifyAuditChain(db, checkpoints: []) }
     }
 
     public func auditCheckpoint(at now: Date) async throws -> AuditCheckpoint? {

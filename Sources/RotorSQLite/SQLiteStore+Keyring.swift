@@ -8,7 +8,7 @@ public import RotorStorage
 extension SQLiteStore: EnvelopeStoreDriver {
     /// Counts envelopes per KEK from the `kek_id` index ("v3-envelope-kek-ids"); decrypts nothing.
     public func envelopeCountsByKeyID() async throws -> [String: Int] {
-        try await self.reads.read { db in
+        try await self.scans.read { db in
             var counts: [String: Int] = [:]
             let rows = try db.fetchRows("SELECT kek_id, COUNT(*) AS n FROM secrets WHERE kek_id IS NOT NULL GROUP BY kek_id")
             for row in rows {
@@ -28,7 +28,7 @@ extension SQLiteStore: EnvelopeStoreDriver {
         arguments += [limit]
         let bound = arguments
         let sql = "SELECT owner_id, field, version, envelope FROM secrets WHERE \(conditions.joined(separator: " AND ")) ORDER BY owner_id, field LIMIT ?"
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             try db.fetchAll(sql, arguments: bound, as: Self.storedEnvelope)
         }
     }

@@ -3,7 +3,7 @@ public import RotorCore
 
 extension SQLiteStore: MetricsStore {
     public func jobCounts() async throws -> [JobCount] {
-        try await self.reads.read { db in
+        try await self.scans.read { db in
             var counts: [JobCount] = []
             // Active jobs are few and reached through the partial index; finished ones are
             // counted from the `jobs_runnable` index alone (state first), without the table.
@@ -24,7 +24,7 @@ extension SQLiteStore: MetricsStore {
     }
 
     public func pendingDeliveryCount() async throws -> Int {
-        try await self.reads.read { db in
+        try await self.scans.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox_deliveries WHERE state = ?", arguments: [DeliveryState.pending.rawValue]) ?? 0
         }
     }

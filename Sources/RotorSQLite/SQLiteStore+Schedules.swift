@@ -54,7 +54,7 @@ extension SQLiteStore {
 extension SQLiteStore: ScheduleStore {
     public func credentialsDueForRotation(at now: Date, limit: Int) async throws -> [Credential] {
         guard limit > 0 else { return [] }
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             try db.fetchRows("""
                     SELECT * FROM credentials
                     WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = 'active'

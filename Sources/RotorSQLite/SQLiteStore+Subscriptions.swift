@@ -30,7 +30,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func subscriptions(_ page: PageRequest) async throws -> Page<Subscription> {
         let after = try TimeKeyset.subscriptions.after(page.cursor)
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             try Self.page(
                 db, .subscriptions, after: after, limit: page.limit, select: "SELECT * FROM subscriptions", decode: RowCoding.subscription(from:))
         }
@@ -50,7 +50,7 @@ extension SQLiteStore: SubscriptionStore {
 
     public func deliveries(of id: SubscriptionID, _ page: PageRequest) async throws -> Page<SubscriptionDelivery> {
         let after = try TimeKeyset.deliveries.after(page.cursor)
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM subscriptions WHERE id = ?", arguments: [id.rawValue]) != nil else {
                 throw StoreError(.notFound, message: "no subscription \(id)")
             }

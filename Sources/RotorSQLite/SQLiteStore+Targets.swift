@@ -51,7 +51,7 @@ extension SQLiteStore: TargetDeliveryLog {
 
     public func deliveries(_ job: JobID, _ page: PageRequest) async throws -> Page<TargetDeliveryRecord> {
         let after = try page.cursor.map { try PageCursor.decodeSequence($0) } ?? 0
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             let rows = try db.fetchRows("SELECT * FROM target_deliveries WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [job.rawValue, after, page.limit + 1]
             ).map { row in

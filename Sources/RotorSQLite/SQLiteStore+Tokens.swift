@@ -72,7 +72,7 @@ extension SQLiteStore: TokenStore {
 
     public func tokens(_ page: PageRequest) async throws -> Page<APIToken> {
         let after = try TimeKeyset.tokens.after(page.cursor)
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             try Self.page(db, .tokens, after: after, limit: page.limit, select: "SELECT * FROM tokens", decode: RowCoding.token(from:))
         }
     }

@@ -104,7 +104,7 @@ extension SQLiteStore: TriggerStore {
 
     public func triggers(_ page: PageRequest) async throws -> Page<WebhookTrigger> {
         let after = try TimeKeyset.triggers.after(page.cursor)
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             try Self.page(db, .triggers, after: after, limit: page.limit, select: "SELECT * FROM triggers", decode: RowCoding.trigger(from:))
         }
     }
@@ -182,7 +182,7 @@ extension SQLiteStore: TriggerStore {
 
     public func credentialIDs(currentKeySHA256 digests: [String]) async throws -> [String: CredentialID] {
         guard !digests.isEmpty else { return [:] }
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             var found: [String: CredentialID] = [:]
             // One indexed lookup per digest; a report holds a handful of tokens.
             for digest in Set(digests) {

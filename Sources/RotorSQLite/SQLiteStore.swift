@@ -15,7 +15,9 @@ import Darwin
 
 /// The embedded ``Store``: one SQLite database in WAL mode through GRDB.
 ///
-/// Every read runs in a read transaction on one of ``ReadExecutor``'s threads; every write is one
+/// Every read runs in a read transaction on a thread of a ``ReadExecutor``: point reads on one,
+/// reads of many rows (pages, counts, scans) on another, so a long list never holds up the point
+/// reads queued behind it. Every write is one
 /// savepoint in a transaction on GRDB's serial writer queue, which concurrent writes share (group
 /// commit, see ``GroupCommitWriter``). No SQLite call after opening runs on, or blocks, a Swift
 /// concurrency thread (STYLE.md rule 9; ``ReadExecutor`` says why). Secrets are kept only as envelopes sealed
@@ -25,8 +27,10 @@ public final class SQLiteStore: Store {
     let pool: DatabasePool
     /// Every write after migration goes through it, so concurrent writes share one fsync.
     let writer: GroupCommitWriter
-    /// Every read, on threads of its own (``ReadExecutor``).
+    /// Point reads (one job, credential, token…), on a thread of their own (``ReadExecutor``).
     let reads: ReadExecutor
+    /// Reads of many rows (pages, counts, scans), on another, so they never hold up a point read.
+    let scans: ReadExecutor
     /// Tokens as read, until deleted.
     let tokenCache = TokenCache()
     public let keyring: Keyring
@@ -51,8 +55,8 @@ public final class SQLiteStore: Store {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.label = "rotor.store"
-        // Every read runs on ``ReadExecutor``'s threads, each holding one reader at a time.
-        configuration.maximumReaderCount = Self.readThreads
+        // Every read runs on a ``ReadExecutor``'s thread, each holding one reader at a time.
+        configuration.maximumReaderCount = 2
         let pool = try DatabasePool(path: path, configuration: configuration)
         // GRDB leaves WAL databases at `synchronous = NORMAL`, which survives a crashed process
         // but not a crashed machine: the last commits can vanish while their effects at the
@@ -69,12 +73,14 @@ public final class SQLiteStore: Store {
         }
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
-        self.reads = ReadExecutor(pool: pool, threads: Self.readThreads)
+        self.reads = ReadExecutor(pool: pool, label: "rotor.store.read")
+        self.scans = ReadExecutor(pool: pool, label: "rotor.store.scan")
         self.keyring = keyring
     }
 
     deinit {
         self.reads.close()
+        self.scans.close()
     }
 
     /// Opens the store as ``init(path:keyring:)`` does, on a thread of its own, for callers in async
@@ -93,9 +99,6 @@ public final class SQLiteStore: Store {
         }
     }
 
-    /// Reader threads: two keep a slow read (a long list) from holding up the point reads
-    /// behind it; more than the cores would only contend for them.
-    static let readThreads = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))
 
     /// Creates `path` with mode 0600 if it is absent (and `create`), or takes group and other
     /// permissions away from an existing file.
@@ -157,7 +160,7 @@ public final class SQLiteStore: Store {
 
     public func credentials(_ page: PageRequest) async throws -> Page<Credential> {
         let after = try page.cursor.map { try PageCursor.decodeName($0) }
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             var sql = "SELECT * FROM credentials"
             var arguments: StatementArguments = []
             if let after {
@@ -290,7 +293,7 @@ public final class SQLiteStore: Store {
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
         let after = try TimeKeyset.jobs.after(page.cursor)
-        return try await self.reads.read { db in
+        return try await self.scans.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let credentialID = filter.credentialID {
