@@ -55,7 +55,7 @@ public final class SQLiteStore: Store {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.label = "rotor.store"
-        // Every read runs on a ``ReadExecutor``'s thread, each holding one reader at a time.
+        // Every read runs on the thread of `reads` or `scans`, each holding one reader at a time.
         configuration.maximumReaderCount = 2
         let pool = try DatabasePool(path: path, configuration: configuration)
         // GRDB leaves WAL databases at `synchronous = NORMAL`, which survives a crashed process

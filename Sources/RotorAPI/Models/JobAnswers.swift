@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import RotorCore
 import RotorHTTP
 import Synchronization
@@ -37,7 +36,7 @@ final class JobAnswers: Sendable {
                 entries[job.id] = Entry(job: job, body: body)
             }
         }
-        return Response(status: .ok, headers: ["Content-Type": "application/json"], body: body)
+        return JobResource.response(body)
     }
 
     /// How many answers are kept (for tests).

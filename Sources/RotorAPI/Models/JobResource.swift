@@ -161,9 +161,14 @@ extension JobResource {
 
     /// The job as a `200` (or `status`) answer.
     func response(status: HTTPResponseStatus = .ok, headers: HTTPHeaders = [:]) -> Response {
+        Self.response(self.json(), status: status, headers: headers)
+    }
+
+    /// A job's JSON (``json()``, written now or earlier) as a `200` (or `status`) answer.
+    static func response(_ body: ByteBuffer, status: HTTPResponseStatus = .ok, headers: HTTPHeaders = [:]) -> Response {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-        return Response(status: status, headers: headers, body: self.json())
+        return Response(status: status, headers: headers, body: body)
     }
 }
 
