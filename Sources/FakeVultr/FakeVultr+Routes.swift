@@ -110,6 +110,7 @@ extension FakeVultr {
             state.keys[id] = nil
             state.keyIDsBySecret[key.secret] = nil
             state.keyIDsByUser[userID]?.remove(id)
+            state.deletedAt[id] = .now
             state.counts[.delete, default: RequestCounts()].succeeded += 1
         }
         return .noContent

@@ -69,6 +69,8 @@ public final class FakeVultr: Sendable {
         var dropsAfterCreate = 0
         /// The name of every key created through the API, in order.
         var createdNames: [String] = []
+        /// When each key deleted through the API was deleted, by key id.
+        var deletedAt: [String: ContinuousClock.Instant] = [:]
     }
 
     let configuration: Configuration
@@ -131,6 +133,12 @@ public final class FakeVultr: Sendable {
     /// The key with `id`, if it exists (has not been deleted).
     public func key(id: String) -> StoredKey? {
         self.state.withLock { $0.keys[id]?.key }
+    }
+
+    /// When the key with `id` was deleted through the API (as its `DELETE` was handled), if it
+    /// was: how a benchmark times what follows a deletion without polling for it.
+    public func deletionTime(of id: String) -> ContinuousClock.Instant? {
+        self.state.withLock { $0.deletedAt[id] }
     }
 
     /// The names of the keys created through the API, in creation order, one entry per create

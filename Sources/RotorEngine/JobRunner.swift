@@ -36,9 +36,12 @@ struct JobRunner: Sendable {
     }
 
     /// Works on the job until it ends, has to wait, is no longer ours, or `shouldContinue` says stop.
+    /// Returns when the job falls due again if it released the job to wait (a grace period, a
+    /// retry's backoff), so that the engine looks for it then.
     ///
     /// Call it right after claiming the job: the claim's lease is taken as fresh.
-    func run(_ id: JobID, shouldContinue: @escaping @Sendable () async -> Bool) async {
+    @discardableResult
+    func run(_ id: JobID, shouldContinue: @escaping @Sendable () async -> Bool) async -> Date? {
         var logger = self.logger
         logger[metadataKey: "job_id"] = "\(id)"
         do {
@@ -56,15 +59,15 @@ struct JobRunner: Sendable {
                 let now = self.clock.now()
                 if now.timeIntervalSince(leaseRenewedAt) >= self.leaseDuration / 3 {
                     guard try await self.store.renewLease(id, owner: self.owner, until: now.addingTimeInterval(self.leaseDuration)) else {
-                        return
+                        return nil
                     }
                     leaseRenewedAt = now
                 }
                 var rotation = try await self.store.rotation(id, knownJob: known)
-                if rotation.job.state.isTerminal { return }
+                if rotation.job.state.isTerminal { return nil }
                 if let due = rotation.job.nextAttemptAt, due > now {
                     try await self.store.releaseLease(id, owner: self.owner)
-                    return
+                    return due
                 }
                 if !begun, let settled = Self.interruptedCreateSettles(rotation.job, after: self.providerTimeout), settled > now {
                     // A create cut off without an answer (a crash, a lost lease, a cancel) may
@@ -98,6 +101,7 @@ struct JobRunner: Sendable {
             logger.error("job runner stopped", metadata: ["error": "\(error)"])
             try? await self.store.releaseLease(id, owner: self.owner)
         }
+        return nil
     }
 
     /// When a create attempt that began but recorded no outcome (the runner died or lost the job

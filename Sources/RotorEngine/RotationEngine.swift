@@ -1,5 +1,6 @@
 public import CoreMetrics
 import Foundation
+import HeapModule
 public import Logging
 public import RotorCore
 public import ServiceLifecycle
@@ -21,6 +22,12 @@ public actor RotationEngine: Service {
     private var reclaimed: Set<JobID> = []
     private var stopping = false
     private let doorbell = Doorbell()
+    /// When jobs that runners here set aside to wait (a grace period, a retry's backoff) fall
+    /// due: the engine looks for work then, rather than at its next poll, which could be up to a
+    /// `pollInterval` late (and would bunch together jobs due within the same interval).
+    private var dueTimes = Heap<Date>()
+    /// The `now` of the last claim: due times up to it have been looked for.
+    private var lastClaim = Date.distantPast
 
     /// Creates the engine. `fingerprint` names keys in job records without revealing them.
     /// Provider calls, step durations and job outcomes are recorded through `metrics` (the
@@ -92,9 +99,11 @@ public actor RotationEngine: Service {
     public var isAccepting: Bool { !self.stopping }
 
     private func claim(into group: inout DiscardingTaskGroup) async {
+        let now = self.clock.now()
+        // At capacity too: a runner that ends rings the bell, and the next claim finds them.
+        self.lastClaim = now
         let capacity = self.configuration.maxConcurrentJobs - self.running.count
         guard capacity > 0 else { return }
-        let now = self.clock.now()
         let ids: [JobID]
         do {
             ids = try await self.store.claimJobs(
@@ -116,16 +125,17 @@ public actor RotationEngine: Service {
                 continue
             }
             group.addTask(priority: .low) {
-                await self.runner.run(id) { await self.shouldContinue }
-                await self.finished(id)
+                let due = await self.runner.run(id) { await self.shouldContinue }
+                await self.finished(id, due: due)
             }
         }
     }
 
     private var shouldContinue: Bool { !self.stopping }
 
-    private func finished(_ id: JobID) async {
+    private func finished(_ id: JobID, due: Date?) async {
         self.running.remove(id)
+        if let due { self.dueTimes.insert(due) }
         if self.reclaimed.remove(id) != nil {
             do {
                 try await self.store.releaseLease(id, owner: self.configuration.owner)
@@ -136,8 +146,17 @@ public actor RotationEngine: Service {
         self.wake()
     }
 
+    /// Until the doorbell rings, the next due time passes, or `pollInterval` (which finds jobs
+    /// that came due unannounced: set aside before a restart or by another instance).
     private func waitForWork() async {
         if self.stopping { return }
-        await self.doorbell.wait(upTo: self.configuration.pollInterval)
+        while let next = self.dueTimes.min, next <= self.lastClaim { self.dueTimes.removeMin() }
+        var interval = self.configuration.pollInterval
+        if let next = self.dueTimes.min {
+            // At least a millisecond: a test's clock may stand still.
+            let untilDue = Duration.milliseconds(max(1, Int64((next.timeIntervalSince(self.clock.now()) * 1000).rounded(.up))))
+            interval = min(interval, untilDue)
+        }
+        await self.doorbell.wait(upTo: interval)
     }
 }

@@ -76,18 +76,6 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             try await self.untilAllInGrace(jobs, admin)
             progress("bench-waits: \(self.jobs) jobs in grace (PT\(self.grace)S, ends spread over \(self.endSpread) s); opening \(self.waits) waits over \(self.tokens) store-issued tokens")
 
-            // Each deletion's time at the provider, seen from this process every millisecond.
-            let deleted = Locked<[JobID: ContinuousClock.Instant]>([:])
-            let watcher = Task {
-                while !Task.isCancelled {
-                    let now = ContinuousClock.now
-                    let gone = keys.filter { _, key in fake.key(id: key) == nil }.map(\.key)
-                    deleted.withLock { times in for id in gone where times[id] == nil { times[id] = now } }
-                    if gone.count == keys.count { return }
-                    try? await Task.sleep(for: .milliseconds(1))
-                }
-            }
-
             let answers = Locked<[WaitAnswer]>([])
             let refused = Locked(0)
             // The waits are spread over 64 task groups, as the server spreads its connections:
@@ -124,9 +112,9 @@ struct BenchWaitsCommand: AsyncParsableCommand {
             let stillHeld = try await metricsGauge("rotor_http_requests_parked", base: base)
 
             await waiting.value
-            watcher.cancel()
 
-            let times = deleted.withLock { $0 }
+            // Each job's end: when the provider handled the deletion of its old key.
+            let times = keys.compactMapValues { fake.deletionTime(of: $0) }
             let all = answers.withLock { $0 }
             var latencies: [Double] = []
             var failures: [String] = []

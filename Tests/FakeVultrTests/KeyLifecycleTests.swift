@@ -77,10 +77,16 @@ import Testing
             let oldID = try #require(fake.keys(ofUser: userID).first?.id)
 
             // The rotation's revoke: the new key deletes the old one.
+            let before = ContinuousClock.now
             let deleted = try await client.send(.DELETE, "/v2/apikeys/\(oldID)", key: newSecret)
+            let after = ContinuousClock.now
             #expect(deleted.status == .noContent)
             #expect(deleted.body.isEmpty)
             #expect(fake.key(id: oldID) == nil)
+            // When it was deleted, for benchmarks; a live key has no deletion time.
+            let deletedAt = try #require(fake.deletionTime(of: oldID))
+            #expect(deletedAt >= before && deletedAt <= after)
+            #expect(fake.deletionTime(of: try #require(created["id"] as? String)) == nil)
 
             for (method, path) in [(HTTPMethod.GET, "/v2/account"), (.GET, "/v2/apikeys"), (.GET, "/v2/apikeys/\(oldID)"), (.POST, "/v2/apikeys"), (.DELETE, "/v2/apikeys/\(oldID)")] {
                 try await client.send(method, path, key: initial).expectVultrError(.unauthorized)

@@ -80,6 +80,7 @@ struct EngineHarness: Sendable {
     ///   - dataDirectory: an existing data directory to run on (kept afterwards); else a temporary one.
     ///   - fake: a FakeVultr to run (its keys outlive the harness); else a fresh one.
     ///   - metrics: where the engine's metrics go.
+    ///   - pollInterval: how often the engine looks for work unannounced.
     static func with(
         keyring: Keyring = .generate(),
         dataDirectory: String? = nil,
@@ -87,6 +88,7 @@ struct EngineHarness: Sendable {
         metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         agentLiveness: TimeInterval = 120,
         agentVerifyTimeout: TimeInterval = 300,
+        pollInterval: Duration = .milliseconds(20),
         _ body: @Sendable (EngineHarness) async throws -> Void
     ) async throws {
         let fake = fake ?? FakeVultr(configuration: FakeVultr.Configuration(rateLimitPerSecond: nil))
@@ -108,7 +110,7 @@ struct EngineHarness: Sendable {
                     vultrBaseURL: vultrURL,
                     retry: RetryPolicy(base: .milliseconds(20), maximum: .milliseconds(80), attemptsPerStep: 4),
                     maxConcurrentJobs: 8,
-                    pollInterval: .milliseconds(20),
+                    pollInterval: pollInterval,
                     providerTimeout: .seconds(5),
                     metrics: metrics,
                     // The receiver listens on loopback.

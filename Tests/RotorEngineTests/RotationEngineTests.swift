@@ -138,6 +138,22 @@ import Testing
         }
     }
 
+    @Test("a job set aside to wait resumes when it falls due, not at the engine's next poll: a grace period, then a retry's backoff, with the poll a minute away")
+    func resumesWhenDue() async throws {
+        try await EngineHarness.with(pollInterval: .seconds(60)) { h in
+            let (credential, _) = try await h.makeCredential()
+            h.fake.failNext(1, status: .serviceUnavailable, on: .delete)
+            let id = try await h.rotate(credential, grace: try ISODuration(parsing: "PT1S"))
+            // `waitFor` gives up after 30 s, half the poll: only the due times can end the job.
+            let job = try await h.waitFor(id)
+            #expect(job.state == .succeeded)
+            let finished = try #require(job.finishedAt)
+            #expect(finished.timeIntervalSince(try #require(job.graceEndsAt)) < 10)
+            let events = try await h.store.events(id)
+            #expect(events.contains { $0.type == "step.retry" && $0.step == .revoke })
+        }
+    }
+
     @Test("5xx and 429 are retried and the rotation still succeeds")
     func transientErrorsRetried() async throws {
         try await EngineHarness.with { h in
