@@ -28,6 +28,11 @@ public actor RotationEngine: Service {
     private var dueTimes = Heap<Date>()
     /// The `now` of the last claim: due times up to it have been looked for.
     private var lastClaim = Date.distantPast
+    /// The due time the last wait was cut short for, and when that wait was to end. Once that
+    /// moment has passed, the claim after it looked for the job, so the due time is dropped even
+    /// if the engine's clock (a test's, say) has not reached it: each due time costs at most one
+    /// extra claim, never a loop of them.
+    private var awaitedDue: (due: Date, until: ContinuousClock.Instant)?
 
     /// Creates the engine. `fingerprint` names keys in job records without revealing them.
     /// Provider calls, step durations and job outcomes are recorded through `metrics` (the
@@ -150,12 +155,18 @@ public actor RotationEngine: Service {
     /// that came due unannounced: set aside before a restart or by another instance).
     private func waitForWork() async {
         if self.stopping { return }
-        while let next = self.dueTimes.min, next <= self.lastClaim { self.dueTimes.removeMin() }
+        var lookedFor = self.lastClaim
+        if let awaited = self.awaitedDue, ContinuousClock.now >= awaited.until { lookedFor = max(lookedFor, awaited.due) }
+        while let next = self.dueTimes.min, next <= lookedFor { self.dueTimes.removeMin() }
+        self.awaitedDue = nil
         var interval = self.configuration.pollInterval
         if let next = self.dueTimes.min {
-            // At least a millisecond: a test's clock may stand still.
-            let untilDue = Duration.milliseconds(max(1, Int64((next.timeIntervalSince(self.clock.now()) * 1000).rounded(.up))))
-            interval = min(interval, untilDue)
+            // A millisecond past it, so that the claim's clock has reached it.
+            let untilDue = Duration.milliseconds(max(1, Int64((next.timeIntervalSince(self.clock.now()) * 1000).rounded(.up)) + 1))
+            if untilDue < interval {
+                interval = untilDue
+                self.awaitedDue = (next, ContinuousClock.now + untilDue)
+            }
         }
         await self.doorbell.wait(upTo: interval)
     }
