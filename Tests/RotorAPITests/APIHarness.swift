@@ -37,6 +37,12 @@ struct APIHarness: Sendable {
     /// The registry `GET /metrics` serves (this harness's own; nothing is bootstrapped globally).
     let metrics: PrometheusCollectorRegistry
 
+    /// How long a test's request over a real socket may take. In the suite's first seconds,
+    /// hundreds of tests start at once on two cores and a request that crosses several tasks
+    /// (a create verifies its key at the fake Vultr, then lists its keys) has taken 11 s; a
+    /// deadline is for a server that never answers, not for a busy machine.
+    static let socketDeadline: TimeAmount = .seconds(30)
+
     /// Runs `body` with a fresh harness; the fake and the assembly's clients stop and the
     /// temporary directory is removed afterwards.
     ///

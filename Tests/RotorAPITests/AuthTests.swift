@@ -106,13 +106,13 @@ import Testing
             logger: Logger(label: "t")
         ) { address in
             let url = "http://127.0.0.1:\(address.port ?? 0)/v1/whoami"
-            let anonymous = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+            let anonymous = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: APIHarness.socketDeadline)
             #expect(anonymous.status == .unauthorized)
             #expect(anonymous.headers["WWW-Authenticate"].first?.hasPrefix("Bearer") == true)
 
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "Authorization", value: "Bearer \(Self.token)")
-            let authorized = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let authorized = try await HTTPClient.shared.execute(request, timeout: APIHarness.socketDeadline)
             #expect(authorized.status == .ok)
             #expect(String(buffer: try await authorized.body.collect(upTo: 4096)).contains(#""id":"admin""#))
         }

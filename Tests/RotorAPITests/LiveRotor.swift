@@ -85,7 +85,7 @@ struct LiveRotor: Sendable {
         if authenticated { request.headers.add(name: "Authorization", value: "Bearer \(AuthTests.token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: APIHarness.socketDeadline)
         let bytes = try await response.body.collect(upTo: 1 << 20)
         return Reply(status: response.status, headers: response.headers, body: String(buffer: bytes))
     }

@@ -21,11 +21,16 @@ struct RawConnection {
     private var closed = false
 
     /// Connects to `127.0.0.1:port` and runs `body` with the connection, then closes it.
-    static func with<T: Sendable>(port: Int, _ body: (inout RawConnection) async throws -> T) async throws -> T {
+    ///
+    /// `sending` is written the moment the connection is up, by the event loop that made it: a
+    /// test of a server deadline counted from the connection's start cannot then fail because
+    /// its own task waited seconds for a thread (the suite's first seconds on two cores).
+    static func with<T: Sendable>(port: Int, sending initial: String? = nil, _ body: (inout RawConnection) async throws -> T) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let initial { try channel.pipeline.syncOperations.addHandler(WriteOnConnect(bytes: ByteBuffer(string: initial))) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
@@ -92,6 +97,21 @@ struct RawConnection {
         let body = String(decoding: view[bodyStart..<(bodyStart + length)], as: UTF8.self)
         self.buffer.moveReaderIndex(forwardBy: bodyStart + length - view.startIndex)
         return RawResponse(status: status, headers: headers, body: body)
+    }
+}
+
+/// Writes `bytes` when the connection becomes active, on its event loop.
+private final class WriteOnConnect: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let bytes: ByteBuffer
+
+    init(bytes: ByteBuffer) { self.bytes = bytes }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(self.wrapOutboundOut(self.bytes), promise: nil)
+        context.fireChannelActive()
     }
 }
 
