@@ -52,9 +52,7 @@ final class ReadExecutor: Sendable {
     /// contending with the threads that serve the requests.
     init(pool: DatabasePool, label: String) {
         self.pool = pool
-        let thread = Thread { [self] in self.serve() }
-        thread.name = label
-        thread.start()
+        Thread.start(named: label) { [self] in self.serve() }
     }
 
     /// Runs `body` on a reader thread inside a read transaction and returns its result.
