@@ -1,6 +1,6 @@
-import Foundation
 import GRDB
 import RotorCore
+import Synchronization
 
 /// Group commit: writes that arrive while a transaction is being committed wait, then all commit
 /// together in the next transaction, so they share one fsync.
@@ -9,15 +9,7 @@ import RotorCore
 /// milliseconds (3.4 ms on the machine the benchmark ran on). A rotation commits about twenty
 /// times, so one transaction per write would cap the engine near fifteen rotations a second
 /// whatever its concurrency. Batching keeps every write durable before its caller resumes (the
-/// rule that an intent is on disk before its effect happens) while concurrent writes share the cost.
-///
-/// The batches commit on a thread of their own, like ``ReadExecutor``'s reads. GRDB's async
-/// `write` would run them on its writer queue, and on Linux a dispatch queue's work runs on the
-/// same threads as Swift's tasks: every commit's fsync held one of them (of two here) for
-/// milliseconds, and a test run with dozens of stores committing at once stalled every task for
-/// seconds. Here the thread takes the writes waiting, calls GRDB's synchronous `write` (which
-/// runs on the calling thread), and resumes their callers; a caller waits as a suspended
-/// continuation, not a blocked thread.
+/// rule that an intent is on disk before its effect happens) while concurrent jobs share the cost.
 ///
 /// Each write runs inside its own savepoint: one that throws is rolled back alone and its caller
 /// gets the error, while the others in the batch still commit. If the batch's commit itself fails,
@@ -32,20 +24,14 @@ final class GroupCommitWriter: Sendable {
 
     private struct State {
         var pending: [Pending] = []
-        var threadIsIdle = false
-        var closed = false
+        var draining = false
     }
 
     private let pool: DatabasePool
-    /// Guards `state`; the condition wakes the thread when it is idle.
-    private let condition = NSCondition()
-    // `nonisolated(unsafe)`: every access holds `condition`'s lock.
-    private nonisolated(unsafe) var state = State()
+    private let state = Mutex(State())
 
-    /// Starts the writer thread, named `label`, over `pool`.
-    init(pool: DatabasePool, label: String) {
+    init(pool: DatabasePool) {
         self.pool = pool
-        Thread.start(named: label) { [self] in self.serve() }
     }
 
     /// Runs `body` in the next batch and returns its result once the batch is durable.
@@ -84,32 +70,30 @@ final class GroupCommitWriter: Sendable {
                     }
                 }
             )
-            self.condition.lock()
-            if self.state.closed {
-                self.condition.unlock()
-                continuation.resume(throwing: DatabaseError(resultCode: .SQLITE_MISUSE, message: "the store is closed"))
-                return
+            let startDraining = self.state.withLock { state in
+                state.pending.append(pending)
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
             }
-            self.state.pending.append(pending)
-            let wake = self.state.threadIsIdle
-            self.condition.unlock()
-            if wake { self.condition.signal() }
+            if startDraining {
+                Task { await self.drain() }
+            }
         }
     }
 
-    /// Lets the thread end once every waiting write has committed; later writes fail.
-    func close() {
-        self.condition.lock()
-        self.state.closed = true
-        self.condition.unlock()
-        self.condition.broadcast()
-    }
-
-    /// Commits batches until closed and drained.
-    private func serve() {
-        while let batch = self.nextBatch() {
+    /// Commits batches until no write is waiting.
+    private func drain() async {
+        while true {
+            let batch = self.state.withLock { state in
+                let batch = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                if batch.isEmpty { state.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
             do {
-                try self.pool.write { db in
+                try await self.pool.write { db in
                     for pending in batch { pending.run(db) }
                 }
                 for pending in batch { pending.finish(nil) }
@@ -118,26 +102,11 @@ final class GroupCommitWriter: Sendable {
             }
         }
     }
-
-    /// Every write waiting, waiting for one; nil once closed and drained.
-    private func nextBatch() -> [Pending]? {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        while self.state.pending.isEmpty {
-            if self.state.closed { return nil }
-            self.state.threadIsIdle = true
-            self.condition.wait()
-            self.state.threadIsIdle = false
-        }
-        let batch = self.state.pending
-        self.state.pending.removeAll(keepingCapacity: true)
-        return batch
-    }
 }
 
 /// One batched write's result.
 ///
-/// `@unchecked Sendable`: `result` is written once, on the writer thread inside the batch's
+/// `@unchecked Sendable`: `result` is written once, on GRDB's writer queue inside the batch's
 /// transaction, and read only after that transaction's `write` has returned to ``GroupCommitWriter``,
 /// which orders the two accesses.
 private final class Outcome<T: Sendable>: @unchecked Sendable {

@@ -52,7 +52,9 @@ final class ReadExecutor: Sendable {
     /// contending with the threads that serve the requests.
     init(pool: DatabasePool, label: String) {
         self.pool = pool
-        Thread.start(named: label) { [self] in self.serve() }
+        let thread = Thread { [self] in self.serve() }
+        thread.name = label
+        thread.start()
     }
 
     /// Runs `body` on a reader thread inside a read transaction and returns its result.

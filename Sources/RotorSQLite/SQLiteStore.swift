@@ -18,8 +18,8 @@ import Darwin
 /// Every read runs in a read transaction on a thread of a ``ReadExecutor``: point reads on one,
 /// reads of many rows (pages, counts, scans) on another, so a long list never holds up the point
 /// reads queued behind it. Every write is one
-/// savepoint in a transaction on the thread of a ``GroupCommitWriter``, which concurrent writes
-/// share (group commit). No SQLite call after opening runs on, or blocks, a Swift
+/// savepoint in a transaction on GRDB's serial writer queue, which concurrent writes share (group
+/// commit, see ``GroupCommitWriter``). No SQLite call after opening runs on, or blocks, a Swift
 /// concurrency thread (STYLE.md rule 9; ``ReadExecutor`` says why). Secrets are kept only as envelopes sealed
 /// under the keyring's active KEK and bound to (owner id, field, version) (DESIGN.md §3); the
 /// database file and its `-wal`/`-shm` companions are mode 0600.
@@ -43,22 +43,6 @@ public final class SQLiteStore: Store {
     /// The writer connection's `PRAGMA synchronous` (2 is FULL).
     package func synchronousSetting() async throws -> Int {
         try await self.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
-    }
-
-    /// The system's names of the threads a write, a point read and a read of many rows run on,
-    /// in that order (tests: none may be one of Swift's concurrency threads).
-    package func storeThreadNames() async throws -> [String] {
-        [
-            try await self.writer.write { _ in Self.currentThreadName() },
-            try await self.reads.read { _ in Self.currentThreadName() },
-            try await self.scans.read { _ in Self.currentThreadName() },
-        ]
-    }
-
-    /// The calling thread's name as the system keeps it (Linux; empty elsewhere).
-    private static func currentThreadName() -> String {
-        let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-        return name.trimmingCharacters(in: .newlines)
     }
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -88,16 +72,13 @@ public final class SQLiteStore: Store {
             try Self.secureFile(at: path + suffix, create: false)
         }
         self.pool = pool
-        // Thread names as `top -H` and debuggers show them (Linux keeps at most 15 bytes, and
-        // names no thread whose name is longer).
-        self.writer = GroupCommitWriter(pool: pool, label: "store.write")
-        self.reads = ReadExecutor(pool: pool, label: "store.read")
-        self.scans = ReadExecutor(pool: pool, label: "store.scan")
+        self.writer = GroupCommitWriter(pool: pool)
+        self.reads = ReadExecutor(pool: pool, label: "rotor.store.read")
+        self.scans = ReadExecutor(pool: pool, label: "rotor.store.scan")
         self.keyring = keyring
     }
 
     deinit {
-        self.writer.close()
         self.reads.close()
         self.scans.close()
     }
@@ -112,7 +93,9 @@ public final class SQLiteStore: Store {
     /// so a test run that opened dozens of stores at once stalled every task for seconds.
     public static func connect(path: String, keyring: Keyring) async throws -> SQLiteStore {
         try await withCheckedThrowingContinuation { continuation in
-            Thread.start(named: "store.open") { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
+            let thread = Thread { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
+            thread.name = "rotor.store.open"
+            thread.start()
         }
     }
 

@@ -83,14 +83,6 @@ import Darwin
         #expect(try await fixture.store.synchronousSetting() == 2)
     }
 
-    @Test("writes, point reads and scans run on the store's own named threads, never on Swift's concurrency threads")
-    func storeCallsRunOnOwnThreads() async throws {
-        let fixture = try await SQLiteFixture.opened()
-        defer { fixture.cleanup() }
-        // A commit's fsync there would hold one of the threads every task shares (STYLE.md rule 9).
-        #expect(try await fixture.store.storeThreadNames() == ["store.write", "store.read", "store.scan"])
-    }
-
     @Test("an existing database file readable by others is restricted to 0600 on open")
     func existingFileIsRestricted() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-store-\(UUID().uuidString)")
