@@ -73,9 +73,10 @@ import Testing
     }
 
     /// The runner counts a finished job just after its final commit, which the test may see
-    /// first: scrape once the count is in (or after two seconds, for the expectations to fail).
+    /// first: scrape once the count is in (or after 15 s, for the expectations to fail: the
+    /// suite's first seconds on two cores can hold a task that long).
     private static func scrapeOnceFinished(_ registry: PrometheusCollectorRegistry, _ state: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(2)
+        let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             let scrape = registry.emitToString()
             if Self.value(scrape, #"rotor_jobs_finished_total{state="\#(state)"}"#) == 1 { return scrape }

@@ -148,10 +148,11 @@ struct OutboxHarness: Sendable {
         }
     }
 
-    /// Polls until the only delivery satisfies `condition`.
+    /// Polls (real time, 15 s at most, as ``waitForRequests(_:)``) until the only delivery
+    /// satisfies `condition`.
     @discardableResult
     func waitForDelivery(_ condition: @Sendable (SubscriptionDelivery) -> Bool) async throws -> SubscriptionDelivery {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {
             if let delivery = try await self.deliveries().first, condition(delivery) { return delivery }
             try await Task.sleep(for: .milliseconds(5))

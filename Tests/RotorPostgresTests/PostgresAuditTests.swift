@@ -87,7 +87,7 @@ struct PostgresAuditTests {
     func chainedInTheBackground() async throws {
         try await PostgresStoreTests().withInstances(1) { stores, schema in
             try await stores[0].appendAudit(AuditRecord(at: Sample.t0, actor: "tok_a", action: "secret.read", resource: "cred_1"))
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(15)
             while try await Self.count(schema, "audit_log") == 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }

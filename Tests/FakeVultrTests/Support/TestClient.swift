@@ -44,7 +44,8 @@ struct TestClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        // 30 s: in the suite's first seconds on two cores an answer has taken over 10 s.
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         return Reply(status: response.status, headers: response.headers, body: String(buffer: bytes))
     }
