@@ -33,6 +33,8 @@ public final class SQLiteStore: Store {
     let scans: ReadExecutor
     /// Tokens as read, until deleted.
     let tokenCache = TokenCache()
+    /// Job rows decoded earlier, reused while their columns are unchanged (``DecodedRows``).
+    let decodedJobs = DecodedRows<Job>()
     public let keyring: Keyring
     /// Called after a transaction that wrote outbox rows (``SubscriptionStore/observeOutbox(_:)``).
     let outboxObservers = Mutex<[@Sendable () -> Void]>([])
@@ -288,7 +290,11 @@ public final class SQLiteStore: Store {
     }
 
     public func job(_ id: JobID) async throws -> Job? {
-        try await self.reads.read { db in try Self.fetchJob(db, id) }
+        try await self.reads.read { db in
+            try db.fetchOne(Self.jobByID, arguments: [id.rawValue]) { row in
+                try self.decodedJobs.value(of: row, key: id.rawValue, decode: RowCoding.job(from:))
+            }
+        }
     }
 
     public func jobs(_ filter: JobFilter, _ page: PageRequest) async throws -> Page<Job> {
@@ -541,8 +547,10 @@ public final class SQLiteStore: Store {
         try db.fetchOne("SELECT * FROM credentials WHERE id = ?", arguments: [id.rawValue], as: RowCoding.credential(from:))
     }
 
+    static let jobByID = "SELECT * FROM jobs WHERE id = ?"
+
     static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
-        try db.fetchOne("SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue], as: RowCoding.job(from:))
+        try db.fetchOne(Self.jobByID, arguments: [id.rawValue], as: RowCoding.job(from:))
     }
 
     static func activeJobID(_ db: Database, credential: CredentialID) throws -> JobID? {
