@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 
 /// GitHub's secret-scanning keys as Rotor trusts them now: loaded from `ROTOR_GITHUB_KEYS_FILE`

@@ -9,7 +9,7 @@ public import RotorEngine
 public import RotorHTTP
 public import RotorPostgres
 public import RotorProviders
-public import RotorSQLite
+import RotorSQLite
 public import ServiceLifecycle
 public import UnixSignals
 

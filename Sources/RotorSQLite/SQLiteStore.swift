@@ -400,7 +400,7 @@ public final class SQLiteStore: Store {
     }
 
     public func commit(_ commit: RotationCommit, owner: String) async throws {
-        let plan = try await self.writer.write { db -> CommitPlan in
+        _ = try await self.writer.write { db -> CommitPlan in
             let id = commit.job.id
             guard
                 let row = try db.fetchRow("SELECT lease_owner, revision, state, step FROM jobs WHERE id = ?", arguments: [id.rawValue])

@@ -47,8 +47,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Where to put the data directory (default: a new temporary directory, removed after).")
     var dataDir: String?
 
-    @Option(help: "A PostgreSQL database to use instead of SQLite (ROTOR_DATABASE_URL's form, and its default); it should be empty.")
-    var databaseURL: String? = ProcessInfo.processInfo.environment["ROTOR_DATABASE_URL"]
+    @Option(name: .customLong("database-url"), help: "A PostgreSQL database to use instead of SQLite (ROTOR_DATABASE_URL's form, and its default); it should be empty.")
+    var databaseURLOption: String?
+
+    /// `--database-url`, else `ROTOR_DATABASE_URL`.
+    var databaseURL: String? { self.databaseURLOption ?? ProcessInfo.processInfo.environment["ROTOR_DATABASE_URL"] }
 
     @Flag(help: "Rotate through the native Vultr adapter instead of the built-in vultr definition (the baseline the definition is compared with).")
     var nativeVultr = false

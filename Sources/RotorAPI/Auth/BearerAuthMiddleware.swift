@@ -51,7 +51,7 @@ public struct BearerAuthMiddleware: Middleware {
         var request = request
         request.principal = principal
         // Store writes made for this request are audited as this token's doing.
-        var response = try await Audit.$actor.withValue(principal.id) { try await next(request) }
+        let response = try await Audit.$actor.withValue(principal.id) { try await next(request) }
         guard response.completion == nil else {
             return response.finishing { result in result.map(Self.uncached) }
         }

@@ -1,6 +1,6 @@
 import NIOHTTP1
 public import RotorCore
-public import RotorHTTP
+import RotorHTTP
 
 /// What a `/v1` route asks of the calling token.
 public enum RouteAccess: Sendable, Hashable {

@@ -1,4 +1,4 @@
-public import RotorCore
+import RotorCore
 import RotorHTTP
 
 /// A provider definition as `GET /v1/providers` lists it: what a credential's `provider` may
