@@ -312,7 +312,7 @@ public final class SQLiteStore: Store {
             }
             return try Self.page(
                 db, .jobs, after: after, limit: page.limit, select: "SELECT * FROM jobs", where: conditions, arguments: arguments,
-                decode: RowCoding.job(from:))
+                decode: { row in try self.decodedJobs.value(of: row, key: try row.string("id"), decode: RowCoding.job(from:)) })
         }
     }
 

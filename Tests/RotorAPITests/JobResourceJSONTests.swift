@@ -58,6 +58,20 @@ import Testing
         }
     }
 
+    @Test("a page of jobs (GET /v1/jobs) is what JSONEncoder writes for its ListResponse, with a cursor, without, and empty")
+    func pageSameAsEncoder() throws {
+        let jobs = Self.jobs()
+        let answers = JobAnswers()
+        let pages: [([Job], String?)] = [(jobs, "MTc2NDY4NDkzNS4wMDA/am9i+Xz/E="), (Array(jobs.prefix(1)), nil), ([], nil)]
+        for (items, cursor) in pages {
+            let written = Array(buffer: answers.listResponse(items, nextCursor: cursor).body)
+            let encoded = Array(try JSONCoding.encoder.encode(ListResponse(data: items.map(JobResource.init), nextCursor: cursor)))
+            #expect(try Self.canonical(written) == Self.canonical(encoded), "\(String(decoding: written, as: UTF8.self))")
+        }
+        // Written again from the kept encodings, the page is the same.
+        #expect(answers.listResponse(jobs, nextCursor: nil).body == answers.listResponse(jobs, nextCursor: nil).body)
+    }
+
     @Test("dates are written to the second in UTC, as the encoder's ISO 8601")
     func dates() {
         var writer = JSONWriter()

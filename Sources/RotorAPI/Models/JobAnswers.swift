@@ -26,17 +26,36 @@ final class JobAnswers: Sendable {
 
     /// `job` as a `200` answer, encoded now or reused.
     func response(for job: Job) -> Response {
-        let body: ByteBuffer
+        JobResource.response(self.body(for: job))
+    }
+
+    /// A page of jobs as `GET /v1/jobs` answers it (``ListResponse``'s members), each job's
+    /// encoding reused or made and kept as ``response(for:)``'s. Written by hand: through
+    /// `JSONEncoder` a page of 50 jobs cost about 1.7 ms of CPU.
+    func listResponse(_ jobs: [Job], nextCursor: String?) -> Response {
+        var writer = JSONWriter(capacity: 64 + jobs.count * 1_024)
+        writer.beginObject()
+        writer.key("data")
+        writer.beginArray()
+        for job in jobs { writer.encoded(self.body(for: job)) }
+        writer.endArray()
+        writer.key("next_cursor")
+        writer.string(nextCursor)
+        writer.endObject()
+        return JobResource.response(writer.buffer)
+    }
+
+    /// `job`'s encoding, kept or made now (and then kept).
+    private func body(for job: Job) -> ByteBuffer {
         if let entry = self.entries.withLock({ $0[job.id] }), entry.job == job {
-            body = entry.body
-        } else {
-            body = JobResource(job: job).json()
-            self.entries.withLock { entries in
-                if entries.count >= Self.capacity, entries[job.id] == nil { entries.removeAll(keepingCapacity: true) }
-                entries[job.id] = Entry(job: job, body: body)
-            }
+            return entry.body
         }
-        return JobResource.response(body)
+        let body = JobResource(job: job).json()
+        self.entries.withLock { entries in
+            if entries.count >= Self.capacity, entries[job.id] == nil { entries.removeAll(keepingCapacity: true) }
+            entries[job.id] = Entry(job: job, body: body)
+        }
+        return body
     }
 
     /// How many answers are kept (for tests).

@@ -24,7 +24,7 @@ enum JobRoutes {
                     page.items.removeAll { !bound.contains($0.credentialID.rawValue) }
                 }
             }
-            return try Response.json(ListResponse(data: page.items.map(JobResource.init), nextCursor: page.nextCursor))
+            return services.jobAnswers.listResponse(page.items, nextCursor: page.nextCursor)
         }
         v1.get("/jobs/{id}") { request in
             let id = try request.id("id", as: JobID.self)

@@ -112,6 +112,12 @@ public struct JSONWriter {
         self.buffer.writeStaticString(value ? "true" : "false")
     }
 
+    /// A value encoded earlier, whole: its bytes are copied as they are.
+    public mutating func encoded(_ json: ByteBuffer) {
+        self.separate()
+        self.buffer.writeImmutableBuffer(json)
+    }
+
     /// `null`.
     public mutating func null() {
         self.separate()
