@@ -146,14 +146,15 @@ median()     { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) 
 # the server's, and this script's waited-for children's (wrk). Busy time that is neither is other
 # processes: on 2 cores any of it skews the figures. (Softirq, where loopback TCP is processed, is
 # mostly charged to the process it interrupted.)
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }  # busy, idle
+# Steal is time the hypervisor gave this VM's cores to another guest: a slow run shows it here.
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }  # busy, idle, steal
 server_ticks()  { sed 's/.*) //' "/proc/$server_pid/stat" | awk '{ print $12 + $13 }'; }   # utime + stime
 child_ticks()   { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }         # cutime + cstime
 
 log "warm-up: wrk -t$THREADS -c$CONNECTIONS -d3s $base/healthz (not reported)"
 timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "$base/healthz" >/dev/null
 
-read -r busy0 idle0 < <(machine_ticks)
+read -r busy0 idle0 steal0 < <(machine_ticks)
 server0=$(server_ticks) children0=$(child_ticks) started=$EPOCHREALTIME
 failed=0
 log "$ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency on /healthz, /v1/jobs/$job and /v1/jobs (store-issued token)"
@@ -182,7 +183,7 @@ for round in $(seq 1 "$ROUNDS"); do
         [[ -z $errs ]] || echo "$name round $round: socket errors: $errs"
     done
 done
-read -r busy1 idle1 < <(machine_ticks)
+read -r busy1 idle1 steal1 < <(machine_ticks)
 server1=$(server_ticks) children1=$(child_ticks) finished=$EPOCHREALTIME
 
 kill -0 "$server_pid" 2>/dev/null || { tail -n 20 "$server_log" >&2; die "the server died during the benchmark"; }
@@ -216,11 +217,11 @@ ratios() { awk '$2 == "healthz" { h[$1] = $3 } $2 == "job" { w[$1] = $3 } END { 
 ratio=$(ratios | median)
 echo "job/healthz: ${ratio}% (median of the rounds' ratios: $(ratios | awk '{ printf "%s%.0f%%", (NR > 1 ? " " : ""), $1 }'))"
 awk -v hz="$(getconf CLK_TCK)" -v t="$(awk -v a="$started" -v b="$finished" 'BEGIN { print b - a }')" \
-    -v busy=$((busy1 - busy0)) -v idle=$((idle1 - idle0)) -v srv=$((server1 - server0)) -v wrk=$((children1 - children0)) 'BEGIN {
+    -v busy=$((busy1 - busy0)) -v idle=$((idle1 - idle0)) -v steal=$((steal1 - steal0)) -v srv=$((server1 - server0)) -v wrk=$((children1 - children0)) 'BEGIN {
         f = 100 / (hz * (t > 0 ? t : 1))
         other = busy - srv - wrk; if (other < 0) other = 0
-        printf "CPU during the measured runs (%% of one core): rotor %.0f%%, wrk %.0f%%, other processes %.0f%%, idle %.0f%%\n",
-            srv * f, wrk * f, other * f, idle * f
+        printf "CPU during the measured runs (%% of one core): rotor %.0f%%, wrk %.0f%%, other processes %.0f%%, idle %.0f%%, stolen by the hypervisor %.0f%%\n",
+            srv * f, wrk * f, other * f, idle * f, steal * f
     }'
 echo "server peak RSS (VmHWM): ${peak_rss_kb:-?} kB"
 echo "server log: $log_bytes bytes, $log_lines lines"
