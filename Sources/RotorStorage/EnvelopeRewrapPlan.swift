@@ -67,7 +67,7 @@ package struct EnvelopeCheck: Sendable {
             do {
                 var plaintext = try Envelope.open(
                     stored.bytes, context: EnvelopeContext(recordID: stored.owner, field: stored.field, version: stored.version), keyring: keyring)
-                plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
                 self.opened += 1
             } catch {
                 self.failures.append(EnvelopeFailure(owner: stored.owner, field: stored.field, reason: String(describing: error)))
