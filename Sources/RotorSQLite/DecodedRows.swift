@@ -1,6 +1,6 @@
 import GRDB
 import GRDBSQLite
-import Synchronization
+import RotorCore
 
 /// Rows decoded earlier, each kept with the bytes it was decoded from, so that reading a row
 /// whose every column is unchanged skips decoding it.
@@ -12,35 +12,30 @@ import Synchronization
 ///
 /// At most `capacity` rows are kept; when full, all are dropped and it fills again.
 final class DecodedRows<Value: Sendable>: Sendable {
-    private struct Entry {
+    private struct Entry: Sendable {
         let encoded: [UInt8]
         let value: Value
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
-    let capacity: Int
+    private let entries: BoundedTable<String, Entry>
 
     init(capacity: Int = 1_024) {
-        precondition(capacity > 0)
-        self.capacity = capacity
+        self.entries = BoundedTable(capacity: capacity)
     }
 
     /// How many rows are kept.
-    var count: Int { self.entries.withLock { $0.count } }
+    var count: Int { self.entries.count }
 
     /// The value of `row`, whose key is `key`: the kept one when the row's columns equal those
     /// it was decoded from, else `decode(row)`, which is then kept.
     func value(of row: StatementRow, key: String, decode: (StatementRow) throws -> Value) throws -> Value {
-        if let kept = self.entries.withLock({ $0[key] }), row.hasColumns(kept.encoded) {
+        if let kept = self.entries[key], row.hasColumns(kept.encoded) {
             return kept.value
         }
         // Encoded before decoding: reading a column as another type converts it in place.
         let encoded = row.encodedColumns()
         let value = try decode(row)
-        self.entries.withLock { entries in
-            if entries.count >= self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(encoded: encoded, value: value)
-        }
+        self.entries.insert(Entry(encoded: encoded, value: value), for: key)
         return value
     }
 }

@@ -291,9 +291,7 @@ public final class SQLiteStore: Store {
 
     public func job(_ id: JobID) async throws -> Job? {
         try await self.reads.read { db in
-            try db.fetchOne(Self.jobByID, arguments: [id.rawValue]) { row in
-                try self.decodedJobs.value(of: row, key: id.rawValue, decode: RowCoding.job(from:))
-            }
+            try db.fetchOne(Self.jobByID, arguments: [id.rawValue], as: self.decodedJob(from:))
         }
     }
 
@@ -312,7 +310,7 @@ public final class SQLiteStore: Store {
             }
             return try Self.page(
                 db, .jobs, after: after, limit: page.limit, select: "SELECT * FROM jobs", where: conditions, arguments: arguments,
-                decode: { row in try self.decodedJobs.value(of: row, key: try row.string("id"), decode: RowCoding.job(from:)) })
+                decode: self.decodedJob(from:))
         }
     }
 
@@ -548,6 +546,12 @@ public final class SQLiteStore: Store {
     }
 
     static let jobByID = "SELECT * FROM jobs WHERE id = ?"
+
+    /// A `jobs` row as a job, its decoding reused while the row is unchanged (``DecodedRows``).
+    /// For reads outside write transactions; those decode afresh (``fetchJob(_:_:)``).
+    func decodedJob(from row: StatementRow) throws -> Job {
+        try self.decodedJobs.value(of: row, key: try row.string("id"), decode: RowCoding.job(from:))
+    }
 
     static func fetchJob(_ db: Database, _ id: JobID) throws -> Job? {
         try db.fetchOne(Self.jobByID, arguments: [id.rawValue], as: RowCoding.job(from:))

@@ -1,7 +1,6 @@
 import NIOCore
 import RotorCore
 import RotorHTTP
-import Synchronization
 
 /// The encoded answers of the jobs `GET /v1/jobs/{id}` served lately, reused while the job the
 /// store returns is the same.
@@ -22,7 +21,7 @@ final class JobAnswers: Sendable {
         let body: ByteBuffer
     }
 
-    private let entries = Mutex<[JobID: Entry]>([:])
+    private let entries = BoundedTable<JobID, Entry>(capacity: JobAnswers.capacity)
 
     /// `job` as a `200` answer, encoded now or reused.
     func response(for job: Job) -> Response {
@@ -47,17 +46,14 @@ final class JobAnswers: Sendable {
 
     /// `job`'s encoding, kept or made now (and then kept).
     private func body(for job: Job) -> ByteBuffer {
-        if let entry = self.entries.withLock({ $0[job.id] }), entry.job == job {
+        if let entry = self.entries[job.id], entry.job == job {
             return entry.body
         }
         let body = JobResource(job: job).json()
-        self.entries.withLock { entries in
-            if entries.count >= Self.capacity, entries[job.id] == nil { entries.removeAll(keepingCapacity: true) }
-            entries[job.id] = Entry(job: job, body: body)
-        }
+        self.entries.insert(Entry(job: job, body: body), for: job.id)
         return body
     }
 
     /// How many answers are kept (for tests).
-    var count: Int { self.entries.withLock { $0.count } }
+    var count: Int { self.entries.count }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
+import RotorCore
 import RotorHTTP
-import Synchronization
 
 /// `GET /v1/whoami`: the token's own identity and scopes, so an operator can check what a token
 /// is allowed to do without trying it.
@@ -22,16 +22,12 @@ enum IdentityRoutes {
 /// (its id, name, scopes and bindings), so a changed token is a different key, never a stale
 /// body; the table is emptied when it reaches its bound.
 final class EncodedPrincipals: Sendable {
-    private static let limit = 1024
-    private let bodies = Mutex<[Principal: ByteBuffer]>([:])
+    private let bodies = BoundedTable<Principal, ByteBuffer>(capacity: 1024)
 
     func body(for principal: Principal) throws -> ByteBuffer {
-        if let body = self.bodies.withLock({ $0[principal] }) { return body }
+        if let body = self.bodies[principal] { return body }
         let body = try Response.json(principal).body
-        self.bodies.withLock { bodies in
-            if bodies.count >= Self.limit { bodies.removeAll(keepingCapacity: true) }
-            bodies[principal] = body
-        }
+        self.bodies.insert(body, for: principal)
         return body
     }
 }
