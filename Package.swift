@@ -328,6 +328,7 @@ let package = Package(
         .testTarget(
             name: "RotorEngineTests",
             dependencies: [
+                "ChildProcess",
                 "RotorEngine",
                 "RotorAssembly",
                 "RotorCore",

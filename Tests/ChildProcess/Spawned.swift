@@ -88,6 +88,20 @@ public final class Spawned: @unchecked Sendable {
         return child.terminationStatus
     }
 
+    /// Runs the `openssl` command line in `directory`; throws ``Failed`` when it exits non-zero.
+    /// For tests that make keys and signatures the way an operator or a peer would.
+    public static func openssl(_ arguments: [String], in directory: String) async throws {
+        let status = try await Self.run("/usr/bin/env", ["openssl"] + arguments, directory: directory)
+        guard status == 0 else { throw Failed(command: (["openssl"] + arguments).joined(separator: " "), status: status) }
+    }
+
+    /// A program that exited with a status other than 0.
+    public struct Failed: Error, CustomStringConvertible {
+        public let command: String
+        public let status: Int32
+        public var description: String { "\(self.command) exited with status \(self.status)" }
+    }
+
     /// The raw wait status once the child has ended (reaping it), nil while it runs.
     private func reap() -> Int32? {
         self.lock.lock()

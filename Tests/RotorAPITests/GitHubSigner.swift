@@ -1,7 +1,6 @@
 import ChildProcess
 import Foundation
 import RotorAPI
-import Testing
 
 /// A P-256 key pair made by the `openssl` command-line tool, signing as GitHub secret scanning
 /// does (`openssl dgst -sha256 -sign`, DER, base64): an implementation independent of Rotor's.
@@ -15,8 +14,8 @@ struct GitHubSigner: Sendable {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-gh-\(UUID().uuidString)")
         self.identifier = identifier
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        try await self.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"])
-        try await self.openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"])
+        try await Spawned.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"], in: self.directory.path)
+        try await Spawned.openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"], in: self.directory.path)
     }
 
     /// The public key, PEM.
@@ -41,16 +40,11 @@ struct GitHubSigner: Sendable {
     func sign(_ body: [UInt8]) async throws -> String {
         let name = UUID().uuidString
         try Data(body).write(to: self.directory.appendingPathComponent(name))
-        try await self.openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", name + ".sig", name])
+        try await Spawned.openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", name + ".sig", name], in: self.directory.path)
         return try Data(contentsOf: self.directory.appendingPathComponent(name + ".sig")).base64EncodedString()
     }
 
     func remove() {
         try? FileManager.default.removeItem(at: self.directory)
-    }
-
-    private func openssl(_ arguments: [String]) async throws {
-        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: self.directory.path)
-        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 }

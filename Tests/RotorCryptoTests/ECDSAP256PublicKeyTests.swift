@@ -12,11 +12,6 @@ import Testing
         var signature: [UInt8]
     }
 
-    private static func openssl(_ arguments: [String], in directory: URL) async throws {
-        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
-        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
-    }
-
     /// A fresh P-256 (or `curve`) key pair, and a signature over a GitHub-style payload.
     private static func makeKeyPair(curve: String = "prime256v1") async throws -> Fixture {
         let directory = try makeTemporaryDirectory()
@@ -24,9 +19,9 @@ import Testing
         let message = Array(
             #"[{"token":"rtr_abc","type":"rotor_api_key","url":"https://example.com","source":"content"}]"#.utf8)
         try Data(message).write(to: directory.appendingPathComponent("msg"))
-        try await openssl(["ecparam", "-name", curve, "-genkey", "-noout", "-out", "k.pem"], in: directory)
-        try await openssl(["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
-        try await openssl(["dgst", "-sha256", "-sign", "k.pem", "-out", "sig.der", "msg"], in: directory)
+        try await Spawned.openssl(["ecparam", "-name", curve, "-genkey", "-noout", "-out", "k.pem"], in: directory.path)
+        try await Spawned.openssl(["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory.path)
+        try await Spawned.openssl(["dgst", "-sha256", "-sign", "k.pem", "-out", "sig.der", "msg"], in: directory.path)
         return Fixture(
             publicKeyPEM: try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8),
             message: message,
@@ -86,8 +81,8 @@ import Testing
     @Test func rejectsNonECKeys() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await Self.openssl(["genpkey", "-algorithm", "ed25519", "-out", "k.pem"], in: directory)
-        try await Self.openssl(["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory)
+        try await Spawned.openssl(["genpkey", "-algorithm", "ed25519", "-out", "k.pem"], in: directory.path)
+        try await Spawned.openssl(["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"], in: directory.path)
         let pem = try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8)
         let error = #expect(throws: CryptoError.self) { try ECDSAP256PublicKey(pem: pem) }
         #expect(error?.description.contains("not an elliptic-curve key") == true)

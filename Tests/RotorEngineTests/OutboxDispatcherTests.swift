@@ -1,3 +1,4 @@
+import ChildProcess
 import FakeVultr
 import Foundation
 import Logging
@@ -136,29 +137,20 @@ struct OutboxHarness: Sendable {
         return try await self.store.deliveries(of: subscription.id, PageRequest()).items
     }
 
-    /// Polls (real time, 15 s at most: a loaded machine is slow) until the receiver has `count` requests.
+    /// Polls (real time) until the receiver has `count` requests.
     func waitForRequests(_ count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(15)
-        while self.receiver.all.count < count {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("the receiver got \(self.receiver.all.count) requests, not \(count)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await Poll.until("the receiver has \(count) requests") { self.receiver.all.count >= count }
     }
 
-    /// Polls (real time, 15 s at most, as ``waitForRequests(_:)``) until the only delivery
-    /// satisfies `condition`.
+    /// Polls (real time) until the only delivery satisfies `condition`.
     @discardableResult
     func waitForDelivery(_ condition: @Sendable (SubscriptionDelivery) -> Bool) async throws -> SubscriptionDelivery {
-        let deadline = ContinuousClock.now + .seconds(15)
-        while ContinuousClock.now < deadline {
-            if let delivery = try await self.deliveries().first, condition(delivery) { return delivery }
-            try await Task.sleep(for: .milliseconds(5))
+        var found: SubscriptionDelivery?
+        try await Poll.until("the delivery gets there") {
+            found = try await self.deliveries().first.flatMap { condition($0) ? $0 : nil }
+            return found != nil
         }
-        Issue.record("the delivery did not get there: \(try await self.deliveries())")
-        throw CancellationError()
+        return try #require(found)
     }
 
     /// Gives the dispatcher time to do what it should not (several poll intervals).

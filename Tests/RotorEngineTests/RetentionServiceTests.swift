@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Logging
 import Prometheus
@@ -63,7 +64,7 @@ import Testing
         let running = Task { try await service.run() }
         defer { running.cancel() }
         // The pass at start: 250 rows in three transactions of at most 100.
-        try await Self.eventually { pruned() == 250 && clock.sleeping == 1 }
+        try await Poll.until("the first pass pruned 250 rows and sleeps") { pruned() == 250 && clock.sleeping == 1 }
         #expect(try await remaining() == 5)
         #expect(EngineMetricsTests.value(registry.emitToString(), #"rotor_retention_pruned_rows_total{kind="outbox"}"#) == 0)
 
@@ -73,19 +74,7 @@ import Testing
         #expect(try await remaining() == 5)
         // ...then the next pass takes the two rows that have turned 30 days old.
         clock.advance(by: 1)
-        try await Self.eventually { pruned() == 252 && clock.sleeping == 1 }
+        try await Poll.until("the next pass pruned 2 more and sleeps") { pruned() == 252 && clock.sleeping == 1 }
         #expect(try await remaining() == 3)
-    }
-
-    /// Waits up to ten seconds for `condition`.
-    static func eventually(_ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("the condition did not become true within 10 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
     }
 }

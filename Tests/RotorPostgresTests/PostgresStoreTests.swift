@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import PostgresNIO
 import RotorCore
@@ -114,14 +115,14 @@ struct PostgresStoreTests {
                 Subscription(id: .generate(), url: "https://hooks.example/x", events: [.jobStarted], createdAt: Sample.t0),
                 signingSecret: Secret(WebhookSecret.generate().encoded))
             let job = try await writer.addJob(for: try await writer.addCredential())
-            try await Self.eventually { jobWakes.withLock { $0 } > jobsBefore }
+            try await Poll.until("the other connection hears of the new job") { jobWakes.withLock { $0 } > jobsBefore }
             #expect(outboxWakes.withLock { $0 } == outboxBefore)
 
             _ = try await writer.claimJobs(owner: "A", now: Sample.t0, leaseUntil: Sample.t0.addingTimeInterval(60), limit: 1)
             var started = job
             try started.start(at: Sample.t0)
             try await writer.commit(RotationCommit(job: started), owner: "A")
-            try await Self.eventually { outboxWakes.withLock { $0 } > outboxBefore }
+            try await Poll.until("the other connection hears of the outbox row") { outboxWakes.withLock { $0 } > outboxBefore }
         }
     }
 
@@ -204,18 +205,6 @@ struct PostgresStoreTests {
                 return versions
             }
             #expect(versions == ["v1", "v2-schedules-deliveries", "v2-subscriptions", "v2-triggers", "v3-envelope-kek-ids", "v3-tokens-audit", "v4-audit-staging", "v5-retention", "v6-create-attempt", "v7-audit-checkpoints", "v8-agent-instances", "v9-credential-manager"])
-        }
-    }
-
-    /// Waits up to 15 s for `condition` (a loaded machine is slow; a condition met returns at once).
-    static func eventually(_ condition: @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(15)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("the condition did not become true within 15 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
         }
     }
 }

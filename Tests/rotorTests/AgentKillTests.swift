@@ -96,7 +96,7 @@ extension CrashTests {
             func expectConverged(_ jobID: String, _ instances: [String]) async throws {
                 let newKeyID = try await self.scenario.expectSucceeded(jobID, self.credentialID)
                 let newKey = try #require(self.scenario.fake.key(id: newKeyID))
-                try await self.scenario.waitUntil("every agent's file holds the new key") {
+                try await Poll.until("every agent's file holds the new key") {
                     instances.allSatisfy { self.file($0) == newKey.secret }
                 }
                 let applied = try await self.applied()
@@ -118,9 +118,9 @@ extension CrashTests {
                 let agents = try await Agents(scenario, minLive: 2)
                 let a = try agents.start("a", check: agents.check(delay: 2))
                 let b = try agents.start("b", check: agents.check(delay: 2))
-                try await scenario.waitUntil("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
+                try await Poll.until("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
                 let jobID = try await scenario.startJob(agents.credentialID)
-                try await scenario.waitUntil("the agents were handed the pending key") { try await agents.step(jobID) == "verify" }
+                try await Poll.until("the agents were handed the pending key") { try await agents.step(jobID) == "verify" }
                 try await Task.sleep(for: .milliseconds(500))
                 try await scenario.kill()
                 try await scenario.restart()
@@ -136,10 +136,10 @@ extension CrashTests {
                 let agents = try await Agents(scenario, minLive: 2, webhook: true)
                 let a = try agents.start("a", check: agents.check())
                 let b = try agents.start("b", check: agents.check())
-                try await scenario.waitUntil("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
+                try await Poll.until("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
                 scenario.consumer.hold("key.pending")
                 let jobID = try await scenario.startJob(agents.credentialID)
-                try await scenario.waitUntil("the webhook target receives key.pending") { scenario.consumer.received("key.pending") > 0 }
+                try await Poll.until("the webhook target receives key.pending") { scenario.consumer.received("key.pending") > 0 }
                 try await scenario.kill()
                 scenario.consumer.hold(nil)
                 try await scenario.restart()
@@ -158,9 +158,9 @@ extension CrashTests {
                 let marker = agents.directory + "/b-checked-once"
                 let slowOnce = #"if [ "$ROTOR_KEY_VERSION" = 2 ] && [ ! -e "\#(marker)" ]; then touch "\#(marker)"; sleep 20; fi; "# + agents.check()
                 var b = try agents.start("b", check: slowOnce)
-                try await scenario.waitUntil("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
+                try await Poll.until("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
                 let jobID = try await scenario.startJob(agents.credentialID)
-                try await scenario.waitUntil("b is checking the pending key") { FileManager.default.fileExists(atPath: marker) }
+                try await Poll.until("b is checking the pending key") { FileManager.default.fileExists(atPath: marker) }
                 try await Agents.kill(b)
                 #expect(try await agents.step(jobID) == "verify", "the job must wait for b")
                 b = try agents.start("b", check: slowOnce)
@@ -180,9 +180,9 @@ extension CrashTests {
                 var b = try agents.start(
                     "b", check: agents.check(),
                     reload: #"if [ "$ROTOR_KEY_VERSION" = 2 ] && [ ! -e "\#(marker)" ]; then touch "\#(marker)"; sleep 20; fi"#)
-                try await scenario.waitUntil("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
+                try await Poll.until("both agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1] }
                 let jobID = try await scenario.startJob(agents.credentialID)
-                try await scenario.waitUntil("b received the pending key") { FileManager.default.fileExists(atPath: marker) }
+                try await Poll.until("b received the pending key") { FileManager.default.fileExists(atPath: marker) }
                 try await Agents.kill(b)
                 b = try agents.start("b", check: agents.check())
                 try await agents.expectConverged(jobID, ["a", "b"])
@@ -198,7 +198,7 @@ extension CrashTests {
                 let a = try agents.start("a", check: agents.check())
                 let b = try agents.start("b", check: agents.check())
                 let c = try agents.start("c", check: agents.check())
-                try await scenario.waitUntil("three agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1, "c": 1] }
+                try await Poll.until("three agents applied version 1") { try await agents.applied() == ["a": 1, "b": 1, "c": 1] }
                 try await Agents.kill(c)
                 try await Task.sleep(for: .seconds(4))
                 let jobID = try await scenario.startJob(agents.credentialID)

@@ -118,17 +118,6 @@ import Testing
         }
     }
 
-    static func eventually(_ what: String, within limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
-
     /// Stops an agent with SIGTERM and expects a clean exit, and no key or token in its log.
     static func stop(_ agent: RotorProcessTests.RunningRotor, keys: [String], token: String) async throws {
         agent.process.terminate()
@@ -144,7 +133,7 @@ import Testing
         let token = try String(contentsOfFile: world.tokenFile, encoding: .utf8)
         let a = try world.agent("a", check: world.workingCheck)
         let b = try world.agent("b", check: world.workingCheck)
-        try await Self.eventually("both agents applied version 1") { try await world.appliedVersions() == ["a": 1, "b": 1] }
+        try await Poll.until("both agents applied version 1") { try await world.appliedVersions() == ["a": 1, "b": 1] }
         #expect(world.file("a") == old.secret)
         #expect(world.file("b") == old.secret)
         // Idle: each agent holds one long-poll (the server counts them as parked) and makes no
@@ -166,7 +155,7 @@ import Testing
         #expect(world.file("b") == new.secret)
         #expect(try await world.appliedVersions() == ["a": 2, "b": 2])
         // The agents saw the rotation finish: their state files say version 2 is current.
-        try await Self.eventually("the state files record version 2 as current") {
+        try await Poll.until("the state files record version 2 as current") {
             ["a", "b"].allSatisfy { instance in
                 let state = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: world.directory + "/\(instance).state.json")))) as? [String: [String: Any]]
                 return state?[world.credentialID]?["version"] as? Int == 2 && state?[world.credentialID]?["status"] as? String == "current"
@@ -179,14 +168,14 @@ import Testing
         // A restart with the key in place rewrites nothing (same inode) and acknowledges again.
         let inode = try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.systemFileNumber] as? Int
         let again = try world.agent("a", check: world.workingCheck)
-        try await Self.eventually("the restarted agent checked and acknowledged") { again.errors.contains("acknowledged") }
+        try await Poll.until("the restarted agent checked and acknowledged") { again.errors.contains("acknowledged") }
         #expect(again.errors.contains("key already in place"), "\(again.errors)")
         #expect(try FileManager.default.attributesOfItem(atPath: world.keyFile("a"))[.systemFileNumber] as? Int == inode)
 
         // Rotor goes away: the agent keeps running and keeps the key, retrying with backoff.
         world.rotor.process.terminate()
         _ = try await world.rotor.exitStatus()
-        try await Self.eventually("the agent noticed Rotor is gone") { again.errors.contains("cannot fetch the key; the key in place stays") }
+        try await Poll.until("the agent noticed Rotor is gone") { again.errors.contains("cannot fetch the key; the key in place stays") }
         try await Task.sleep(for: .seconds(2))
         #expect(again.process.isRunning)
         #expect(world.file("a") == new.secret)
@@ -201,7 +190,7 @@ import Testing
         let a = try world.agent("a", check: world.workingCheck)
         let b = try world.agent("b", check: world.workingCheck)
         let c = try world.agent("c", check: "echo 'workload refused the key' >&2; false")
-        try await Self.eventually("all three agents reported") { try await world.appliedVersions().count == 3 }
+        try await Poll.until("all three agents reported") { try await world.appliedVersions().count == 3 }
 
         let job = try await world.rotate()
         #expect(job["state"] as? String == "rolled_back", "\(job)\n\(c.errors)")
@@ -217,11 +206,11 @@ import Testing
         var account = HTTPClientRequest(url: world.vultrURL + "/v2/account")
         account.headers.add(name: "Authorization", value: "Bearer \(old.secret)")
         #expect(try await HTTPClient.shared.execute(account, timeout: .seconds(10)).status == .ok)
-        try await Self.eventually("every file holds the old key again") {
+        try await Poll.until("every file holds the old key again") {
             ["a", "b", "c"].allSatisfy { world.file($0) == old.secret }
         }
         // a and b acknowledged the old key back as applied; c's check still fails.
-        try await Self.eventually("a and b applied version 1 again") {
+        try await Poll.until("a and b applied version 1 again") {
             let versions = try await world.appliedVersions()
             return versions["a"] == 1 && versions["b"] == 1
         }

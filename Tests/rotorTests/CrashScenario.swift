@@ -212,25 +212,14 @@ final class CrashScenario: Sendable {
         let before = self.fake.requestCounts(operation).received
         self.fake.setLatency(.milliseconds(800), on: operation)
         let jobID = try await self.startJob(credentialID)
-        try await self.waitUntil("the job calls \(operation)") { self.fake.requestCounts(operation).received > before }
+        try await Poll.until("the job calls \(operation)") { self.fake.requestCounts(operation).received > before }
         try await self.kill()
         if operation == .create {
-            try await self.waitUntil("the create completes") { self.fake.requestCounts(.create).succeeded > 0 }
+            try await Poll.until("the create completes") { self.fake.requestCounts(.create).succeeded > 0 }
         }
         self.fake.clearFaults()
         try await self.restart()
         return jobID
-    }
-
-    func waitUntil(_ what: String, within limit: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
     }
 
     /// The job once it is over (or after 30 s).

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChildProcess
 import FakeVultr
 import Foundation
 import Logging
@@ -57,7 +58,7 @@ import Testing
             let credentialID = try await scenario.register(withTarget: true)
             scenario.consumer.hold(event)
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the target receives \(event)") { scenario.consumer.received(event) > 0 }
+            try await Poll.until("the target receives \(event)") { scenario.consumer.received(event) > 0 }
             try await scenario.kill()
             scenario.consumer.hold(nil)
             try await scenario.restart()
@@ -75,7 +76,7 @@ import Testing
         try await CrashScenario.run { scenario in
             let credentialID = try await scenario.register()
             let jobID = try await scenario.startJob(credentialID, grace: "PT2S")
-            try await scenario.waitUntil("the job reaches grace") {
+            try await Poll.until("the job reaches grace") {
                 let job = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
                 return job["step"] as? String == "grace"
             }
@@ -101,7 +102,7 @@ import Testing
             let before = scenario.fake.requestCounts(.delete).received
             scenario.fake.setLatency(.milliseconds(800), on: .delete)
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the rollback deletes the new key") { scenario.fake.requestCounts(.delete).received > before }
+            try await Poll.until("the rollback deletes the new key") { scenario.fake.requestCounts(.delete).received > before }
             try await scenario.kill()
             scenario.fake.clearFaults()
             try await scenario.restart()
@@ -124,7 +125,7 @@ import Testing
             let credentialID = try await scenario.register(withTarget: true, verifyURL: true)
             scenario.consumer.hold("verify")
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the target's verify URL is checked") { scenario.consumer.received("verify") > 0 }
+            try await Poll.until("the target's verify URL is checked") { scenario.consumer.received("verify") > 0 }
             let during = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
             #expect(during["step"] as? String == "verify", "\(during)")
             // The new key exists and is delivered, but the old one is still current.
@@ -149,7 +150,7 @@ import Testing
             let credentialID = try await scenario.register()
             scenario.fake.setLatency(.milliseconds(1500), on: .create)
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await Poll.until("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
             try await scenario.kill()
             // The create in flight keeps its latency; the restarted rotor's calls get none.
             scenario.fake.clearFaults()
@@ -157,7 +158,7 @@ import Testing
             #expect(scenario.fake.requestCounts(.create).succeeded == 0, "the create landed before the restart: the race was not exercised")
 
             _ = try await scenario.finished(jobID)
-            try await scenario.waitUntil("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 2 }
+            try await Poll.until("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 2 }
             try await scenario.expectSucceeded(jobID, credentialID)
             #expect(scenario.fake.createdKeyNames() == ["rotor-\(jobID)", "rotor-\(jobID)"])
             let events = try await scenario.call(.GET, "/v1/jobs/\(jobID)/events")
@@ -182,7 +183,7 @@ import Testing
             let credentialID = try await scenario.register()
             scenario.fake.setLatency(.seconds(4), on: .create)
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await Poll.until("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
             try await scenario.kill()
             // The create in flight keeps its latency; the restarted rotor's calls get none.
             scenario.fake.clearFaults()
@@ -195,7 +196,7 @@ import Testing
             #expect(finished["state"] as? String == "cancelled", "\(finished)")
             #expect(finished["new_key"] is NSNull || finished["new_key"] == nil, "\(finished)")
             #expect(scenario.fake.requestCounts(.create).succeeded == 1, "the rollback ended before the create in flight could have landed")
-            try await scenario.waitUntil("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 1 }
+            try await Poll.until("the create cut off by the kill has landed") { scenario.fake.requestCounts(.create).succeeded >= 1 }
             #expect(scenario.fake.requestCounts(.create).received == 1, "the cancelled job created a key again")
             let keys = scenario.fake.keys(ofUser: scenario.userID)
             #expect(keys.map(\.id) == [scenario.oldKeyID], "keys at the provider: \(keys)")
@@ -220,10 +221,10 @@ import Testing
             let credentialID = try await scenario.register()
             scenario.fake.setLatency(.milliseconds(800), on: .create)
             let jobID = try await scenario.startJob(credentialID)
-            try await scenario.waitUntil("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
+            try await Poll.until("the job calls create") { scenario.fake.requestCounts(.create).received > 0 }
             try await scenario.kill()
             // The provider makes the key after Rotor died: an orphan named for the job.
-            try await scenario.waitUntil("the create completes") { scenario.fake.requestCounts(.create).succeeded > 0 }
+            try await Poll.until("the create completes") { scenario.fake.requestCounts(.create).succeeded > 0 }
             let orphan = try #require(scenario.fake.keys(ofUser: scenario.userID).last)
             #expect(orphan.name == "rotor-\(jobID)" && orphan.id != scenario.oldKeyID)
 
@@ -234,11 +235,11 @@ import Testing
             scenario.fake.setLatency(.milliseconds(800), on: .delete)
             if !deleteTakesEffect { scenario.fake.failNext(1, on: .delete) }
             try await scenario.restart()
-            try await scenario.waitUntil("the resumed job deletes the orphan") { scenario.fake.requestCounts(.delete).received > deletes }
+            try await Poll.until("the resumed job deletes the orphan") { scenario.fake.requestCounts(.delete).received > deletes }
             try await scenario.kill()
             #expect(scenario.fake.createdKeyNames().count == 1, "created again before the orphan was gone")
             if deleteTakesEffect {
-                try await scenario.waitUntil("the orphan's delete completes") { scenario.fake.key(id: orphan.id) == nil }
+                try await Poll.until("the orphan's delete completes") { scenario.fake.key(id: orphan.id) == nil }
             } else {
                 try await Task.sleep(for: .milliseconds(900))
                 #expect(scenario.fake.key(id: orphan.id) != nil, "the injected failure did not keep the orphan")
@@ -264,7 +265,7 @@ import Testing
         try await CrashScenario.run(store: store) { scenario in
             let credentialID = try await scenario.register(withTarget: true)
             let jobID = try await scenario.startJob(credentialID, grace: "PT60S")
-            try await scenario.waitUntil("the job waits out its grace period") {
+            try await Poll.until("the job waits out its grace period") {
                 let job = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
                 return job["step"] as? String == "grace"
             }
@@ -278,7 +279,7 @@ import Testing
             scenario.fake.setLatency(.milliseconds(800), on: .delete)
             let cancelled = try await scenario.call(.POST, "/v1/jobs/\(jobID)/cancel")
             #expect(cancelled["step"] as? String == "rollback", "\(cancelled)")
-            try await scenario.waitUntil("the rollback deletes the new key") { scenario.fake.requestCounts(.delete).received > deletes }
+            try await Poll.until("the rollback deletes the new key") { scenario.fake.requestCounts(.delete).received > deletes }
             try await scenario.kill()
             scenario.fake.clearFaults()
             try await scenario.restart()
@@ -317,11 +318,11 @@ import Testing
             let jobID = try await scenario.startJob(credentialID)
             if point == "list" {
                 // The first list is create's orphan check; the second, after the delete, the rollback's.
-                try await scenario.waitUntil("the rollback lists the keys") {
+                try await Poll.until("the rollback lists the keys") {
                     scenario.fake.requestCounts(.delete).succeeded > 0 && scenario.fake.requestCounts(.list).received >= lists + 2
                 }
             } else {
-                try await scenario.waitUntil("the target is told key.rolled_back") { scenario.consumer.received("key.rolled_back") > 0 }
+                try await Poll.until("the target is told key.rolled_back") { scenario.consumer.received("key.rolled_back") > 0 }
             }
             let during = try await scenario.call(.GET, "/v1/jobs/\(jobID)")
             #expect(during["step"] as? String == "rollback", "\(during)")
@@ -359,7 +360,7 @@ import Testing
             scenario.fake.setLatency(.milliseconds(600), on: .delete)
             let jobID = try await scenario.startJob(credentialID)
             let last = status == 403 ? 1 : 3
-            try await scenario.waitUntil("revoke's attempt \(last) is in flight") { scenario.fake.requestCounts(.delete).received >= deletes + last }
+            try await Poll.until("revoke's attempt \(last) is in flight") { scenario.fake.requestCounts(.delete).received >= deletes + last }
             try await scenario.kill()
             scenario.fake.setLatency(.zero)
             try await scenario.restart()
@@ -412,7 +413,7 @@ import Testing
                 jobIDs.append(try await scenario.startJob(rotation.credentialID))
                 try await Task.sleep(for: .milliseconds(100))
             }
-            try await scenario.waitUntil("half the new keys are made") { scenario.fake.requestCounts(.create).succeeded >= 4 }
+            try await Poll.until("half the new keys are made") { scenario.fake.requestCounts(.create).succeeded >= 4 }
             let running = try await scenario.call(.GET, "/v1/jobs?state=running&limit=200")
             #expect((running["data"] as? [Any])?.count ?? 0 >= 2, "\(running)")
             try await scenario.kill()
@@ -421,7 +422,7 @@ import Testing
 
             for jobID in jobIDs { _ = try await scenario.finished(jobID) }
             // A create cut off by the kill may land late: judge the provider's keys once it has.
-            try await scenario.waitUntil("every create sent has landed") {
+            try await Poll.until("every create sent has landed") {
                 let creates = scenario.fake.requestCounts(.create)
                 return creates.received == creates.succeeded
             }

@@ -15,8 +15,8 @@ import Testing
     static func makeGitHubKeys() async throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rotor-ghkeys-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"], in: directory)
-        try await openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"], in: directory)
+        try await Spawned.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"], in: directory.path)
+        try await Spawned.openssl(["ec", "-in", "key.pem", "-pubout", "-out", "pub.pem"], in: directory.path)
         let pem = try String(contentsOf: directory.appendingPathComponent("pub.pem"), encoding: .utf8)
         let json = try JSONSerialization.data(withJSONObject: ["public_keys": [["key_identifier": "test-key", "key": pem, "is_current": true]]])
         try json.write(to: directory.appendingPathComponent("github-keys.json"))
@@ -26,13 +26,8 @@ import Testing
     /// `openssl dgst -sha256 -sign`, base64 of the DER signature.
     static func sign(_ body: [UInt8], in directory: URL) async throws -> String {
         try Data(body).write(to: directory.appendingPathComponent("body"))
-        try await openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", "body.sig", "body"], in: directory)
+        try await Spawned.openssl(["dgst", "-sha256", "-sign", "key.pem", "-out", "body.sig", "body"], in: directory.path)
         return try Data(contentsOf: directory.appendingPathComponent("body.sig")).base64EncodedString()
-    }
-
-    private static func openssl(_ arguments: [String], in directory: URL) async throws {
-        let status = try await Spawned.run("/usr/bin/env", ["openssl"] + arguments, directory: directory.path)
-        try #require(status == 0, "openssl \(arguments.joined(separator: " ")) failed")
     }
 
     @Test("ROTOR_GITHUB_KEYS_FILE: unset leaves the intake off; a valid file is loaded; a bad one is reported")

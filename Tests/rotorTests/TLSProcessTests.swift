@@ -127,16 +127,6 @@ struct TLSProcessTests {
         throw CancellationError()
     }
 
-    /// Waits until `condition` holds, or records a failure after 10 s.
-    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("timed out waiting until \(what)")
-    }
-
     private func serve(_ pki: PKI, certificate: String = "server.pem", key: String = "server.key", extra: [String: String] = [:]) throws -> RunningRotor {
         try RunningRotor(
             arguments: ["serve", "--listen", "127.0.0.1:0", "--data-dir", pki.path("data")],
@@ -272,19 +262,19 @@ struct TLSProcessTests {
         // A renewal that writes a bad pair (new certificate, old key): the old pair stays.
         try pki.install("new.pem", as: "cert.pem")
         kill(rotor.process.processIdentifier, SIGHUP)
-        try await Self.eventually("the failed reload is logged") { rotor.errors.contains("could not be reloaded") }
+        try await Poll.until("the failed reload is logged") { rotor.errors.contains("could not be reloaded") }
         #expect(rotor.process.isRunning)
         #expect(try await Self.https(port, "/healthz", trusting: pki.path("old-ca.pem")).output == "200")
 
         // The matching key arrives: the next SIGHUP switches new connections to the new certificate.
         try pki.install("new.key", as: "key.pem")
         kill(rotor.process.processIdentifier, SIGHUP)
-        try await Self.eventually("new connections get the new certificate") {
+        try await Poll.until("new connections get the new certificate") {
             try await Self.https(port, "/healthz", trusting: pki.path("new-ca.pem")).output == "200"
         }
         // Lines below `warning` may reach the log up to 10 ms after the fact.
-        try await Self.eventually("the reload is logged") { rotor.errors.contains("TLS certificate reloaded") }
-        try await Self.eventually("both SIGHUPs reloaded GitHub's keys too") {
+        try await Poll.until("the reload is logged") { rotor.errors.contains("TLS certificate reloaded") }
+        try await Poll.until("both SIGHUPs reloaded GitHub's keys too") {
             rotor.errors.matches(of: /reason=SIGHUP \[rotor\] GitHub secret-scanning keys reloaded/).count == 2
         }
         #expect(try await Self.https(port, "/healthz", trusting: pki.path("old-ca.pem")).status == 60)
