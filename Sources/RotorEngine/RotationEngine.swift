@@ -162,7 +162,7 @@ public actor RotationEngine: Service {
         var interval = self.configuration.pollInterval
         if let next = self.dueTimes.min {
             // A millisecond past it, so that the claim's clock has reached it.
-            let untilDue = Duration.milliseconds(max(1, Int64((next.timeIntervalSince(self.clock.now()) * 1000).rounded(.up)) + 1))
+            let untilDue = max(.zero, Duration.seconds(next.timeIntervalSince(self.clock.now()))) + .milliseconds(1)
             if untilDue < interval {
                 interval = untilDue
                 self.awaitedDue = (next, ContinuousClock.now + untilDue)

@@ -243,6 +243,9 @@ struct OutboxHarness: Sendable {
             h.clock.advance(by: 84 * 86_400)
             try await h.waitForRequests(1)
             #expect(h.receiver.all.map(\.type) == ["credential.expiring"])
+            // Recorded before the clock jumps a day: a delivery still in flight then would have
+            // outlived its lease and rightly be sent again (at least once), which is not the point.
+            try await h.waitForDelivery { $0.state == .delivered }
             h.clock.advance(by: 86_400)
             try await h.settle()
             h.clock.advance(by: 86_400)
