@@ -363,7 +363,8 @@ let package = Package(
             path: "Tests/RotorStoreConformance",
             swiftSettings: swiftSettings
         ),
-        // Child processes for tests, through posix_spawn (see Spawned for why not Foundation's Process).
+        // Support the test targets share: child processes through posix_spawn (see Spawned for why
+        // not Foundation's Process), the openssl command line, and Poll.until for waiting on a condition.
         .target(name: "ChildProcess", path: "Tests/ChildProcess", swiftSettings: swiftSettings),
         .testTarget(
             name: "RotorSQLiteTests",

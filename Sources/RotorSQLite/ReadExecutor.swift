@@ -45,15 +45,18 @@ final class ReadExecutor: Sendable {
     // `nonisolated(unsafe)`: every access holds `condition`'s lock.
     private nonisolated(unsafe) var state = State()
 
-    /// Starts the reader thread, named `label`, over `pool`.
+    /// Starts the reader thread, named `label` (at most 15 bytes: Linux's limit), over `pool`.
     ///
     /// One thread: a second one on the same queue measured 10–20 % fewer point reads a second
     /// on 2 cores (docs/performance.md), splitting each burst into smaller batches and
     /// contending with the threads that serve the requests.
     init(pool: DatabasePool, label: String) {
         self.pool = pool
-        let thread = Thread { [self] in self.serve() }
-        thread.name = label
+        // Named from inside: on Linux, Foundation drops a name given before `start()`.
+        let thread = Thread { [self] in
+            Thread.current.name = label
+            self.serve()
+        }
         thread.start()
     }
 

@@ -75,8 +75,8 @@ public final class SQLiteStore: Store {
         }
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
-        self.reads = ReadExecutor(pool: pool, label: "rotor.store.read")
-        self.scans = ReadExecutor(pool: pool, label: "rotor.store.scan")
+        self.reads = ReadExecutor(pool: pool, label: "rotor.read")
+        self.scans = ReadExecutor(pool: pool, label: "rotor.scan")
         self.keyring = keyring
     }
 
@@ -95,8 +95,10 @@ public final class SQLiteStore: Store {
     /// so a test run that opened dozens of stores at once stalled every task for seconds.
     public static func connect(path: String, keyring: Keyring) async throws -> SQLiteStore {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
-            thread.name = "rotor.store.open"
+            let thread = Thread {
+                Thread.current.name = "rotor.open"
+                continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) })
+            }
             thread.start()
         }
     }

@@ -11,7 +11,7 @@ import RotorHTTP
 /// is encoded afresh. A finished job never changes, and a job in its grace period changes only
 /// when it moves on, so the answers callers poll are encoded once. Encoding was 6–9 % of the
 /// route's CPU in profiles; servers with and without the reuse, measured alternately, differed
-/// by 0–15 % in requests a second, inside the VM's drift (docs/performance.md).
+/// by 0–15 % in requests a second, inside the build VM's drift.
 final class JobAnswers: Sendable {
     /// At most this many answers are kept (about a kilobyte each); when full, it starts over.
     static let capacity = 1_024

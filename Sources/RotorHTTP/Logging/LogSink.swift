@@ -100,12 +100,13 @@ public final class LogSink: Sendable {
         let (seconds, attoseconds) = flushInterval.components
         let interval = max(0, Double(seconds) + Double(attoseconds) / 1e18)
         let thread = Thread { [weak self, signal = self.signal] in
+            // Named from inside: on Linux, Foundation drops a name given before `start()`.
+            Thread.current.name = "rotor.log"
             while signal.waitForLines(interval: interval) {
                 guard let self else { return }
                 self.flush()
             }
         }
-        thread.name = "rotor.log"
         thread.start()
     }
 
