@@ -45,19 +45,14 @@ final class ReadExecutor: Sendable {
     // `nonisolated(unsafe)`: every access holds `condition`'s lock.
     private nonisolated(unsafe) var state = State()
 
-    /// Starts the reader thread, named `label` (at most 15 bytes: Linux's limit), over `pool`.
+    /// Starts the reader thread, named `label` (`Thread.start(named:_:)`), over `pool`.
     ///
     /// One thread: a second one on the same queue measured 10–20 % fewer point reads a second
     /// on 2 cores (docs/performance.md), splitting each burst into smaller batches and
     /// contending with the threads that serve the requests.
     init(pool: DatabasePool, label: String) {
         self.pool = pool
-        // Named from inside: on Linux, Foundation drops a name given before `start()`.
-        let thread = Thread { [self] in
-            Thread.current.name = label
-            self.serve()
-        }
-        thread.start()
+        Thread.start(named: label) { [self] in self.serve() }
     }
 
     /// Runs `body` on a reader thread inside a read transaction and returns its result.

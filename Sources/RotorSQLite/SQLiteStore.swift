@@ -95,11 +95,7 @@ public final class SQLiteStore: Store {
     /// so a test run that opened dozens of stores at once stalled every task for seconds.
     public static func connect(path: String, keyring: Keyring) async throws -> SQLiteStore {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                Thread.current.name = "rotor.open"
-                continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) })
-            }
-            thread.start()
+            Thread.start(named: "rotor.open") { continuation.resume(with: Result { try SQLiteStore(path: path, keyring: keyring) }) }
         }
     }
 
