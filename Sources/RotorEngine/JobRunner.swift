@@ -195,7 +195,7 @@ struct JobRunner: Sendable {
                 quiet = try self.grace(next, now: now)
             case .finalize where !next.job.targets.contains(where: { $0.state == .verified }):
                 try next.job.beginAttempt(at: now)
-                guard case .done(var finalized) = try await self.attempt(.finalize, &next, shouldContinue: { true }) else { return }
+                guard case .done(var finalized) = await self.attempt(.finalize, &next, shouldContinue: { true }) else { return }
                 finalized.events.insert(event(now, "step.started", .finalize, "Attempt \(next.job.attempt) of finalize."), at: 0)
                 quiet = finalized
             default:
